@@ -1,0 +1,49 @@
+/* What kvmlaunch learned about the host before planning: the few facts the
+ * command line depends on. Probing fills it; tests fill it by hand. */
+#ifndef KVMLAUNCH_HOSTFACTS_H
+#define KVMLAUNCH_HOSTFACTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vmconf.h"
+
+typedef enum { STDOUT_TERMINAL, STDOUT_PIPE, STDOUT_OTHER } StdoutKind;
+
+typedef struct DiskFacts {
+    bool exists;
+    bool is_block;                  /* a block device: host_device, not file */
+    int detected_format;            /* DiskFormat: QCOW2 when the magic is there, else RAW */
+} DiskFacts;
+
+/* The descriptor numbers QEMU will find its tap queues and vhost-net
+ * devices at (the spawner puts them there). */
+typedef struct NetFds {
+    int *tap;                       /* owned, queues entries */
+    int *vhost;                     /* owned, queues entries; NULL without vhost */
+    size_t queues;
+} NetFds;
+
+typedef struct HostFacts {
+    bool kvm_usable;                /* /dev/kvm opens read-write */
+    bool vhost_net_usable;          /* /dev/vhost-net opens read-write */
+    bool running_as_root;
+    StdoutKind stdout_kind;
+    char *qemu_binary;              /* owned: the emulator to exec */
+    char *runtime_dir;              /* owned: /run/kvmlaunch/NAME */
+    int qmp_fd;                     /* QEMU's end of the QMP socketpair */
+    DiskFacts *disks;               /* owned, one per [disk], in file order */
+    size_t n_disks;
+    NetFds *nets;                   /* owned, one per [net], in file order */
+    size_t n_nets;
+} HostFacts;
+
+/* Looks at the host: /dev/kvm, /dev/vhost-net, stdout, each disk file
+ * (exists, block device, qcow2 magic), the emulator on PATH. Reads only. */
+void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
+/* The descriptor layout QEMU gets: QMP at 3, then each NIC's tap queues,
+ * then its vhost-net devices. Pure; used by --dry-run and the spawner. */
+void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
+void hostfacts_free(HostFacts *facts);
+
+#endif

@@ -1,0 +1,25 @@
+/* The QEMU command line: a pure function of the VM definition and the host
+ * facts. User values reach QEMU only inside JSON built by json-c or in keyval
+ * with commas doubled, so no value can add or change an option. */
+#ifndef KVMLAUNCH_QEMUCMD_H
+#define KVMLAUNCH_QEMUCMD_H
+
+#include "hostfacts.h"
+#include "strvec.h"
+#include "vmconf.h"
+
+/* Fills ARGV (argv[0] is the emulator). Problems that depend on the host
+ * (accel = kvm without /dev/kvm, vhost = on without /dev/vhost-net, no user
+ * while root) go to ERRORS as file:line messages and the result is -EINVAL;
+ * warnings (TCG fallback, a format guessed as raw) go to NOTES. */
+int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, ErrList *errors, ErrList *notes);
+
+/* Doubles every comma, for a user value inside QEMU's keyval syntax. */
+char *qemu_escape_keyval(const char *s);
+/* Quotes S for a POSIX shell when it needs it. */
+char *shell_quote(const char *s);
+/* One option per line, its value beside it, shell-quoted, joined with
+ * " \\\n" so the whole can be pasted into a shell. */
+char *qemucmd_render(char *const *argv);
+
+#endif

@@ -1,0 +1,95 @@
+/* The schema of vm.ini: one table of every section and key (CONFIG.md). The
+ * loader, the validator, the defaults and `kvmlaunch keys` all read it, so a
+ * key added here is parsed, defaulted, freed and documented at once. */
+#ifndef KVMLAUNCH_SCHEMA_H
+#define KVMLAUNCH_SCHEMA_H
+
+#include <stdio.h>
+
+#include "vmconf.h"
+
+typedef enum {
+    VT_INT,            /* int64_t in [min, max] */
+    VT_INT_KEEP,       /* int64_t in [min, max], or `keep` (-1) */
+    VT_SIZE,           /* uint64_t bytes */
+    VT_HUGEPAGE_SIZE,  /* uint64_t bytes, 2M or 1G */
+    VT_DURATION,       /* uint64_t milliseconds */
+    VT_BOOL,           /* bool */
+    VT_BOOL_KEEP,      /* int: 0, 1 or TRISTATE_UNSET for `keep` */
+    VT_BOOL_DERIVED,   /* int: 0, 1 or TRISTATE_UNSET when not written */
+    VT_ENUM,           /* int, one of `words` */
+    VT_STRING,         /* char * */
+    VT_PATH,           /* char *, absolute */
+    VT_NAME,           /* char *, [A-Za-z0-9_.-]{1,64}, not starting with . or - */
+    VT_USER,           /* char *, a POSIX user name other than root */
+    VT_IFNAME,         /* char *, a Linux interface name */
+    VT_CPU_MODEL,      /* char *, MODEL[,+feature|,-feature|,feature=value]... */
+    VT_CPULIST,        /* CpuSpec: a cpulist or one of `words` */
+    VT_NODELIST,       /* CpuList of NUMA nodes */
+    VT_SCHED,          /* Sched */
+    VT_SERIAL,         /* Serial */
+    VT_FIRMWARE,       /* char *: NULL for bios, else an absolute path */
+    VT_MAC,            /* MacAddr */
+} ValueType;
+
+enum {
+    KEY_REQUIRED = 1 << 0,  /* must be written */
+    KEY_MULTILINE = 1 << 1, /* an indented next line continues the value */
+    KEY_INDEXED = 1 << 2,   /* vcpu.N: NAME stands for a family of keys, stored apart */
+};
+
+typedef struct KeyDef {
+    SectionKind section;
+    const char *name;
+    ValueType type;
+    size_t offset;            /* of the value in the section's struct */
+    const EnumName *words;    /* VT_ENUM values, VT_CPULIST extra words */
+    int64_t min, max;         /* VT_INT, VT_INT_KEEP */
+    unsigned flags;
+    const char *dflt;         /* parsed like a written value before the file is read */
+    const char *dflt_doc;     /* the default as documented, where dflt is not the whole story */
+    const char *type_doc;     /* the accepted values, for docs and messages */
+    const char *help;
+} KeyDef;
+
+typedef struct SectionDef {
+    SectionKind kind;
+    const char *name;         /* "vm", "disk" */
+    bool named;               /* [disk "ID"]: several, each with an ID */
+    bool required;
+    const char *id_doc;       /* what an ID looks like, for named sections */
+    const char *help;
+} SectionDef;
+
+extern const KeyDef schema_keys[];
+extern const size_t schema_n_keys;
+extern const SectionDef schema_sections[SECTION__MAX];
+
+const SectionDef *schema_section_by_name(const char *name);
+/* The key NAME of KIND, or NULL; *index is its place among KIND's keys. */
+const KeyDef *schema_key_find(SectionKind kind, const char *name, int *index);
+int schema_key_index(const KeyDef *def);
+/* The closest key of KIND to NAME when it is a likely typo, else NULL. */
+const char *schema_key_suggest(SectionKind kind, const char *name);
+const char *schema_section_suggest(const char *name);
+
+/* Parses VALUE for DEF into the section struct at BASE. Returns 0, or
+ * -EINVAL with the expectation in err (VALUE_ERR_MAX bytes). *note receives
+ * a static note for accepted legacy spellings. */
+int schema_parse_value(const KeyDef *def, const char *value, void *base, char *err, const char **note);
+/* Sets every key of KIND to its default in the struct at BASE. */
+void schema_apply_defaults(SectionKind kind, void *base);
+/* Frees what the keys of KIND own in the struct at BASE. */
+void schema_free_section(SectionKind kind, void *base);
+
+/* Checks a Linux interface name (15 bytes, no /, :, spaces). */
+int schema_check_ifname(const char *name, char *err);
+
+/* Checks an ID of a named section ([disk "ID"]); 0 or -EINVAL with err. */
+int schema_check_id(SectionKind kind, const char *id, char *err);
+
+/* `kvmlaunch keys`: the reference generated from the table, as aligned text
+ * or as the Markdown of docs/KEYS.md. */
+void schema_print_reference(FILE *f, bool markdown);
+
+#endif

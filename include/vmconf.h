@@ -1,0 +1,221 @@
+/* The VM definition: what vm.ini says, parsed and validated (CONFIG.md).
+ * vmconf/ turns bytes into a VmConfig or a list of file:line errors; it never
+ * touches the host. */
+#ifndef KVMLAUNCH_VMCONF_H
+#define KVMLAUNCH_VMCONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "values.h"
+
+typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION_HOST,
+               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION__MAX } SectionKind;
+
+/* Most keys a section kind has; key_line[] is indexed by the key's place in
+ * the schema table of its section. */
+#define SECTION_KEYS_MAX 24
+
+/* Every section instance starts with this: where it was written, and where
+ * each of its keys was (0 = not written, default applies). */
+typedef struct SectionHead {
+    char *id;                       /* owned; "root" for [disk "root"], NULL for singletons */
+    int line;                       /* line of the [header], 0 when absent from the file */
+    int key_line[SECTION_KEYS_MAX];
+} SectionHead;
+
+typedef enum { MACHINE_Q35, MACHINE_PC, MACHINE_MICROVM } MachineType;
+typedef enum { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG } AccelKind;
+typedef enum { SERIAL_DEFAULT, SERIAL_STDOUT, SERIAL_FILE, SERIAL_PTY, SERIAL_NONE } SerialKind;
+typedef enum { BACKING_ANONYMOUS, BACKING_HUGEPAGES, BACKING_MEMFD } MemBacking;
+typedef enum { POLICY_DEFAULT, POLICY_BIND, POLICY_PREFERRED, POLICY_INTERLEAVE } MemPolicy;
+typedef enum { SCHED_OTHER, SCHED_POLICY_FIFO, SCHED_POLICY_RR } SchedKind;
+typedef enum { THP_KEEP = -1, THP_ALWAYS, THP_MADVISE, THP_NEVER } ThpMode;
+typedef enum { THP_DEFRAG_KEEP = -1, THP_DEFRAG_ALWAYS, THP_DEFRAG_DEFER, THP_DEFRAG_DEFER_MADVISE,
+               THP_DEFRAG_MADVISE, THP_DEFRAG_NEVER } ThpDefrag;
+typedef enum { IRQBALANCE_WARN, IRQBALANCE_IGNORE } IrqbalanceMode;
+typedef enum { FORMAT_AUTO, FORMAT_RAW, FORMAT_QCOW2 } DiskFormat;
+typedef enum { BUS_VIRTIO_BLK, BUS_VIRTIO_SCSI } DiskBus;
+typedef enum { CACHE_NONE, CACHE_WRITEBACK, CACHE_WRITETHROUGH, CACHE_DIRECTSYNC, CACHE_UNSAFE } CacheMode;
+typedef enum { AIO_DEFAULT, AIO_NATIVE, AIO_IO_URING, AIO_THREADS } AioMode;
+typedef enum { DISCARD_IGNORE, DISCARD_UNMAP } DiscardMode;
+typedef enum { IOSCHED_KEEP = -1, IOSCHED_NONE, IOSCHED_MQ_DEADLINE, IOSCHED_BFQ, IOSCHED_KYBER } IoScheduler;
+typedef enum { VHOST_AUTO, VHOST_ON, VHOST_OFF } VhostMode;
+typedef enum { XPS_KEEP = -1, XPS_SPREAD, XPS_OFF } XpsMode;
+typedef enum { OFFLOADS_KEEP = -1, OFFLOADS_ON } OffloadsMode;
+
+/* A cpulist key that also takes words: CPUSPEC_LIST means `list` holds CPUs. */
+typedef enum { CPUSPEC_LIST, CPUSPEC_AUTO, CPUSPEC_NONE, CPUSPEC_EMULATOR, CPUSPEC_LOCAL,
+               CPUSPEC_OFF, CPUSPEC_KEEP, CPUSPEC_UNSET } CpuSpecKind;
+typedef struct CpuSpec {
+    CpuSpecKind kind;
+    CpuList list;                   /* owned, with CPUSPEC_LIST */
+} CpuSpec;
+
+typedef struct Serial {
+    SerialKind kind;
+    char *path;                     /* owned, with SERIAL_FILE */
+} Serial;
+
+typedef struct Sched {
+    SchedKind kind;
+    int priority;                   /* 1..99 with fifo and rr */
+} Sched;
+
+typedef struct VmSection {
+    SectionHead head;
+    char *name;                     /* owned */
+    uint64_t memory;                /* bytes */
+    int64_t vcpus, sockets, cores, threads;
+    int machine;                    /* MachineType */
+    int accel;                      /* AccelKind */
+    char *cpu_model;                /* owned; NULL: host (kvm) or max (tcg) */
+    char *user;                     /* owned */
+    char *qemu;                     /* owned; NULL: qemu-system-x86_64 on PATH */
+    char *kernel, *initrd, *append; /* owned */
+    char *firmware;                 /* owned; NULL: bios */
+    Serial serial;
+    uint64_t shutdown_timeout_ms;
+    uint64_t timeout_ms;            /* 0: none */
+    bool exit_device;
+} VmSection;
+
+typedef struct CpuSection {
+    SectionHead head;
+    CpuSpec pin;                    /* LIST, AUTO or NONE */
+    CpuSpec emulator;               /* LIST or UNSET */
+    CpuSpec iothreads;              /* LIST or UNSET */
+    Sched scheduler;
+    CpuSpec vhost;                  /* LIST, EMULATOR or NONE */
+    /* vcpu.N overrides, indexed by N; owned array of n_vcpu_override */
+    CpuList *vcpu_override;
+    int *vcpu_override_line;        /* owned; 0 where vcpu.N was not written */
+    size_t n_vcpu_override;
+} CpuSection;
+
+typedef struct MemorySection {
+    SectionHead head;
+    int backing;                    /* MemBacking */
+    uint64_t hugepage_size;
+    char *hugepage_path;            /* owned */
+    bool reserve_hugepages;
+    int prealloc;                   /* TRISTATE: unset means "yes with hugepages" */
+    bool share, lock;
+    CpuList nodes;                  /* owned; n == 0: none */
+    int policy;                     /* MemPolicy */
+    bool merge, migrate;
+} MemorySection;
+
+typedef struct BalloonSection {
+    SectionHead head;
+    bool enabled, deflate_on_oom, free_page_reporting;
+    uint64_t stats_period_ms;
+} BalloonSection;
+
+typedef struct HostSection {
+    SectionHead head;
+    int thp;                        /* ThpMode */
+    int thp_defrag;                 /* ThpDefrag */
+    int ksm;                        /* TRISTATE: KEEP, 0 off, 1 on */
+    int ksm_merge_across_nodes;     /* TRISTATE */
+    int64_t ksm_pages_to_scan;      /* -1 keep */
+    int64_t ksm_sleep_ms;           /* -1 keep */
+    int zone_reclaim;               /* TRISTATE */
+    int irqbalance;                 /* IrqbalanceMode */
+} HostSection;
+
+typedef struct DiskSection {
+    SectionHead head;
+    char *file;                     /* owned */
+    int format;                     /* DiskFormat */
+    int bus;                        /* DiskBus */
+    int cache;                      /* CacheMode */
+    int aio;                        /* AioMode; DEFAULT resolved by vmconf_validate */
+    bool iothread, readonly, snapshot;
+    int discard;                    /* DiscardMode */
+    int64_t queues;                 /* 0: vcpus */
+    int scheduler;                  /* IoScheduler */
+} DiskSection;
+
+typedef struct NetSection {
+    SectionHead head;
+    char *bridge;                   /* owned */
+    char *tap;                      /* owned; NULL: derived */
+    int64_t queues;                 /* 0: min(vcpus, 16) */
+    int vhost;                      /* VhostMode */
+    MacAddr mac;
+    int64_t mtu;                    /* 0: from the bridge */
+    int steering;                   /* TRISTATE: unset means "yes when vCPUs are pinned" */
+} NetSection;
+
+typedef struct HostNicSection {
+    SectionHead head;
+    CpuSpec irq_cpus;               /* LIST, LOCAL or KEEP */
+    CpuSpec rps_cpus;               /* LIST, LOCAL, OFF or KEEP */
+    int xps;                        /* XpsMode */
+    int offloads;                   /* OffloadsMode */
+} HostNicSection;
+
+/* Collected error messages, each "FILE:LINE: [section] key: ...", kept in
+ * line order so a user fixes the file top to bottom. */
+typedef struct ErrList {
+    struct ErrEntry { int line; char *msg; /* owned */ } *e;
+    size_t n, alloc;
+    bool full;                      /* ERRLIST_MAX reached: the rest was dropped */
+} ErrList;
+
+/* A 10 MB file of garbage must not print a million lines. */
+#define ERRLIST_MAX 50
+
+typedef struct VmConfig {
+    char *path;                     /* owned: the file name used in messages */
+    VmSection vm;
+    CpuSection cpu;
+    MemorySection memory;
+    BalloonSection balloon;
+    HostSection host;
+    DiskSection *disks;             /* owned array */
+    size_t n_disks;
+    NetSection *nets;               /* owned array */
+    size_t n_nets;
+    HostNicSection *hostnics;       /* owned array */
+    size_t n_hostnics;
+    ErrList notes;                  /* remarks such as a legacy name mapped, one line each */
+} VmConfig;
+
+/* TRISTATE values of bool-or-keep and "unset means derived" keys. */
+#define TRISTATE_UNSET (-1)
+
+
+void errlist_addf(ErrList *el, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void errlist_sort(ErrList *el);
+void errlist_clear(ErrList *el);
+
+/* Loads and validates PATH. Returns 0 and fills *cfg, or -EINVAL with every
+ * problem in *errors (each a complete line), or another -errno when the file
+ * cannot be read (also described in *errors). On failure *cfg is freed. */
+int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors);
+/* The same on bytes in memory; NAME is used in messages. */
+int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors);
+void vmconf_free(VmConfig *cfg);
+
+/* The label of a section instance as the user wrote it: `[vm]`, `[disk "root"]`. */
+const char *section_kind_name(SectionKind kind);
+char *section_label(SectionKind kind, const SectionHead *head);
+
+/* Line of KEY in the section, or the section's header line when the key was
+ * not written (an error about a default still points somewhere useful). */
+int section_key_line(SectionKind kind, const SectionHead *head, const char *key);
+bool section_key_set(SectionKind kind, const SectionHead *head, const char *key);
+
+/* Derived values every consumer needs the same way. */
+uint64_t vmconf_disk_queues(const VmConfig *cfg, const DiskSection *d);
+int64_t vmconf_net_queues(const VmConfig *cfg, const NetSection *n);
+bool vmconf_vcpus_pinned(const VmConfig *cfg);
+bool vmconf_net_steering(const VmConfig *cfg, const NetSection *n);
+bool vmconf_prealloc(const VmConfig *cfg);
+MacAddr vmconf_net_mac(const VmConfig *cfg, const NetSection *n);
+char *vmconf_net_tap_name(const VmConfig *cfg, const NetSection *n);
+
+#endif

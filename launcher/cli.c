@@ -1,0 +1,157 @@
+/* kvmlaunch's own command line. Commands that later issues bring say so
+ * instead of pretending. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hostfacts.h"
+#include "log.h"
+#include "qemucmd.h"
+#include "schema.h"
+#include "util.h"
+#include "vmconf.h"
+
+static void print_usage(FILE *f) {
+    fputs("Usage: kvmlaunch [run] [--dry-run] VM.INI   prepare the host, start QEMU, pin, supervise\n"
+          "       kvmlaunch --dry-run VM.INI         print the host plan and the QEMU command line\n"
+          "       kvmlaunch check VM.INI             can this host run this VM as asked?\n"
+          "       kvmlaunch host [--json]            the host's topology and tuning state\n"
+          "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME | list\n"
+          "       kvmlaunch keys [--markdown]        every section and key of vm.ini\n"
+          "\n"
+          "Options: -n, --dry-run   change nothing, print what would be done\n"
+          "         -q, --quiet     errors only\n"
+          "         -v, --verbose   debug messages too\n"
+          "         -h, --help      this text\n"
+          "         -V, --version   the version\n"
+          "\n"
+          "Exit status: 0 the guest ended cleanly, 1 runtime failure, 2 bad configuration\n"
+          "or usage, 124 timeout, the guest's code with exit-device.\n",
+          f);
+}
+
+static void print_errlist(FILE *f, const ErrList *el, const char *prefix) {
+    for (size_t i = 0; i < el->n; i++) fprintf(f, "%s%s\n", prefix, el->e[i].msg);
+    if (el->full) fprintf(f, "%sstopped after %d messages; fix these first\n", prefix, ERRLIST_MAX);
+}
+
+int cli_load_config(const char *path, VmConfig *cfg, FILE *err) {
+    ErrList errors = { 0 };
+    int r = vmconf_load_file(path, cfg, &errors);
+    print_errlist(err, &errors, "");
+    errlist_clear(&errors);
+    if (r < 0) return EXIT_CONFIG;
+    print_errlist(err, &cfg->notes, "note: ");
+    return EXIT_OK;
+}
+
+static int cmd_dry_run(const char *path) {
+    VmConfig cfg;
+    int r = cli_load_config(path, &cfg, stderr);
+    if (r) return r;
+    HostFacts facts;
+    hostfacts_probe(&cfg, &facts);
+    StrVec argv = STRVEC_INIT;
+    ErrList errors = { 0 }, notes = { 0 };
+    int rc = EXIT_OK;
+    if (qemucmd_build(&cfg, &facts, &argv, &errors, &notes) < 0) {
+        print_errlist(stderr, &errors, "");
+        rc = EXIT_CONFIG;
+    } else {
+        print_errlist(stderr, &notes, "warning: ");
+        _cleanup_free_ char *text = qemucmd_render(argv.v);
+        printf("# host plan: no host changes are made yet (host preparation lands with a later issue)\n");
+        printf("# QEMU command line:\n%s", text);
+    }
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    strvec_clear(&argv);
+    hostfacts_free(&facts);
+    vmconf_free(&cfg);
+    return rc;
+}
+
+static int cmd_keys(int argc, char **argv) {
+    bool markdown = argc > 1 && streq(argv[1], "--markdown");
+    if (argc > (markdown ? 2 : 1)) {
+        fprintf(stderr, "kvmlaunch keys: unexpected argument \"%s\"\n", argv[markdown ? 2 : 1]);
+        return EXIT_CONFIG;
+    }
+    schema_print_reference(stdout, markdown);
+    return EXIT_OK;
+}
+
+static int not_yet(const char *what) {
+    log_error("%s is not implemented yet in this version; `kvmlaunch --dry-run VM.INI` shows what would run", what);
+    return EXIT_RUNTIME;
+}
+
+int cli_main(int argc, char **argv) {
+    static const struct option options[] = {
+        { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+        { "quiet", no_argument, NULL, 'q' },   { "verbose", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 },
+    };
+    bool dry_run = false;
+    int c;
+    /* "+": stop at the first word, so `keys --markdown` reaches its command. */
+    while ((c = getopt_long(argc, argv, "+nhVqv", options, NULL)) != -1) {
+        switch (c) {
+        case 'n': dry_run = true; break;
+        case 'h': print_usage(stdout); return EXIT_OK;
+        case 'V': printf("kvmlaunch %s\n", KVMLAUNCH_VERSION); return EXIT_OK;
+        case 'q': log_set_max_level(LOG_ERR); break;
+        case 'v': log_set_max_level(LOG_DEBUG); break;
+        default: print_usage(stderr); return EXIT_CONFIG;
+        }
+    }
+    int n = argc - optind;
+    char **args = argv + optind;
+    if (n == 0) {
+        print_usage(stderr);
+        return EXIT_CONFIG;
+    }
+    const char *cmd = args[0];
+    if (streq(cmd, "keys")) return cmd_keys(n, args);
+    if (streq(cmd, "host") || streq(cmd, "list")) return not_yet(cmd);
+    if (streq(cmd, "status") || streq(cmd, "stop") || streq(cmd, "cleanup")) {
+        if (n != 2) {
+            fprintf(stderr, "kvmlaunch %s: expected one VM name\n", cmd);
+            return EXIT_CONFIG;
+        }
+        return not_yet(cmd);
+    }
+    if (streq(cmd, "check")) {
+        if (n != 2) {
+            fprintf(stderr, "kvmlaunch check: expected one VM.INI\n");
+            return EXIT_CONFIG;
+        }
+        VmConfig cfg;
+        int r = cli_load_config(args[1], &cfg, stderr);
+        if (r) return r;
+        vmconf_free(&cfg);
+        return not_yet("check");
+    }
+    if (streq(cmd, "run")) {
+        args++;
+        n--;
+        /* `kvmlaunch run --dry-run vm.ini` reads as well as the other order. */
+        if (n > 0 && (streq(args[0], "--dry-run") || streq(args[0], "-n"))) {
+            dry_run = true;
+            args++;
+            n--;
+        }
+    }
+    if (n != 1) {
+        fprintf(stderr, "kvmlaunch: expected one VM.INI, found %d arguments\n", n);
+        print_usage(stderr);
+        return EXIT_CONFIG;
+    }
+    if (dry_run) return cmd_dry_run(args[0]);
+    VmConfig cfg;
+    int r = cli_load_config(args[0], &cfg, stderr);
+    if (r) return r;
+    vmconf_free(&cfg);
+    return not_yet("running a VM");
+}

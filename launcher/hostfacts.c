@@ -1,0 +1,104 @@
+/* Looking at the host before planning. Reads only; changes nothing. */
+#include "hostfacts.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+static bool opens_rw(const char *path) {
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
+
+static StdoutKind probe_stdout(void) {
+    if (isatty(STDOUT_FILENO)) return STDOUT_TERMINAL;
+    struct stat st;
+    if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return STDOUT_PIPE;
+    return STDOUT_OTHER;
+}
+
+static DiskFacts probe_disk(const char *path) {
+    DiskFacts f = { false, false, FORMAT_RAW };
+    /* O_NONBLOCK: a FIFO named as a disk must not hang the probe. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) return f;
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return f;
+    f.exists = true;
+    f.is_block = S_ISBLK(st.st_mode);
+    unsigned char magic[4];
+    if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) && !memcmp(magic, "QFI\xfb", 4)) f.detected_format = FORMAT_QCOW2;
+    return f;
+}
+
+/* The emulator as execve will find it: an absolute path stays; a bare name
+ * is looked up on PATH now, so the child needs no PATH of its own. */
+static char *find_qemu(const char *configured) {
+    if (configured) return xstrdup(configured);
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    _cleanup_free_ char *copy = xstrdup(path);
+    char *save = NULL;
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        if (dir[0] != '/') continue;
+        char *cand = xasprintf("%s/qemu-system-x86_64", dir);
+        if (access(cand, X_OK) == 0) return cand;
+        free(cand);
+    }
+    return xstrdup("qemu-system-x86_64");
+}
+
+void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
+    memset(facts, 0, sizeof(*facts));
+    facts->kvm_usable = opens_rw("/dev/kvm");
+    facts->vhost_net_usable = opens_rw("/dev/vhost-net");
+    facts->running_as_root = geteuid() == 0;
+    facts->stdout_kind = probe_stdout();
+    facts->qemu_binary = find_qemu(cfg->vm.qemu);
+    const char *base = getenv("KVMLAUNCH_RUNDIR");
+    facts->runtime_dir = xasprintf("%s/%s", base && *base ? base : "/run/kvmlaunch", cfg->vm.name);
+    facts->n_disks = cfg->n_disks;
+    facts->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
+    for (size_t i = 0; i < cfg->n_disks; i++) facts->disks[i] = probe_disk(cfg->disks[i].file);
+    hostfacts_assign_fds(cfg, facts);
+}
+
+void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
+    int next = 3;
+    facts->qmp_fd = next++;
+    for (size_t i = 0; i < facts->n_nets; i++) {
+        free(facts->nets[i].tap);
+        free(facts->nets[i].vhost);
+    }
+    free(facts->nets);
+    facts->n_nets = cfg->n_nets;
+    facts->nets = xcalloc(cfg->n_nets, sizeof(NetFds));
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        const NetSection *n = &cfg->nets[i];
+        NetFds *f = &facts->nets[i];
+        f->queues = (size_t)vmconf_net_queues(cfg, n);
+        f->tap = xcalloc(f->queues, sizeof(int));
+        for (size_t q = 0; q < f->queues; q++) f->tap[q] = next++;
+        if (n->vhost != VHOST_OFF && facts->vhost_net_usable) {
+            f->vhost = xcalloc(f->queues, sizeof(int));
+            for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
+        }
+    }
+}
+
+void hostfacts_free(HostFacts *facts) {
+    for (size_t i = 0; i < facts->n_nets; i++) {
+        free(facts->nets[i].tap);
+        free(facts->nets[i].vhost);
+    }
+    free(facts->nets);
+    free(facts->disks);
+    free(facts->qemu_binary);
+    free(facts->runtime_dir);
+    memset(facts, 0, sizeof(*facts));
+}

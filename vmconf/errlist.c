@@ -1,0 +1,69 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "schema.h"
+#include "util.h"
+#include "vmconf.h"
+
+void errlist_addf(ErrList *el, int line, const char *fmt, ...) {
+    if (el->full) return;
+    if (el->n == ERRLIST_MAX) {
+        el->full = true;
+        return;
+    }
+    if (el->n == el->alloc) {
+        el->alloc = el->alloc ? el->alloc * 2 : 8;
+        el->e = xrealloc(el->e, el->alloc * sizeof(*el->e));
+    }
+    va_list ap;
+    char *msg = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) abort();
+    va_end(ap);
+    el->e[el->n++] = (struct ErrEntry){ line, msg };
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    const struct ErrEntry *x = a, *y = b;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+void errlist_sort(ErrList *el) {
+    /* Insertion sort: stable, so messages of one line keep the order they
+     * were found in (qsort is not), and lists are short (ERRLIST_MAX). */
+    for (size_t i = 1; i < el->n; i++) {
+        struct ErrEntry cur = el->e[i];
+        size_t j = i;
+        while (j > 0 && cmp_entry(&el->e[j - 1], &cur) > 0) {
+            el->e[j] = el->e[j - 1];
+            j--;
+        }
+        el->e[j] = cur;
+    }
+}
+
+void errlist_clear(ErrList *el) {
+    for (size_t i = 0; i < el->n; i++) free(el->e[i].msg);
+    free(el->e);
+    *el = (ErrList){ 0 };
+}
+
+const char *section_kind_name(SectionKind kind) { return schema_sections[kind].name; }
+
+char *section_label(SectionKind kind, const SectionHead *head) {
+    if (schema_sections[kind].named) return xasprintf("[%s \"%s\"]", section_kind_name(kind), head->id ? head->id : "");
+    return xasprintf("[%s]", section_kind_name(kind));
+}
+
+int section_key_line(SectionKind kind, const SectionHead *head, const char *key) {
+    int index;
+    if (!schema_key_find(kind, key, &index)) abort();
+    return head->key_line[index] ? head->key_line[index] : head->line;
+}
+
+bool section_key_set(SectionKind kind, const SectionHead *head, const char *key) {
+    int index;
+    if (!schema_key_find(kind, key, &index)) abort();
+    return head->key_line[index] != 0;
+}

@@ -1,0 +1,397 @@
+/* Reading vm.ini: inih splits lines into sections, keys and values; a reader
+ * of our own feeds it line by line and stops what inih would get wrong
+ * (over-long lines whose tail it parses as a new line, NUL bytes, truncated
+ * section names), so every problem is reported with its line, all at once. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "schema.h"
+#include "util.h"
+#include "vmconf_internal.h"
+
+/* Biggest vm.ini read; far beyond any real one, small enough to hold. */
+#define VMCONF_MAX_FILE (16u << 20)
+
+typedef struct Loader {
+    const char *name;
+    const char *data;
+    size_t size, pos;
+    int lineno;                 /* line last handed to inih */
+    bool continuation;          /* that line continues the previous key */
+    bool has_prev_key;          /* inih's prev_name: a key line since the last header */
+    VmConfig *cfg;
+    ErrList *errors;
+    SectionKind cur_kind;
+    long cur_index;             /* instance of cur_kind, -1: skip keys (bad header) */
+    const KeyDef *prev_def;     /* key of the last key line, for continuations */
+    char *multiline;            /* owned: the value so far of a KEY_MULTILINE key */
+    int singleton_line[SECTION__MAX];
+    bool any_header;
+} Loader;
+
+static void *section_base(VmConfig *cfg, SectionKind kind, size_t index) {
+    switch (kind) {
+    case SECTION_VM: return &cfg->vm;
+    case SECTION_CPU: return &cfg->cpu;
+    case SECTION_MEMORY: return &cfg->memory;
+    case SECTION_BALLOON: return &cfg->balloon;
+    case SECTION_HOST: return &cfg->host;
+    case SECTION_DISK: return &cfg->disks[index];
+    case SECTION_NET: return &cfg->nets[index];
+    case SECTION_HOSTNIC: return &cfg->hostnics[index];
+    default: return NULL;
+    }
+}
+
+void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) { return section_base(cfg, kind, index); }
+
+static void report(Loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(Loader *ld, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    errlist_addf(ld->errors, ld->lineno, "%s:%d: %s", ld->name, ld->lineno, buf);
+}
+
+/* Adds an instance of a named section and returns its index. */
+static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int line) {
+    size_t *n;
+    void **arr;
+    size_t elem;
+    switch (kind) {
+    case SECTION_DISK: n = &cfg->n_disks; arr = (void **)&cfg->disks; elem = sizeof(DiskSection); break;
+    case SECTION_NET: n = &cfg->n_nets; arr = (void **)&cfg->nets; elem = sizeof(NetSection); break;
+    default: n = &cfg->n_hostnics; arr = (void **)&cfg->hostnics; elem = sizeof(HostNicSection); break;
+    }
+    *arr = xrealloc(*arr, (*n + 1) * elem);
+    void *base = (char *)*arr + *n * elem;
+    memset(base, 0, elem);
+    schema_apply_defaults(kind, base);
+    SectionHead *head = base;
+    head->id = xstrdup(id);
+    head->line = line;
+    return (*n)++;
+}
+
+static long find_named(VmConfig *cfg, SectionKind kind, const char *id) {
+    size_t n = kind == SECTION_DISK ? cfg->n_disks : kind == SECTION_NET ? cfg->n_nets : cfg->n_hostnics;
+    for (size_t i = 0; i < n; i++)
+        if (streq(((SectionHead *)section_base(cfg, kind, i))->id, id)) return (long)i;
+    return -1;
+}
+
+/* A header line, `[vm]` or `[disk "root"]`; P points at '['. */
+static void read_header(Loader *ld, const char *p, size_t len) {
+    ld->any_header = true;
+    ld->cur_index = -1;
+    ld->has_prev_key = false;
+    ld->prev_def = NULL;
+    const char *close = memchr(p, ']', len);
+    if (!close) {
+        report(ld, "expected a section header such as [vm] or [disk \"ID\"], found no closing ]");
+        return;
+    }
+    for (const char *q = close + 1; q < p + len; q++) {
+        if (*q == ';' || *q == '#') break;
+        if (!isspace((unsigned char)*q)) {
+            report(ld, "expected only a comment after the section header, found \"%.*s\"", (int)(p + len - q), q);
+            return;
+        }
+    }
+    const char *s = p + 1;
+    size_t wlen = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+    _cleanup_free_ char *word = xstrndup(s, wlen);
+    const char *rest = s + wlen;
+    const SectionDef *sec = schema_section_by_name(word);
+    if (!sec) {
+        const char *hint = schema_section_suggest(word);
+        _cleanup_free_ char *shown = xstrndup(p, (size_t)(close - p + 1));
+        if (hint) report(ld, "%s: unknown section (did you mean [%s]?)", shown, hint);
+        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"] or [hostnic \"DEV\"]", shown);
+        return;
+    }
+    while (rest < close && (*rest == ' ' || *rest == '\t')) rest++;
+    if (!sec->named) {
+        if (rest != close) {
+            report(ld, "[%s]: expected a section without an ID, found \"%.*s\"", sec->name, (int)(close - rest), rest);
+            return;
+        }
+        if (ld->singleton_line[sec->kind]) {
+            report(ld, "[%s]: section repeated, first at line %d; write each section once", sec->name, ld->singleton_line[sec->kind]);
+            return;
+        }
+        ld->singleton_line[sec->kind] = ld->lineno;
+        ((SectionHead *)section_base(ld->cfg, sec->kind, 0))->line = ld->lineno;
+        ld->cur_kind = sec->kind;
+        ld->cur_index = 0;
+        return;
+    }
+    const char *q2 = close - 1;
+    if (rest >= close || *rest != '"' || q2 <= rest || *q2 != '"') {
+        report(ld, "[%s]: expected [%s \"ID\"] with the ID in double quotes", sec->name, sec->name);
+        return;
+    }
+    _cleanup_free_ char *id = xstrndup(rest + 1, (size_t)(q2 - rest - 1));
+    char err[VALUE_ERR_MAX];
+    if (value_find_bad_char(id) >= 0 || schema_check_id(sec->kind, id, err) < 0) {
+        if (value_find_bad_char(id) >= 0) snprintf(err, sizeof(err), "expected %s, found a control character or invalid UTF-8", sec->id_doc);
+        report(ld, "[%s]: %s", sec->name, err);
+        return;
+    }
+    long prev = find_named(ld->cfg, sec->kind, id);
+    if (prev >= 0) {
+        SectionHead *h = section_base(ld->cfg, sec->kind, (size_t)prev);
+        report(ld, "[%s \"%s\"]: section repeated, first at line %d; IDs must be unique", sec->name, id, h->line);
+        return;
+    }
+    ld->cur_kind = sec->kind;
+    ld->cur_index = (long)add_named(ld->cfg, sec->kind, id, ld->lineno);
+}
+
+/* The ini_reader: hands inih one line at a time, or an empty line in place of
+ * one that is broken (after saying why), so line numbers stay true. */
+static char *reader(char *str, int num, void *stream) {
+    Loader *ld = stream;
+    if (ld->pos >= ld->size) return NULL;
+    const char *line = ld->data + ld->pos;
+    const char *nl = memchr(line, '\n', ld->size - ld->pos);
+    size_t len = nl ? (size_t)(nl - line) : ld->size - ld->pos;
+    ld->pos += len + (nl ? 1 : 0);
+    ld->lineno++;
+    ld->continuation = false;
+    strcpy(str, "\n");
+
+    /* inih reads at most num-1 bytes with the newline; more would be split
+     * into two lines, the tail parsed as if it were a line of its own. */
+    size_t max = (size_t)num - 2;
+    if (len > max) {
+        report(ld, "expected lines of at most %zu characters, found %zu (a long append= continues on indented lines)", max, len);
+        return str;
+    }
+    if (memchr(line, '\0', len)) {
+        report(ld, "expected text, found a NUL byte at column %zu", (size_t)((const char *)memchr(line, '\0', len) - line) + 1);
+        return str;
+    }
+    size_t skip = 0;
+    if (ld->lineno == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) skip = 3;
+    const char *p = line + skip;
+    size_t plen = len - skip;
+    size_t lead = 0;
+    while (lead < plen && isspace((unsigned char)p[lead])) lead++;
+    const char *start = p + lead;
+    size_t slen = plen - lead;
+    while (slen && isspace((unsigned char)start[slen - 1])) slen--;
+
+    if (slen == 0 || *start == ';' || *start == '#') {
+        /* blank or comment: inih skips it too */
+    } else if (lead > 0 && ld->has_prev_key) {
+        /* inih takes an indented line after a key as more of its value. */
+        if (!ld->prev_def || !(ld->prev_def->flags & KEY_MULTILINE)) {
+            report(ld, "expected a key at the start of the line, found an indented line that would continue the key above "
+                       "(only append may span lines; remove the indentation)");
+            return str;
+        }
+        ld->continuation = true;
+    } else if (*start == '[') {
+        read_header(ld, start, slen);
+    } else if (!memchr(start, '=', slen) && !memchr(start, ':', slen)) {
+        report(ld, "expected KEY = VALUE or a [section] header, found \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
+        return str;
+    } else {
+        ld->has_prev_key = true;
+        ld->prev_def = NULL;
+    }
+    memcpy(str, line, len);
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    return str;
+}
+
+/* `#` after whitespace starts a comment (inih only knows `;` there). */
+static void strip_hash_comment(char *v) {
+    for (char *p = v; *p; p++) {
+        if (*p == '#' && (p == v || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            break;
+        }
+    }
+    size_t n = strlen(v);
+    while (n && isspace((unsigned char)v[n - 1])) v[--n] = '\0';
+}
+
+static int handle_vcpu_key(Loader *ld, const char *label, const char *name, const char *value) {
+    CpuSection *cpu = &ld->cfg->cpu;
+    int64_t n;
+    char err[VALUE_ERR_MAX];
+    if (value_parse_int(name + 5, 0, 287, &n, err) < 0 || (name[5] == '0' && name[6])) {
+        report(ld, "%s %s: unknown key, expected vcpu.N with N a vCPU number from 0 to 287", label, name);
+        return 1;
+    }
+    if ((size_t)n >= cpu->n_vcpu_override) {
+        size_t old = cpu->n_vcpu_override, want = (size_t)n + 1;
+        cpu->vcpu_override = xrealloc(cpu->vcpu_override, want * sizeof(CpuList));
+        cpu->vcpu_override_line = xrealloc(cpu->vcpu_override_line, want * sizeof(int));
+        memset(cpu->vcpu_override + old, 0, (want - old) * sizeof(CpuList));
+        memset(cpu->vcpu_override_line + old, 0, (want - old) * sizeof(int));
+        cpu->n_vcpu_override = want;
+    }
+    if (cpu->vcpu_override_line[n]) {
+        report(ld, "%s %s: duplicate key, first set on line %d", label, name, cpu->vcpu_override_line[n]);
+        return 1;
+    }
+    CpuList l;
+    if (value_parse_cpulist(value, &l, err) < 0) {
+        report(ld, "%s %s: %s", label, name, err);
+        return 1;
+    }
+    cpu->vcpu_override[n] = l;
+    cpu->vcpu_override_line[n] = ld->lineno;
+    return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *raw) {
+    (void)section; /* the reader tracked the header itself, untruncated */
+    Loader *ld = user;
+    if (ld->cur_index < 0) {
+        /* Keys under a refused header were reported with it. */
+        if (!ld->any_header && !ld->continuation) report(ld, "%s: expected a [section] header before the first key", name);
+        return 1;
+    }
+    void *base = section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index);
+    SectionHead *head = base;
+    _cleanup_free_ char *label = section_label(ld->cur_kind, head);
+    _cleanup_free_ char *value = xstrdup(raw);
+    strip_hash_comment(value);
+
+    long bad = value_find_bad_char(value);
+    if (bad >= 0) {
+        report(ld, "%s %s: expected printable UTF-8 text, found byte 0x%02x at column %ld of the value", label, name,
+               (unsigned char)value[bad], bad + 1);
+        return 1;
+    }
+    if (ld->continuation) {
+        const KeyDef *def = ld->prev_def;
+        if (!def || !ld->multiline) return 1; /* the key line itself was refused */
+        char *joined = xasprintf("%s %s", ld->multiline, value);
+        free(ld->multiline);
+        ld->multiline = joined;
+        char err[VALUE_ERR_MAX];
+        const char *note;
+        if (schema_parse_value(def, joined, base, err, &note) < 0) report(ld, "%s %s: %s", label, def->name, err);
+        return 1;
+    }
+    ld->multiline = x_free(ld->multiline);
+    if (ld->cur_kind == SECTION_CPU && !strncmp(name, "vcpu.", 5)) return handle_vcpu_key(ld, label, name, value);
+
+    int index;
+    const KeyDef *def = schema_key_find(ld->cur_kind, name, &index);
+    if (!def || (def->flags & KEY_INDEXED)) {
+        const char *hint = schema_key_suggest(ld->cur_kind, name);
+        if (hint) report(ld, "%s %s: unknown key (did you mean %s?)", label, name, hint);
+        else report(ld, "%s %s: unknown key; `kvmlaunch keys` lists the keys of every section", label, name);
+        return 1;
+    }
+    ld->prev_def = def;
+    if (head->key_line[index]) {
+        report(ld, "%s %s: duplicate key, first set on line %d", label, name, head->key_line[index]);
+        ld->prev_def = NULL;
+        return 1;
+    }
+    head->key_line[index] = ld->lineno;
+    char err[VALUE_ERR_MAX];
+    const char *note;
+    if (schema_parse_value(def, value, base, err, &note) < 0) {
+        report(ld, "%s %s: %s", label, name, err);
+        return 1;
+    }
+    if (note) errlist_addf(&ld->cfg->notes, ld->lineno, "%s:%d: %s %s: %s", ld->name, ld->lineno, label, name, note);
+    if (def->flags & KEY_MULTILINE) ld->multiline = xstrdup(value);
+    return 1;
+}
+
+static void config_init(VmConfig *cfg, const char *name) {
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->path = xstrdup(name);
+    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, section_base(cfg, k, 0));
+}
+
+int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors) {
+    Loader ld = { .name = name, .data = data, .size = size, .cfg = cfg, .errors = errors, .cur_index = -1 };
+    config_init(cfg, name);
+    size_t before = errors->n;
+    ini_parse_stream(reader, &ld, handler, &ld);
+    free(ld.multiline);
+    /* A file whose lines were refused got enough messages; checks of what is
+     * missing would only repeat them. */
+    if (errors->n == before) vmconf_validate(cfg, errors);
+    errlist_sort(errors);
+    if (errors->n > before) {
+        vmconf_free(cfg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors) {
+    memset(cfg, 0, sizeof(*cfg));
+    /* O_NONBLOCK: a FIFO must not hang the launcher; fstat refuses it next. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int r = -errno;
+        errlist_addf(errors, 0, "%s: cannot open the VM definition: %s", path, strerror(errno));
+        return r;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int r = -errno;
+        errlist_addf(errors, 0, "%s: cannot stat: %s", path, strerror(errno));
+        return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        errlist_addf(errors, 0, "%s: expected a regular file, found %s", path,
+                     S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device" : "a special file");
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > VMCONF_MAX_FILE) {
+        errlist_addf(errors, 0, "%s: expected a VM definition of at most %u MiB, found %lld bytes", path, VMCONF_MAX_FILE >> 20, (long long)st.st_size);
+        return -EFBIG;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    _cleanup_free_ char *data = xmalloc(size + 1);
+    while (got < size) {
+        ssize_t k = read(fd, data + got, size - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            int r = -errno;
+            errlist_addf(errors, 0, "%s: cannot read: %s", path, strerror(errno));
+            return r;
+        }
+        if (k == 0) break;
+        got += (size_t)k;
+    }
+    return vmconf_load_buffer(path, data, got, cfg, errors);
+}
+
+void vmconf_free(VmConfig *cfg) {
+    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_free_section(k, section_base(cfg, k, 0));
+    for (size_t i = 0; i < cfg->n_disks; i++) schema_free_section(SECTION_DISK, &cfg->disks[i]);
+    for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
+    for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);
+    for (size_t i = 0; i < cfg->cpu.n_vcpu_override; i++) cpulist_free(&cfg->cpu.vcpu_override[i]);
+    free(cfg->cpu.vcpu_override);
+    free(cfg->cpu.vcpu_override_line);
+    free(cfg->disks);
+    free(cfg->nets);
+    free(cfg->hostnics);
+    free(cfg->path);
+    errlist_clear(&cfg->notes);
+    memset(cfg, 0, sizeof(*cfg));
+}

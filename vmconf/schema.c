@@ -1,0 +1,232 @@
+/* The table of every section and key of vm.ini (CONFIG.md). */
+#include "schema.h"
+
+#include <stddef.h>
+
+#include "util.h"
+
+const SectionDef schema_sections[SECTION__MAX] = {
+    [SECTION_VM] = { SECTION_VM, "vm", false, true, NULL, "The machine: name, memory, vCPUs, boot, the emulator and its user." },
+    [SECTION_CPU] = { SECTION_CPU, "cpu", false, false, NULL, "vCPU pinning, placed before the guest runs its first instruction." },
+    [SECTION_MEMORY] = { SECTION_MEMORY, "memory", false, false, NULL, "The RAM backend: NUMA nodes, huge pages, KSM merging." },
+    [SECTION_BALLOON] = { SECTION_BALLOON, "balloon", false, false, NULL, "virtio-balloon." },
+    [SECTION_HOST] = { SECTION_HOST, "host", false, false, NULL, "Host-wide knobs, restored when the last VM that changed them exits." },
+    [SECTION_DISK] = { SECTION_DISK, "disk", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A block device: `[disk \"ID\"]`." },
+    [SECTION_NET] = { SECTION_NET, "net", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A virtio-net NIC on a tap kvmlaunch opens: `[net \"ID\"]`." },
+    [SECTION_HOSTNIC] = { SECTION_HOSTNIC, "hostnic", true, false, "a host interface name", "The host's physical NIC: `[hostnic \"DEV\"]`." },
+};
+
+static const EnumName machine_words[] = { { "q35", MACHINE_Q35, NULL }, { "pc", MACHINE_PC, NULL }, { "microvm", MACHINE_MICROVM, NULL }, { NULL, 0, NULL } };
+static const EnumName accel_words[] = { { "auto", ACCEL_AUTO, NULL }, { "kvm", ACCEL_KVM, NULL }, { "tcg", ACCEL_TCG, NULL }, { NULL, 0, NULL } };
+static const EnumName pin_words[] = { { "auto", CPUSPEC_AUTO, NULL }, { "none", CPUSPEC_NONE, NULL }, { NULL, 0, NULL } };
+static const EnumName vhost_cpu_words[] = { { "emulator", CPUSPEC_EMULATOR, NULL }, { "none", CPUSPEC_NONE, NULL }, { NULL, 0, NULL } };
+static const EnumName no_words[] = { { NULL, 0, NULL } };
+static const EnumName backing_words[] = { { "anonymous", BACKING_ANONYMOUS, NULL }, { "hugepages", BACKING_HUGEPAGES, NULL }, { "memfd", BACKING_MEMFD, NULL }, { NULL, 0, NULL } };
+static const EnumName policy_words[] = { { "bind", POLICY_BIND, NULL }, { "preferred", POLICY_PREFERRED, NULL }, { "interleave", POLICY_INTERLEAVE, NULL }, { NULL, 0, NULL } };
+static const EnumName thp_words[] = { { "always", THP_ALWAYS, NULL }, { "madvise", THP_MADVISE, NULL }, { "never", THP_NEVER, NULL }, { "keep", THP_KEEP, NULL }, { NULL, 0, NULL } };
+static const EnumName thp_defrag_words[] = {
+    { "always", THP_DEFRAG_ALWAYS, NULL }, { "defer", THP_DEFRAG_DEFER, NULL }, { "defer+madvise", THP_DEFRAG_DEFER_MADVISE, NULL },
+    { "madvise", THP_DEFRAG_MADVISE, NULL }, { "never", THP_DEFRAG_NEVER, NULL }, { "keep", THP_DEFRAG_KEEP, NULL }, { NULL, 0, NULL } };
+static const EnumName ksm_words[] = { { "on", 1, NULL }, { "off", 0, NULL }, { "keep", TRISTATE_UNSET, NULL }, { NULL, 0, NULL } };
+static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL }, { "keep", TRISTATE_UNSET, NULL }, { NULL, 0, NULL } };
+static const EnumName irqbalance_words[] = { { "warn", IRQBALANCE_WARN, NULL }, { "ignore", IRQBALANCE_IGNORE, NULL }, { NULL, 0, NULL } };
+static const EnumName format_words[] = { { "raw", FORMAT_RAW, NULL }, { "qcow2", FORMAT_QCOW2, NULL }, { NULL, 0, NULL } };
+static const EnumName bus_words[] = { { "virtio-blk", BUS_VIRTIO_BLK, NULL }, { "virtio-scsi", BUS_VIRTIO_SCSI, NULL }, { NULL, 0, NULL } };
+static const EnumName cache_words[] = {
+    { "none", CACHE_NONE, NULL }, { "writeback", CACHE_WRITEBACK, NULL }, { "writethrough", CACHE_WRITETHROUGH, NULL },
+    { "directsync", CACHE_DIRECTSYNC, NULL }, { "unsafe", CACHE_UNSAFE, NULL }, { NULL, 0, NULL } };
+static const EnumName aio_words[] = { { "native", AIO_NATIVE, NULL }, { "io_uring", AIO_IO_URING, NULL }, { "threads", AIO_THREADS, NULL }, { NULL, 0, NULL } };
+static const EnumName discard_words[] = { { "unmap", DISCARD_UNMAP, NULL }, { "ignore", DISCARD_IGNORE, NULL }, { NULL, 0, NULL } };
+static const EnumName iosched_words[] = {
+    { "none", IOSCHED_NONE, NULL }, { "mq-deadline", IOSCHED_MQ_DEADLINE, NULL }, { "bfq", IOSCHED_BFQ, NULL },
+    { "kyber", IOSCHED_KYBER, NULL }, { "keep", IOSCHED_KEEP, NULL },
+    { "noop", IOSCHED_NONE, "legacy scheduler name noop means none on blk-mq kernels" },
+    { "deadline", IOSCHED_MQ_DEADLINE, "legacy scheduler name deadline means mq-deadline on blk-mq kernels" },
+    { "cfq", IOSCHED_BFQ, "legacy scheduler name cfq is gone from blk-mq kernels; bfq is used instead" },
+    { NULL, 0, NULL } };
+static const EnumName vhost_words[] = { { "auto", VHOST_AUTO, NULL }, { "on", VHOST_ON, NULL }, { "off", VHOST_OFF, NULL }, { NULL, 0, NULL } };
+static const EnumName irq_cpus_words[] = { { "local", CPUSPEC_LOCAL, NULL }, { "keep", CPUSPEC_KEEP, NULL }, { NULL, 0, NULL } };
+static const EnumName rps_cpus_words[] = { { "local", CPUSPEC_LOCAL, NULL }, { "off", CPUSPEC_OFF, NULL }, { "keep", CPUSPEC_KEEP, NULL }, { NULL, 0, NULL } };
+static const EnumName xps_words[] = { { "spread", XPS_SPREAD, NULL }, { "off", XPS_OFF, NULL }, { "keep", XPS_KEEP, NULL }, { NULL, 0, NULL } };
+static const EnumName offloads_words[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, { NULL, 0, NULL } };
+
+/* Highest vCPU count QEMU 7.2's q35 accepts; pc allows 255 (checked later). */
+#define VCPUS_MAX 288
+
+#define K(sec, st, key, field, ...) { .section = sec, .name = key, .offset = offsetof(st, field), __VA_ARGS__ }
+#define VM(key, field, ...) K(SECTION_VM, VmSection, key, field, __VA_ARGS__)
+#define CPU(key, field, ...) K(SECTION_CPU, CpuSection, key, field, __VA_ARGS__)
+#define MEM(key, field, ...) K(SECTION_MEMORY, MemorySection, key, field, __VA_ARGS__)
+#define BAL(key, field, ...) K(SECTION_BALLOON, BalloonSection, key, field, __VA_ARGS__)
+#define HOST(key, field, ...) K(SECTION_HOST, HostSection, key, field, __VA_ARGS__)
+#define DISK(key, field, ...) K(SECTION_DISK, DiskSection, key, field, __VA_ARGS__)
+#define NET(key, field, ...) K(SECTION_NET, NetSection, key, field, __VA_ARGS__)
+#define NIC(key, field, ...) K(SECTION_HOSTNIC, HostNicSection, key, field, __VA_ARGS__)
+
+const KeyDef schema_keys[] = {
+    VM("name", name, .type = VT_NAME, .flags = KEY_REQUIRED, .type_doc = "[A-Za-z0-9_.-]{1,64}, not starting with . or -",
+       .help = "-name guest=NAME; the runtime dir /run/kvmlaunch/NAME, lock and cgroup name"),
+    VM("memory", memory, .type = VT_SIZE, .flags = KEY_REQUIRED, .type_doc = "size, a multiple of 1M, at least 16M",
+       .help = "-m and the size of the RAM backend"),
+    VM("vcpus", vcpus, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .flags = KEY_REQUIRED, .help = "-smp"),
+    VM("sockets", sockets, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology; sockets*cores*threads must equal vcpus"),
+    VM("cores", cores, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
+    VM("threads", threads, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
+    VM("machine", machine, .type = VT_ENUM, .words = machine_words, .dflt = "q35", .help = "-machine TYPE"),
+    VM("accel", accel, .type = VT_ENUM, .words = accel_words, .dflt = "auto",
+       .help = "auto: kvm when /dev/kvm opens read-write, else tcg with a warning"),
+    VM("cpu-model", cpu_model, .type = VT_CPU_MODEL, .dflt_doc = "host (kvm), max (tcg)", .type_doc = "MODEL[,+FEATURE][,-FEATURE]...",
+       .help = "-cpu"),
+    VM("user", user, .type = VT_USER, .dflt_doc = "required when run as root", .type_doc = "user name, not root",
+       .help = "QEMU runs as this user and its group, without capabilities, with no_new_privs and -sandbox"),
+    VM("qemu", qemu, .type = VT_PATH, .dflt_doc = "qemu-system-x86_64 on PATH", .help = "the emulator binary"),
+    VM("kernel", kernel, .type = VT_PATH, .help = "direct kernel boot: -kernel"),
+    VM("initrd", initrd, .type = VT_PATH, .help = "-initrd (needs kernel)"),
+    VM("append", append, .type = VT_STRING, .flags = KEY_MULTILINE,
+       .help = "-append (needs kernel); indented lines below continue it"),
+    VM("firmware", firmware, .type = VT_FIRMWARE, .dflt = "bios", .type_doc = "bios or the path of OVMF code",
+       .help = "bios: SeaBIOS; a path: UEFI code as pflash0 (q35 or pc)"),
+    VM("serial", serial, .type = VT_SERIAL, .dflt_doc = "stdout with a terminal or a pipe, else file: in the runtime dir",
+       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console"),
+    VM("shutdown-timeout", shutdown_timeout_ms, .type = VT_DURATION, .dflt = "60s",
+       .help = "SIGTERM: system_powerdown, then quit after this long, then SIGKILL"),
+    VM("timeout", timeout_ms, .type = VT_DURATION, .dflt_doc = "none", .type_doc = "duration, 0 for none",
+       .help = "wall-clock limit (CI): past it the VM is stopped and kvmlaunch exits 124"),
+    VM("exit-device", exit_device, .type = VT_BOOL, .dflt = "no",
+       .help = "isa-debug-exit at 0xf4: the guest's code becomes kvmlaunch's exit code"),
+
+    CPU("pin", pin, .type = VT_CPULIST, .words = pin_words, .dflt = "none", .type_doc = "cpulist, auto or none",
+        .help = "vCPU i runs on the i-th CPU of the list (as many CPUs as vcpus); auto picks a NUMA node"),
+    CPU("vcpu.N", vcpu_override, .type = VT_CPULIST, .words = no_words, .flags = KEY_INDEXED, .dflt_doc = "from pin", .type_doc = "cpulist",
+        .help = "the CPUs of vCPU N, overriding pin"),
+    CPU("emulator", emulator, .type = VT_CPULIST, .words = no_words, .dflt_doc = "none", .type_doc = "cpulist",
+        .help = "QEMU's main and helper threads"),
+    CPU("iothreads", iothreads, .type = VT_CPULIST, .words = no_words, .dflt_doc = "none", .type_doc = "cpulist",
+        .help = "the disks' I/O threads"),
+    CPU("scheduler", scheduler, .type = VT_SCHED, .dflt = "other", .type_doc = "other, fifo:PRIO or rr:PRIO (PRIO 1-99)",
+        .help = "vCPU scheduling policy"),
+    CPU("vhost", vhost, .type = VT_CPULIST, .words = vhost_cpu_words, .dflt = "emulator", .type_doc = "cpulist, emulator or none",
+        .help = "the vhost-net worker threads"),
+
+    MEM("backing", backing, .type = VT_ENUM, .words = backing_words, .dflt = "anonymous",
+        .help = "anonymous: memory-backend-ram; hugepages: memfd with hugetlb (or a file on hugepage-path); memfd: shareable"),
+    MEM("hugepage-size", hugepage_size, .type = VT_HUGEPAGE_SIZE, .dflt = "2M", .type_doc = "2M or 1G",
+        .help = "with backing = hugepages; must divide memory"),
+    MEM("hugepage-path", hugepage_path, .type = VT_PATH, .help = "a hugetlbfs mount: a file there instead of memfd"),
+    MEM("reserve-hugepages", reserve_hugepages, .type = VT_BOOL, .dflt = "no",
+        .help = "raise the node's nr_hugepages to fit, give them back on exit"),
+    MEM("prealloc", prealloc, .type = VT_BOOL_DERIVED, .dflt_doc = "yes with hugepages", .help = "prealloc=on"),
+    MEM("share", share, .type = VT_BOOL, .dflt = "no", .help = "share=on"),
+    MEM("lock", lock, .type = VT_BOOL, .dflt = "no", .help = "-overcommit mem-lock=on"),
+    MEM("nodes", nodes, .type = VT_NODELIST, .dflt_doc = "none", .type_doc = "nodelist", .help = "host-nodes= of the backend"),
+    MEM("policy", policy, .type = VT_ENUM, .words = policy_words, .dflt_doc = "bind when nodes is set", .help = "policy= of the backend"),
+    MEM("merge", merge, .type = VT_BOOL, .dflt = "yes", .help = "merge=: whether KSM may merge this guest's pages"),
+    MEM("migrate", migrate, .type = VT_BOOL, .dflt = "no", .help = "after start, move pages that lie off nodes onto them"),
+
+    BAL("enabled", enabled, .type = VT_BOOL, .dflt = "yes", .help = "virtio-balloon"),
+    BAL("deflate-on-oom", deflate_on_oom, .type = VT_BOOL, .dflt = "yes", .help = "deflate-on-oom"),
+    BAL("free-page-reporting", free_page_reporting, .type = VT_BOOL, .dflt = "yes", .help = "free-page-reporting"),
+    BAL("stats-period", stats_period_ms, .type = VT_DURATION, .dflt = "10s", .type_doc = "duration in whole seconds",
+        .help = "guest-stats-polling-interval; 0 turns it off"),
+
+    HOST("thp", thp, .type = VT_ENUM, .words = thp_words, .dflt = "keep", .help = "/sys/kernel/mm/transparent_hugepage/enabled"),
+    HOST("thp-defrag", thp_defrag, .type = VT_ENUM, .words = thp_defrag_words, .dflt = "keep", .help = "/sys/kernel/mm/transparent_hugepage/defrag"),
+    HOST("ksm", ksm, .type = VT_ENUM, .words = ksm_words, .dflt = "keep", .help = "/sys/kernel/mm/ksm/run"),
+    HOST("ksm-merge-across-nodes", ksm_merge_across_nodes, .type = VT_BOOL_KEEP, .dflt = "keep", .type_doc = "bool or keep",
+         .help = "/sys/kernel/mm/ksm/merge_across_nodes"),
+    HOST("ksm-pages-to-scan", ksm_pages_to_scan, .type = VT_INT_KEEP, .min = 0, .max = 1000000, .dflt = "keep",
+         .type_doc = "int or keep", .help = "/sys/kernel/mm/ksm/pages_to_scan"),
+    HOST("ksm-sleep-ms", ksm_sleep_ms, .type = VT_INT_KEEP, .min = 0, .max = 3600000, .dflt = "keep",
+         .type_doc = "int or keep", .help = "/sys/kernel/mm/ksm/sleep_millisecs"),
+    HOST("zone-reclaim", zone_reclaim, .type = VT_ENUM, .words = zone_reclaim_words, .dflt = "keep", .help = "/proc/sys/vm/zone_reclaim_mode"),
+    HOST("irqbalance", irqbalance, .type = VT_ENUM, .words = irqbalance_words, .dflt = "warn",
+         .help = "kvmlaunch never stops services; warn when a running irqbalance would undo IRQ pinning"),
+
+    DISK("file", file, .type = VT_PATH, .flags = KEY_REQUIRED, .help = "image or block device"),
+    DISK("format", format, .type = VT_ENUM, .words = format_words, .dflt_doc = "detected (qcow2 magic), raw said aloud",
+         .help = "the image format"),
+    DISK("bus", bus, .type = VT_ENUM, .words = bus_words, .dflt = "virtio-blk", .help = "virtio-blk-pci, or virtio-scsi-pci with scsi-hd"),
+    DISK("cache", cache, .type = VT_ENUM, .words = cache_words, .dflt = "none", .help = "none bypasses the host page cache"),
+    DISK("aio", aio, .type = VT_ENUM, .words = aio_words, .dflt_doc = "native with cache none/directsync, else threads",
+         .help = "native needs cache = none or directsync"),
+    DISK("iothread", iothread, .type = VT_BOOL, .dflt = "yes", .help = "one -object iothread for this disk"),
+    DISK("readonly", readonly, .type = VT_BOOL, .dflt = "no", .help = "read-only"),
+    DISK("snapshot", snapshot, .type = VT_BOOL, .dflt = "no", .help = "writes go to a temporary overlay, thrown away on exit (CI)"),
+    DISK("discard", discard, .type = VT_ENUM, .words = discard_words, .dflt = "ignore", .help = "discard="),
+    DISK("queues", queues, .type = VT_INT, .min = 1, .max = 1024, .dflt_doc = "vcpus", .help = "virtio-blk num-queues, virtio-scsi num_queues"),
+    DISK("scheduler", scheduler, .type = VT_ENUM, .words = iosched_words, .dflt = "keep",
+         .help = "I/O scheduler of the host disk that holds file; noop, deadline, cfq are mapped"),
+
+    NET("bridge", bridge, .type = VT_IFNAME, .dflt_doc = "none", .type_doc = "interface name", .help = "the tap is attached to this bridge"),
+    NET("tap", tap, .type = VT_IFNAME, .dflt_doc = "kl-NAME-ID (cut to 15 chars)", .type_doc = "interface name",
+        .help = "kvmlaunch creates it (multi-queue, vnet header) and removes it"),
+    NET("queues", queues, .type = VT_INT, .min = 1, .max = 256, .dflt_doc = "vcpus (at most 16)",
+        .help = "tap queues; mq=on and vectors=2*queues+2 when above 1"),
+    NET("vhost", vhost, .type = VT_ENUM, .words = vhost_words, .dflt = "auto",
+        .help = "on fails without /dev/vhost-net; auto warns and falls back"),
+    NET("mac", mac, .type = VT_MAC, .dflt_doc = "derived from name and ID, locally administered", .type_doc = "MAC",
+        .help = "the guest NIC's address"),
+    NET("mtu", mtu, .type = VT_INT, .min = 68, .max = 65535, .dflt_doc = "from the bridge", .help = "host_mtu"),
+    NET("steering", steering, .type = VT_BOOL_DERIVED, .dflt_doc = "yes when vCPUs are pinned",
+        .help = "rx-i/rps_cpus and tx-i/xps_cpus of the tap follow the CPU of vCPU i"),
+
+    NIC("irq-cpus", irq_cpus, .type = VT_CPULIST, .words = irq_cpus_words, .dflt = "keep", .type_doc = "cpulist, local or keep",
+        .help = "/proc/irq/N/smp_affinity_list of each queue IRQ; local = the NIC's NUMA node"),
+    NIC("rps-cpus", rps_cpus, .type = VT_CPULIST, .words = rps_cpus_words, .dflt = "keep", .type_doc = "cpulist, local, off or keep",
+        .help = "queues/rx-*/rps_cpus"),
+    NIC("xps", xps, .type = VT_ENUM, .words = xps_words, .dflt = "keep", .help = "queues/tx-*/xps_cpus: tx queue i to one CPU each"),
+    NIC("offloads", offloads, .type = VT_ENUM, .words = offloads_words, .dflt = "keep", .help = "TSO, GSO, GRO on (reported either way)"),
+};
+
+const size_t schema_n_keys = ELEMENTSOF(schema_keys);
+
+const SectionDef *schema_section_by_name(const char *name) {
+    for (size_t i = 0; i < SECTION__MAX; i++)
+        if (streq(schema_sections[i].name, name)) return &schema_sections[i];
+    return NULL;
+}
+
+int schema_key_index(const KeyDef *def) {
+    int idx = 0;
+    for (const KeyDef *k = schema_keys; k < def; k++)
+        if (k->section == def->section) idx++;
+    return idx;
+}
+
+const KeyDef *schema_key_find(SectionKind kind, const char *name, int *index) {
+    int idx = 0;
+    for (size_t i = 0; i < schema_n_keys; i++) {
+        const KeyDef *k = &schema_keys[i];
+        if (k->section != kind) continue;
+        if (streq(k->name, name)) {
+            if (index) *index = idx;
+            return k;
+        }
+        idx++;
+    }
+    return NULL;
+}
+
+static bool likely_typo(const char *wrong, const char *right) {
+    size_t d = string_distance(wrong, right);
+    size_t len = strlen(right);
+    return d <= (len < 6 ? 1 : len < 12 ? 2 : 3);
+}
+
+const char *schema_key_suggest(SectionKind kind, const char *name) {
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < schema_n_keys; i++) {
+        const KeyDef *k = &schema_keys[i];
+        if (k->section != kind || !likely_typo(name, k->name)) continue;
+        size_t d = string_distance(name, k->name);
+        if (d < best_d) { best = k->name; best_d = d; }
+    }
+    return best;
+}
+
+const char *schema_section_suggest(const char *name) {
+    for (size_t i = 0; i < SECTION__MAX; i++)
+        if (likely_typo(name, schema_sections[i].name)) return schema_sections[i].name;
+    return NULL;
+}

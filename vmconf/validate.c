@@ -1,0 +1,201 @@
+/* What no single key can say: required keys, topology, pin lengths,
+ * hugepage sizes, cache/aio pairs, unique IDs, and the defaults that depend
+ * on other keys. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "schema.h"
+#include "util.h"
+#include "vmconf_internal.h"
+
+typedef struct Check {
+    VmConfig *cfg;
+    ErrList *errors;
+} Check;
+
+static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    int line = key ? section_key_line(kind, head, key) : head->line;
+    if (line <= 0) line = 1;
+    _cleanup_free_ char *label = section_label(kind, head);
+    errlist_addf(c->errors, line, "%s:%d: %s%s%s: %s", c->cfg->path, line, label, key ? " " : "", key ? key : "", buf);
+}
+
+static size_t section_count(const VmConfig *cfg, SectionKind kind) {
+    switch (kind) {
+    case SECTION_DISK: return cfg->n_disks;
+    case SECTION_NET: return cfg->n_nets;
+    case SECTION_HOSTNIC: return cfg->n_hostnics;
+    default: return 1;
+    }
+}
+
+static void check_required(Check *c) {
+    for (SectionKind k = 0; k < SECTION__MAX; k++) {
+        const SectionDef *sec = &schema_sections[k];
+        for (size_t i = 0; i < section_count(c->cfg, k); i++) {
+            SectionHead *head = vmconf_section(c->cfg, k, i);
+            if (!sec->named && !head->line) {
+                if (sec->required)
+                    errlist_addf(c->errors, 1, "%s:1: [%s]: required section missing (it needs at least name, memory and vcpus)",
+                                 c->cfg->path, sec->name);
+                continue;
+            }
+            for (size_t j = 0; j < schema_n_keys; j++) {
+                const KeyDef *def = &schema_keys[j];
+                if (def->section == k && (def->flags & KEY_REQUIRED) && !section_key_set(k, head, def->name))
+                    fail_key(c, k, head, def->name, "required key missing");
+            }
+        }
+    }
+}
+
+/* Fills the topology keys not written so that sockets*cores*threads = vcpus;
+ * with none written: one socket of vcpus cores, as QEMU 7.2 prefers. */
+static void check_topology(Check *c) {
+    VmSection *vm = &c->cfg->vm;
+    SectionHead *h = &vm->head;
+    bool s = section_key_set(SECTION_VM, h, "sockets"), co = section_key_set(SECTION_VM, h, "cores"),
+         t = section_key_set(SECTION_VM, h, "threads");
+    if (!t) vm->threads = 1;
+    if (!s && !co) { vm->sockets = 1; vm->cores = vm->vcpus / vm->threads; }
+    else if (!s) vm->sockets = vm->vcpus / (vm->cores * vm->threads);
+    else if (!co) vm->cores = vm->vcpus / (vm->sockets * vm->threads);
+    if (vm->sockets < 1) vm->sockets = 1;
+    if (vm->cores < 1) vm->cores = 1;
+    if (vm->sockets * vm->cores * vm->threads != vm->vcpus) {
+        const char *key = s ? "sockets" : co ? "cores" : "threads";
+        fail_key(c, SECTION_VM, h, key, "expected sockets*cores*threads = vcpus = %" PRId64 ", found %" PRId64 "*%" PRId64 "*%" PRId64 " = %" PRId64,
+                 vm->vcpus, vm->sockets, vm->cores, vm->threads, vm->sockets * vm->cores * vm->threads);
+    }
+}
+
+static void check_vm(Check *c) {
+    VmSection *vm = &c->cfg->vm;
+    SectionHead *h = &vm->head;
+    if (vm->memory && (vm->memory % (UINT64_C(1) << 20) || vm->memory < (UINT64_C(16) << 20))) {
+        _cleanup_free_ char *m = size_format(vm->memory);
+        fail_key(c, SECTION_VM, h, "memory", "expected a multiple of 1M of at least 16M, found %s", m);
+    }
+    if (vm->vcpus) check_topology(c);
+    if (vm->machine == MACHINE_PC && vm->vcpus > 255)
+        fail_key(c, SECTION_VM, h, "vcpus", "expected at most 255 vCPUs with machine = pc, found %" PRId64, vm->vcpus);
+    if (!vm->kernel) {
+        if (vm->initrd) fail_key(c, SECTION_VM, h, "initrd", "expected kernel to be set too, found initrd alone");
+        if (vm->append) fail_key(c, SECTION_VM, h, "append", "expected kernel to be set too, found append alone");
+        if (vm->machine == MACHINE_MICROVM)
+            fail_key(c, SECTION_VM, h, "machine", "expected kernel to be set with machine = microvm (it boots only a kernel)");
+    }
+    if (vm->firmware && vm->machine == MACHINE_MICROVM)
+        fail_key(c, SECTION_VM, h, "firmware", "expected bios with machine = microvm (it has no flash for UEFI code)");
+    if (vm->cpu_model && vm->accel == ACCEL_TCG && (streq(vm->cpu_model, "host") || !strncmp(vm->cpu_model, "host,", 5)))
+        fail_key(c, SECTION_VM, h, "cpu-model", "expected a model TCG can emulate such as max with accel = tcg, found host (it needs KVM)");
+}
+
+static void check_cpu(Check *c) {
+    CpuSection *cpu = &c->cfg->cpu;
+    int64_t vcpus = c->cfg->vm.vcpus;
+    if (!vcpus) return;
+    if (cpu->pin.kind == CPUSPEC_LIST && (int64_t)cpu->pin.list.n != vcpus)
+        fail_key(c, SECTION_CPU, &cpu->head, "pin", "expected %" PRId64 " CPUs (one per vCPU, vcpus = %" PRId64 "), found %zu",
+                 vcpus, vcpus, cpu->pin.list.n);
+    for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
+        if (!cpu->vcpu_override_line[i] || (int64_t)i < vcpus) continue;
+        int line = cpu->vcpu_override_line[i];
+        errlist_addf(c->errors, line, "%s:%d: [cpu] vcpu.%zu: expected a vCPU number below vcpus = %" PRId64 ", found %zu",
+                     c->cfg->path, line, i, vcpus, i);
+    }
+}
+
+static void check_memory(Check *c) {
+    MemorySection *m = &c->cfg->memory;
+    SectionHead *h = &m->head;
+    static const char *const huge_keys[] = { "hugepage-size", "hugepage-path", "reserve-hugepages" };
+    if (m->backing != BACKING_HUGEPAGES) {
+        for (size_t i = 0; i < ELEMENTSOF(huge_keys); i++)
+            if (section_key_set(SECTION_MEMORY, h, huge_keys[i]))
+                fail_key(c, SECTION_MEMORY, h, huge_keys[i], "expected backing = hugepages with this key, found backing = %s",
+                         m->backing == BACKING_MEMFD ? "memfd" : "anonymous");
+    } else if (c->cfg->vm.memory && c->cfg->vm.memory % m->hugepage_size) {
+        _cleanup_free_ char *hp = size_format(m->hugepage_size);
+        _cleanup_free_ char *mem = size_format(c->cfg->vm.memory);
+        fail_key(c, SECTION_MEMORY, h, section_key_set(SECTION_MEMORY, h, "hugepage-size") ? "hugepage-size" : "backing",
+                 "expected a huge page size that divides memory = %s, found %s", mem, hp);
+    }
+    if (m->policy != POLICY_DEFAULT && !m->nodes.n)
+        fail_key(c, SECTION_MEMORY, h, "policy", "expected nodes to be set too, found policy alone");
+    if (m->migrate && !m->nodes.n)
+        fail_key(c, SECTION_MEMORY, h, "migrate", "expected nodes to be set too (pages move onto them)");
+    for (size_t i = 0; i < m->nodes.n; i++)
+        if (m->nodes.cpu[i] > 1023) {
+            fail_key(c, SECTION_MEMORY, h, "nodes", "expected node numbers from 0 to 1023, found %d", m->nodes.cpu[i]);
+            break;
+        }
+    if (m->nodes.n && m->policy == POLICY_DEFAULT) m->policy = POLICY_BIND;
+}
+
+static void check_disks(Check *c) {
+    for (size_t i = 0; i < c->cfg->n_disks; i++) {
+        DiskSection *d = &c->cfg->disks[i];
+        bool direct = d->cache == CACHE_NONE || d->cache == CACHE_DIRECTSYNC;
+        if (d->aio == AIO_DEFAULT) d->aio = direct ? AIO_NATIVE : AIO_THREADS;
+        else if (d->aio == AIO_NATIVE && !direct)
+            fail_key(c, SECTION_DISK, &d->head, "aio", "expected cache = none or directsync with aio = native (it needs O_DIRECT), found cache = %s",
+                     d->cache == CACHE_WRITEBACK ? "writeback" : d->cache == CACHE_WRITETHROUGH ? "writethrough" : "unsafe");
+        for (size_t j = 0; j < i && d->file; j++) {
+            DiskSection *o = &c->cfg->disks[j];
+            if (o->file && streq(o->file, d->file) && !(o->readonly && d->readonly)) {
+                fail_key(c, SECTION_DISK, &d->head, "file", "expected a file no other disk uses, found the file of [disk \"%s\"] (line %d)",
+                         o->head.id, o->head.line);
+                break;
+            }
+        }
+    }
+}
+
+static void check_nets(Check *c) {
+    VmConfig *cfg = c->cfg;
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        NetSection *n = &cfg->nets[i];
+        if (n->steering == 1 && !vmconf_vcpus_pinned(cfg))
+            fail_key(c, SECTION_NET, &n->head, "steering", "expected pinned vCPUs ([cpu] pin) to steer queues to, found none pinned");
+        if (!cfg->vm.name) continue;
+        _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
+        MacAddr mac = vmconf_net_mac(cfg, n);
+        for (size_t j = 0; j < i; j++) {
+            NetSection *o = &cfg->nets[j];
+            _cleanup_free_ char *otap = vmconf_net_tap_name(cfg, o);
+            MacAddr omac = vmconf_net_mac(cfg, o);
+            if (streq(tap, otap))
+                fail_key(c, SECTION_NET, &n->head, section_key_set(SECTION_NET, &n->head, "tap") ? "tap" : NULL,
+                         "tap name %s is also the tap of [net \"%s\"] (line %d); set tap = to tell them apart", tap, o->head.id, o->head.line);
+            if (!memcmp(&mac, &omac, sizeof(mac))) {
+                _cleanup_free_ char *m = mac_format(&mac);
+                fail_key(c, SECTION_NET, &n->head, "mac", "expected a MAC no other NIC of this VM has, found %s, as [net \"%s\"] (line %d)",
+                         m, o->head.id, o->head.line);
+            }
+        }
+    }
+}
+
+void vmconf_validate(VmConfig *cfg, ErrList *errors) {
+    Check c = { cfg, errors };
+    size_t before = errors->n;
+    check_required(&c);
+    /* Cross-key checks read the required keys; without them they would
+     * only add noise. */
+    if (errors->n > before) return;
+    check_vm(&c);
+    check_cpu(&c);
+    check_memory(&c);
+    check_disks(&c);
+    check_nets(&c);
+}
