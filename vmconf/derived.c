@@ -48,7 +48,13 @@ MacAddr vmconf_net_mac(const VmConfig *cfg, const NetSection *n) {
 
 char *vmconf_net_tap_name(const VmConfig *cfg, const NetSection *n) {
     if (n->tap) return xstrdup(n->tap);
-    char *name = xasprintf("kl-%s-%s", cfg->vm.name ? cfg->vm.name : "", n->head.id ? n->head.id : "");
-    if (strlen(name) > 15) name[15] = '\0';
-    return name;
+    const char *name = cfg->vm.name ? cfg->vm.name : "", *id = n->head.id ? n->head.id : "";
+    char *tap = xasprintf("kl-%s-%s", name, id);
+    if (strlen(tap) <= 15) return tap;
+    /* Too long for IFNAMSIZ: a plain cut would give two NICs (or two VMs
+     * with a common prefix) the same tap, so the cut name ends in a hash of
+     * the whole: kl-NAMEPRE-hhhh, 15 characters. */
+    uint64_t h = fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), name), id);
+    free(tap);
+    return xasprintf("kl-%.7s-%04x", name, (unsigned)((h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) & 0xffff));
 }

@@ -215,10 +215,11 @@ static char *reader(char *str, int num, void *stream) {
     return str;
 }
 
-/* `#` after whitespace starts a comment (inih only knows `;` there). */
-static void strip_hash_comment(char *v) {
+/* `#` or `;` after whitespace starts a comment: inih strips only `;`, and
+ * not on continuation lines. */
+static void strip_inline_comment(char *v) {
     for (char *p = v; *p; p++) {
-        if (*p == '#' && (p == v || isspace((unsigned char)p[-1]))) {
+        if ((*p == '#' || *p == ';') && (p == v || isspace((unsigned char)p[-1]))) {
             *p = '\0';
             break;
         }
@@ -269,7 +270,7 @@ static int handler(void *user, const char *section, const char *name, const char
     SectionHead *head = base;
     _cleanup_free_ char *label = section_label(ld->cur_kind, head);
     _cleanup_free_ char *value = xstrdup(raw);
-    strip_hash_comment(value);
+    strip_inline_comment(value);
 
     long bad = value_find_bad_char(value);
     if (bad >= 0) {

@@ -158,7 +158,7 @@ const KeyDef schema_keys[] = {
          .help = "I/O scheduler of the host disk that holds file; noop, deadline, cfq are mapped"),
 
     NET("bridge", bridge, .type = VT_IFNAME, .dflt_doc = "none", .type_doc = "interface name", .help = "the tap is attached to this bridge"),
-    NET("tap", tap, .type = VT_IFNAME, .dflt_doc = "kl-NAME-ID (cut to 15 chars)", .type_doc = "interface name",
+    NET("tap", tap, .type = VT_IFNAME, .dflt_doc = "kl-NAME-ID; past 15 chars kl-NAMEPRE-HASH", .type_doc = "interface name",
         .help = "kvmlaunch creates it (multi-queue, vnet header) and removes it"),
     NET("queues", queues, .type = VT_INT, .min = 1, .max = 256, .dflt_doc = "vcpus (at most 16)",
         .help = "tap queues; mq=on and vectors=2*queues+2 when above 1"),

@@ -1,0 +1,165 @@
+/* The QEMU command line builder: escaping, quoting, and that user values
+ * reach QEMU as one JSON string or one keyval value, never as options. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "hostfacts.h"
+#include "qemucmd.h"
+#include "util.h"
+#include "vmconf.h"
+
+static void test_escape(void **state) {
+    (void)state;
+    _cleanup_free_ char *a = qemu_escape_keyval("/a,b,,c=d");
+    assert_string_equal(a, "/a,,b,,,,c=d");
+    _cleanup_free_ char *b = qemu_escape_keyval("");
+    assert_string_equal(b, "");
+}
+
+static void test_shell_quote(void **state) {
+    (void)state;
+    _cleanup_free_ char *a = shell_quote("-m");
+    _cleanup_free_ char *b = shell_quote("{\"a\":1}");
+    _cleanup_free_ char *c = shell_quote("it's");
+    _cleanup_free_ char *d = shell_quote("");
+    _cleanup_free_ char *e = shell_quote("a b");
+    assert_string_equal(a, "-m");
+    assert_string_equal(b, "'{\"a\":1}'");
+    assert_string_equal(c, "'it'\\''s'");
+    assert_string_equal(d, "''");
+    assert_string_equal(e, "'a b'");
+}
+
+static void test_render(void **state) {
+    (void)state;
+    char *argv[] = { "qemu", "-S", "-m", "1024M", "-nodefaults", "-append", "a b", NULL };
+    _cleanup_free_ char *s = qemucmd_render(argv);
+    assert_string_equal(s, "qemu \\\n    -S \\\n    -m 1024M \\\n    -nodefaults \\\n    -append 'a b'\n");
+}
+
+static void fake_facts(const VmConfig *cfg, HostFacts *f, bool kvm, bool vhost) {
+    memset(f, 0, sizeof(*f));
+    f->kvm_usable = kvm;
+    f->vhost_net_usable = vhost;
+    f->stdout_kind = STDOUT_PIPE;
+    f->n_disks = cfg->n_disks;
+    f->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
+    for (size_t i = 0; i < cfg->n_disks; i++) f->disks[i] = (DiskFacts){ true, false, FORMAT_RAW };
+    hostfacts_assign_fds(cfg, f);
+}
+
+static const char *arg_after(char **argv, const char *opt, const char *containing) {
+    for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+        if (streq(argv[i], opt) && strstr(argv[i + 1], containing)) return argv[i + 1];
+    return NULL;
+}
+
+static void test_hostile_values(void **state) {
+    (void)state;
+    static const char ini[] =
+        "[vm]\nname = x.y_z-1\nmemory = 256M\nvcpus = 2\nkernel = /boot/k,initrd=/evil\n"
+        "append = console=ttyS0,115200 \"quoted\" -device x\n"
+        "[disk \"a\"]\nfile = /img/a,snapshot=on,file.driver=nbd\n"
+        "[disk \"b\"]\nfile = /img/json:{\"driver\":\"nbd\"}\nsnapshot = yes\nformat = qcow2\n"
+        "[memory]\nbacking = hugepages\nhugepage-path = /dev/hugepages,share=on\n"
+        "[vm]\n";
+    VmConfig cfg;
+    ErrList el = { 0 };
+    /* The trailing [vm] repeats a section: drop it and load the rest. */
+    size_t len = strlen(ini) - strlen("[vm]\n");
+    assert_int_equal(vmconf_load_buffer("t.ini", ini, len, &cfg, &el), 0);
+    HostFacts f;
+    fake_facts(&cfg, &f, false, false);
+    StrVec argv = STRVEC_INIT;
+    ErrList errors = { 0 }, notes = { 0 };
+    assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), 0);
+
+    /* No control characters anywhere. */
+    for (size_t i = 0; i < argv.n; i++) assert_int_equal(value_find_bad_char(argv.v[i]), -1);
+
+    /* JSON options parse back, and the path is one whole string value. */
+    const char *blk = arg_after(argv.v, "-blockdev", "file-a");
+    assert_non_null(blk);
+    json_object *o = json_tokener_parse(blk);
+    assert_non_null(o);
+    json_object *fn;
+    assert_true(json_object_object_get_ex(o, "filename", &fn));
+    assert_string_equal(json_object_get_string(fn), "/img/a,snapshot=on,file.driver=nbd");
+    json_object_put(o);
+
+    const char *mem = arg_after(argv.v, "-object", "ram-node0");
+    o = json_tokener_parse(mem);
+    assert_non_null(o);
+    assert_true(json_object_object_get_ex(o, "mem-path", &fn));
+    assert_string_equal(json_object_get_string(fn), "/dev/hugepages,share=on");
+    json_object_put(o);
+
+    /* The snapshot disk uses keyval: commas doubled, the driver explicit so
+     * "json:" is not a protocol. */
+    const char *drive = arg_after(argv.v, "-drive", "fmt-b");
+    assert_non_null(drive);
+    assert_non_null(strstr(drive, "file.driver=file,file.filename=/img/json:{\"driver\":\"nbd\"},"));
+    assert_non_null(strstr(drive, ",snapshot=on"));
+
+    /* -kernel and -append take the next argument verbatim. */
+    assert_non_null(arg_after(argv.v, "-kernel", "/boot/k,initrd=/evil"));
+    assert_non_null(arg_after(argv.v, "-append", "console=ttyS0,115200 \"quoted\" -device x"));
+    assert_null(arg_after(argv.v, "-initrd", ""));
+
+    /* Notes: TCG fallback, and no format for disk a. */
+    assert_int_equal(notes.n, 2);
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    hostfacts_free(&f);
+    vmconf_free(&cfg);
+}
+
+static void test_host_errors(void **state) {
+    (void)state;
+    static const char ini[] = "[vm]\nname = t\nmemory = 1G\nvcpus = 4\naccel = kvm\n[net \"n\"]\nvhost = on\n";
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(vmconf_load_buffer("t.ini", ini, strlen(ini), &cfg, &el), 0);
+    HostFacts f;
+    fake_facts(&cfg, &f, false, false);
+    f.running_as_root = true;
+    StrVec argv = STRVEC_INIT;
+    ErrList errors = { 0 }, notes = { 0 };
+    assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), -EINVAL);
+    assert_int_equal(errors.n, 3);
+    assert_string_equal(errors.e[0].msg, "t.ini:1: [vm] user: required when kvmlaunch runs as root (QEMU never runs as root)");
+    assert_non_null(strstr(errors.e[1].msg, "t.ini:5: [vm] accel: expected /dev/kvm to open read-write"));
+    assert_non_null(strstr(errors.e[2].msg, "t.ini:7: [net \"n\"] vhost: expected /dev/vhost-net to open"));
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    hostfacts_free(&f);
+
+    /* With KVM and vhost-net: kvm, -cpu host, vhostfds after the tap fds. */
+    fake_facts(&cfg, &f, true, true);
+    assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), 0);
+    assert_non_null(arg_after(argv.v, "-accel", "kvm"));
+    assert_non_null(arg_after(argv.v, "-cpu", "host"));
+    assert_non_null(arg_after(argv.v, "-netdev", "\"fds\":\"4:5:6:7\",\"vhost\":true,\"vhostfds\":\"8:9:10:11\""));
+    assert_non_null(arg_after(argv.v, "-device", "\"mq\":true,\"vectors\":10"));
+    assert_int_equal(notes.n, 0);
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    hostfacts_free(&f);
+    vmconf_free(&cfg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escape), cmocka_unit_test(test_shell_quote), cmocka_unit_test(test_render),
+        cmocka_unit_test(test_hostile_values), cmocka_unit_test(test_host_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

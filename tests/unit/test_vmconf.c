@@ -1,0 +1,315 @@
+/* The loader and validator on in-memory files: defaults, derived values,
+ * how errors are collected, and the schema table's own invariants. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "schema.h"
+#include "util.h"
+#include "vmconf.h"
+
+#define MINIMAL "[vm]\nname = t1\nmemory = 1G\nvcpus = 2\n"
+
+static int load(const char *text, VmConfig *cfg, ErrList *el) {
+    return vmconf_load_buffer("vm.ini", text, strlen(text), cfg, el);
+}
+
+/* Every message joined, for assertions that look for a phrase. */
+static char *all_errors(const ErrList *el) {
+    char *s = xstrdup("");
+    for (size_t i = 0; i < el->n; i++) {
+        char *t = xasprintf("%s%s\n", s, el->e[i].msg);
+        free(s);
+        s = t;
+    }
+    return s;
+}
+
+static void expect_error(const char *text, const char *phrase) {
+    VmConfig cfg;
+    ErrList el = { 0 };
+    int r = load(text, &cfg, &el);
+    _cleanup_free_ char *msgs = all_errors(&el);
+    if (r != -EINVAL || !strstr(msgs, phrase)) fail_msg("expected an error with \"%s\", got r=%d:\n%s", phrase, r, msgs);
+    errlist_clear(&el);
+}
+
+static void test_defaults(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(MINIMAL "[disk \"root\"]\nfile = /img\n[net \"lan\"]\n", &cfg, &el), 0);
+    assert_string_equal(cfg.vm.name, "t1");
+    assert_int_equal(cfg.vm.memory, UINT64_C(1) << 30);
+    assert_int_equal(cfg.vm.machine, MACHINE_Q35);
+    assert_int_equal(cfg.vm.accel, ACCEL_AUTO);
+    assert_int_equal(cfg.vm.shutdown_timeout_ms, 60000);
+    assert_int_equal(cfg.vm.timeout_ms, 0);
+    assert_false(cfg.vm.exit_device);
+    assert_null(cfg.vm.firmware);
+    assert_int_equal(cfg.vm.serial.kind, SERIAL_DEFAULT);
+    /* No topology written: one socket of vcpus cores. */
+    assert_int_equal(cfg.vm.sockets, 1);
+    assert_int_equal(cfg.vm.cores, 2);
+    assert_int_equal(cfg.vm.threads, 1);
+    assert_int_equal(cfg.cpu.pin.kind, CPUSPEC_NONE);
+    assert_int_equal(cfg.cpu.vhost.kind, CPUSPEC_EMULATOR);
+    assert_int_equal(cfg.cpu.emulator.kind, CPUSPEC_UNSET);
+    assert_int_equal(cfg.cpu.scheduler.kind, SCHED_OTHER);
+    assert_int_equal(cfg.memory.backing, BACKING_ANONYMOUS);
+    assert_int_equal(cfg.memory.hugepage_size, UINT64_C(2) << 20);
+    assert_true(cfg.memory.merge);
+    assert_false(vmconf_prealloc(&cfg));
+    assert_int_equal(cfg.memory.policy, POLICY_DEFAULT);
+    assert_true(cfg.balloon.enabled);
+    assert_true(cfg.balloon.deflate_on_oom);
+    assert_int_equal(cfg.balloon.stats_period_ms, 10000);
+    assert_int_equal(cfg.host.thp, THP_KEEP);
+    assert_int_equal(cfg.host.ksm, TRISTATE_UNSET);
+    assert_int_equal(cfg.host.ksm_merge_across_nodes, TRISTATE_UNSET);
+    assert_int_equal(cfg.host.ksm_pages_to_scan, -1);
+    assert_int_equal(cfg.host.zone_reclaim, TRISTATE_UNSET);
+    assert_int_equal(cfg.host.irqbalance, IRQBALANCE_WARN);
+    assert_int_equal(cfg.n_disks, 1);
+    DiskSection *d = &cfg.disks[0];
+    assert_int_equal(d->format, FORMAT_AUTO);
+    assert_int_equal(d->cache, CACHE_NONE);
+    assert_int_equal(d->aio, AIO_NATIVE); /* derived from cache = none */
+    assert_true(d->iothread);
+    assert_int_equal(d->scheduler, IOSCHED_KEEP);
+    assert_int_equal(vmconf_disk_queues(&cfg, d), 2);
+    NetSection *n = &cfg.nets[0];
+    assert_int_equal(vmconf_net_queues(&cfg, n), 2);
+    assert_int_equal(n->vhost, VHOST_AUTO);
+    assert_false(vmconf_net_steering(&cfg, n));
+    _cleanup_free_ char *tap = vmconf_net_tap_name(&cfg, n);
+    assert_string_equal(tap, "kl-t1-lan");
+    vmconf_free(&cfg);
+    errlist_clear(&el);
+}
+
+static void test_derived(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load("[vm]\nname = a-very-long-vm-name\nmemory = 2G\nvcpus = 32\n"
+                          "[cpu]\npin = 0-31\n[memory]\nbacking = hugepages\n"
+                          "[disk \"d\"]\nfile = /i\ncache = writeback\n[net \"uplink\"]\n[net \"b\"]\nqueues = 1\n", &cfg, &el), 0);
+    assert_int_equal(vmconf_net_queues(&cfg, &cfg.nets[0]), 16); /* capped at 16 */
+    assert_int_equal(vmconf_net_queues(&cfg, &cfg.nets[1]), 1);
+    assert_true(vmconf_net_steering(&cfg, &cfg.nets[0]));      /* pinned */
+    assert_true(vmconf_prealloc(&cfg));                         /* hugepages */
+    assert_int_equal(cfg.disks[0].aio, AIO_THREADS);
+    _cleanup_free_ char *tap = vmconf_net_tap_name(&cfg, &cfg.nets[0]);
+    _cleanup_free_ char *tap2 = vmconf_net_tap_name(&cfg, &cfg.nets[1]);
+    /* Cut to IFNAMSIZ with a hash of the whole, so the two stay apart. */
+    assert_int_equal(strlen(tap), 15);
+    assert_int_equal(strlen(tap2), 15);
+    assert_memory_equal(tap, "kl-a-very-", 10);
+    assert_string_not_equal(tap, tap2);
+    /* Derived MACs: locally administered, unicast, stable, distinct. */
+    MacAddr m1 = vmconf_net_mac(&cfg, &cfg.nets[0]), m2 = vmconf_net_mac(&cfg, &cfg.nets[1]);
+    MacAddr again = vmconf_net_mac(&cfg, &cfg.nets[0]);
+    assert_int_equal(m1.b[0] & 3, 2);
+    assert_int_equal(m2.b[0] & 3, 2);
+    assert_memory_equal(&m1, &again, sizeof(m1));
+    assert_memory_not_equal(&m1, &m2, sizeof(m1));
+    vmconf_free(&cfg);
+    errlist_clear(&el);
+}
+
+static void test_topology(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load("[vm]\nname = t\nmemory = 1G\nvcpus = 8\nsockets = 2\nthreads = 2\n", &cfg, &el), 0);
+    assert_int_equal(cfg.vm.cores, 2);
+    vmconf_free(&cfg);
+    expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 6\nsockets = 4\n", "vm.ini:5: [vm] sockets: expected sockets*cores*threads = vcpus = 6");
+    expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 4\nsockets = 2\ncores = 2\nthreads = 2\n", "found 2*2*2 = 8");
+}
+
+static void test_multiline(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(MINIMAL "kernel = /k\nappend = console=ttyS0\n   root=/dev/vda ; comment\n\tquiet # another\n", &cfg, &el), 0);
+    assert_string_equal(cfg.vm.append, "console=ttyS0 root=/dev/vda quiet");
+    vmconf_free(&cfg);
+    expect_error(MINIMAL "machine = q35\n  pc\n", "vm.ini:6: expected a key at the start of the line");
+}
+
+static void test_all_errors_reported(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    const char *text = "[vm]\nname = bad name\nmemory = 1X\nvcpus = 0\nmachnie = q35\n[cpus]\npin = 1\n[disk \"a\"]\ncache = fast\n";
+    assert_int_equal(load(text, &cfg, &el), -EINVAL);
+    _cleanup_free_ char *msgs = all_errors(&el);
+    assert_non_null(strstr(msgs, "vm.ini:2: [vm] name: expected"));
+    assert_non_null(strstr(msgs, "vm.ini:3: [vm] memory: expected a size"));
+    assert_non_null(strstr(msgs, "vm.ini:4: [vm] vcpus: expected a number from 1 to 288, found \"0\""));
+    assert_non_null(strstr(msgs, "vm.ini:5: [vm] machnie: unknown key (did you mean machine?)"));
+    assert_non_null(strstr(msgs, "vm.ini:6: [cpus]: unknown section (did you mean [cpu]?)"));
+    assert_non_null(strstr(msgs, "vm.ini:9: [disk \"a\"] cache: expected none, writeback, writethrough, directsync or unsafe, found \"fast\""));
+    /* In line order. */
+    for (size_t i = 1; i < el.n; i++) assert_true(el.e[i - 1].line <= el.e[i].line);
+    errlist_clear(&el);
+}
+
+static void test_line_limits(void **state) {
+    (void)state;
+    /* 198 characters is the longest line inih reads whole. */
+    char line[300];
+    memset(line, 0, sizeof(line));
+    strcpy(line, "append = ");
+    memset(line + 9, 'x', 198 - 9);
+    _cleanup_free_ char *ok = xasprintf(MINIMAL "kernel = /k\n%s\n", line);
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(ok, &cfg, &el), 0);
+    assert_int_equal(strlen(cfg.vm.append), 198 - 9);
+    vmconf_free(&cfg);
+    line[198] = 'x';
+    _cleanup_free_ char *bad = xasprintf(MINIMAL "kernel = /k\n%s\n", line);
+    expect_error(bad, "vm.ini:6: expected lines of at most 198 characters, found 199");
+
+    static const char nul[] = "[vm]\nname = t\nmem\0ory = 1G\nvcpus = 1\n";
+    assert_int_equal(vmconf_load_buffer("vm.ini", nul, sizeof(nul) - 1, &cfg, &el), -EINVAL);
+    _cleanup_free_ char *msgs = all_errors(&el);
+    assert_non_null(strstr(msgs, "vm.ini:3: expected text, found a NUL byte at column 4"));
+    errlist_clear(&el);
+}
+
+static void test_error_cap(void **state) {
+    (void)state;
+    /* A large file of garbage gives a bounded list. */
+    size_t n = 200000;
+    char *text = xmalloc(n * 4 + 1);
+    for (size_t i = 0; i < n; i++) memcpy(text + i * 4, "xx\n\n", 4);
+    text[n * 4] = 0;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(text, &cfg, &el), -EINVAL);
+    assert_int_equal(el.n, ERRLIST_MAX);
+    assert_true(el.full);
+    free(text);
+    errlist_clear(&el);
+}
+
+static void test_file_kinds(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kvmlaunch-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(vmconf_load_file(dir, &cfg, &el), -EINVAL);
+    assert_non_null(strstr(el.e[0].msg, "expected a regular file, found a directory"));
+    errlist_clear(&el);
+
+    _cleanup_free_ char *fifo = xasprintf("%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(vmconf_load_file(fifo, &cfg, &el), -EINVAL);
+    assert_non_null(strstr(el.e[0].msg, "found a FIFO"));
+    errlist_clear(&el);
+
+    _cleanup_free_ char *missing = xasprintf("%s/none.ini", dir);
+    assert_int_equal(vmconf_load_file(missing, &cfg, &el), -ENOENT);
+    assert_non_null(strstr(el.e[0].msg, "cannot open the VM definition: No such file or directory"));
+    errlist_clear(&el);
+
+    _cleanup_free_ char *good = xasprintf("%s/vm.ini", dir);
+    FILE *f = fopen(good, "w");
+    assert_non_null(f);
+    fputs("\xEF\xBB\xBF" MINIMAL, f); /* a BOM at the start is fine */
+    fclose(f);
+    assert_int_equal(vmconf_load_file(good, &cfg, &el), 0);
+    assert_string_equal(cfg.path, good);
+    vmconf_free(&cfg);
+
+    unlink(good);
+    unlink(fifo);
+    rmdir(dir);
+}
+
+static void test_schema_table(void **state) {
+    (void)state;
+    /* Each default parses (schema_apply_defaults aborts otherwise), each
+     * section's keys fit key_line[], and names are unique per section. */
+    size_t per_section[SECTION__MAX] = { 0 };
+    for (size_t i = 0; i < schema_n_keys; i++) {
+        const KeyDef *k = &schema_keys[i];
+        per_section[k->section]++;
+        assert_non_null(k->help);
+        int idx;
+        assert_ptr_equal(schema_key_find(k->section, k->name, &idx), k);
+        assert_int_equal(idx, schema_key_index(k));
+        if (k->type == VT_ENUM) assert_non_null(k->words);
+    }
+    for (size_t s = 0; s < SECTION__MAX; s++) {
+        assert_true(per_section[s] > 0);
+        assert_true(per_section[s] <= SECTION_KEYS_MAX);
+    }
+    assert_string_equal(schema_key_suggest(SECTION_MEMORY, "hugepagesize"), "hugepage-size");
+    assert_null(schema_key_suggest(SECTION_MEMORY, "zzz"));
+}
+
+static void test_notes(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(MINIMAL "[disk \"a\"]\nfile = /x\nscheduler = cfq\n", &cfg, &el), 0);
+    assert_int_equal(cfg.disks[0].scheduler, IOSCHED_BFQ);
+    assert_int_equal(cfg.notes.n, 1);
+    assert_non_null(strstr(cfg.notes.e[0].msg, "vm.ini:7: [disk \"a\"] scheduler: legacy scheduler name cfq"));
+    vmconf_free(&cfg);
+}
+
+static void test_cross_key(void **state) {
+    (void)state;
+    expect_error(MINIMAL "[cpu]\npin = 0-3\n", "vm.ini:6: [cpu] pin: expected 2 CPUs (one per vCPU, vcpus = 2), found 4");
+    expect_error(MINIMAL "[cpu]\nvcpu.2 = 1\n", "[cpu] vcpu.2: expected a vCPU number below vcpus = 2");
+    expect_error(MINIMAL "[memory]\nbacking = hugepages\nhugepage-size = 1G\n[vm]\n", "section repeated");
+    expect_error("[vm]\nname = t\nmemory = 1536M\nvcpus = 1\n[memory]\nbacking = hugepages\nhugepage-size = 1G\n",
+                 "vm.ini:7: [memory] hugepage-size: expected a huge page size that divides memory = 1536M, found 1G");
+    expect_error(MINIMAL "[memory]\nhugepage-size = 1G\n", "expected backing = hugepages with this key");
+    expect_error(MINIMAL "[disk \"a\"]\nfile = /x\ncache = writeback\naio = native\n", "expected cache = none or directsync with aio = native");
+    expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"a\"]\nfile = /y\n", "vm.ini:7: [disk \"a\"]: section repeated, first at line 5");
+    expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"b\"]\nfile = /x\n", "found the file of [disk \"a\"]");
+    expect_error(MINIMAL "[net \"a\"]\ntap = t0\n[net \"b\"]\ntap = t0\n", "tap name t0 is also the tap of [net \"a\"]");
+    expect_error(MINIMAL "[net \"a\"]\nmac = 52:54:00:00:00:01\n[net \"b\"]\nmac = 52:54:00:00:00:01\n", "expected a MAC no other NIC");
+    expect_error(MINIMAL "[memory]\npolicy = interleave\n", "expected nodes to be set too");
+    expect_error(MINIMAL "initrd = /i\n", "expected kernel to be set too, found initrd alone");
+    expect_error(MINIMAL "machine = microvm\n", "with machine = microvm");
+    expect_error(MINIMAL "[net \"a\"]\nsteering = yes\n", "expected pinned vCPUs");
+    expect_error("[vm]\nname = t\nvcpus = 1\n", "vm.ini:1: [vm] memory: required key missing");
+    expect_error("[cpu]\npin = none\n", "[vm]: required section missing");
+    expect_error("name = t\n", "vm.ini:1: name: expected a [section] header before the first key");
+    expect_error(MINIMAL "name = u\n", "vm.ini:5: [vm] name: duplicate key, first set on line 2");
+    expect_error(MINIMAL "user = root\n", "a user other than root");
+    expect_error(MINIMAL "[disk \"1a\"]\nfile = /x\n", "[disk]: expected an ID of a letter");
+    expect_error(MINIMAL "[disk a]\nfile = /x\n", "with the ID in double quotes");
+    expect_error(MINIMAL "[vm \"x\"]\n", "expected a section without an ID");
+    expect_error(MINIMAL "[hostnic \"eth0/x\"]\n", "an interface name");
+    expect_error(MINIMAL "append = a\x01" "b\n", "found byte 0x01");
+    expect_error(MINIMAL "cpu-model = host,,x\n", "expected a CPU model");
+    expect_error(MINIMAL "cpu-model = max,+x2apic,kvm=off\n[vm", "no closing ]");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_derived),     cmocka_unit_test(test_topology),
+        cmocka_unit_test(test_multiline),  cmocka_unit_test(test_all_errors_reported), cmocka_unit_test(test_line_limits),
+        cmocka_unit_test(test_error_cap),  cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_schema_table),
+        cmocka_unit_test(test_notes),      cmocka_unit_test(test_cross_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
