@@ -85,6 +85,8 @@ static void check_vm(Check *c) {
         _cleanup_free_ char *m = size_format(vm->memory);
         fail_key(c, SECTION_VM, h, "memory", "expected a multiple of 1M of at least 16M, found %s", m);
     }
+    if (vm->memory > (UINT64_C(16) << 40))
+        fail_key(c, SECTION_VM, h, "memory", "expected at most 16T, found %" PRIu64 " bytes", vm->memory);
     if (vm->vcpus) check_topology(c);
     if (vm->machine == MACHINE_PC && vm->vcpus > 255)
         fail_key(c, SECTION_VM, h, "vcpus", "expected at most 255 vCPUs with machine = pc, found %" PRId64, vm->vcpus);
@@ -142,6 +144,13 @@ static void check_memory(Check *c) {
     if (m->nodes.n && m->policy == POLICY_DEFAULT) m->policy = POLICY_BIND;
 }
 
+static void check_balloon(Check *c) {
+    BalloonSection *b = &c->cfg->balloon;
+    /* QEMU's guest-stats-polling-interval counts whole seconds. */
+    if (b->stats_period_ms % 1000)
+        fail_key(c, SECTION_BALLOON, &b->head, "stats-period", "expected whole seconds such as 10s, found %" PRIu64 "ms", b->stats_period_ms);
+}
+
 static void check_disks(Check *c) {
     for (size_t i = 0; i < c->cfg->n_disks; i++) {
         DiskSection *d = &c->cfg->disks[i];
@@ -196,6 +205,7 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors) {
     check_vm(&c);
     check_cpu(&c);
     check_memory(&c);
+    check_balloon(&c);
     check_disks(&c);
     check_nets(&c);
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# kvmlaunch's own command line: help, version, usage errors, exit codes, and
+# that bad input or --dry-run leaves nothing behind on the host.
+set -u
+bin=${KVMLAUNCH_BIN:-./kvmlaunch}
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { # NAME WANT_RC CMD...: runs CMD, keeps its output in $out
+    local name=$1 want=$2; shift 2
+    out=$("$@" 2>&1); rc=$?
+    if [ $rc -ne "$want" ]; then echo "FAIL: $name: exit $rc, expected $want"; echo "$out" | head -5; fail=1; return 1; fi
+    echo "ok: $name"
+}
+contains() { # NAME TEXT: the last output holds TEXT
+    if ! grep -qF -- "$2" <<<"$out"; then echo "FAIL: $1: output lacks \"$2\":"; echo "$out" | head -5; fail=1; else echo "ok: $1"; fi
+}
+
+check "--help" 0 "$bin" --help && contains "--help names the commands" "kvmlaunch check VM.INI"
+check "--version" 0 "$bin" --version && contains "--version" "kvmlaunch 0."
+check "no arguments is a usage error" 2 "$bin"
+check "unknown option" 2 "$bin" --frobnicate
+check "two files" 2 "$bin" a.ini b.ini
+check "keys" 0 "$bin" keys && contains "keys lists [disk \"ID\"]" '[disk "ID"]'
+check "missing file" 2 "$bin" --dry-run "$tmp/none.ini" && contains "missing file named" "$tmp/none.ini: cannot open"
+check "a directory" 2 "$bin" --dry-run "$tmp" && contains "directory refused" "found a directory"
+
+cat > "$tmp/bad.ini" <<'INI'
+[vm]
+name = t
+memory = lots
+vcpus = 2
+[cpu]
+pin = 0-3
+INI
+snapshot() { ls -A /run/kvmlaunch 2>/dev/null; ls /sys/fs/cgroup/cpuset 2>/dev/null | grep -c kvmlaunch; ip -o link | grep -c ' kl-'; pgrep -c -x qemu-system-x86 || true; }
+before=$(snapshot)
+check "bad file: exit 2" 2 "$bin" "$tmp/bad.ini" && contains "bad file: file:line message" "$tmp/bad.ini:3: [vm] memory: expected a size such as 512M, 4G or 4GiB, found \"lots\""
+check "bad file with --dry-run: exit 2" 2 "$bin" --dry-run "$tmp/bad.ini"
+[ "$(snapshot)" = "$before" ] && echo "ok: bad input changed nothing on the host" || { echo "FAIL: bad input changed the host"; fail=1; }
+
+cat > "$tmp/good.ini" <<INI
+[vm]
+name = clitest
+memory = 256M
+vcpus = 2
+user = nobody
+[disk "root"]
+file = $tmp/a,b.img
+format = raw
+INI
+before=$(snapshot)
+check "dry run: exit 0" 0 "$bin" --dry-run "$tmp/good.ini" && contains "dry run prints the command" "-name guest=clitest,debug-threads=on"
+contains "dry run: comma path stays in JSON" '"filename":"'"$tmp"'/a,b.img"'
+check "run --dry-run order" 0 "$bin" run --dry-run "$tmp/good.ini"
+[ "$(snapshot)" = "$before" ] && echo "ok: --dry-run changed nothing on the host" || { echo "FAIL: --dry-run changed the host"; fail=1; }
+[ ! -e "/run/kvmlaunch/clitest" ] && echo "ok: no runtime dir after --dry-run" || { echo "FAIL: runtime dir created"; fail=1; }
+exit $fail

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Every section and key of the contract (shared/CONFIG.md) is in the schema
+# table, as `kvmlaunch keys` lists it; and docs/KEYS.md is what the table
+# generates now.
+set -u
+bin=${KVMLAUNCH_BIN:-./kvmlaunch}
+cd "$(dirname "$0")/../.."
+fail=0
+
+got=$("$bin" keys --markdown)
+if [ "$got" != "$(cat docs/KEYS.md)" ]; then
+    echo "FAIL: docs/KEYS.md is stale: run 'make docs/KEYS.md'"
+    diff <(echo "$got") docs/KEYS.md | head -20
+    fail=1
+else
+    echo "ok: docs/KEYS.md matches the schema table"
+fi
+
+contract=""
+for c in ../shared/CONFIG.md shared/CONFIG.md; do [ -f "$c" ] && contract=$c && break; done
+if [ -z "$contract" ]; then
+    echo "SKIP: shared/CONFIG.md not found beside the repository; the contract cross-check needs it"
+    [ $fail -eq 0 ] && exit 77 || exit 1
+fi
+
+# "section key" pairs from the contract's tables...
+want=$(awk '
+    /^## \[/ { s = $2; gsub(/[\[\]]/, "", s); next }
+    /^\| *key *\|/ || /^\|---/ { next }
+    /^\| / && s != "" {
+        split($0, cells, "|"); k = cells[2]; gsub(/`/, "", k)
+        n = split(k, keys, ",")
+        for (i = 1; i <= n; i++) { gsub(/^ +| +$/, "", keys[i]); if (keys[i] != "") print s, keys[i] }
+    }' "$contract" | sort -u)
+# ...and from the reference the schema table prints.
+have=$("$bin" keys | awk '/^\[/ { s = $1; gsub(/[\[\]]/, "", s); next } /^  [a-z]/ { print s, $1 }' | sort -u)
+missing=$(comm -23 <(echo "$want") <(echo "$have"))
+n=$(echo "$want" | wc -l)
+if [ -n "$missing" ]; then
+    echo "FAIL: keys of the contract that the schema lacks:"
+    echo "$missing"
+    fail=1
+else
+    echo "ok: all $n keys of $contract are in the schema"
+fi
+[ "$n" -ge 60 ] || { echo "FAIL: only $n keys read from the contract; the table parser is broken"; fail=1; }
+exit $fail
