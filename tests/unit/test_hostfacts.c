@@ -1,0 +1,89 @@
+/* Host facts: the descriptor layout QEMU gets, and what the probe reads
+ * from disk files (qcow2 magic, block devices, missing files). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hostfacts.h"
+#include "util.h"
+#include "vmconf.h"
+
+static void load(const char *text, VmConfig *cfg) {
+    ErrList el = { 0 };
+    int r = vmconf_load_buffer("t.ini", text, strlen(text), cfg, &el);
+    if (r < 0) fail_msg("%s", el.n ? el.e[0].msg : "load failed");
+}
+
+static void test_fd_layout(void **state) {
+    (void)state;
+    VmConfig cfg;
+    load("[vm]\nname = t\nmemory = 1G\nvcpus = 4\n[net \"a\"]\nqueues = 2\n[net \"b\"]\nqueues = 1\nvhost = off\n", &cfg);
+    HostFacts f = { .vhost_net_usable = true };
+    hostfacts_assign_fds(&cfg, &f);
+    assert_int_equal(f.qmp_fd, 3);
+    assert_int_equal(f.n_nets, 2);
+    assert_int_equal(f.nets[0].queues, 2);
+    assert_int_equal(f.nets[0].tap[0], 4);
+    assert_int_equal(f.nets[0].tap[1], 5);
+    assert_int_equal(f.nets[0].vhost[0], 6);
+    assert_int_equal(f.nets[0].vhost[1], 7);
+    assert_int_equal(f.nets[1].tap[0], 8);
+    assert_null(f.nets[1].vhost); /* vhost = off */
+    /* Assigning again (after the facts changed) replaces the layout. */
+    f.vhost_net_usable = false;
+    hostfacts_assign_fds(&cfg, &f);
+    assert_null(f.nets[0].vhost);
+    assert_int_equal(f.nets[1].tap[0], 6);
+    hostfacts_free(&f);
+    vmconf_free(&cfg);
+}
+
+static void test_probe_disks(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kvmlaunch-facts-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *q = xasprintf("%s/a.img", dir), *r = xasprintf("%s/b.img", dir);
+    FILE *f = fopen(q, "w");
+    assert_non_null(f);
+    fwrite("QFI\xfb\0\0\0\3", 1, 8, f);
+    fclose(f);
+    f = fopen(r, "w");
+    assert_non_null(f);
+    fwrite("\0\0\0\0\0\0\0\0", 1, 8, f);
+    fclose(f);
+    _cleanup_free_ char *ini = xasprintf("[vm]\nname = t\nmemory = 1G\nvcpus = 1\nqemu = /opt/q\n"
+                                         "[disk \"q\"]\nfile = %s\n[disk \"r\"]\nfile = %s\n[disk \"m\"]\nfile = %s/none\nformat = raw\n"
+                                         "[disk \"null\"]\nfile = /dev/null\nformat = raw\n", q, r, dir);
+    VmConfig cfg;
+    load(ini, &cfg);
+    setenv("KVMLAUNCH_RUNDIR", dir, 1);
+    HostFacts hf;
+    hostfacts_probe(&cfg, &hf);
+    unsetenv("KVMLAUNCH_RUNDIR");
+    assert_int_equal(hf.n_disks, 4);
+    assert_true(hf.disks[0].exists);
+    assert_int_equal(hf.disks[0].detected_format, FORMAT_QCOW2);
+    assert_true(hf.disks[1].exists);
+    assert_int_equal(hf.disks[1].detected_format, FORMAT_RAW);
+    assert_false(hf.disks[2].exists);
+    assert_false(hf.disks[3].exists); /* a character device is no disk */
+    assert_string_equal(hf.qemu_binary, "/opt/q");
+    _cleanup_free_ char *rd = xasprintf("%s/t", dir);
+    assert_string_equal(hf.runtime_dir, rd);
+    hostfacts_free(&hf);
+    vmconf_free(&cfg);
+    unlink(q);
+    unlink(r);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_fd_layout), cmocka_unit_test(test_probe_disks) };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
