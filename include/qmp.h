@@ -1,0 +1,43 @@
+/* A QMP client: QEMU's JSON control protocol over a stream socket. One
+ * command at a time, replies matched by "id", events that arrive in between
+ * queued in order, and a deadline on every wait. */
+#ifndef KVMLAUNCH_QMP_H
+#define KVMLAUNCH_QMP_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct QmpClient {
+    int fd;                         /* owned */
+    struct json_tokener *tok;       /* owned */
+    char buf[8192];                 /* bytes read, not yet parsed */
+    size_t len;
+    int64_t next_id;
+    json_object **events;           /* owned queue, oldest first */
+    size_t n_events, alloc_events;
+    json_object *greeting;          /* owned; the "QMP" object */
+    char *error;                    /* owned: the last failure, for messages */
+} QmpClient;
+
+/* Takes FD (a connected stream socket). */
+void qmp_init(QmpClient *q, int fd);
+void qmp_close(QmpClient *q);
+
+/* Waits for the greeting and negotiates capabilities. 0 or -errno
+ * (-ETIMEDOUT, -ECONNRESET when the peer closed, -EPROTO for garbage). */
+int qmp_handshake(QmpClient *q, int timeout_ms);
+
+/* Runs COMMAND with ARGS (taken; may be NULL). On success *ret (if not NULL)
+ * holds the "return" value (owned by the caller). When QEMU answers with an
+ * error, returns -EIO and q->error holds "Class: desc". */
+int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret, int timeout_ms);
+
+/* The oldest queued event, or the next one to arrive within timeout_ms
+ * (0: only what is already queued or readable). *event is the caller's. */
+int qmp_next_event(QmpClient *q, json_object **event, int timeout_ms);
+
+/* The name of an event object ("SHUTDOWN"), or "". */
+const char *qmp_event_name(json_object *event);
+
+#endif

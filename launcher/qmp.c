@@ -1,0 +1,234 @@
+/* QMP client (include/qmp.h). json-c's incremental tokener reads the stream:
+ * a message may arrive in pieces, several may arrive in one read. */
+#include "qmp.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int set_error(QmpClient *q, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_error(QmpClient *q, int r, const char *fmt, ...) {
+    va_list ap;
+    char *msg = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    va_end(ap);
+    free(q->error);
+    q->error = msg;
+    return r;
+}
+
+void qmp_init(QmpClient *q, int fd) {
+    memset(q, 0, sizeof(*q));
+    q->fd = fd;
+    q->tok = json_tokener_new();
+    q->next_id = 1;
+}
+
+void qmp_close(QmpClient *q) {
+    if (q->fd >= 0) close(q->fd);
+    if (q->tok) json_tokener_free(q->tok);
+    for (size_t i = 0; i < q->n_events; i++) json_object_put(q->events[i]);
+    free(q->events);
+    json_object_put(q->greeting);
+    free(q->error);
+    memset(q, 0, sizeof(*q));
+    q->fd = -1;
+}
+
+/* One whole message from what is buffered, or NULL when more bytes are
+ * needed (*r = 0) or the stream is broken (*r < 0). */
+static json_object *parse_buffered(QmpClient *q, int *r) {
+    *r = 0;
+    size_t skip = 0;
+    while (skip < q->len && strchr(" \t\r\n", q->buf[skip])) skip++;
+    if (skip) {
+        memmove(q->buf, q->buf + skip, q->len - skip);
+        q->len -= skip;
+    }
+    if (!q->len) return NULL;
+    json_object *obj = json_tokener_parse_ex(q->tok, q->buf, (int)q->len);
+    enum json_tokener_error e = json_tokener_get_error(q->tok);
+    if (!obj && e == json_tokener_continue) {
+        /* The tokener keeps what it saw; hand it only new bytes next time. */
+        q->len = 0;
+        return NULL;
+    }
+    if (!obj) {
+        *r = set_error(q, -EPROTO, "QMP: not JSON: %s", json_tokener_error_desc(e));
+        return NULL;
+    }
+    size_t used = json_tokener_get_parse_end(q->tok);
+    json_tokener_reset(q->tok);
+    memmove(q->buf, q->buf + used, q->len - used);
+    q->len -= used;
+    if (!json_object_is_type(obj, json_type_object)) {
+        json_object_put(obj);
+        *r = set_error(q, -EPROTO, "QMP: expected a JSON object");
+        return NULL;
+    }
+    return obj;
+}
+
+/* The next message, waiting until DEADLINE (a now_ms() value). */
+static int read_message(QmpClient *q, int64_t deadline, json_object **out) {
+    for (;;) {
+        int r;
+        json_object *obj = parse_buffered(q, &r);
+        if (r < 0) return r;
+        if (obj) {
+            *out = obj;
+            return 0;
+        }
+        int64_t left = deadline - now_ms();
+        if (left < 0) left = 0;
+        struct pollfd p = { .fd = q->fd, .events = POLLIN };
+        r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return set_error(q, -errno, "QMP: poll: %s", strerror(errno));
+        if (r == 0) {
+            if (now_ms() >= deadline) return set_error(q, -ETIMEDOUT, "QMP: no answer in time");
+            continue;
+        }
+        ssize_t n = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0) return set_error(q, -errno, "QMP: read: %s", strerror(errno));
+        if (n == 0) return set_error(q, -ECONNRESET, "QMP: QEMU closed the connection");
+        q->len += (size_t)n;
+    }
+}
+
+static void queue_event(QmpClient *q, json_object *ev) {
+    if (q->n_events == q->alloc_events) {
+        q->alloc_events = q->alloc_events ? q->alloc_events * 2 : 8;
+        q->events = xrealloc(q->events, q->alloc_events * sizeof(*q->events));
+    }
+    q->events[q->n_events++] = ev;
+    log_debug("QMP event %s", qmp_event_name(ev));
+}
+
+const char *qmp_event_name(json_object *event) {
+    json_object *name;
+    if (event && json_object_object_get_ex(event, "event", &name) && json_object_is_type(name, json_type_string))
+        return json_object_get_string(name);
+    return "";
+}
+
+static int write_all(QmpClient *q, const char *s, size_t n) {
+    while (n) {
+        ssize_t k = write(q->fd, s, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return set_error(q, -errno, "QMP: write: %s", strerror(errno));
+        s += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int qmp_handshake(QmpClient *q, int timeout_ms) {
+    int64_t deadline = now_ms() + timeout_ms;
+    json_object *msg;
+    for (;;) {
+        int r = read_message(q, deadline, &msg);
+        if (r < 0) return r;
+        json_object *v;
+        if (json_object_object_get_ex(msg, "QMP", &v)) break;
+        if (json_object_object_get_ex(msg, "event", &v)) {
+            queue_event(q, msg);
+            continue;
+        }
+        json_object_put(msg);
+        return set_error(q, -EPROTO, "QMP: expected the greeting first");
+    }
+    json_object_put(q->greeting);
+    q->greeting = msg;
+    return qmp_execute(q, "qmp_capabilities", NULL, NULL, (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0));
+}
+
+int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret, int timeout_ms) {
+    int64_t deadline = now_ms() + timeout_ms;
+    int64_t id = q->next_id++;
+    json_object *req = json_object_new_object();
+    json_object_object_add(req, "execute", json_object_new_string(command));
+    if (args) json_object_object_add(req, "arguments", args);
+    json_object_object_add(req, "id", json_object_new_int64(id));
+    const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+    int r = write_all(q, text, strlen(text));
+    if (r == 0) r = write_all(q, "\n", 1);
+    json_object_put(req);
+    if (r < 0) return r;
+    if (ret) *ret = NULL;
+
+    for (;;) {
+        json_object *msg, *v;
+        r = read_message(q, deadline, &msg);
+        if (r < 0) return r;
+        if (json_object_object_get_ex(msg, "event", &v)) {
+            queue_event(q, msg);
+            continue;
+        }
+        bool has_return = json_object_object_get_ex(msg, "return", NULL);
+        json_object *err = NULL;
+        bool has_error = json_object_object_get_ex(msg, "error", &err);
+        if (!has_return && !has_error) {
+            json_object_put(msg);
+            return set_error(q, -EPROTO, "QMP: expected a reply or an event to %s", command);
+        }
+        json_object *idv;
+        if (json_object_object_get_ex(msg, "id", &idv)) {
+            if (!json_object_is_type(idv, json_type_int) || json_object_get_int64(idv) != id) {
+                /* A late answer to a command that timed out before. */
+                log_debug("QMP: dropping a reply to an earlier command");
+                json_object_put(msg);
+                continue;
+            }
+        } else if (!has_error) {
+            json_object_put(msg);
+            return set_error(q, -EPROTO, "QMP: a reply to %s without its id", command);
+        }
+        /* An error without id answers a request QEMU could not parse: ours. */
+        if (has_error) {
+            json_object *cls = NULL, *desc = NULL;
+            json_object_object_get_ex(err, "class", &cls);
+            json_object_object_get_ex(err, "desc", &desc);
+            set_error(q, -EIO, "%s: %s", cls ? json_object_get_string(cls) : "Error", desc ? json_object_get_string(desc) : "(no description)");
+            json_object_put(msg);
+            return -EIO;
+        }
+        if (ret) *ret = json_object_get(json_object_object_get(msg, "return"));
+        json_object_put(msg);
+        return 0;
+    }
+}
+
+int qmp_next_event(QmpClient *q, json_object **event, int timeout_ms) {
+    int64_t deadline = now_ms() + timeout_ms;
+    while (!q->n_events) {
+        json_object *msg, *v;
+        int r = read_message(q, deadline, &msg);
+        if (r < 0) return r;
+        if (json_object_object_get_ex(msg, "event", &v)) {
+            queue_event(q, msg);
+        } else {
+            log_debug("QMP: dropping a reply nobody waits for");
+            json_object_put(msg);
+        }
+    }
+    *event = q->events[0];
+    memmove(q->events, q->events + 1, (q->n_events - 1) * sizeof(*q->events));
+    q->n_events--;
+    return 0;
+}

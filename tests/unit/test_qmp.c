@@ -1,0 +1,200 @@
+/* The QMP client against a scripted fake QEMU on a socketpair: split and
+ * coalesced reads, events between replies, replies without or with stale
+ * ids, garbage, a peer that closes or never greets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qmp.h"
+#include "util.h"
+
+#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, \"capabilities\": [\"oob\"]}}\r\n"
+
+typedef enum { SEND, RECV, SLEEP, HOLD } Op;
+typedef struct Step { Op op; const char *text; int ms; } Step;
+
+/* Runs SCRIPT as the peer in a child; RECV fails the child (exit 3) when
+ * the request lacks text. Returns the child's pid; *fd is our end. */
+static pid_t start_peer(const Step *script, size_t n, int *fd) {
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        for (size_t i = 0; i < n; i++) {
+            const Step *s = &script[i];
+            if (s->op == SEND) {
+                if (write(sv[1], s->text, strlen(s->text)) < 0) _exit(2);
+            } else if (s->op == RECV) {
+                char buf[4096];
+                size_t len = 0;
+                while (len < sizeof(buf) - 1) {
+                    ssize_t k = read(sv[1], buf + len, 1);
+                    if (k <= 0) _exit(4);
+                    len++;
+                    if (buf[len - 1] == '\n') break;
+                }
+                buf[len] = 0;
+                if (!strstr(buf, s->text)) _exit(3);
+            } else if (s->op == SLEEP) {
+                usleep((useconds_t)s->ms * 1000);
+            } else {
+                sleep(30);
+            }
+        }
+        _exit(0);
+    }
+    close(sv[1]);
+    *fd = sv[0];
+    return pid;
+}
+
+static int finish_peer(pid_t pid) {
+    int status;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_split_reads_and_events(void **state) {
+    (void)state;
+    const Step script[] = {
+        { SEND, "{\"QMP\": {\"version\"", 0 }, { SLEEP, NULL, 20 }, { SEND, ": {}, \"capabilities\": []}}\r", 0 },
+        { SLEEP, NULL, 20 }, { SEND, "\n", 0 },
+        { RECV, "\"execute\":\"qmp_capabilities\"", 0 }, { SEND, "{\"return\": {}, \"id\": 1}\r\n", 0 },
+        { RECV, "\"execute\":\"cont\"", 0 },
+        /* RESUME comes before the reply to cont. */
+        { SEND, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n{\"return\": {}, ", 0 },
+        { SLEEP, NULL, 20 }, { SEND, "\"id\": 2}\r\n", 0 },
+        { RECV, "query-status", 0 },
+        { SEND, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": 3}\r\n{\"event\": \"STOP\"}\r\n", 0 },
+        { HOLD, NULL, 0 },
+    };
+    int fd;
+    pid_t pid = start_peer(script, ELEMENTSOF(script), &fd);
+    QmpClient q;
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 2000), 0);
+    assert_non_null(q.greeting);
+    assert_int_equal(qmp_execute(&q, "cont", NULL, NULL, 2000), 0);
+    assert_int_equal(q.n_events, 1);
+    json_object *ret = NULL;
+    assert_int_equal(qmp_execute(&q, "query-status", NULL, &ret, 2000), 0);
+    json_object *st;
+    assert_true(json_object_object_get_ex(ret, "status", &st));
+    assert_string_equal(json_object_get_string(st), "running");
+    json_object_put(ret);
+    json_object *ev;
+    assert_int_equal(qmp_next_event(&q, &ev, 1000), 0);
+    assert_string_equal(qmp_event_name(ev), "RESUME");
+    json_object_put(ev);
+    assert_int_equal(qmp_next_event(&q, &ev, 1000), 0);
+    assert_string_equal(qmp_event_name(ev), "STOP");
+    json_object_put(ev);
+    assert_int_equal(qmp_next_event(&q, &ev, 50), -ETIMEDOUT);
+    qmp_close(&q);
+    assert_int_equal(finish_peer(pid), -1); /* killed while holding: it got every request it expected */
+}
+
+static void test_coalesced_and_ids(void **state) {
+    (void)state;
+    const Step script[] = {
+        /* The reply to qmp_capabilities arrives with the greeting. */
+        { SEND, GREETING "{\"return\": {}, \"id\": 1}\r\n", 0 },
+        { RECV, "qmp_capabilities", 0 },
+        { RECV, "query-name", 0 },
+        /* A stale reply to an earlier command, then ours. */
+        { SEND, "{\"return\": {\"name\": \"old\"}, \"id\": 99}\r\n{\"return\": {\"name\": \"vm1\"}, \"id\": 2}\r\n", 0 },
+        { RECV, "bogus", 0 },
+        /* An error without id: QEMU could not parse the request. */
+        { SEND, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n", 0 },
+        { RECV, "device_del", 0 },
+        { SEND, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device 'x' not found\"}, \"id\": 4}\r\n", 0 },
+        { HOLD, NULL, 0 },
+    };
+    int fd;
+    pid_t pid = start_peer(script, ELEMENTSOF(script), &fd);
+    QmpClient q;
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 2000), 0);
+    json_object *ret;
+    assert_int_equal(qmp_execute(&q, "query-name", NULL, &ret, 2000), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "name")), "vm1");
+    json_object_put(ret);
+    assert_int_equal(qmp_execute(&q, "bogus", NULL, NULL, 2000), -EIO);
+    assert_string_equal(q.error, "GenericError: JSON parse error");
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string("x"));
+    assert_int_equal(qmp_execute(&q, "device_del", args, NULL, 2000), -EIO);
+    assert_string_equal(q.error, "DeviceNotFound: Device 'x' not found");
+    qmp_close(&q);
+    finish_peer(pid);
+}
+
+static void test_broken_peers(void **state) {
+    (void)state;
+    int fd;
+    QmpClient q;
+
+    const Step garbage[] = { { SEND, "Hello, I am not QEMU\r\n", 0 }, { HOLD, NULL, 0 } };
+    pid_t pid = start_peer(garbage, ELEMENTSOF(garbage), &fd);
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 1000), -EPROTO);
+    qmp_close(&q);
+    finish_peer(pid);
+
+    const Step closes[] = { { SEND, "{\"QMP\": {", 0 } };
+    pid = start_peer(closes, ELEMENTSOF(closes), &fd);
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 1000), -ECONNRESET);
+    assert_non_null(strstr(q.error, "closed"));
+    qmp_close(&q);
+    finish_peer(pid);
+
+    const Step silent[] = { { HOLD, NULL, 0 } };
+    pid = start_peer(silent, ELEMENTSOF(silent), &fd);
+    qmp_init(&q, fd);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    assert_int_equal(qmp_handshake(&q, 200), -ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    assert_true(ms >= 190 && ms < 2000);
+    qmp_close(&q);
+    finish_peer(pid);
+
+    const Step array[] = { { SEND, "[1, 2]\r\n", 0 }, { HOLD, NULL, 0 } };
+    pid = start_peer(array, ELEMENTSOF(array), &fd);
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 1000), -EPROTO);
+    qmp_close(&q);
+    finish_peer(pid);
+
+    /* A reply to a command that never comes: the wait ends. */
+    const Step stalls[] = { { SEND, GREETING "{\"return\": {}, \"id\": 1}\r\n", 0 }, { HOLD, NULL, 0 } };
+    pid = start_peer(stalls, ELEMENTSOF(stalls), &fd);
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 1000), 0);
+    assert_int_equal(qmp_execute(&q, "query-status", NULL, NULL, 100), -ETIMEDOUT);
+    qmp_close(&q);
+    finish_peer(pid);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_reads_and_events),
+        cmocka_unit_test(test_coalesced_and_ids),
+        cmocka_unit_test(test_broken_peers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
