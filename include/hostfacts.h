@@ -32,6 +32,8 @@ typedef struct HostFacts {
     char *qemu_binary;              /* owned: the emulator to exec */
     char *runtime_dir;              /* owned: /run/kvmlaunch/NAME */
     int qmp_fd;                     /* QEMU's end of the QMP socketpair */
+    int status_fd;                  /* a listening socket: the second monitor, for `kvmlaunch status` */
+    int serial_fd;                  /* the serial log opened by kvmlaunch, or -1 when serial is no file */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
@@ -41,9 +43,16 @@ typedef struct HostFacts {
 /* Looks at the host: /dev/kvm, /dev/vhost-net, stdout, each disk file
  * (exists, block device, qcow2 magic), the emulator on PATH. Reads only. */
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
-/* The descriptor layout QEMU gets: QMP at 3, then each NIC's tap queues,
- * then its vhost-net devices. Pure; used by --dry-run and the spawner. */
+/* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
+ * socket at 4, the serial log next when serial goes to a file, then each
+ * NIC's tap queues and its vhost-net devices. Pure; used by --dry-run and
+ * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);
+
+/* Where the serial console goes: [vm] serial, with the default resolved
+ * (stdout with a terminal or a pipe, else serial.log in the runtime dir).
+ * *path (caller frees) is set for SERIAL_FILE. */
+SerialKind hostfacts_serial(const VmConfig *cfg, const HostFacts *facts, char **path);
 
 #endif

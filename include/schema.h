@@ -82,6 +82,9 @@ void schema_apply_defaults(SectionKind kind, void *base);
 /* Frees what the keys of KIND own in the struct at BASE. */
 void schema_free_section(SectionKind kind, void *base);
 
+/* Checks a VM name ([vm] name). */
+int schema_check_vm_name(const char *name, char *err);
+
 /* Checks a Linux interface name (15 bytes, no /, :, spaces). */
 int schema_check_ifname(const char *name, char *err);
 

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "hostfacts.h"
 #include "log.h"
 #include "qemucmd.h"
 #include "schema.h"
+#include "supervise.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -114,13 +116,22 @@ int cli_main(int argc, char **argv) {
     }
     const char *cmd = args[0];
     if (streq(cmd, "keys")) return cmd_keys(n, args);
-    if (streq(cmd, "host") || streq(cmd, "list")) return not_yet(cmd);
-    if (streq(cmd, "status") || streq(cmd, "stop") || streq(cmd, "cleanup")) {
-        if (n != 2) {
-            fprintf(stderr, "kvmlaunch %s: expected one VM name\n", cmd);
+    if (streq(cmd, "host")) return not_yet(cmd);
+    if (streq(cmd, "list")) {
+        if (n != 1) {
+            fprintf(stderr, "kvmlaunch list: takes no arguments\n");
             return EXIT_CONFIG;
         }
-        return not_yet(cmd);
+        return cmd_list();
+    }
+    if (streq(cmd, "status") || streq(cmd, "stop") || streq(cmd, "cleanup")) {
+        bool json = streq(cmd, "status") && n == 3 && streq(args[2], "--json");
+        if (n != 2 && !json) {
+            fprintf(stderr, "kvmlaunch %s: expected one VM name%s\n", cmd, streq(cmd, "status") ? " (and --json)" : "");
+            return EXIT_CONFIG;
+        }
+        if (streq(cmd, "status")) return cmd_status(args[1], json);
+        return streq(cmd, "stop") ? cmd_stop(args[1]) : cmd_cleanup(args[1]);
     }
     if (streq(cmd, "check")) {
         if (n != 2) {
@@ -149,9 +160,5 @@ int cli_main(int argc, char **argv) {
         return EXIT_CONFIG;
     }
     if (dry_run) return cmd_dry_run(args[0]);
-    VmConfig cfg;
-    int r = cli_load_config(args[0], &cfg, stderr);
-    if (r) return r;
-    vmconf_free(&cfg);
-    return not_yet("running a VM");
+    return run_vm(args[0]);
 }

@@ -68,9 +68,24 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
     hostfacts_assign_fds(cfg, facts);
 }
 
+SerialKind hostfacts_serial(const VmConfig *cfg, const HostFacts *facts, char **path) {
+    SerialKind kind = cfg->vm.serial.kind;
+    *path = NULL;
+    if (kind == SERIAL_DEFAULT) {
+        if (facts->stdout_kind != STDOUT_OTHER) return SERIAL_STDOUT;
+        *path = xasprintf("%s/serial.log", facts->runtime_dir ? facts->runtime_dir : "/run/kvmlaunch");
+        return SERIAL_FILE;
+    }
+    if (kind == SERIAL_FILE) *path = xstrdup(cfg->vm.serial.path);
+    return kind;
+}
+
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     int next = 3;
     facts->qmp_fd = next++;
+    facts->status_fd = next++;
+    _cleanup_free_ char *serial_path = NULL;
+    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE ? next++ : -1;
     for (size_t i = 0; i < facts->n_nets; i++) {
         free(facts->nets[i].tap);
         free(facts->nets[i].vhost);

@@ -197,32 +197,30 @@ static void add_boot(Cmd *c) {
 }
 
 static void add_control(Cmd *c) {
-    const VmSection *vm = &c->cfg->vm;
     strvec_push(c->argv, "-chardev");
     strvec_pushf(c->argv, "socket,id=qmp,fd=%d", c->facts->qmp_fd);
     strvec_push(c->argv, "-mon");
     strvec_push(c->argv, "chardev=qmp,mode=control");
-
-    SerialKind kind = vm->serial.kind;
-    _cleanup_free_ char *path = vm->serial.path ? xstrdup(vm->serial.path) : NULL;
-    if (kind == SERIAL_DEFAULT) {
-        if (c->facts->stdout_kind != STDOUT_OTHER) {
-            kind = SERIAL_STDOUT;
-        } else {
-            kind = SERIAL_FILE;
-            path = xasprintf("%s/serial.log", c->facts->runtime_dir ? c->facts->runtime_dir : "/run/kvmlaunch");
-        }
-    }
-    if (kind == SERIAL_NONE) return;
+    /* A second monitor on a socket kvmlaunch listens on for QEMU, so that
+     * `kvmlaunch status` can ask while the supervisor owns the first. */
     strvec_push(c->argv, "-chardev");
-    if (kind == SERIAL_STDOUT) {
-        strvec_push(c->argv, "stdio,id=serial0");
-    } else if (kind == SERIAL_PTY) {
-        strvec_push(c->argv, "pty,id=serial0");
-    } else {
-        _cleanup_free_ char *esc = qemu_escape_keyval(path);
-        strvec_pushf(c->argv, "file,id=serial0,path=%s", esc);
+    strvec_pushf(c->argv, "socket,id=qmp-status,fd=%d,server=on,wait=off", c->facts->status_fd);
+    strvec_push(c->argv, "-mon");
+    strvec_push(c->argv, "chardev=qmp-status,mode=control");
+
+    _cleanup_free_ char *path = NULL;
+    SerialKind kind = hostfacts_serial(c->cfg, c->facts, &path);
+    if (kind == SERIAL_NONE) return;
+    if (kind == SERIAL_FILE) {
+        /* kvmlaunch opens the log as root and hands it over: QEMU's user
+         * cannot reach the runtime dir, nor should it create files. */
+        strvec_push(c->argv, "-add-fd");
+        strvec_pushf(c->argv, "fd=%d,set=%d,opaque=serial0", c->facts->serial_fd, c->facts->serial_fd);
     }
+    strvec_push(c->argv, "-chardev");
+    if (kind == SERIAL_STDOUT) strvec_push(c->argv, "stdio,id=serial0");
+    else if (kind == SERIAL_PTY) strvec_push(c->argv, "pty,id=serial0");
+    else strvec_pushf(c->argv, "file,id=serial0,path=/dev/fdset/%d,append=on", c->facts->serial_fd);
     strvec_push(c->argv, "-serial");
     strvec_push(c->argv, "chardev:serial0");
 }

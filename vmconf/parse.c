@@ -14,7 +14,7 @@ static int fail(char *err, const char *found, const char *what) {
     return -EINVAL;
 }
 
-static int check_name(const char *s, char *err) {
+int schema_check_vm_name(const char *s, char *err) {
     size_t n = strlen(s);
     if (n < 1 || n > 64 || s[0] == '.' || s[0] == '-' || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
         return fail(err, s, "1 to 64 of A-Z a-z 0-9 _ . - (not starting with . or -)");
@@ -95,13 +95,13 @@ static int parse_cpuspec(const KeyDef *def, const char *s, CpuSpec *out, char *e
 static int parse_sched(const char *s, Sched *out, char *err) {
     static const char what[] = "other, fifo:PRIO or rr:PRIO with PRIO from 1 to 99";
     if (streq(s, "other")) {
-        *out = (Sched){ SCHED_OTHER, 0 };
+        *out = (Sched){ SCHED_KIND_OTHER, 0 };
         return 0;
     }
     SchedKind kind;
     const char *prio;
-    if (!strncmp(s, "fifo:", 5)) { kind = SCHED_POLICY_FIFO; prio = s + 5; }
-    else if (!strncmp(s, "rr:", 3)) { kind = SCHED_POLICY_RR; prio = s + 3; }
+    if (!strncmp(s, "fifo:", 5)) { kind = SCHED_KIND_FIFO; prio = s + 5; }
+    else if (!strncmp(s, "rr:", 3)) { kind = SCHED_KIND_RR; prio = s + 3; }
     else return fail(err, s, what);
     int64_t v;
     char ignored[VALUE_ERR_MAX];
@@ -187,7 +187,7 @@ int schema_parse_value(const KeyDef *def, const char *s, void *base, char *err, 
     case VT_USER:
     case VT_IFNAME:
     case VT_CPU_MODEL:
-        r = def->type == VT_NAME ? check_name(s, err) : def->type == VT_USER ? check_user(s, err)
+        r = def->type == VT_NAME ? schema_check_vm_name(s, err) : def->type == VT_USER ? check_user(s, err)
           : def->type == VT_IFNAME ? schema_check_ifname(s, err) : check_cpu_model(s, err);
         if (r < 0) return r;
         free(*FIELD(base, def, char *));

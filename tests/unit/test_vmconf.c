@@ -63,7 +63,7 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.cpu.pin.kind, CPUSPEC_NONE);
     assert_int_equal(cfg.cpu.vhost.kind, CPUSPEC_EMULATOR);
     assert_int_equal(cfg.cpu.emulator.kind, CPUSPEC_UNSET);
-    assert_int_equal(cfg.cpu.scheduler.kind, SCHED_OTHER);
+    assert_int_equal(cfg.cpu.scheduler.kind, SCHED_KIND_OTHER);
     assert_int_equal(cfg.memory.backing, BACKING_ANONYMOUS);
     assert_int_equal(cfg.memory.hugepage_size, UINT64_C(2) << 20);
     assert_true(cfg.memory.merge);

@@ -1,0 +1,38 @@
+/* The runtime state of a running VM: /run/kvmlaunch/NAME/ (mode 0700) with a
+ * pid file held under a lock for as long as the supervisor lives, so a second
+ * start of the same VM fails at once, also when two starts race. */
+#ifndef KVMLAUNCH_RUNTIME_H
+#define KVMLAUNCH_RUNTIME_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct Runtime {
+    char *dir;                      /* owned: BASE/NAME */
+    int dir_fd;                     /* owned */
+    int pid_fd;                     /* owned, locked */
+} Runtime;
+
+#define RUNTIME_INIT { NULL, -1, -1 }
+
+/* BASE is $KVMLAUNCH_RUNDIR, else /run/kvmlaunch. */
+const char *runtime_base(void);
+
+/* Creates BASE/NAME and takes the lock of its pid file. -EBUSY when another
+ * kvmlaunch holds it (*holder: its supervisor pid, or 0 when unknown). */
+int runtime_acquire(const char *name, Runtime *rt, pid_t *holder);
+/* Writes "SUPERVISOR QEMU\n" into the locked pid file. */
+int runtime_write_pids(Runtime *rt, pid_t supervisor, pid_t qemu);
+/* Removes the files kvmlaunch made in the dir, the pid file last, then the
+ * dir, and drops the lock. */
+void runtime_release(Runtime *rt);
+
+/* What a pid file says, trusted only while its lock is held by someone:
+ * returns 1 (running, pids filled), 0 (not running), or -errno. */
+int runtime_query(const char *name, pid_t *supervisor, pid_t *qemu);
+
+/* Removes what a dead kvmlaunch left of NAME's runtime dir. -EBUSY while the
+ * VM runs. */
+int runtime_cleanup(const char *name);
+
+#endif

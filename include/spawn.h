@@ -1,0 +1,34 @@
+/* Starting QEMU: fork, and in the child put the passed descriptors at their
+ * numbers, close the rest, drop to the VM's user with no capabilities and
+ * no_new_privs, arm PDEATHSIG, and exec. */
+#ifndef KVMLAUNCH_SPAWN_H
+#define KVMLAUNCH_SPAWN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct SpawnFd {
+    int fd;                         /* in the parent */
+    int target;                     /* where the child finds it */
+} SpawnFd;
+
+typedef struct SpawnSpec {
+    char *const *argv;
+    char *const *envp;
+    bool change_id;                 /* drop to uid/gid (as root) */
+    uid_t uid;
+    gid_t gid;
+    const SpawnFd *fds;             /* target 0 is stdin; 1 and 2 stay as they are unless listed */
+    size_t n_fds;
+    bool new_process_group;         /* terminal signals reach only kvmlaunch */
+} SpawnSpec;
+
+/* Forks and execs. Returns 0 with *pid once exec succeeded, or -errno with
+ * what failed in the child logged (e.g. the emulator is missing). */
+int spawn_qemu(const SpawnSpec *spec, pid_t *pid);
+
+/* A clean environment for QEMU: PATH, HOME=/, LC_ALL=C.UTF-8; caller frees. */
+char **spawn_clean_env(void);
+
+#endif

@@ -1,0 +1,43 @@
+/* Running a VM end to end: load, plan, spawn QEMU paused, place its
+ * threads, cont, supervise, tear down. */
+#ifndef KVMLAUNCH_SUPERVISE_H
+#define KVMLAUNCH_SUPERVISE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "qmp.h"
+#include "vmconf.h"
+
+typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT } StopReason;
+
+typedef struct Supervisor {
+    const VmConfig *cfg;
+    QmpClient *qmp;                 /* NULL once QEMU closed it */
+    pid_t qemu;
+    int sigfd;
+    int64_t timeout_at_ms;          /* 0: no [vm] timeout */
+    int64_t quit_at_ms;             /* graceful shutdown gives way to quit */
+    int64_t kill_at_ms;             /* quit gives way to SIGKILL */
+    StopReason stop;
+    bool killed;
+} Supervisor;
+
+/* Blocks the signals the supervisor reads from a signalfd (before fork, so
+ * none is lost) and returns that fd. */
+int supervise_signals_setup(sigset_t *old);
+
+/* Supervises until QEMU is gone; returns kvmlaunch's exit code. */
+int supervise(Supervisor *s);
+
+/* The exit code for QEMU's wait status (CONFIG.md "Exit codes"). */
+int supervise_exit_code(const VmConfig *cfg, int wait_status, StopReason stop, bool killed);
+
+int64_t monotonic_ms(void);
+
+/* `kvmlaunch VM.INI`. */
+int run_vm(const char *path);
+
+#endif

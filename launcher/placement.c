@@ -1,0 +1,140 @@
+/* Thread placement (include/placement.h). */
+#include "placement.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define QMP_TIMEOUT_MS 10000
+
+CpuList placement_vcpu_cpus(const VmConfig *cfg, size_t i) {
+    const CpuSection *cpu = &cfg->cpu;
+    if (i < cpu->n_vcpu_override && cpu->vcpu_override_line[i]) return cpulist_copy(&cpu->vcpu_override[i]);
+    if (cpu->pin.kind == CPUSPEC_LIST && i < cpu->pin.list.n) {
+        CpuList l = { xmalloc(sizeof(int)), 1 };
+        l.cpu[0] = cpu->pin.list.cpu[i];
+        return l;
+    }
+    return (CpuList){ NULL, 0 };
+}
+
+static void add(Placement *p, ThreadRole role, int index, char *name, pid_t tid, CpuList cpus) {
+    p->t = xrealloc(p->t, (p->n + 1) * sizeof(*p->t));
+    p->t[p->n++] = (ThreadPlace){ role, index, name, tid, cpus, SCHED_OTHER, 0 };
+}
+
+static bool known_tid(const Placement *p, pid_t tid) {
+    for (size_t i = 0; i < p->n; i++)
+        if (p->t[i].tid == tid) return true;
+    return false;
+}
+
+static int64_t get_int(json_object *o, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, Placement *out) {
+    memset(out, 0, sizeof(*out));
+    json_object *cpus = NULL, *iothreads = NULL;
+    int r = qmp_execute(qmp, "query-cpus-fast", NULL, &cpus, QMP_TIMEOUT_MS);
+    if (r < 0) return log_error_errno(r, "query-cpus-fast failed: %s", qmp->error);
+    size_t n = json_object_array_length(cpus);
+    if ((int64_t)n != cfg->vm.vcpus) {
+        json_object_put(cpus);
+        return log_error_errno(-EPROTO, "QEMU reports %zu vCPUs, the VM has %lld", n, (long long)cfg->vm.vcpus);
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(cpus, i);
+        /* The host TID is the top-level thread-id; props.thread-id is the
+         * guest topology's thread number. */
+        int64_t index = get_int(c, "cpu-index"), tid = get_int(c, "thread-id");
+        if (index < 0 || tid <= 0) {
+            json_object_put(cpus);
+            return log_error_errno(-EPROTO, "query-cpus-fast: an entry without cpu-index or thread-id");
+        }
+        Sched s = cfg->cpu.scheduler;
+        add(out, THREAD_VCPU, (int)index, xasprintf("vcpu%lld", (long long)index), (pid_t)tid, placement_vcpu_cpus(cfg, (size_t)index));
+        out->t[out->n - 1].policy = s.kind == SCHED_KIND_FIFO ? SCHED_FIFO : s.kind == SCHED_KIND_RR ? SCHED_RR : SCHED_OTHER;
+        out->t[out->n - 1].priority = s.priority;
+    }
+    json_object_put(cpus);
+
+    r = qmp_execute(qmp, "query-iothreads", NULL, &iothreads, QMP_TIMEOUT_MS);
+    if (r < 0) return log_error_errno(r, "query-iothreads failed: %s", qmp->error);
+    for (size_t i = 0; i < json_object_array_length(iothreads); i++) {
+        json_object *t = json_object_array_get_idx(iothreads, i), *id;
+        int64_t tid = get_int(t, "thread-id");
+        const char *name = json_object_object_get_ex(t, "id", &id) ? json_object_get_string(id) : "iothread";
+        CpuList l = cfg->cpu.iothreads.kind == CPUSPEC_LIST ? cpulist_copy(&cfg->cpu.iothreads.list) : (CpuList){ NULL, 0 };
+        add(out, THREAD_IOTHREAD, (int)i, xstrdup(name), (pid_t)tid, l);
+    }
+    json_object_put(iothreads);
+
+    /* Everything else QEMU runs: main loop, RCU, workers. */
+    _cleanup_free_ char *path = xasprintf("/proc/%ld/task", (long)qemu_pid);
+    DIR *d = opendir(path);
+    if (!d) return log_error_errno(-errno, "Failed to list %s: %m", path);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        if (*end || tid <= 0 || known_tid(out, (pid_t)tid)) continue;
+        CpuList l = cfg->cpu.emulator.kind == CPUSPEC_LIST ? cpulist_copy(&cfg->cpu.emulator.list) : (CpuList){ NULL, 0 };
+        add(out, THREAD_EMULATOR, -1, xstrdup("emulator"), (pid_t)tid, l);
+    }
+    closedir(d);
+    return 0;
+}
+
+static void to_cpuset(const CpuList *l, cpu_set_t *set) {
+    CPU_ZERO(set);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->cpu[i] < CPU_SETSIZE) CPU_SET(l->cpu[i], set);
+}
+
+int placement_apply(const Placement *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        const ThreadPlace *t = &p->t[i];
+        if (!t->cpus.n) continue;
+        _cleanup_free_ char *list = cpulist_format(&t->cpus);
+        for (size_t k = 0; k < t->cpus.n; k++)
+            if (t->cpus.cpu[k] >= CPU_SETSIZE) return log_error_errno(-EINVAL, "%s: CPU %d is beyond what this build supports", t->name, t->cpus.cpu[k]);
+        cpu_set_t want, got;
+        to_cpuset(&t->cpus, &want);
+        if (sched_setaffinity(t->tid, sizeof(want), &want) < 0)
+            return log_error_errno(-errno, "Failed to pin %s (tid %ld) to CPUs %s: %m", t->name, (long)t->tid, list);
+        if (sched_getaffinity(t->tid, sizeof(got), &got) < 0)
+            return log_error_errno(-errno, "Failed to read back the CPUs of %s (tid %ld): %m", t->name, (long)t->tid);
+        if (!CPU_EQUAL(&want, &got)) {
+            CpuList actual = { xmalloc(CPU_SETSIZE * sizeof(int)), 0 };
+            for (int c = 0; c < CPU_SETSIZE; c++)
+                if (CPU_ISSET(c, &got)) actual.cpu[actual.n++] = c;
+            _cleanup_free_ char *a = cpulist_format(&actual);
+            cpulist_free(&actual);
+            return log_error_errno(-EXDEV, "%s (tid %ld) runs on CPUs %s, not %s as asked; the VM is not started", t->name, (long)t->tid, a, list);
+        }
+        if (t->role == THREAD_VCPU && t->policy != SCHED_OTHER) {
+            struct sched_param sp = { .sched_priority = t->priority };
+            if (sched_setscheduler(t->tid, t->policy, &sp) < 0)
+                return log_error_errno(-errno, "Failed to set the scheduler of %s (tid %ld): %m", t->name, (long)t->tid);
+        }
+        log_info("%s=tid %ld -> cpu %s", t->name, (long)t->tid, list);
+    }
+    return 0;
+}
+
+void placement_free(Placement *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->t[i].name);
+        cpulist_free(&p->t[i].cpus);
+    }
+    free(p->t);
+    memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,265 @@
+/* `kvmlaunch VM.INI`: the whole flow of DESIGN.md in one place, each step
+ * undone on the way out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hostfacts.h"
+#include "lockdown.h"
+#include "log.h"
+#include "placement.h"
+#include "qemucmd.h"
+#include "runtime.h"
+#include "spawn.h"
+#include "supervise.h"
+#include "util.h"
+
+#define QMP_START_TIMEOUT_MS 30000
+#define STATUS_SOCKET "qmp.sock"
+
+/* Checks against this host that need no change to it: pinned CPUs exist,
+ * the user exists. Problems are configuration errors (exit 2). */
+static int preflight(const VmConfig *cfg, const HostFacts *facts, struct passwd *pw, bool *have_user) {
+    ErrList errors = { 0 };
+    cpu_set_t online;
+    CPU_ZERO(&online);
+    if (sched_getaffinity(0, sizeof(online), &online) < 0) CPU_ZERO(&online);
+    const CpuSection *cpu = &cfg->cpu;
+    const CpuSpec *specs[] = { &cpu->pin, &cpu->emulator, &cpu->iothreads };
+    const char *keys[] = { "pin", "emulator", "iothreads" };
+    for (size_t k = 0; k < ELEMENTSOF(specs); k++) {
+        if (specs[k]->kind != CPUSPEC_LIST) continue;
+        for (size_t i = 0; i < specs[k]->list.n; i++) {
+            int c = specs[k]->list.cpu[i];
+            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &online)) {
+                int line = section_key_line(SECTION_CPU, &cpu->head, keys[k]);
+                errlist_addf(&errors, line, "%s:%d: [cpu] %s: expected CPUs this host has (%d online), found CPU %d", cfg->path, line,
+                             keys[k], CPU_COUNT(&online), c);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
+        if (!cpu->vcpu_override_line[i]) continue;
+        for (size_t j = 0; j < cpu->vcpu_override[i].n; j++) {
+            int c = cpu->vcpu_override[i].cpu[j];
+            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &online)) {
+                errlist_addf(&errors, cpu->vcpu_override_line[i], "%s:%d: [cpu] vcpu.%zu: expected CPUs this host has, found CPU %d", cfg->path,
+                             cpu->vcpu_override_line[i], i, c);
+                break;
+            }
+        }
+    }
+    if (cpu->pin.kind == CPUSPEC_AUTO) {
+        int line = section_key_line(SECTION_CPU, &cpu->head, "pin");
+        errlist_addf(&errors, line, "%s:%d: [cpu] pin: auto is not implemented yet in this version; give a CPU list", cfg->path, line);
+    }
+    if (cfg->n_nets) {
+        errlist_addf(&errors, cfg->nets[0].head.line, "%s:%d: [net \"%s\"]: networking is not implemented yet in this version (--dry-run shows it)",
+                     cfg->path, cfg->nets[0].head.line, cfg->nets[0].head.id);
+    }
+    *have_user = false;
+    if (cfg->vm.user) {
+        struct passwd *p = getpwnam(cfg->vm.user);
+        int line = section_key_line(SECTION_VM, &cfg->vm.head, "user");
+        if (!p) errlist_addf(&errors, line, "%s:%d: [vm] user: expected a user of this host, found no user \"%s\"", cfg->path, line, cfg->vm.user);
+        else if (p->pw_uid == 0) errlist_addf(&errors, line, "%s:%d: [vm] user: %s has uid 0; QEMU never runs as root", cfg->path, line, cfg->vm.user);
+        else {
+            *pw = *p;
+            *have_user = facts->running_as_root;
+        }
+    }
+    errlist_sort(&errors);
+    for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
+    int bad = errors.n > 0;
+    errlist_clear(&errors);
+    return bad ? -EINVAL : 0;
+}
+
+/* The listening socket of the status monitor, in the runtime dir. */
+static int open_status_socket(const Runtime *rt) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return log_error_errno(-errno, "Failed to create a socket: %m");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rt->dir, STATUS_SOCKET);
+    if (n >= (int)sizeof(sa.sun_path)) {
+        close(fd);
+        return log_error_errno(-ENAMETOOLONG, "The runtime dir %s is too long for a socket path", rt->dir);
+    }
+    unlink(sa.sun_path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+        int r = -errno;
+        close(fd);
+        return log_error_errno(r, "Failed to listen on %s: %m", sa.sun_path);
+    }
+    return fd;
+}
+
+typedef struct Started {
+    pid_t qemu;
+    QmpClient qmp;
+    bool qmp_open;
+} Started;
+
+/* Stops a QEMU that never got to run the guest. */
+static void kill_qemu(Started *st) {
+    if (st->qemu <= 0) return;
+    kill(st->qemu, SIGKILL);
+    waitpid(st->qemu, NULL, 0);
+    st->qemu = 0;
+}
+
+static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime *rt, const struct passwd *pw, bool change_id,
+                           Started *st, int64_t t0) {
+    StrVec argv = STRVEC_INIT;
+    ErrList errors = { 0 }, notes = { 0 };
+    int r = qemucmd_build(cfg, facts, &argv, &errors, &notes);
+    for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
+    for (size_t i = 0; i < notes.n; i++) fprintf(stderr, "warning: %s\n", notes.e[i].msg);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    if (r < 0) {
+        strvec_clear(&argv);
+        return -EINVAL;
+    }
+
+    int sv[2] = { -1, -1 }, devnull = -1, status_fd = -1, serial_fd = -1;
+    char **env = spawn_clean_env();
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = log_error_errno(-errno, "Failed to create the QMP socket pair: %m");
+        goto out;
+    }
+    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    status_fd = open_status_socket(rt);
+    if (devnull < 0 || status_fd < 0) {
+        r = devnull < 0 ? log_error_errno(-errno, "Failed to open /dev/null: %m") : status_fd;
+        goto out;
+    }
+    _cleanup_free_ char *serial_path = NULL;
+    if (hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE) {
+        serial_fd = open(serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        if (serial_fd < 0) {
+            r = log_error_errno(-errno, "Failed to open the serial log %s: %m", serial_path);
+            goto out;
+        }
+    }
+    SpawnFd fds[3 + 1] = { { devnull, 0 }, { sv[1], facts->qmp_fd }, { status_fd, facts->status_fd } };
+    size_t n_fds = 3;
+    if (serial_fd >= 0) fds[n_fds++] = (SpawnFd){ serial_fd, facts->serial_fd };
+    SpawnSpec spec = { .argv = argv.v, .envp = env, .change_id = change_id, .uid = pw->pw_uid, .gid = pw->pw_gid,
+                       .fds = fds, .n_fds = n_fds, .new_process_group = true };
+    r = spawn_qemu(&spec, &st->qemu);
+    if (r < 0) goto out;
+    close(sv[1]);
+    sv[1] = -1;
+    qmp_init(&st->qmp, TAKE_FD(sv[0]));
+    st->qmp_open = true;
+    r = runtime_write_pids((Runtime *)rt, getpid(), st->qemu);
+    if (r < 0) goto out;
+
+    r = qmp_handshake(&st->qmp, QMP_START_TIMEOUT_MS);
+    if (r < 0) {
+        log_error("QEMU did not come up: %s", st->qmp.error ? st->qmp.error : strerror(-r));
+        goto out;
+    }
+    Placement pl;
+    r = placement_discover(cfg, &st->qmp, st->qemu, &pl);
+    if (r == 0) r = placement_apply(&pl);
+    placement_free(&pl);
+    if (r < 0) goto out;
+    r = qmp_execute(&st->qmp, "cont", NULL, NULL, QMP_START_TIMEOUT_MS);
+    if (r < 0) {
+        log_error("cont failed: %s", st->qmp.error);
+        goto out;
+    }
+    log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)st->qemu, (long long)(monotonic_ms() - t0));
+out:
+    strvec_clear(&argv);
+    strv_free(env);
+    if (sv[0] >= 0) close(sv[0]);
+    if (sv[1] >= 0) close(sv[1]);
+    if (devnull >= 0) close(devnull);
+    if (status_fd >= 0) close(status_fd);
+    if (serial_fd >= 0) close(serial_fd);
+    return r;
+}
+
+int run_vm(const char *path) {
+    int64_t t0 = monotonic_ms();
+    VmConfig cfg;
+    int rc = cli_load_config(path, &cfg, stderr);
+    if (rc) return rc;
+    HostFacts facts;
+    hostfacts_probe(&cfg, &facts);
+    struct passwd pw = { 0 };
+    bool change_id = false;
+    if (preflight(&cfg, &facts, &pw, &change_id) < 0) {
+        rc = EXIT_CONFIG;
+        goto out_facts;
+    }
+    /* The command line is checked before anything is created. */
+    StrVec probe_argv = STRVEC_INIT;
+    ErrList errors = { 0 }, notes = { 0 };
+    int r = qemucmd_build(&cfg, &facts, &probe_argv, &errors, &notes);
+    for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
+    strvec_clear(&probe_argv);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    if (r < 0) {
+        rc = EXIT_CONFIG;
+        goto out_facts;
+    }
+
+    sigset_t oldmask;
+    int sigfd = supervise_signals_setup(&oldmask);
+    if (sigfd < 0) {
+        rc = EXIT_RUNTIME;
+        goto out_facts;
+    }
+    Runtime rt = RUNTIME_INIT;
+    pid_t holder = 0;
+    r = runtime_acquire(cfg.vm.name, &rt, &holder);
+    if (r == -EBUSY) {
+        log_error("%s is already running (kvmlaunch pid %ld); `kvmlaunch stop %s` stops it", cfg.vm.name, (long)holder, cfg.vm.name);
+        rc = EXIT_RUNTIME;
+        goto out_signals;
+    }
+    if (r < 0) {
+        rc = EXIT_RUNTIME;
+        goto out_signals;
+    }
+    Started st = { 0 };
+    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0);
+    if (r < 0) {
+        kill_qemu(&st);
+        rc = r == -EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
+    } else {
+        if (facts.running_as_root && lockdown_supervisor() < 0) {
+            log_error("Failed to lock the supervisor down: stopping the VM");
+            kill_qemu(&st);
+            rc = EXIT_RUNTIME;
+        } else {
+            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd };
+            rc = supervise(&sup);
+            st.qemu = 0;
+        }
+    }
+    if (st.qmp_open) qmp_close(&st.qmp);
+    runtime_release(&rt);
+out_signals:
+    close(sigfd);
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+out_facts:
+    hostfacts_free(&facts);
+    vmconf_free(&cfg);
+    return rc;
+}

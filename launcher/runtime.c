@@ -1,0 +1,147 @@
+/* The runtime dir and its pid file (include/runtime.h). The lock is an OFD
+ * lock on the pid file: it belongs to the open file, dies with the process,
+ * and a stale file from a crashed kvmlaunch is simply unlocked. As libvirt's
+ * pidfile code does, after locking we check that the path still names the
+ * file we locked, since the previous holder unlinks it on its way out. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define PIDFILE "pid"
+
+const char *runtime_base(void) {
+    const char *b = getenv("KVMLAUNCH_RUNDIR");
+    return b && *b ? b : "/run/kvmlaunch";
+}
+
+static int lock_fd(int fd, short type, bool wait) {
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) return -errno;
+    return 0;
+}
+
+/* Reads "SUP QEMU" from FD; 0 on success. */
+static int read_pids(int fd, pid_t *sup, pid_t *qemu) {
+    char buf[64];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return -ENODATA;
+    buf[n] = 0;
+    long a = 0, b = 0;
+    if (sscanf(buf, "%ld %ld", &a, &b) < 1 || a <= 0) return -EBADMSG;
+    if (sup) *sup = (pid_t)a;
+    if (qemu) *qemu = (pid_t)b;
+    return 0;
+}
+
+int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
+    const char *base = runtime_base();
+    if (holder) *holder = 0;
+    if (mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
+    _cleanup_free_ char *dir = xasprintf("%s/%s", base, name);
+    /* A racing start may remove the dir between our steps: try again. */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", dir);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0) {
+            if (errno == ENOENT) continue;
+            return log_error_errno(-errno, "Failed to open %s: %m", dir);
+        }
+        struct stat dst;
+        if (fstat(dfd, &dst) < 0) return -errno;
+        if (dst.st_uid != geteuid() || (dst.st_mode & 077))
+            return log_error_errno(-EPERM, "%s is not a private directory of this user (mode %o); remove it", dir, dst.st_mode & 07777);
+        _cleanup_close_ int fd = openat(dfd, PIDFILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            if (errno == ENOENT) continue;
+            return log_error_errno(-errno, "Failed to open %s/%s: %m", dir, PIDFILE);
+        }
+        int r = lock_fd(fd, F_WRLCK, false);
+        if (r == -EAGAIN || r == -EACCES) {
+            if (holder) read_pids(fd, holder, NULL);
+            return -EBUSY;
+        }
+        if (r < 0) return log_error_errno(r, "Failed to lock %s/%s: %m", dir, PIDFILE);
+        struct stat a, b;
+        if (fstat(fd, &a) < 0) return -errno;
+        if (fstatat(dfd, PIDFILE, &b, AT_SYMLINK_NOFOLLOW) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) continue;
+        if (ftruncate(fd, 0) < 0) return log_error_errno(-errno, "Failed to truncate %s/%s: %m", dir, PIDFILE);
+        rt->dir = TAKE_PTR(dir);
+        rt->dir_fd = TAKE_FD(dfd);
+        rt->pid_fd = TAKE_FD(fd);
+        return runtime_write_pids(rt, getpid(), 0);
+    }
+    return log_error_errno(-EAGAIN, "Gave up taking %s/%s: it keeps changing under us", dir, PIDFILE);
+}
+
+int runtime_write_pids(Runtime *rt, pid_t supervisor, pid_t qemu) {
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%ld %ld\n", (long)supervisor, (long)qemu);
+    if (ftruncate(rt->pid_fd, 0) < 0 || pwrite(rt->pid_fd, buf, (size_t)n, 0) != n)
+        return log_error_errno(-errno, "Failed to write %s/%s: %m", rt->dir, PIDFILE);
+    return 0;
+}
+
+/* Removes every entry of the dir but the pid file. */
+static void empty_dir(int dfd) {
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (streq(de->d_name, ".") || streq(de->d_name, "..") || streq(de->d_name, PIDFILE)) continue;
+        if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT)
+            log_warning_errno(-errno, "Failed to remove %s from the runtime dir: %m", de->d_name);
+    }
+    closedir(d);
+}
+
+void runtime_release(Runtime *rt) {
+    if (rt->dir_fd >= 0) {
+        empty_dir(rt->dir_fd);
+        /* Unlink while still holding the lock: a start that opened the old
+         * file sees the inode change and starts over. */
+        unlinkat(rt->dir_fd, PIDFILE, 0);
+        if (rmdir(rt->dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+            log_warning_errno(-errno, "Failed to remove %s: %m", rt->dir);
+        close(rt->dir_fd);
+    }
+    if (rt->pid_fd >= 0) close(rt->pid_fd);
+    free(rt->dir);
+    *rt = (Runtime)RUNTIME_INIT;
+}
+
+int runtime_query(const char *name, pid_t *supervisor, pid_t *qemu) {
+    _cleanup_free_ char *path = xasprintf("%s/%s/%s", runtime_base(), name, PIDFILE);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return errno == ENOENT ? 0 : -errno;
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0) return -errno;
+    /* Unlocked: whatever the file says is stale, not to be trusted. */
+    if (fl.l_type == F_UNLCK) return 0;
+    int r = read_pids(fd, supervisor, qemu);
+    return r < 0 ? r : 1;
+}
+
+int runtime_cleanup(const char *name) {
+    Runtime rt = RUNTIME_INIT;
+    pid_t holder;
+    int r = runtime_acquire(name, &rt, &holder);
+    if (r == -EBUSY) return r;
+    if (r < 0) return r;
+    runtime_release(&rt);
+    return 0;
+}

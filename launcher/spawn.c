@@ -1,0 +1,140 @@
+/* Starting QEMU (include/spawn.h). Every string is prepared before fork;
+ * the child makes system calls and libcap-ng calls only (the supervisor is
+ * single-threaded, so that is safe), and reports a failure to the parent
+ * through a close-on-exec pipe. */
+#include "spawn.h"
+
+#include <cap-ng.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "strvec.h"
+#include "util.h"
+
+/* Steps of the child, for the parent's message. */
+enum { STEP_SIGNALS = 1, STEP_PGRP, STEP_FDS, STEP_IDS, STEP_NNP, STEP_PDEATHSIG, STEP_PARENT, STEP_EXEC };
+static const char *const step_names[] = {
+    [STEP_SIGNALS] = "reset signals", [STEP_PGRP] = "new process group", [STEP_FDS] = "pass descriptors",
+    [STEP_IDS] = "drop to the VM's user", [STEP_NNP] = "set no_new_privs", [STEP_PDEATHSIG] = "set PDEATHSIG",
+    [STEP_PARENT] = "check the parent", [STEP_EXEC] = "exec the emulator",
+};
+
+char **spawn_clean_env(void) {
+    StrVec env = STRVEC_INIT;
+    strvec_push(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
+    strvec_push(&env, "HOME=/");
+    strvec_push(&env, "LC_ALL=C.UTF-8");
+    return strvec_detach(&env);
+}
+
+static _Noreturn void child_fail_rc(int pipe_fd, int step, int detail) {
+    int msg[3] = { step, errno, detail };
+    ssize_t r = write(pipe_fd, msg, sizeof(msg));
+    (void)r;
+    _exit(127);
+}
+
+static _Noreturn void child_fail(int pipe_fd, int step) { child_fail_rc(pipe_fd, step, 0); }
+
+static void child(const SpawnSpec *s, pid_t parent, int report) {
+    sigset_t all;
+    sigemptyset(&all);
+    /* The supervisor blocks the signals it reads from a signalfd; QEMU must
+     * start with none blocked and every handler at its default. */
+    if (sigprocmask(SIG_SETMASK, &all, NULL) < 0) child_fail(report, STEP_SIGNALS);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        signal(sig, SIG_DFL);
+    }
+    if (s->new_process_group && setpgid(0, 0) < 0) child_fail(report, STEP_PGRP);
+
+    /* Move every passed fd above all targets first, so no dup2 overwrites a
+     * source still to be moved; then to its target. */
+    int high = 3;
+    for (size_t i = 0; i < s->n_fds; i++)
+        if (s->fds[i].target >= high) high = s->fds[i].target + 1;
+    if (report >= high) high = report + 1;
+    int moved[64];
+    if (s->n_fds > ELEMENTSOF(moved)) {
+        errno = EMFILE;
+        child_fail(report, STEP_FDS);
+    }
+    for (size_t i = 0; i < s->n_fds; i++) {
+        moved[i] = fcntl(s->fds[i].fd, F_DUPFD_CLOEXEC, high + 1 + (int)s->n_fds);
+        if (moved[i] < 0) child_fail(report, STEP_FDS);
+    }
+    for (size_t i = 0; i < s->n_fds; i++)
+        if (dup2(moved[i], s->fds[i].target) < 0) child_fail(report, STEP_FDS); /* dup2 clears CLOEXEC */
+    /* Everything else from 3 up closes at exec. */
+    for (int fd = 3; fd < high; fd++) {
+        bool keep = false;
+        for (size_t i = 0; i < s->n_fds; i++) keep |= s->fds[i].target == fd;
+        if (!keep && fd != report) close(fd);
+    }
+    if (close_range((unsigned)high, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS) child_fail(report, STEP_FDS);
+    if (report < high) fcntl(report, F_SETFD, FD_CLOEXEC);
+
+    if (s->change_id) {
+        /* libcap-ng forgets its state across fork (an atfork handler), so
+         * the empty set is prepared here; capng_change_id applies it with
+         * the new ids: no supplementary groups, bounding set emptied. */
+        capng_clear(CAPNG_SELECT_ALL);
+        errno = 0;
+        int rc = capng_change_id((int)s->uid, (int)s->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+        if (rc < 0) {
+            /* libcap-ng says which step failed (-4 setgid, -6 setuid, -8
+             * bounding set...); errno tells why when it was set. */
+            if (!errno) errno = EPERM;
+            child_fail_rc(report, STEP_IDS, rc);
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(report, STEP_NNP);
+    /* After the id change, which clears PDEATHSIG. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(report, STEP_PDEATHSIG);
+    /* The supervisor may have died before PDEATHSIG was armed. */
+    if (getppid() != parent) {
+        errno = ESRCH;
+        child_fail(report, STEP_PARENT);
+    }
+    execve(s->argv[0], s->argv, s->envp);
+    child_fail(report, STEP_EXEC);
+}
+
+int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return log_error_errno(-errno, "Failed to create a pipe: %m");
+    pid_t parent = getpid();
+    pid_t c = fork();
+    if (c < 0) {
+        int r = -errno;
+        close(p[0]);
+        close(p[1]);
+        return log_error_errno(r, "Failed to fork: %m");
+    }
+    if (c == 0) {
+        close(p[0]);
+        child(s, parent, p[1]);
+    }
+    close(p[1]);
+    int msg[3];
+    ssize_t n;
+    do n = read(p[0], msg, sizeof(msg));
+    while (n < 0 && errno == EINTR);
+    close(p[0]);
+    if (n == (ssize_t)sizeof(msg)) {
+        waitpid(c, NULL, 0);
+        const char *what = msg[0] > 0 && msg[0] < (int)ELEMENTSOF(step_names) ? step_names[msg[0]] : "start";
+        if (msg[0] == STEP_EXEC) return log_error_errno(-msg[1], "Failed to exec %s: %m", s->argv[0]);
+        if (msg[2]) return log_error_errno(-msg[1], "QEMU's child process could not %s (libcap-ng step %d): %m", what, -msg[2]);
+        return log_error_errno(-msg[1], "QEMU's child process could not %s: %m", what);
+    }
+    *pid = c;
+    return 0;
+}

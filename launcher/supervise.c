@@ -1,0 +1,154 @@
+/* The supervisor loop: QMP events, signals, the [vm] timeout, and the
+ * graceful-then-forced shutdown (system_powerdown, quit, SIGKILL). */
+#include "supervise.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "util.h"
+
+#define QMP_CMD_TIMEOUT_MS 5000
+/* After quit, how long QEMU gets before SIGKILL. */
+#define QUIT_GRACE_MS 5000
+
+int64_t monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int supervise_signals_setup(sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, old) < 0) return log_error_errno(-errno, "Failed to block signals: %m");
+    int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) return log_error_errno(-errno, "Failed to create a signalfd: %m");
+    return fd;
+}
+
+int supervise_exit_code(const VmConfig *cfg, int status, StopReason stop, bool killed) {
+    if (stop == STOP_TIMEOUT) return EXIT_TIMEOUT;
+    if (WIFSIGNALED(status)) {
+        if (!killed) log_error("QEMU was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else log_error("QEMU did not end in time and was killed");
+        return EXIT_RUNTIME;
+    }
+    int code = WEXITSTATUS(status);
+    /* isa-debug-exit makes QEMU exit with (N << 1) | 1 for the guest's N. */
+    if (cfg->vm.exit_device && (code & 1)) return code >> 1;
+    if (code == 0) return EXIT_OK;
+    log_error("QEMU exited with status %d", code);
+    return EXIT_RUNTIME;
+}
+
+static void log_event(json_object *ev) {
+    const char *name = qmp_event_name(ev);
+    json_object *data = json_object_object_get(ev, "data");
+    const char *detail = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "";
+    if (streq(name, "GUEST_PANICKED")) log_error("guest panicked %s", detail);
+    else if (streq(name, "SHUTDOWN") || streq(name, "RESET") || streq(name, "STOP") || streq(name, "POWERDOWN"))
+        log_notice("QEMU event %s %s", name, detail);
+    else log_debug("QEMU event %s %s", name, detail);
+}
+
+static void drain_events(Supervisor *s) {
+    json_object *ev;
+    for (;;) {
+        int r = qmp_next_event(s->qmp, &ev, 0);
+        if (r == -ETIMEDOUT) return;
+        if (r < 0) {
+            /* QEMU closed QMP: it is on its way out; SIGCHLD follows. */
+            log_debug("QMP closed: %s", s->qmp->error ? s->qmp->error : "");
+            s->qmp = NULL;
+            return;
+        }
+        log_event(ev);
+        json_object_put(ev);
+    }
+}
+
+static void send_quit(Supervisor *s) {
+    if (s->qmp && qmp_execute(s->qmp, "quit", NULL, NULL, QMP_CMD_TIMEOUT_MS) < 0 && s->qmp->error)
+        log_debug("quit: %s", s->qmp->error);
+    s->kill_at_ms = monotonic_ms() + QUIT_GRACE_MS;
+    s->quit_at_ms = 0;
+}
+
+static void begin_shutdown(Supervisor *s) {
+    if (s->stop != STOP_NONE) {
+        /* A second request: no more waiting for the guest. */
+        log_notice("stopping %s now", s->cfg->vm.name);
+        send_quit(s);
+        return;
+    }
+    s->stop = STOP_SIGNAL;
+    log_notice("asking the guest of %s to power down (up to %llus)", s->cfg->vm.name,
+               (unsigned long long)(s->cfg->vm.shutdown_timeout_ms / 1000));
+    if (s->qmp && qmp_execute(s->qmp, "system_powerdown", NULL, NULL, QMP_CMD_TIMEOUT_MS) < 0)
+        log_warning("system_powerdown failed: %s", s->qmp ? s->qmp->error : "QMP closed");
+    s->quit_at_ms = monotonic_ms() + (int64_t)s->cfg->vm.shutdown_timeout_ms;
+}
+
+int supervise(Supervisor *s) {
+    if (s->cfg->vm.timeout_ms) s->timeout_at_ms = monotonic_ms() + (int64_t)s->cfg->vm.timeout_ms;
+    for (;;) {
+        int64_t now = monotonic_ms(), next = -1;
+        if (s->timeout_at_ms && s->stop != STOP_TIMEOUT) {
+            if (now >= s->timeout_at_ms) {
+                log_error("%s ran past its timeout of %llus: stopping it", s->cfg->vm.name,
+                          (unsigned long long)(s->cfg->vm.timeout_ms / 1000));
+                s->stop = STOP_TIMEOUT;
+                send_quit(s);
+                continue;
+            }
+            next = s->timeout_at_ms;
+        }
+        if (s->quit_at_ms) {
+            if (now >= s->quit_at_ms) {
+                log_warning("the guest did not power down in time: quitting QEMU");
+                send_quit(s);
+                continue;
+            }
+            if (next < 0 || s->quit_at_ms < next) next = s->quit_at_ms;
+        }
+        if (s->kill_at_ms && !s->killed) {
+            if (now >= s->kill_at_ms) {
+                kill(s->qemu, SIGKILL);
+                s->killed = true;
+                continue;
+            }
+            if (next < 0 || s->kill_at_ms < next) next = s->kill_at_ms;
+        }
+        struct pollfd p[2] = { { .fd = s->sigfd, .events = POLLIN }, { .fd = s->qmp ? s->qmp->fd : -1, .events = POLLIN } };
+        int wait = next < 0 ? -1 : (int)(next - now);
+        /* Bytes may already sit in the QMP buffer from a command's reply. */
+        if (s->qmp && (s->qmp->len || s->qmp->n_events)) wait = 0;
+        int r = poll(p, 2, wait);
+        if (r < 0 && errno != EINTR) return log_error_errno(-errno, "poll failed: %m"), EXIT_RUNTIME;
+        if (s->qmp) drain_events(s);
+        struct signalfd_siginfo si;
+        while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (si.ssi_signo == SIGCHLD) continue;
+            log_notice("got %s", strsignal((int)si.ssi_signo));
+            begin_shutdown(s);
+        }
+        int status;
+        pid_t w = waitpid(s->qemu, &status, WNOHANG);
+        if (w == s->qemu) {
+            if (s->qmp) drain_events(s);
+            return supervise_exit_code(s->cfg, status, s->stop, s->killed);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Running VMs for real: the test guest under QEMU (TCG here), as root, with a
+# user this test creates. Privileges of QEMU and of the supervisor, pinning,
+# exit codes, the lock, signals, kill -9 on either side, cleanup.
+set -u
+bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+guest=$top/tests/guest/out
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (QEMU is started as another user)"; exit 77; }
+[ -f "$guest/vmlinuz" ] && [ -f "$guest/initrd.img" ] || { echo "SKIP: the test guest is not built (tests/guest/build.sh)"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+
+tmp=$(mktemp -d)
+export KVMLAUNCH_RUNDIR=$tmp/run
+user=kltest$$
+created_user=0
+fail=0
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    pkill -9 -f "guest=klrun-$$" 2>/dev/null
+    [ $created_user = 1 ] && userdel "$user" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && created_user=1
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+vm() { # NAME APPEND [extra [cpu] lines]: writes $tmp/NAME.ini
+    local name=klrun-$$-$1
+    cat > "$tmp/$1.ini" <<INI
+[vm]
+name = $name
+memory = 256M
+vcpus = 2
+user = $user
+kernel = $guest/vmlinuz
+initrd = $guest/initrd.img
+append = console=ttyS0 quiet $2
+serial = file:$tmp/$1.serial
+exit-device = yes
+shutdown-timeout = 20s
+timeout = 120s
+[cpu]
+pin = ${3:-1,0}
+[balloon]
+enabled = no
+INI
+}
+qemu_of() { pgrep -f "guest=klrun-$$-$1," | head -1; }
+wait_for() { # SECONDS CMD...: polls until CMD succeeds
+    local end=$((SECONDS + $1)); shift
+    while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
+    return 1
+}
+leftovers() { # NAME: prints what is left of it
+    [ -e "$KVMLAUNCH_RUNDIR/klrun-$$-$1" ] && echo "runtime dir"
+    [ -n "$(qemu_of "$1")" ] && echo "qemu process"
+}
+
+# 1. A guest that boots, prints, ends with its own code.
+vm exit "kl.exit=5"
+"$bin" "$tmp/exit.ini" > "$tmp/exit.out" 2>&1; rc=$?
+[ $rc = 5 ] && ok "exit-device: the guest's code 5 is kvmlaunch's exit code" || { bad "exit code $rc, expected 5"; cat "$tmp/exit.out"; }
+grep -q "KVMLAUNCH-GUEST: cpus=2" "$tmp/exit.serial" && ok "the guest saw 2 CPUs (serial log)" || bad "no guest output in $tmp/exit.serial"
+grep -q "from start to cont" "$tmp/exit.out" && ok "start-to-cont time logged: $(grep -o '[0-9]* ms from start to cont' "$tmp/exit.out")" || bad "no start-to-cont line"
+[ -z "$(leftovers exit)" ] && ok "nothing left after a clean exit" || bad "left after exit: $(leftovers exit)"
+
+vm bye ""
+"$bin" "$tmp/bye.ini" > "$tmp/bye.out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q "KVMLAUNCH-GUEST: bye" "$tmp/bye.serial" && ok "a guest that powers off: exit 0" || { bad "poweroff: exit $rc"; cat "$tmp/bye.out"; }
+
+# 2. While a VM runs: privileges of QEMU and of the supervisor, pinning.
+vm stay "kl.stay=1"
+"$bin" "$tmp/stay.ini" > "$tmp/stay.out" 2>&1 &
+sup=$!; pids+=($sup)
+if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/stay.serial"; then
+    q=$(qemu_of stay)
+    uid=$(id -u "$user"); gid=$(id -g "$user")
+    allthreads=1
+    for t in /proc/$q/task/*; do
+        s=$(cat "$t/status")
+        grep -qE "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" <<<"$s" && grep -qE "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" <<<"$s" &&
+        grep -qE "^Groups:\s*$" <<<"$s" && grep -q "^NoNewPrivs:\s*1" <<<"$s" && grep -q "^Seccomp:\s*2" <<<"$s" &&
+        [ "$(grep -cE '^Cap(Inh|Prm|Eff|Bnd|Amb):\s+0000000000000000$' <<<"$s")" = 5 ] || { allthreads=0; echo "$t:"; grep -E "Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp" <<<"$s"; }
+    done
+    [ $allthreads = 1 ] && ok "every QEMU thread: uid/gid $user, no groups, no capabilities, NoNewPrivs 1, Seccomp 2" || bad "QEMU thread privileges"
+    for t in /proc/$q/task/*; do
+        case "$(cat "$t/comm")" in
+            "CPU 0/"*) [ "$(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" = 1 ] && ok "vcpu0 runs on CPU 1" || bad "vcpu0 allowed $(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" ;;
+            "CPU 1/"*) [ "$(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" = 0 ] && ok "vcpu1 runs on CPU 0" || bad "vcpu1 allowed $(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" ;;
+        esac
+    done
+    ss=$(cat /proc/$sup/status)
+    grep -q "^Seccomp:\s*2" <<<"$ss" && grep -q "^NoNewPrivs:\s*1" <<<"$ss" && ok "supervisor: Seccomp 2, NoNewPrivs 1, $(grep CapEff <<<"$ss" | tr -s '\t' ' ')" || bad "supervisor not locked down: $(grep -E 'Cap|Seccomp|NoNewPrivs' <<<"$ss" | tr '\n' ' ')"
+    echo "measure: supervisor RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$sup/status)"
+    # A second start of the same VM fails at once.
+    start=$SECONDS
+    "$bin" "$tmp/stay.ini" > "$tmp/second.out" 2>&1; rc=$?
+    [ $rc = 1 ] && grep -q "already running" "$tmp/second.out" && [ $((SECONDS - start)) -lt 5 ] && ok "second start fails fast: $(grep -o 'error: .*' "$tmp/second.out" | head -1)" || { bad "second start: exit $rc"; cat "$tmp/second.out"; }
+    "$bin" list | grep -q "klrun-$$-stay" && ok "list shows the VM" || bad "list: $("$bin" list)"
+    "$bin" status "klrun-$$-stay" --json > "$tmp/status.json" 2>&1 && grep -qE '"state": ?"running"' "$tmp/status.json" && ok "status --json: running" || { bad "status"; cat "$tmp/status.json"; }
+    # SIGTERM: the guest powers down (ACPI), kvmlaunch exits 0, nothing left.
+    kill -TERM $sup
+    wait $sup; rc=$?
+    [ $rc = 0 ] && ok "SIGTERM: guest powered down, exit 0" || { bad "SIGTERM: exit $rc"; cat "$tmp/stay.out"; }
+    grep -q "KVMLAUNCH-GUEST: exit=" "$tmp/stay.serial" || grep -q "KVMLAUNCH-GUEST: bye" "$tmp/stay.serial" && ok "the guest itself handled the power button" || bad "guest did not see the power button"
+    [ -z "$(leftovers stay)" ] && ok "nothing left after SIGTERM" || bad "left after SIGTERM: $(leftovers stay)"
+else
+    bad "the staying guest did not come up"; cat "$tmp/stay.out"
+fi
+
+# 3. kill -9 QEMU: kvmlaunch exits non-zero and cleans up.
+vm k1 "kl.stay=1"
+"$bin" "$tmp/k1.ini" > "$tmp/k1.out" 2>&1 &
+sup=$!; pids+=($sup)
+if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/k1.serial"; then
+    kill -9 "$(qemu_of k1)"
+    wait $sup; rc=$?
+    [ $rc != 0 ] && grep -q "killed by signal 9" "$tmp/k1.out" && ok "kill -9 QEMU: exit $rc, says so" || { bad "kill -9 QEMU: exit $rc"; cat "$tmp/k1.out"; }
+    [ -z "$(leftovers k1)" ] && ok "nothing left after QEMU was killed" || bad "left: $(leftovers k1)"
+else
+    bad "k1 did not come up"; cat "$tmp/k1.out"
+fi
+
+# 4. kill -9 kvmlaunch: QEMU dies with it (PDEATHSIG); cleanup removes the rest.
+vm k2 "kl.stay=1"
+"$bin" "$tmp/k2.ini" > "$tmp/k2.out" 2>&1 &
+sup=$!; pids+=($sup)
+if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/k2.serial"; then
+    kill -9 $sup; wait $sup 2>/dev/null
+    wait_for 10 test -z "$(qemu_of k2)" && ok "kill -9 kvmlaunch: QEMU died with it" || bad "QEMU outlived kvmlaunch"
+    "$bin" cleanup "klrun-$$-k2" > "$tmp/cl.out" 2>&1; rc=$?
+    [ $rc = 0 ] && [ -z "$(leftovers k2)" ] && ok "cleanup leaves nothing" || { bad "cleanup: exit $rc, left: $(leftovers k2)"; cat "$tmp/cl.out"; }
+else
+    bad "k2 did not come up"; cat "$tmp/k2.out"
+fi
+
+# 5. Two racing starts: exactly one runs.
+vm race "kl.stay=1"
+"$bin" "$tmp/race.ini" > "$tmp/race1.out" 2>&1 & a=$!
+"$bin" "$tmp/race.ini" > "$tmp/race2.out" 2>&1 & b=$!
+pids+=($a $b)
+sleep 1
+if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/race.serial"; then
+    n=$(pgrep -fc "guest=klrun-$$-race,")
+    [ "$n" = 1 ] && ok "two racing starts: one QEMU" || bad "two racing starts: $n QEMUs"
+    grep -q "already running" "$tmp/race1.out" "$tmp/race2.out" && ok "the other start said it is already running" || bad "no 'already running' from the loser"
+    kill -TERM $a $b 2>/dev/null; wait $a $b 2>/dev/null
+else
+    bad "race VM did not come up"; cat "$tmp/race1.out" "$tmp/race2.out"
+fi
+[ -z "$(leftovers race)" ] && ok "nothing left after the race" || bad "left after race: $(leftovers race)"
+
+# 6. A CPU that does not exist: exit 2 before anything starts.
+vm nocpu "" "1,4095"
+"$bin" "$tmp/nocpu.ini" > "$tmp/nocpu.out" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "found CPU 4095" "$tmp/nocpu.out" && [ ! -e "$KVMLAUNCH_RUNDIR/klrun-$$-nocpu" ] && ok "missing CPU: exit 2, nothing created" || { bad "missing CPU: exit $rc"; cat "$tmp/nocpu.out"; }
+
+# 7. The timeout: exit 124.
+vm slow "kl.stay=1"
+sed -i 's/^timeout = 120s/timeout = 8s/' "$tmp/slow.ini"
+"$bin" "$tmp/slow.ini" > "$tmp/slow.out" 2>&1; rc=$?
+[ $rc = 124 ] && ok "timeout: exit 124" || { bad "timeout: exit $rc"; cat "$tmp/slow.out"; }
+[ -z "$(leftovers slow)" ] && ok "nothing left after the timeout" || bad "left after timeout: $(leftovers slow)"
+exit $fail

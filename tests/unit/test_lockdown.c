@@ -1,0 +1,430 @@
+/* The supervisor's lockdown: the allowlist as exported PFC text, then for
+ * real in forked children (as root), so this process stays unlocked: the
+ * capabilities left, no_new_privs, Seccomp 2, supervision and teardown work
+ * still working, and a disallowed syscall killing the child with SIGSYS. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <json.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lockdown.h"
+#include "util.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_BUILD 1
+#endif
+#endif
+
+/* The documented kept set (launcher/lockdown.c): a change there must come
+ * with a change here. */
+#define KEPT_CAPS ((UINT64_C(1) << CAP_KILL) | (UINT64_C(1) << CAP_SYS_NICE))
+
+static char *filter_pfc(void) {
+    scmp_filter_ctx ctx = NULL;
+    assert_int_equal(lockdown_build_filter(&ctx), 0);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(seccomp_export_pfc(ctx, fileno(f)), 0);
+    seccomp_release(ctx);
+    long len = lseek(fileno(f), 0, SEEK_END);
+    assert_true(len > 0);
+    char *text = xmalloc((size_t)len + 1);
+    assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
+    text[len] = 0;
+    fclose(f);
+    return text;
+}
+
+/* The rule block of NAME in the PFC text, up to the next syscall's, or NULL. */
+static char *pfc_block(const char *pfc, const char *name) {
+    _cleanup_free_ char *head = xasprintf("# filter for syscall \"%s\" ", name);
+    const char *p = strstr(pfc, head);
+    if (!p) return NULL;
+    const char *end = strstr(p + strlen(head), "# filter for syscall \"");
+    return end ? xstrndup(p, (size_t)(end - p)) : xstrdup(p);
+}
+
+static bool pfc_allows(const char *pfc, const char *name) {
+    _cleanup_free_ char *b = pfc_block(pfc, name);
+    return b != NULL;
+}
+
+static void test_filter_pfc(void **state) {
+    (void)state;
+    _cleanup_free_ char *pfc = filter_pfc();
+
+    static const char *const allowed[] = {
+        "kill", "wait4", "waitid", "read", "write", "ppoll", "poll", "openat", "close", "getdents64",
+        "unlinkat", "rmdir", "pwrite64", "ftruncate", "fsync", "flock", "clock_gettime",
+        "rt_sigreturn", "rt_sigprocmask", "exit_group", "brk", "munmap", "sched_setaffinity",
+        "getrandom", "futex",
+    };
+    for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
+        if (!pfc_allows(pfc, allowed[i])) fail_msg("%s is not in the allowlist", allowed[i]);
+
+    static const char *const refused[] = {
+        "execve", "execveat", "fork", "vfork", "clone3", "socket", "socketpair", "connect",
+        "mount", "umount2", "pivot_root", "chroot", "setns", "unshare",
+        "setuid", "setgid", "setresuid", "setresgid", "setgroups", "capset",
+        "open_by_handle_at", "name_to_handle_at", "bpf", "perf_event_open", "userfaultfd",
+        "keyctl", "add_key", "init_module", "finit_module", "kexec_load", "process_vm_writev",
+        "seccomp", "memfd_create", "mkdirat", "chmod", "fchmodat", "fchownat", "setrlimit",
+        "pidfd_getfd", "io_uring_setup",
+#ifndef ASAN_BUILD
+        "ptrace", "clone", "prctl", "sigaltstack",
+#endif
+    };
+    for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+        if (pfc_allows(pfc, refused[i])) fail_msg("%s must not be in the allowlist", refused[i]);
+
+    /* Arguments checked where the call alone would be too much. */
+    static const struct { const char *name, *arg; } checked[] = {
+        { "mmap", "$a2" }, { "mprotect", "$a2" }, { "ioctl", "$a1" }, { "prlimit64", "$a2" },
+#ifdef ASAN_BUILD
+        { "clone", "$a0" }, { "ptrace", "$a1" },
+#endif
+    };
+    for (size_t i = 0; i < ELEMENTSOF(checked); i++) {
+        _cleanup_free_ char *b = pfc_block(pfc, checked[i].name);
+        if (!b || !strstr(b, checked[i].arg))
+            fail_msg("%s is not allowed with a check of %s:\n%s", checked[i].name, checked[i].arg, b ? b : "(absent)");
+    }
+    /* Everything else, and any other architecture, kills the process. */
+    assert_non_null(strstr(pfc, "action KILL_PROCESS;"));
+    assert_null(strstr(pfc, "action KILL;"));
+    assert_null(strstr(pfc, "action TRAP"));
+    assert_null(strstr(pfc, "action ERRNO"));
+}
+
+static void test_kept_set_documented(void **state) {
+    (void)state;
+    assert_int_equal(lockdown_kept_capabilities(), KEPT_CAPS);
+}
+
+/* ---- in forked children ---- */
+
+#define CHECK(cond) do { \
+        if (!(cond)) { \
+            fprintf(stderr, "child %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            _exit(1); \
+        } \
+    } while (0)
+
+static uint64_t status_hex(const char *status, const char *key) {
+    const char *p = strstr(status, key);
+    CHECK(p);
+    return strtoull(p + strlen(key), NULL, 16);
+}
+
+static long status_long(const char *status, const char *key) {
+    const char *p = strstr(status, key);
+    CHECK(p);
+    return strtol(p + strlen(key), NULL, 10);
+}
+
+static size_t read_file(const char *path, char *buf, size_t size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + len, size - 1 - len)) > 0) len += (size_t)n;
+    CHECK(n == 0);
+    close(fd);
+    buf[len] = 0;
+    return len;
+}
+
+static uint64_t own_capprm(void) {
+    char status[8192];
+    read_file("/proc/self/status", status, sizeof(status));
+    return status_hex(status, "CapPrm:\t");
+}
+
+/* A child that hangs is a failure, not a stuck suite: under ASan, a leak
+ * check whose tracer the filter killed would spin forever. */
+static int wait_child(pid_t pid) {
+    int st;
+    for (int ms = 0; ms < 60000; ms += 10) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        assert_true(w >= 0);
+        if (w == pid) return st;
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    fail_msg("child %d still running after 60 s: killed", (int)pid);
+    return -1;
+}
+
+static void no_core_dumps(void) {
+    /* SIGSYS dumps core by default; the kills below are expected. */
+    struct rlimit rl = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &rl);
+}
+
+static double timed_lockdown_us(void) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    CHECK(lockdown_supervisor() == 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+}
+
+/* A process under another uid, as QEMU is: the kept CAP_KILL and
+ * CAP_SYS_NICE are what let the supervisor reach it. */
+static pid_t start_other_uid_child(void) {
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0) _exit(2);
+        if (write(p[1], "u", 1) != 1) _exit(3);
+        for (;;) pause();
+    }
+    close(p[1]);
+    char c;
+    CHECK(read(p[0], &c, 1) == 1);
+    close(p[0]);
+    return pid;
+}
+
+static void locked_child(const char *dir, int out_fd, uint64_t expect_caps) {
+    no_core_dumps();
+    /* Prepared while still privileged, as the real supervisor does. */
+    _cleanup_free_ char *sub = xasprintf("%s/cgroup-like", dir);
+    _cleanup_free_ char *file = xasprintf("%s/journal", dir);
+    _cleanup_free_ char *ro = xasprintf("%s/read-only", dir);
+    _cleanup_free_ char *theirs = xasprintf("%s/theirs", dir);
+    CHECK(mkdir(sub, 0755) == 0);
+    int fd = open(ro, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    CHECK(fd >= 0);
+    close(fd);
+    fd = open(theirs, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && fchown(fd, 65534, 65534) == 0);
+    close(fd);
+    pid_t qemu_like = start_other_uid_child();
+
+    double us = timed_lockdown_us();
+    fprintf(stderr, "lockdown_supervisor() took %.0f us\n", us);
+
+    char status[8192];
+    read_file("/proc/self/status", status, sizeof(status));
+    CHECK(status_hex(status, "CapEff:\t") == expect_caps);
+    CHECK(status_hex(status, "CapPrm:\t") == expect_caps);
+    CHECK(status_hex(status, "CapBnd:\t") == expect_caps);
+    CHECK(status_hex(status, "CapInh:\t") == 0);
+    CHECK(status_hex(status, "CapAmb:\t") == 0);
+    CHECK(status_long(status, "NoNewPrivs:\t") == 1);
+    CHECK(status_long(status, "Seccomp:\t") == 2);
+    CHECK(getuid() == 0 && geteuid() == 0);
+
+    /* Memory, small and large (brk, mmap, mremap, munmap). */
+    for (int i = 0; i < 64; i++) {
+        size_t n = (size_t)1 << (10 + i % 18);
+        char *p = malloc(n);
+        CHECK(p);
+        memset(p, i, n);
+        p = realloc(p, n * 2);
+        CHECK(p);
+        free(p);
+    }
+    char *big = calloc(256, 1 << 20);
+    CHECK(big && big[12345] == 0);
+    free(big);
+    /* json-c, as QMP uses it (its hash seed may come from getrandom). */
+    json_object *o = json_tokener_parse("{\"execute\": \"query-status\", \"id\": 7}");
+    CHECK(o);
+    json_object_object_add(o, "arguments", json_object_new_object());
+    CHECK(strstr(json_object_to_json_string(o), "query-status"));
+    json_object_put(o);
+
+    struct timespec ts;
+    CHECK(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
+    CHECK(syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts) == 0); /* past the vDSO */
+    CHECK(kill(getppid(), 0) == 0);
+    (void)isatty(STDERR_FILENO); /* stdio's TCGETS */
+
+    /* Placement re-check and signalling a process of another uid. */
+    cpu_set_t cpus;
+    CHECK(sched_getaffinity(qemu_like, sizeof(cpus), &cpus) == 0);
+    CHECK(sched_setaffinity(qemu_like, sizeof(cpus), &cpus) == 0);
+    CHECK(kill(qemu_like, SIGKILL) == 0);
+    int st;
+    CHECK(waitpid(qemu_like, &st, 0) == qemu_like && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+    /* /proc reading as the placement re-check does it. */
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d);
+    int tasks = 0;
+    for (struct dirent *de; (de = readdir(d));) tasks += de->d_name[0] != '.';
+    closedir(d);
+    CHECK(tasks == 1);
+
+    /* Teardown: write a file back, lock it, remove what we created. */
+    fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    CHECK(flock(fd, LOCK_EX) == 0);
+    CHECK(write(fd, "thp enabled always\n", 19) == 19);
+    CHECK(pwrite(fd, "THP", 3, 0) == 3 && ftruncate(fd, 10) == 0 && fsync(fd) == 0);
+    close(fd);
+    fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    CHECK(fd >= 0 && write(fd, "madvise\n", 8) == 8);
+    close(fd);
+    CHECK(unlink(file) == 0);
+    CHECK(rmdir(sub) == 0);
+    /* uid 0 without CAP_DAC_OVERRIDE: the permission bits hold again. */
+    CHECK(open(ro, O_WRONLY | O_CLOEXEC) < 0 && errno == EACCES);
+    CHECK(open(theirs, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES);
+    CHECK(unlink(ro) == 0 && unlink(theirs) == 0);
+
+    CHECK(lockdown_supervisor() == -EALREADY);
+    CHECK(write(out_fd, "done", 4) == 4);
+    /* exit(), not _exit(): atexit handlers, stdio and, under ASan, the leak
+     * check run under the filter as the real supervisor's exit does. */
+    exit(0);
+}
+
+static void test_locked_down_child(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kvmlaunch-lockdown-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    uint64_t expect = KEPT_CAPS & own_capprm();
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        locked_child(dir, p[1], expect);
+    }
+    close(p[1]);
+    int st = wait_child(pid);
+    char buf[8] = "";
+    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+    close(p[0]);
+    /* What a failing child left behind; a passing one removed it all. */
+    static const char *const left[] = { "cgroup-like", "journal", "read-only", "theirs" };
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = 0; dfd >= 0 && i < ELEMENTSOF(left); i++)
+        if (unlinkat(dfd, left[i], 0) < 0) unlinkat(dfd, left[i], AT_REMOVEDIR);
+    if (dfd >= 0) close(dfd);
+    assert_int_equal(rmdir(dir), 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("locked-down child: %s %d", WIFEXITED(st) ? "exit" : "signal",
+                 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    assert_int_equal(n, 4);
+    assert_string_equal(buf, "done");
+}
+
+/* ---- what kills ---- */
+
+typedef void (*Forbidden)(void);
+
+static void do_execve(void) {
+    char *const argv[] = { (char *)"/bin/true", NULL };
+    execve("/bin/true", argv, environ);
+}
+static void do_socket_inet6(void) { (void)socket(AF_INET6, SOCK_STREAM, 0); }
+static void do_socket_unix(void) { (void)socket(AF_UNIX, SOCK_DGRAM, 0); }
+static void do_fork(void) { if (fork() == 0) _exit(0); }
+static void do_ptrace(void) { (void)ptrace(PTRACE_TRACEME, 0, NULL, NULL); }
+static void do_setuid(void) { (void)setuid(65534); }
+static void do_mount(void) { (void)mount("none", "/mnt", "tmpfs", 0, NULL); }
+static void do_exec_mapping(void) { (void)mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); }
+static void do_setrlimit(void) { struct rlimit rl = { 1024, 1024 }; (void)setrlimit(RLIMIT_NOFILE, &rl); }
+static void do_other_ioctl(void) { int n; (void)ioctl(STDERR_FILENO, FIONREAD, &n); }
+static void do_mkdir(void) { (void)mkdir("/tmp/kvmlaunch-lockdown-never", 0700); }
+static void *nothing(void *arg) { return arg; }
+static void do_thread(void) { pthread_t t; (void)pthread_create(&t, NULL, nothing, NULL); }
+
+static void test_forbidden_kills(void **state) {
+    (void)state;
+    static const struct { const char *what; Forbidden fn; } cases[] = {
+        { "execve /bin/true", do_execve }, { "socket(AF_INET6, SOCK_STREAM)", do_socket_inet6 },
+        { "socket(AF_UNIX, SOCK_DGRAM)", do_socket_unix }, { "fork", do_fork },
+        { "pthread_create", do_thread }, { "ptrace(PTRACE_TRACEME)", do_ptrace },
+        { "setuid", do_setuid }, { "mount", do_mount }, { "mmap PROT_EXEC", do_exec_mapping },
+        { "setrlimit", do_setrlimit }, { "ioctl FIONREAD", do_other_ioctl }, { "mkdir", do_mkdir },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            no_core_dumps();
+            CHECK(lockdown_supervisor() == 0);
+            cases[i].fn();
+            _exit(0); /* survived: the filter let it through */
+        }
+        int st = wait_child(pid);
+        if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGSYS)
+            fail_msg("%s after lockdown: %s %d, expected SIGSYS", cases[i].what,
+                     WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+}
+
+/* Capabilities are per thread, so a second thread would keep them all. */
+static void *park(void *arg) { (void)arg; for (;;) pause(); return NULL; }
+
+static void test_threads_refused(void **state) {
+    (void)state;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, park, NULL) == 0);
+        CHECK(lockdown_supervisor() == -EBUSY);
+        CHECK(own_capprm() != 0);
+        _exit(0);
+    }
+    int st = wait_child(pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest filter_tests[] = {
+        cmocka_unit_test(test_filter_pfc),
+        cmocka_unit_test(test_kept_set_documented),
+    };
+    int r = cmocka_run_group_tests_name("lockdown filter", filter_tests, NULL, NULL);
+    if (r != 0) return r;
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (the lockdown itself runs in forked children as root)\n");
+        return 77;
+    }
+    const struct CMUnitTest root_tests[] = {
+        cmocka_unit_test(test_locked_down_child),
+        cmocka_unit_test(test_forbidden_kills),
+        cmocka_unit_test(test_threads_refused),
+    };
+    return cmocka_run_group_tests_name("lockdown as root", root_tests, NULL, NULL);
+}
