@@ -154,12 +154,28 @@ else
 fi
 [ -z "$(leftovers race)" ] && ok "nothing left after the race" || bad "left after race: $(leftovers race)"
 
-# 6. A CPU that does not exist: exit 2 before anything starts.
+# 6. kvmlaunch stop NAME: graceful, waits until the VM is gone.
+vm stop "kl.stay=1"
+"$bin" "$tmp/stop.ini" > "$tmp/stop.out" 2>&1 &
+sup=$!; pids+=($sup)
+if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/stop.serial"; then
+    "$bin" stop "klrun-$$-stop" > "$tmp/stopcmd.out" 2>&1; rc=$?
+    wait $sup; src=$?
+    [ $rc = 0 ] && [ $src = 0 ] && [ -z "$(leftovers stop)" ] && ok "kvmlaunch stop: guest powered down, both exit 0, nothing left" || { bad "stop: exit $rc, supervisor $src, left: $(leftovers stop)"; cat "$tmp/stopcmd.out" "$tmp/stop.out"; }
+else
+    bad "stop VM did not come up"; cat "$tmp/stop.out"
+fi
+"$bin" stop "klrun-$$-stop" > /dev/null 2>&1; rc=$?
+[ $rc = 1 ] && ok "stop of a VM that is not running: exit 1" || bad "stop of a stopped VM: exit $rc"
+"$bin" status "../etc" > /dev/null 2>&1; rc=$?
+[ $rc = 2 ] && ok "status refuses a name that is not a VM name" || bad "status ../etc: exit $rc"
+
+# 7. A CPU that does not exist: exit 2 before anything starts.
 vm nocpu "" "1,4095"
 "$bin" "$tmp/nocpu.ini" > "$tmp/nocpu.out" 2>&1; rc=$?
 [ $rc = 2 ] && grep -q "found CPU 4095" "$tmp/nocpu.out" && [ ! -e "$KVMLAUNCH_RUNDIR/klrun-$$-nocpu" ] && ok "missing CPU: exit 2, nothing created" || { bad "missing CPU: exit $rc"; cat "$tmp/nocpu.out"; }
 
-# 7. The timeout: exit 124.
+# 8. The timeout: exit 124.
 vm slow "kl.stay=1"
 sed -i 's/^timeout = 120s/timeout = 8s/' "$tmp/slow.ini"
 "$bin" "$tmp/slow.ini" > "$tmp/slow.out" 2>&1; rc=$?
