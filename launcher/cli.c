@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,6 +98,9 @@ int cli_main(int argc, char **argv) {
     };
     bool dry_run = false;
     int c;
+    /* A write to QMP after QEMU closed it must be an EPIPE to handle, not a
+     * signal that kills the supervisor before it cleans up. */
+    signal(SIGPIPE, SIG_IGN);
     /* "+": stop at the first word, so `keys --markdown` reaches its command. */
     while ((c = getopt_long(argc, argv, "+nhVqv", options, NULL)) != -1) {
         switch (c) {

@@ -146,7 +146,7 @@ static void test_host_errors(void **state) {
     assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), 0);
     assert_non_null(arg_after(argv.v, "-accel", "kvm"));
     assert_non_null(arg_after(argv.v, "-cpu", "host"));
-    assert_non_null(arg_after(argv.v, "-netdev", "\"fds\":\"4:5:6:7\",\"vhost\":true,\"vhostfds\":\"8:9:10:11\""));
+    assert_non_null(arg_after(argv.v, "-netdev", "\"fds\":\"5:6:7:8\",\"vhost\":true,\"vhostfds\":\"9:10:11:12\""));
     assert_non_null(arg_after(argv.v, "-device", "\"mq\":true,\"vectors\":10"));
     assert_int_equal(notes.n, 0);
     strvec_clear(&argv);

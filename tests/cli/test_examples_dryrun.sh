@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Every examples/*.ini must pass `kvmlaunch --dry-run` on this host (no
+# /dev/kvm, no /dev/vhost-net, no disk files: the examples write format and
+# user), and its command line must hold what the example is there to show.
+# Prints each check; exits 1 when one fails.
+set -u
+cd "$(dirname "$0")/../.."
+bin=${KVMLAUNCH_BIN:-./kvmlaunch}
+fail=0
+checked=0
+
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+# has EXAMPLE TEXT [WHY]: the last command line contains TEXT (fixed string).
+has() {
+    if grep -qF -- "$2" <<<"$cmd"; then ok "$1: has $2${3:+ ($3)}"; else bad "$1: command line lacks $2${3:+ ($3)}"; fi
+}
+# has_option EXAMPLE OPTION [WHY]: OPTION (one that takes no value) on a line of its own.
+has_option() {
+    if grep -qxE -- "[[:space:]]*$2( \\\\)?" <<<"$cmd"; then ok "$1: has option $2${3:+ ($3)}"; else bad "$1: command line lacks option $2${3:+ ($3)}"; fi
+}
+# lacks EXAMPLE TEXT [WHY]
+lacks() {
+    if grep -qF -- "$2" <<<"$cmd"; then bad "$1: command line has $2${3:+ ($3)}"; else ok "$1: no $2${3:+ ($3)}"; fi
+}
+
+# run EXAMPLE: dry-runs examples/EXAMPLE.ini; the command line goes to $cmd.
+run() {
+    local ini=examples/$1.ini errfile
+    errfile=$(mktemp)
+    cmd=$("$bin" --dry-run "$ini" 2>"$errfile")
+    local rc=$?
+    local err
+    err=$(cat "$errfile")
+    rm -f "$errfile"
+    checked=$((checked + 1))
+    if [ $rc -ne 0 ]; then
+        bad "$1: kvmlaunch --dry-run $ini exited $rc:"
+        sed 's/^/    /' <<<"$err"
+        cmd=
+        return 1
+    fi
+    ok "$1: --dry-run exits 0"
+    # Warnings are expected here (TCG and vhost fallbacks); errors are not.
+    if grep -qiE '(^|: )error' <<<"$err"; then bad "$1: --dry-run printed errors:"; sed 's/^/    /' <<<"$err"; fi
+    has_option "$1" "-S" "QEMU starts stopped: pinning happens before the first instruction"
+    has "$1" "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+    has "$1" "-name guest=$1,"
+    has "$1" "-machine q35"
+    has_option "$1" "-nodefaults"
+    lacks "$1" "-cpu host" "this host has no KVM: cpu-model must stay unset"
+    lacks "$1" "-runas" "privileges are dropped by kvmlaunch, never with -runas"
+}
+
+# Every example is run, also those this script does not know yet.
+for ini in examples/*.ini; do
+    [ -e "$ini" ] || { bad "no examples/*.ini"; break; }
+    name=$(basename "$ini" .ini)
+    run "$name" || continue
+    case "$name" in
+    server)
+        has server '"qom-type":"memory-backend-memfd"' "hugepages from memfd"
+        has server '"hugetlb":true,"hugetlbsize":2097152' "2M huge pages"
+        has server '"prealloc":true'
+        has server '"host-nodes":[0],"policy":"bind"' "memory bound to node 0"
+        has server '"merge":false'
+        has server '-smp cpus=8,sockets=1,cores=8,threads=1'
+        has server '"type":"tap","id":"net-lan","fds":"' "tap queues passed as fds"
+        if grep -qE '"fds":"[0-9]+(:[0-9]+){7}"' <<<"$cmd"; then ok "server: 8 tap queue fds"; else bad "server: expected 8 tap queue fds"; fi
+        has server '"mq":true,"vectors":18' "multi-queue: 2*8+2 vectors"
+        has server '"driver":"qcow2","node-name":"fmt-root"'
+        has server '"filename":"/var/lib/kvmlaunch/server/root.qcow2","aio":"native","cache":{"direct":true' "cache=none, aio=native"
+        has server '"node-name":"fmt-data"' "the data disk"
+        has server '"qom-type":"iothread","id":"iothread-root"'
+        has server '"driver":"virtio-balloon-pci"'
+        has server '"free-page-reporting":false'
+        ;;
+    appliance)
+        has appliance '"qom-type":"memory-backend-ram"' "plain anonymous memory"
+        lacks appliance 'hugetlb'
+        has appliance '-smp cpus=2,'
+        has appliance '"driver":"raw","node-name":"fmt-root"' "a raw disk"
+        has appliance '"type":"tap","id":"net-lan","fds":"' "tap queues passed as fds"
+        has appliance '-chardev file,id=serial0,' "serial to a file"
+        has appliance '-serial chardev:serial0'
+        ;;
+    ci)
+        has ci '"qom-type":"memory-backend-ram"'
+        has ci '-kernel /usr/share/kvmlaunch/guest/vmlinuz'
+        has ci '-initrd /usr/share/kvmlaunch/guest/initrd.img'
+        has ci '-append' "a kernel command line"
+        has ci ',snapshot=on' "writes thrown away"
+        has ci 'driver=qcow2,file.driver=file,' "format and protocol explicit on -drive"
+        has ci '"driver":"isa-debug-exit","id":"exit0","iobase":244,"iosize":4' "the exit device"
+        has ci '-chardev stdio,id=serial0' "serial on stdout"
+        lacks ci 'virtio-balloon' "balloon off"
+        lacks ci '-netdev' "no network"
+        ;;
+    *)
+        echo "note: $name: no specific checks in $0 (add them)"
+        ;;
+    esac
+done
+echo "$checked examples checked"
+exit $fail
