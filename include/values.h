@@ -54,6 +54,10 @@ char *size_format(uint64_t bytes);
  * offset, or -1 when S is clean. */
 long value_find_bad_char(const char *s);
 
+/* S in double quotes for a message: cut at 40 characters, bytes outside
+ * printable ASCII as \xNN. Caller frees. */
+char *value_quote(const char *s);
+
 /* Levenshtein distance, for "did you mean". */
 size_t string_distance(const char *a, const char *b);
 

@@ -23,6 +23,8 @@ typedef struct SectionHead {
     char *id;                       /* owned; "root" for [disk "root"], NULL for singletons */
     int line;                       /* line of the [header], 0 when absent from the file */
     int key_line[SECTION_KEYS_MAX];
+    unsigned char key_refused[SECTION_KEYS_MAX]; /* written, but its value was refused */
+    bool lines_refused;             /* a line of this section was refused: a "missing" key may sit in it */
 } SectionHead;
 
 typedef enum { MACHINE_Q35, MACHINE_PC, MACHINE_MICROVM } MachineType;

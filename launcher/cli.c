@@ -60,6 +60,7 @@ static int cmd_dry_run(const char *path) {
     ErrList errors = { 0 }, notes = { 0 };
     int rc = EXIT_OK;
     if (qemucmd_build(&cfg, &facts, &argv, &errors, &notes) < 0) {
+        print_errlist(stderr, &notes, "warning: ");
         print_errlist(stderr, &errors, "");
         rc = EXIT_CONFIG;
     } else {

@@ -280,7 +280,12 @@ static void add_disk(Cmd *c, size_t i, bool *boot_given) {
     }
     bool is_block = df && df->is_block;
     CacheBits cb = cache_bits(d->cache);
-    _cleanup_free_ char *iothread = d->iothread ? xasprintf("iothread-%s", id) : NULL;
+    /* virtio-mmio (microvm) has ioeventfd only under KVM, and an iothread
+     * needs it: QEMU refuses the pair under TCG. */
+    bool iothread_ok = c->pci || c->kvm;
+    if (d->iothread && !iothread_ok)
+        cmd_note(c, SECTION_DISK, &d->head, "iothread", "no I/O thread for a microvm disk under TCG (virtio-mmio has no ioeventfd there)");
+    _cleanup_free_ char *iothread = d->iothread && iothread_ok ? xasprintf("iothread-%s", id) : NULL;
     if (iothread) push_json(c, "-object", jobj("qom-type", "iothread", "id", iothread));
 
     _cleanup_free_ char *fmt_node = xasprintf("fmt-%s", id);

@@ -33,6 +33,7 @@ typedef struct Loader {
     char *multiline;            /* owned: the value so far of a KEY_MULTILINE key */
     int singleton_line[SECTION__MAX];
     bool any_header;
+    bool lines_refused;         /* some line was refused: what seems missing may be in it */
 } Loader;
 
 static void *section_base(VmConfig *cfg, SectionKind kind, size_t index) {
@@ -59,6 +60,8 @@ static void report(Loader *ld, const char *fmt, ...) {
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     errlist_addf(ld->errors, ld->lineno, "%s:%d: %s", ld->name, ld->lineno, buf);
+    ld->lines_refused = true;
+    if (ld->cur_index >= 0) ((SectionHead *)section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index))->lines_refused = true;
 }
 
 /* Adds an instance of a named section and returns its index. */
@@ -173,7 +176,7 @@ static char *reader(char *str, int num, void *stream) {
      * into two lines, the tail parsed as if it were a line of its own. */
     size_t max = (size_t)num - 2;
     if (len > max) {
-        report(ld, "expected lines of at most %zu characters, found %zu (a long append= continues on indented lines)", max, len);
+        report(ld, "expected lines of at most %zu bytes, found %zu (a long append= continues on indented lines)", max, len);
         return str;
     }
     if (memchr(line, '\0', len)) {
@@ -182,6 +185,27 @@ static char *reader(char *str, int num, void *stream) {
     }
     size_t skip = 0;
     if (ld->lineno == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) skip = 3;
+    const char *cr = memchr(line, '\r', len);
+    if (cr && cr != line + len - 1) {
+        report(ld, "expected lines ending in \\n or \\r\\n, found a carriage return at column %zu (old Mac line endings?)", (size_t)(cr - line) + 1);
+        return str;
+    }
+    const char *bom = memmem(line + skip, len - skip, "\xEF\xBB\xBF", 3);
+    if (bom) {
+        report(ld, "expected text, found a byte-order mark (U+FEFF) at column %zu; it belongs at the start of the file only",
+               (size_t)(bom - line) + 1);
+        /* A header behind it is still a header: its keys must not be taken
+         * for keys of the section above. */
+        const char *after = bom + 3;
+        while (after < line + len && isspace((unsigned char)*after)) after++;
+        if (after < line + len && *after == '[') {
+            ld->cur_index = -1;
+            ld->any_header = true;
+            ld->has_prev_key = false;
+            ld->prev_def = NULL;
+        }
+        return str;
+    }
     const char *p = line + skip;
     size_t plen = len - skip;
     size_t lead = 0;
@@ -199,10 +223,26 @@ static char *reader(char *str, int num, void *stream) {
                        "(only append may span lines; remove the indentation)");
             return str;
         }
+        /* An indented header or key would silently become kernel arguments. */
+        const char *eq = memchr(start, '=', slen);
+        _cleanup_free_ char *word = eq ? xstrndup(start, (size_t)(eq - start)) : NULL;
+        if (word) {
+            size_t wl = strlen(word);
+            while (wl && isspace((unsigned char)word[wl - 1])) word[--wl] = '\0';
+        }
+        if (*start == '[' || (word && ld->cur_index >= 0 && schema_key_find(ld->cur_kind, word, NULL))) {
+            report(ld, "expected more of %s, found an indented %s; remove the indentation", ld->prev_def->name,
+                   *start == '[' ? "section header" : "key");
+            return str;
+        }
         ld->continuation = true;
     } else if (*start == '[') {
         read_header(ld, start, slen);
-    } else if (!memchr(start, '=', slen) && !memchr(start, ':', slen)) {
+    } else if (memchr(start, ':', slen) && (!memchr(start, '=', slen) || (const char *)memchr(start, ':', slen) < (const char *)memchr(start, '=', slen))) {
+        /* inih would split at the colon; the contract speaks KEY = VALUE. */
+        report(ld, "expected KEY = VALUE, found a colon before any = in \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
+        return str;
+    } else if (!memchr(start, '=', slen)) {
         report(ld, "expected KEY = VALUE or a [section] header, found \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
         return str;
     } else {
@@ -290,6 +330,11 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     ld->multiline = x_free(ld->multiline);
+    if (value_find_bad_char(name) >= 0) {
+        _cleanup_free_ char *shown = value_quote(name);
+        report(ld, "%s: expected a key name, found %s", label, shown);
+        return 1;
+    }
     if (ld->cur_kind == SECTION_CPU && !strncmp(name, "vcpu.", 5)) return handle_vcpu_key(ld, label, name, value);
 
     int index;
@@ -311,6 +356,7 @@ static int handler(void *user, const char *section, const char *name, const char
     const char *note;
     if (schema_parse_value(def, value, base, err, &note) < 0) {
         report(ld, "%s %s: %s", label, name, err);
+        head->key_refused[index] = 1;
         return 1;
     }
     if (note) errlist_addf(&ld->cfg->notes, ld->lineno, "%s:%d: %s %s: %s", ld->name, ld->lineno, label, name, note);
@@ -330,9 +376,9 @@ int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig
     size_t before = errors->n;
     ini_parse_stream(reader, &ld, handler, &ld);
     free(ld.multiline);
-    /* A file whose lines were refused got enough messages; checks of what is
-     * missing would only repeat them. */
-    if (errors->n == before) vmconf_validate(cfg, errors);
+    /* Cross-key checks run even after refused lines, so a user sees every
+     * problem at once; they skip keys whose value was refused. */
+    vmconf_validate(cfg, errors, ld.lines_refused);
     errlist_sort(errors);
     if (errors->n > before) {
         vmconf_free(cfg);

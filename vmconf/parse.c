@@ -10,7 +10,8 @@
 #define FIELD(base, def, type) ((type *)((char *)(base) + (def)->offset))
 
 static int fail(char *err, const char *found, const char *what) {
-    snprintf(err, VALUE_ERR_MAX, "expected %s, found \"%.40s%s\"", what, found, strlen(found) > 40 ? "..." : "");
+    _cleanup_free_ char *shown = value_quote(found);
+    snprintf(err, VALUE_ERR_MAX, "expected %s, found %s", what, shown);
     return -EINVAL;
 }
 
@@ -79,10 +80,13 @@ static int parse_cpuspec(const KeyDef *def, const char *s, CpuSpec *out, char *e
     }
     CpuList l;
     int r = value_parse_cpulist(s, &l, err);
+    /* A value that starts like a list keeps the list parser's precise
+     * message ("2 is listed twice"); anything else hears the words too. */
     if (r < 0) {
-        if (def->words[0].name) {
+        if (def->words[0].name && !isdigit((unsigned char)s[0])) {
             _cleanup_free_ char *names = enum_list_names(def->words);
-            snprintf(err, VALUE_ERR_MAX, "expected a CPU list such as 0-3,8 or %s, found \"%.40s\"", names, s);
+            _cleanup_free_ char *shown = value_quote(s);
+            snprintf(err, VALUE_ERR_MAX, "expected a CPU list such as 0-3,8, %s, found %s", names, shown);
         }
         return r;
     }

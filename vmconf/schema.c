@@ -2,6 +2,7 @@
 #include "schema.h"
 
 #include <stddef.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -208,6 +209,7 @@ const KeyDef *schema_key_find(SectionKind kind, const char *name, int *index) {
 }
 
 static bool likely_typo(const char *wrong, const char *right) {
+    if (!strcasecmp(wrong, right)) return true;
     size_t d = string_distance(wrong, right);
     size_t len = strlen(right);
     return d <= (len < 6 ? 1 : len < 12 ? 2 : 3);

@@ -19,6 +19,10 @@ static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const 
     __attribute__((format(printf, 5, 6)));
 static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
     char buf[512];
+    int index;
+    /* The value was refused and reported; a check on the default that
+     * stands in for it would only mislead. */
+    if (key && schema_key_find(kind, key, &index) && head->key_refused[index]) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -38,20 +42,20 @@ static size_t section_count(const VmConfig *cfg, SectionKind kind) {
     }
 }
 
-static void check_required(Check *c) {
+static void check_required(Check *c, bool lines_refused) {
     for (SectionKind k = 0; k < SECTION__MAX; k++) {
         const SectionDef *sec = &schema_sections[k];
         for (size_t i = 0; i < section_count(c->cfg, k); i++) {
             SectionHead *head = vmconf_section(c->cfg, k, i);
             if (!sec->named && !head->line) {
-                if (sec->required)
+                if (sec->required && !lines_refused)
                     errlist_addf(c->errors, 1, "%s:1: [%s]: required section missing (it needs at least name, memory and vcpus)",
                                  c->cfg->path, sec->name);
                 continue;
             }
             for (size_t j = 0; j < schema_n_keys; j++) {
                 const KeyDef *def = &schema_keys[j];
-                if (def->section == k && (def->flags & KEY_REQUIRED) && !section_key_set(k, head, def->name))
+                if (def->section == k && (def->flags & KEY_REQUIRED) && !section_key_set(k, head, def->name) && !head->lines_refused)
                     fail_key(c, k, head, def->name, "required key missing");
             }
         }
@@ -85,8 +89,10 @@ static void check_vm(Check *c) {
         _cleanup_free_ char *m = size_format(vm->memory);
         fail_key(c, SECTION_VM, h, "memory", "expected a multiple of 1M of at least 16M, found %s", m);
     }
-    if (vm->memory > (UINT64_C(16) << 40))
-        fail_key(c, SECTION_VM, h, "memory", "expected at most 16T, found %" PRIu64 " bytes", vm->memory);
+    if (vm->memory > (UINT64_C(16) << 40)) {
+        _cleanup_free_ char *m = size_format(vm->memory);
+        fail_key(c, SECTION_VM, h, "memory", "expected at most 16T, found %s", m);
+    }
     if (vm->vcpus) check_topology(c);
     if (vm->machine == MACHINE_PC && vm->vcpus > 255)
         fail_key(c, SECTION_VM, h, "vcpus", "expected at most 255 vCPUs with machine = pc, found %" PRId64, vm->vcpus);
@@ -159,6 +165,9 @@ static void check_disks(Check *c) {
         else if (d->aio == AIO_NATIVE && !direct)
             fail_key(c, SECTION_DISK, &d->head, "aio", "expected cache = none or directsync with aio = native (it needs O_DIRECT), found cache = %s",
                      d->cache == CACHE_WRITEBACK ? "writeback" : d->cache == CACHE_WRITETHROUGH ? "writethrough" : "unsafe");
+        /* virtio-scsi adds its control and event queues to the 1024. */
+        if (d->bus == BUS_VIRTIO_SCSI && d->queues > 1021)
+            fail_key(c, SECTION_DISK, &d->head, "queues", "expected at most 1021 queues with bus = virtio-scsi, found %" PRId64, d->queues);
         for (size_t j = 0; j < i && d->file; j++) {
             DiskSection *o = &c->cfg->disks[j];
             if (o->file && streq(o->file, d->file) && !(o->readonly && d->readonly)) {
@@ -183,9 +192,12 @@ static void check_nets(Check *c) {
             NetSection *o = &cfg->nets[j];
             _cleanup_free_ char *otap = vmconf_net_tap_name(cfg, o);
             MacAddr omac = vmconf_net_mac(cfg, o);
-            if (streq(tap, otap))
-                fail_key(c, SECTION_NET, &n->head, section_key_set(SECTION_NET, &n->head, "tap") ? "tap" : NULL,
-                         "tap name %s is also the tap of [net \"%s\"] (line %d); set tap = to tell them apart", tap, o->head.id, o->head.line);
+            if (streq(tap, otap)) {
+                bool written = section_key_set(SECTION_NET, &n->head, "tap");
+                fail_key(c, SECTION_NET, &n->head, written ? "tap" : NULL,
+                         "expected a tap name no other NIC uses, found %s, the tap of [net \"%s\"] (line %d)%s", tap, o->head.id,
+                         o->head.line, written ? "" : "; set tap = to tell them apart");
+            }
             if (!memcmp(&mac, &omac, sizeof(mac))) {
                 _cleanup_free_ char *m = mac_format(&mac);
                 fail_key(c, SECTION_NET, &n->head, "mac", "expected a MAC no other NIC of this VM has, found %s, as [net \"%s\"] (line %d)",
@@ -195,13 +207,14 @@ static void check_nets(Check *c) {
     }
 }
 
-void vmconf_validate(VmConfig *cfg, ErrList *errors) {
+void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     Check c = { cfg, errors };
     size_t before = errors->n;
-    check_required(&c);
+    check_required(&c, lines_refused);
     /* Cross-key checks read the required keys; without them they would
      * only add noise. */
     if (errors->n > before) return;
+    if (!cfg->vm.head.line) return;
     check_vm(&c);
     check_cpu(&c);
     check_memory(&c);

@@ -19,8 +19,8 @@ static int fail(char *err, const char *found, const char *fmt, ...) {
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     if (found) {
-        int cut = strlen(found) > 40;
-        snprintf(err, VALUE_ERR_MAX, "%s, found \"%.40s%s\"", what, found, cut ? "..." : "");
+        _cleanup_free_ char *shown = value_quote(found);
+        snprintf(err, VALUE_ERR_MAX, "%s, found %s", what, shown);
     } else {
         snprintf(err, VALUE_ERR_MAX, "%s", what);
     }
@@ -270,6 +270,22 @@ char *size_format(uint64_t bytes) {
     }
     if (u < 0) return xasprintf("%" PRIu64, bytes);
     return xasprintf("%" PRIu64 "%c", bytes, units[u]);
+}
+
+char *value_quote(const char *s) {
+    /* At most 40 characters shown; bytes that are not printable ASCII are
+     * written \xNN so a message never carries a control byte to a terminal. */
+    size_t n = 0;
+    char *out = xmalloc(40 * 4 + 8), *o = out;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && n < 40; p++, n++) {
+        if (*p >= 0x20 && *p < 0x7f) *o++ = (char)*p;
+        else o += sprintf(o, "\\x%02x", *p);
+    }
+    if (strlen(s) > 40) o += sprintf(o, "...");
+    *o++ = '"';
+    *o = '\0';
+    return out;
 }
 
 long value_find_bad_char(const char *s) {

@@ -180,7 +180,7 @@ static void test_line_limits(void **state) {
     vmconf_free(&cfg);
     line[198] = 'x';
     _cleanup_free_ char *bad = xasprintf(MINIMAL "kernel = /k\n%s\n", line);
-    expect_error(bad, "vm.ini:6: expected lines of at most 198 characters, found 199");
+    expect_error(bad, "vm.ini:6: expected lines of at most 198 bytes, found 199");
 
     static const char nul[] = "[vm]\nname = t\nmem\0ory = 1G\nvcpus = 1\n";
     assert_int_equal(vmconf_load_buffer("vm.ini", nul, sizeof(nul) - 1, &cfg, &el), -EINVAL);
@@ -262,6 +262,23 @@ static void test_schema_table(void **state) {
     assert_null(schema_key_suggest(SECTION_MEMORY, "zzz"));
 }
 
+static void test_checks_after_refused_lines(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    /* A refused value and an unrelated cross-key problem: both reported;
+     * the refused key's default does not add a third, misleading one. */
+    const char *text = MINIMAL "machine = big\n[cpu]\npin = 0-3\n[disk \"a\"]\nfile = /x\ncache = fast\naio = native\n";
+    assert_int_equal(load(text, &cfg, &el), -EINVAL);
+    _cleanup_free_ char *msgs = all_errors(&el);
+    assert_non_null(strstr(msgs, "vm.ini:5: [vm] machine: expected q35, pc or microvm"));
+    assert_non_null(strstr(msgs, "vm.ini:7: [cpu] pin: expected 2 CPUs"));
+    assert_non_null(strstr(msgs, "vm.ini:10: [disk \"a\"] cache: expected none"));
+    assert_null(strstr(msgs, "with aio = native"));
+    assert_int_equal(el.n, 3);
+    errlist_clear(&el);
+}
+
 static void test_notes(void **state) {
     (void)state;
     VmConfig cfg;
@@ -284,7 +301,7 @@ static void test_cross_key(void **state) {
     expect_error(MINIMAL "[disk \"a\"]\nfile = /x\ncache = writeback\naio = native\n", "expected cache = none or directsync with aio = native");
     expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"a\"]\nfile = /y\n", "vm.ini:7: [disk \"a\"]: section repeated, first at line 5");
     expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"b\"]\nfile = /x\n", "found the file of [disk \"a\"]");
-    expect_error(MINIMAL "[net \"a\"]\ntap = t0\n[net \"b\"]\ntap = t0\n", "tap name t0 is also the tap of [net \"a\"]");
+    expect_error(MINIMAL "[net \"a\"]\ntap = t0\n[net \"b\"]\ntap = t0\n", "found t0, the tap of [net \"a\"]");
     expect_error(MINIMAL "[net \"a\"]\nmac = 52:54:00:00:00:01\n[net \"b\"]\nmac = 52:54:00:00:00:01\n", "expected a MAC no other NIC");
     expect_error(MINIMAL "[memory]\npolicy = interleave\n", "expected nodes to be set too");
     expect_error(MINIMAL "initrd = /i\n", "expected kernel to be set too, found initrd alone");
@@ -302,6 +319,14 @@ static void test_cross_key(void **state) {
     expect_error(MINIMAL "append = a\x01" "b\n", "found byte 0x01");
     expect_error(MINIMAL "cpu-model = host,,x\n", "expected a CPU model");
     expect_error(MINIMAL "cpu-model = max,+x2apic,kvm=off\n[vm", "no closing ]");
+    expect_error(MINIMAL "memory: 1G\n", "vm.ini:5: expected KEY = VALUE, found a colon");
+    expect_error(MINIMAL "kernel = /k\nappend = quiet\n  initrd = /i\n", "vm.ini:7: expected more of append, found an indented key");
+    expect_error(MINIMAL "kernel = /k\nappend = quiet\n  [disk \"a\"]\n", "found an indented section header");
+    expect_error(MINIMAL "a\rb = c\n", "found a carriage return at column 2");
+    expect_error(MINIMAL "\xEF\xBB\xBF[cpu]\npin = 9\n", "vm.ini:5: expected text, found a byte-order mark");
+    expect_error("[VM]\nname = t\n", "[VM]: unknown section (did you mean [vm]?)");
+    expect_error(MINIMAL "[cpu]\npin = 0-3,2\n", "2 is listed twice");
+    expect_error(MINIMAL "append = a\x1b[31m\n", "found byte 0x1b");
 }
 
 int main(void) {
@@ -309,7 +334,7 @@ int main(void) {
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_derived),     cmocka_unit_test(test_topology),
         cmocka_unit_test(test_multiline),  cmocka_unit_test(test_all_errors_reported), cmocka_unit_test(test_line_limits),
         cmocka_unit_test(test_error_cap),  cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_schema_table),
-        cmocka_unit_test(test_notes),      cmocka_unit_test(test_cross_key),
+        cmocka_unit_test(test_notes),      cmocka_unit_test(test_cross_key),  cmocka_unit_test(test_checks_after_refused_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
