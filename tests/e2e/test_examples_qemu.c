@@ -40,7 +40,7 @@
 #include "hostfacts.h"
 #include "netns_test.h"
 #include "qemucmd.h"
-#include "qmp_test.h"
+#include "qmp.h"
 #include "strvec.h"
 #include "util.h"
 #include "vmconf.h"
@@ -75,7 +75,7 @@ typedef struct Fixture {
     int *src_fd, *dst_fd;           /* owned: descriptors for QEMU, and the numbers they get there */
     size_t n_fd;
     pid_t pid;                      /* QEMU; 0 when reaped */
-    QmpTest qmp;
+    QmpClient qmp;                  /* the product's QMP client */
     double ready_s;                 /* fork to QMP ready */
     json_object **garbage;          /* owned: every QMP reply, put on teardown */
     size_t n_garbage;
@@ -160,16 +160,21 @@ static void expect_str(Fixture *f, const char *what, json_object *got, const cha
         FAILF(f, "%s: expected \"%s\", found %s", what, want, jtext(got));
 }
 
+static const char *qmp_err(const QmpClient *q) { return q->error ? q->error : "(no detail)"; }
+
 /* Runs CMD (ARGS taken) and returns its "return" value; any error fails the test. */
 static json_object *qmp(Fixture *f, const char *cmd, json_object *args) {
     json_object *ret = NULL;
-    if (qmp_test_execute(&f->qmp, cmd, args, &ret) < 0) FAILF(f, "QMP %s", f->qmp.err);
+    if (qmp_execute(&f->qmp, cmd, args, &ret, QMP_TIMEOUT_MS) < 0) FAILF(f, "QMP %s: %s", cmd, qmp_err(&f->qmp));
     return keep(f, ret);
 }
 
 static json_object *qom_get(Fixture *f, const char *path, const char *prop) {
     json_object *ret = NULL;
-    if (qmp_test_qom_get(&f->qmp, path, prop, &ret) < 0) FAILF(f, "QMP %s", f->qmp.err);
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "path", json_object_new_string(path));
+    json_object_object_add(args, "property", json_object_new_string(prop));
+    if (qmp_execute(&f->qmp, "qom-get", args, &ret, QMP_TIMEOUT_MS) < 0) FAILF(f, "QMP qom-get %s %s: %s", path, prop, qmp_err(&f->qmp));
     return keep(f, ret);
 }
 
@@ -530,16 +535,24 @@ static void spawn_qemu(Fixture *f) {
         close(sp[0]);
         FAILF(f, "fork: %s", strerror(fork_errno));
     }
-    int r = qmp_test_connect(&f->qmp, sp[0], QMP_TIMEOUT_MS);
+    qmp_init(&f->qmp, sp[0]);
+    int r = qmp_handshake(&f->qmp, QMP_TIMEOUT_MS);
     f->ready_s = now_s() - t0;
-    if (r < 0) FAILF(f, "QEMU did not become ready on QMP: %s (its output is printed below)", f->qmp.err);
+    if (r < 0) FAILF(f, "QEMU did not become ready on QMP: %s (its output is printed below)", qmp_err(&f->qmp));
     printf("# %s: QEMU start to QMP ready: %.3f s\n", f->label, f->ready_s);
 }
 
 /* `quit`, then QEMU must close QMP and exit 0 in time. */
 static void quit_qemu(Fixture *f) {
     qmp(f, "quit", NULL);
-    if (qmp_test_wait_eof(&f->qmp) < 0) FAILF(f, "after quit: %s", f->qmp.err);
+    /* Events (SHUTDOWN) until QEMU closes the socket. */
+    for (;;) {
+        json_object *ev = NULL;
+        int r = qmp_next_event(&f->qmp, &ev, QMP_TIMEOUT_MS);
+        json_object_put(ev);
+        if (r == -ECONNRESET) break;
+        if (r < 0) FAILF(f, "after quit: %s", qmp_err(&f->qmp));
+    }
     int st = 0;
     for (int waited = 0;; waited += 10) {
         pid_t p = waitpid(f->pid, &st, WNOHANG);
@@ -893,12 +906,13 @@ static void check_status_monitor(Fixture *f) {
         if (s >= 0) close(s);
         FAILF(f, "status monitor %s: %s", f->status_path, strerror(errno));
     }
-    QmpTest st = QMP_TEST_INIT;
+    QmpClient st;
     json_object *ret = NULL;
-    int r = qmp_test_connect(&st, s, QMP_TIMEOUT_MS);
-    if (r >= 0) r = qmp_test_execute(&st, "query-status", NULL, &ret);
-    char *err = fstr(f, "%s", st.err);
-    qmp_test_close(&st);
+    qmp_init(&st, s);
+    int r = qmp_handshake(&st, QMP_TIMEOUT_MS);
+    if (r >= 0) r = qmp_execute(&st, "query-status", NULL, &ret, QMP_TIMEOUT_MS);
+    char *err = fstr(f, "%s", qmp_err(&st));
+    qmp_close(&st);
     if (r < 0) FAILF(f, "status monitor: %s", err);
     keep(f, ret);
     expect_str(f, "status monitor: query-status status", jpath(ret, "status"), "prelaunch");
@@ -946,7 +960,8 @@ static int fixture_setup(void **state) {
     }
     f->overlay_dir = xasprintf("%s/tmp%s", f->tmpdir, EVIL);
     f->log_path = xasprintf("%s/qemu.log", f->tmpdir);
-    f->qmp = (QmpTest)QMP_TEST_INIT;
+    memset(&f->qmp, 0, sizeof(f->qmp));
+    f->qmp.fd = -1; /* not connected: qmp_close does nothing */
     f->passed = false;
     if (mkdir(f->overlay_dir, 0700) < 0) {
         fprintf(stderr, "%s: mkdir %s: %s\n", f->label, f->overlay_dir, strerror(errno));
@@ -971,7 +986,7 @@ static int fixture_teardown(void **state) {
         }
         print_log(f);
     }
-    qmp_test_close(&f->qmp);
+    qmp_close(&f->qmp);
     close_child_fds(f);
     restore_hugepages(f);
     if (f->hugetlbfs && umount2(f->hugetlbfs, MNT_DETACH) < 0) fprintf(stderr, "WARNING: umount %s: %s\n", f->hugetlbfs, strerror(errno));
