@@ -23,6 +23,7 @@ typedef struct Supervisor {
     int64_t kill_at_ms;             /* quit gives way to SIGKILL */
     StopReason stop;
     bool killed;
+    unsigned resets;                /* RESET events seen */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

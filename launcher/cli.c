@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "hostfacts.h"
+#include "hostplan.h"
 #include "log.h"
 #include "qemucmd.h"
 #include "schema.h"
@@ -21,7 +22,7 @@ static void print_usage(FILE *f) {
           "       kvmlaunch --dry-run VM.INI         print the host plan and the QEMU command line\n"
           "       kvmlaunch check VM.INI             can this host run this VM as asked?\n"
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
-          "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME | list\n"
+          "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
           "       kvmlaunch keys [--markdown]        every section and key of vm.ini\n"
           "\n"
           "Options: -n, --dry-run   change nothing, print what would be done\n"
@@ -54,25 +55,39 @@ static int cmd_dry_run(const char *path) {
     VmConfig cfg;
     int r = cli_load_config(path, &cfg, stderr);
     if (r) return r;
+    HostRoot hr = HOSTROOT_INIT;
+    if (hostroot_open(&hr) < 0) {
+        vmconf_free(&cfg);
+        return EXIT_RUNTIME;
+    }
     HostFacts facts;
     hostfacts_probe(&cfg, &facts);
+    HostState st;
+    hoststate_probe(&hr, &cfg, &st);
     StrVec argv = STRVEC_INIT;
+    HostPlan plan = { 0 };
     ErrList errors = { 0 }, notes = { 0 };
     int rc = EXIT_OK;
-    if (qemucmd_build(&cfg, &facts, &argv, &errors, &notes) < 0) {
-        print_errlist(stderr, &notes, "warning: ");
+    /* Both, so every problem shows at once. */
+    int r1 = qemucmd_build(&cfg, &facts, &argv, &errors, &notes);
+    int r2 = hostplan_build(&cfg, &st, &plan, &errors, &notes);
+    errlist_sort(&errors);
+    print_errlist(stderr, &notes, "warning: ");
+    if (r1 < 0 || r2 < 0) {
         print_errlist(stderr, &errors, "");
         rc = EXIT_CONFIG;
     } else {
-        print_errlist(stderr, &notes, "warning: ");
+        _cleanup_free_ char *plan_text = hostplan_render(&plan);
         _cleanup_free_ char *text = qemucmd_render(argv.v);
-        printf("# host plan: no host changes are made yet (host preparation lands with a later issue)\n");
-        printf("# QEMU command line:\n%s", text);
+        printf("%s# QEMU command line:\n%s", plan_text, text);
     }
     errlist_clear(&errors);
     errlist_clear(&notes);
     strvec_clear(&argv);
+    hostplan_free(&plan);
+    hoststate_free(&st);
     hostfacts_free(&facts);
+    hostroot_close(&hr);
     vmconf_free(&cfg);
     return rc;
 }
@@ -129,6 +144,7 @@ int cli_main(int argc, char **argv) {
         }
         return cmd_list();
     }
+    if (streq(cmd, "cleanup") && n == 2 && streq(args[1], "--all")) return cmd_cleanup(NULL);
     if (streq(cmd, "status") || streq(cmd, "stop") || streq(cmd, "cleanup")) {
         bool json = streq(cmd, "status") && n == 3 && streq(args[2], "--json");
         if (n != 2 && !json) {

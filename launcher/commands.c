@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hostplan.h"
 #include "log.h"
 #include "qmp.h"
 #include "runtime.h"
@@ -76,16 +77,37 @@ int cmd_stop(const char *name) {
     return EXIT_RUNTIME;
 }
 
+/* NAME's runtime dir and the host knobs it relied on; NULL: every VM that
+ * is not running. */
 int cmd_cleanup(const char *name) {
-    if (check_name(name) < 0) return EXIT_CONFIG;
-    int r = runtime_cleanup(name);
-    if (r == -EBUSY) {
-        log_error("%s is running; `kvmlaunch stop %s` first", name, name);
-        return EXIT_RUNTIME;
+    if (name && check_name(name) < 0) return EXIT_CONFIG;
+    int rc = EXIT_OK;
+    if (name) {
+        int r = runtime_cleanup(name);
+        if (r == -EBUSY) {
+            log_error("%s is running; `kvmlaunch stop %s` first", name, name);
+            return EXIT_RUNTIME;
+        }
+        if (r < 0) rc = EXIT_RUNTIME;
+    } else {
+        DIR *d = opendir(runtime_base());
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            char err[VALUE_ERR_MAX];
+            if (de->d_type != DT_DIR || schema_check_vm_name(de->d_name, err) < 0) continue;
+            int r = runtime_cleanup(de->d_name);
+            if (r < 0 && r != -EBUSY) rc = EXIT_RUNTIME;
+            else if (r == 0) log_info("%s: runtime dir removed", de->d_name);
+        }
+        if (d) closedir(d);
     }
-    if (r < 0) return EXIT_RUNTIME;
-    log_info("%s: nothing is left", name);
-    return EXIT_OK;
+    HostRoot hr = HOSTROOT_INIT;
+    if (hostroot_open(&hr) < 0) return EXIT_RUNTIME;
+    /* A dead VM's knobs go back unless a running VM still relies on them. */
+    if ((name && hostplan_restore(&hr, name) < 0) || hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
+    hostroot_close(&hr);
+    if (rc == EXIT_OK) log_info("%s: nothing is left", name ? name : "all stopped VMs");
+    return rc;
 }
 
 static char *read_text(const char *path) {

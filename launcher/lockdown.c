@@ -118,6 +118,9 @@ static const Rule allowlist[] = {
     ALLOW("fcntl"), ALLOW("flock"),
     ALLOW("ftruncate"), ALLOW("fsync"), ALLOW("fdatasync"),
     ALLOW("unlinkat"), ALLOW("unlink"), ALLOW("rmdir"),
+    /* The host-wide knob state is replaced atomically (write, fsync, rename)
+     * when teardown puts a knob back. */
+    ALLOW("rename"), ALLOW("renameat"), ALLOW("renameat2"),
     /* Placement re-check: read each thread's CPUs and policy, re-pin drift. */
     ALLOW("sched_getaffinity"), ALLOW("sched_setaffinity"),
     ALLOW("sched_getscheduler"), ALLOW("sched_getparam"),

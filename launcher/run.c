@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "hostfacts.h"
+#include "hostplan.h"
 #include "lockdown.h"
 #include "log.h"
 #include "placement.h"
@@ -66,6 +67,13 @@ static int preflight(const VmConfig *cfg, const HostFacts *facts, struct passwd 
     if (cfg->n_nets) {
         errlist_addf(&errors, cfg->nets[0].head.line, "%s:%d: [net \"%s\"]: networking is not implemented yet in this version (--dry-run shows it)",
                      cfg->path, cfg->nets[0].head.line, cfg->nets[0].head.id);
+    }
+    for (size_t i = 0; i < cfg->n_disks && i < facts->n_disks; i++) {
+        if (facts->disks[i].exists) continue;
+        const DiskSection *d = &cfg->disks[i];
+        int line = section_key_line(SECTION_DISK, &d->head, "file");
+        errlist_addf(&errors, line, "%s:%d: [disk \"%s\"] file: expected an image or block device, found none at %s", cfg->path, line,
+                     d->head.id, d->file);
     }
     *have_user = false;
     if (cfg->vm.user) {
@@ -198,6 +206,11 @@ int run_vm(const char *path) {
     VmConfig cfg;
     int rc = cli_load_config(path, &cfg, stderr);
     if (rc) return rc;
+    /* Declared before the first goto: every exit path frees them. */
+    HostRoot hr = HOSTROOT_INIT;
+    HostState hst;
+    HostPlan plan = { 0 };
+    memset(&hst, 0, sizeof(hst));
     HostFacts facts;
     hostfacts_probe(&cfg, &facts);
     struct passwd pw = { 0 };
@@ -206,15 +219,24 @@ int run_vm(const char *path) {
         rc = EXIT_CONFIG;
         goto out_facts;
     }
-    /* The command line is checked before anything is created. */
+    /* What dead VMs left is put back first, so the plan reads the host as
+     * it really is; then the command line and the plan are checked before
+     * anything is created. */
+    if (hostroot_open(&hr) < 0 || hostplan_replay_dead(&hr) < 0) {
+        rc = EXIT_RUNTIME;
+        goto out_facts;
+    }
+    hoststate_probe(&hr, &cfg, &hst);
     StrVec probe_argv = STRVEC_INIT;
     ErrList errors = { 0 }, notes = { 0 };
     int r = qemucmd_build(&cfg, &facts, &probe_argv, &errors, &notes);
+    int rp = hostplan_build(&cfg, &hst, &plan, &errors, &notes);
+    errlist_sort(&errors);
     for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
     strvec_clear(&probe_argv);
     errlist_clear(&errors);
     errlist_clear(&notes);
-    if (r < 0) {
+    if (r < 0 || rp < 0) {
         rc = EXIT_CONFIG;
         goto out_facts;
     }
@@ -237,6 +259,12 @@ int run_vm(const char *path) {
         rc = EXIT_RUNTIME;
         goto out_signals;
     }
+    if (hostplan_apply(&hr, cfg.vm.name, &plan) < 0) {
+        log_error("the host could not be prepared for %s; what was changed is back", cfg.vm.name);
+        rc = EXIT_RUNTIME;
+        runtime_release(&rt);
+        goto out_signals;
+    }
     Started st = { 0 };
     r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0);
     if (r < 0) {
@@ -254,11 +282,18 @@ int run_vm(const char *path) {
         }
     }
     if (st.qmp_open) qmp_close(&st.qmp);
+    if (hostplan_restore(&hr, cfg.vm.name) < 0) {
+        log_error("some host settings could not be put back; `kvmlaunch cleanup %s` tries again", cfg.vm.name);
+        if (rc == EXIT_OK) rc = EXIT_RUNTIME;
+    }
     runtime_release(&rt);
 out_signals:
     close(sigfd);
     sigprocmask(SIG_SETMASK, &oldmask, NULL);
 out_facts:
+    hostplan_free(&plan);
+    hoststate_free(&hst);
+    hostroot_close(&hr);
     hostfacts_free(&facts);
     vmconf_free(&cfg);
     return rc;

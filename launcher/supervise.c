@@ -53,8 +53,13 @@ int supervise_exit_code(const VmConfig *cfg, int status, StopReason stop, bool k
     return EXIT_RUNTIME;
 }
 
-static void log_event(json_object *ev) {
+static void log_event(Supervisor *s, json_object *ev) {
     const char *name = qmp_event_name(ev);
+    /* A guest in a reboot loop would fill the log: the first few say it. */
+    if (streq(name, "RESET") && ++s->resets > 3) {
+        if (s->resets == 4) log_notice("the guest keeps resetting; further RESET events are not shown");
+        return;
+    }
     json_object *data = json_object_object_get(ev, "data");
     const char *detail = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "";
     if (streq(name, "GUEST_PANICKED")) log_error("guest panicked %s", detail);
@@ -74,7 +79,7 @@ static void drain_events(Supervisor *s) {
             s->qmp = NULL;
             return;
         }
-        log_event(ev);
+        log_event(s, ev);
         json_object_put(ev);
     }
 }

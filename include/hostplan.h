@@ -1,0 +1,81 @@
+/* The host side of a VM: what kvmlaunch reads of the host (HostState), the
+ * writes it plans from that and vm.ini (HostPlan, pure), and applying them
+ * with a journal so every one is undone when the VM ends or after a crash. */
+#ifndef KVMLAUNCH_HOSTPLAN_H
+#define KVMLAUNCH_HOSTPLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hostroot.h"
+#include "vmconf.h"
+
+/* A kernel file as it was read: VALUE is what writing back restores (for
+ * "always [madvise] never" that is "madvise"), OFFERED the words the
+ * kernel accepts where it lists them. */
+typedef struct Knob {
+    char *path;                     /* owned */
+    char *value;                    /* owned; NULL when the file is missing */
+    char **offered;                 /* owned, NULL-terminated; NULL when not a list */
+    int error;                      /* -errno of the read, 0 when read */
+} Knob;
+
+typedef struct HugePool {
+    int node;                       /* -1: the host-wide pool */
+    Knob nr;                        /* nr_hugepages */
+    uint64_t free;                  /* free_hugepages */
+} HugePool;
+
+typedef struct HostState {
+    Knob thp, thp_defrag, ksm_run, ksm_merge, ksm_pages, ksm_sleep, zone_reclaim;
+    HugePool *pools;                /* owned: one per node in [memory] nodes, or the host-wide one */
+    size_t n_pools;
+    Knob *disk_sched;               /* owned: one per [disk]; path NULL when no block device holds the file */
+    size_t n_disks;
+} HostState;
+
+typedef struct HostChange {
+    char *path;                     /* owned */
+    char *old;                      /* owned: written back on restore */
+    char *new;                      /* owned */
+    char *why;                      /* owned */
+    bool already;                   /* the knob has the value already; planned to hold it */
+    bool additive;                  /* a pool grown by each VM: new is computed when applied */
+    uint64_t add;                   /* with additive: how many pages this VM adds */
+    char *prep_path, *prep_value;   /* owned, optional: written before this change and before its restore */
+} HostChange;
+
+typedef struct HostPlan {
+    HostChange *c;                  /* owned */
+    size_t n;
+} HostPlan;
+
+/* The value of a kernel file as writing it back restores it: the bracketed
+ * word of a list file ("always [madvise] never" -> "madvise"), else the
+ * first line. */
+int knob_read_value(const HostRoot *hr, const char *path, char **value);
+
+/* Reads what the plan needs. Missing files are recorded, not fatal. */
+void hoststate_probe(const HostRoot *hr, const VmConfig *cfg, HostState *st);
+void hoststate_free(HostState *st);
+
+/* Pure: the writes vm.ini asks for, given the host as it is. Impossible
+ * asks (a scheduler the kernel lacks, too few free huge pages without
+ * reserve-hugepages, a knob the kernel lacks) are file:line errors. */
+int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, ErrList *errors, ErrList *notes);
+void hostplan_free(HostPlan *plan);
+/* "path: old -> new (why)" lines for --dry-run. Caller frees. */
+char *hostplan_render(const HostPlan *plan);
+
+/* Applies PLAN for VM NAME. The host-wide state file under /run/kvmlaunch
+ * (locked) records each knob's original value and the VMs relying on it,
+ * fsync'd before the knob is written. On failure everything this call
+ * changed is undone and the error names the file. */
+int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan);
+/* Drops NAME from every knob it relies on; a knob no running VM relies on
+ * any more gets its original value back, in reverse order. */
+int hostplan_restore(const HostRoot *hr, const char *name);
+/* Restores what VMs that are no longer running left behind. */
+int hostplan_replay_dead(const HostRoot *hr);
+
+#endif

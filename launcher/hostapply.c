@@ -1,0 +1,285 @@
+/* Applying a host plan and putting the host back (include/hostplan.h).
+ *
+ * Host-wide knobs are shared: two VMs may both want THP = never. The state
+ * file BASE/host.state (JSON, under the OFD lock of BASE/host.lock) keeps,
+ * per knob in the order first changed: its original value, the value set,
+ * and the VMs relying on it. It is written and fsync'd before a knob
+ * changes, so a crash leaves enough on disk to put the host back; a knob
+ * returns to its original value when the last VM relying on it is gone. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hostplan.h"
+#include "log.h"
+#include "runtime.h"
+#include "util.h"
+
+#define STATE_FILE "host.state"
+#define LOCK_FILE "host.lock"
+
+typedef struct HostLock {
+    int fd;
+    char *state_path;
+} HostLock;
+
+static int host_lock(HostLock *l) {
+    const char *base = runtime_base();
+    /* Checked first: after lockdown the supervisor may not call mkdir. */
+    struct stat st;
+    if (stat(base, &st) < 0 && mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
+    _cleanup_free_ char *lock = xasprintf("%s/%s", base, LOCK_FILE);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return log_error_errno(-errno, "Failed to open %s: %m", lock);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+        if (errno == EINTR) continue;
+        int r = -errno;
+        close(fd);
+        return log_error_errno(r, "Failed to lock %s: %m", lock);
+    }
+    l->fd = fd;
+    l->state_path = xasprintf("%s/%s", base, STATE_FILE);
+    return 0;
+}
+
+static void host_unlock(HostLock *l) {
+    if (l->fd >= 0) close(l->fd);
+    free(l->state_path);
+    l->fd = -1;
+    l->state_path = NULL;
+}
+
+/* The knobs array, or a new empty one. */
+static json_object *state_load(const HostLock *l) {
+    json_object *root = json_object_from_file(l->state_path);
+    json_object *knobs;
+    if (!root || !json_object_object_get_ex(root, "knobs", &knobs) || !json_object_is_type(knobs, json_type_array)) {
+        if (root && access(l->state_path, F_OK) == 0) log_warning("%s is unreadable; starting a new one", l->state_path);
+        json_object_put(root);
+        return json_object_new_array();
+    }
+    json_object_get(knobs);
+    json_object_put(root);
+    return knobs;
+}
+
+/* Writes the state to a temporary file, fsyncs it and renames it over the
+ * old one: a crash leaves the old or the new state, never half of one. */
+static int state_save(const HostLock *l, json_object *knobs) {
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "version", json_object_new_int(1));
+    json_object_object_add(root, "knobs", json_object_get(knobs));
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    _cleanup_free_ char *tmp = xasprintf("%s.new", l->state_path);
+    int r = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) r = -errno;
+    else {
+        size_t n = strlen(text);
+        if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) < 0) r = errno ? -errno : -EIO;
+        if (close(fd) < 0 && !r) r = -errno;
+        if (!r && rename(tmp, l->state_path) < 0) r = -errno;
+    }
+    json_object_put(root);
+    if (r < 0) return log_error_errno(r, "Failed to save %s: %m", l->state_path);
+    return 0;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static json_object *find_knob(json_object *knobs, const char *path) {
+    for (size_t i = 0; i < json_object_array_length(knobs); i++) {
+        json_object *k = json_object_array_get_idx(knobs, i);
+        const char *p = jstr(k, "path");
+        if (p && streq(p, path)) return k;
+    }
+    return NULL;
+}
+
+static bool has_user(json_object *k, const char *name) {
+    json_object *users = json_object_object_get(k, "users");
+    for (size_t i = 0; users && i < json_object_array_length(users); i++)
+        if (streq(json_object_get_string(json_object_array_get_idx(users, i)), name)) return true;
+    return false;
+}
+
+static void add_user(json_object *k, const char *name) {
+    if (has_user(k, name)) return;
+    json_object_array_add(json_object_object_get(k, "users"), json_object_new_string(name));
+}
+
+static void remove_user(json_object *k, const char *name) {
+    json_object *users = json_object_object_get(k, "users");
+    for (size_t i = 0; users && i < json_object_array_length(users); i++) {
+        if (streq(json_object_get_string(json_object_array_get_idx(users, i)), name)) {
+            json_object_array_del_idx(users, i, 1);
+            return;
+        }
+    }
+}
+
+/* Writes VALUE into PATH; with a prep knob, writes prep_value first and
+ * puts the prep knob back to what it was afterwards. */
+static int write_knob(const HostRoot *hr, const char *path, const char *value, const char *prep_path, const char *prep_value) {
+    _cleanup_free_ char *prep_was = NULL;
+    if (prep_path) {
+        int r = hostroot_read(hr, prep_path, &prep_was);
+        if (r < 0) return log_error_errno(r, "Failed to read %s: %m", prep_path);
+        prep_was[strcspn(prep_was, "\n")] = '\0';
+        r = hostroot_write(hr, prep_path, prep_value);
+        if (r < 0) return log_error_errno(r, "Failed to write %s to %s: %m", prep_value, prep_path);
+    }
+    int r = hostroot_write(hr, path, value);
+    if (r < 0) log_error_errno(r, "Failed to write %s to %s: %m", value, path);
+    if (prep_path) {
+        int r2 = hostroot_write(hr, prep_path, prep_was);
+        if (r2 < 0) log_error_errno(r2, "Failed to put %s back to %s: %m", prep_path, prep_was);
+    }
+    return r;
+}
+
+static int restore_knob(const HostRoot *hr, json_object *k) {
+    const char *path = jstr(k, "path"), *orig = jstr(k, "original");
+    if (!path || !orig) return 0;
+    int r = write_knob(hr, path, orig, jstr(k, "prep_path"), jstr(k, "prep_value"));
+    if (r == 0) log_info("restored %s to %s", path, orig);
+    return r;
+}
+
+/* Restores and drops every knob nobody relies on any more, newest first. */
+static int settle(const HostRoot *hr, json_object *knobs) {
+    int result = 0;
+    for (size_t i = json_object_array_length(knobs); i-- > 0;) {
+        json_object *k = json_object_array_get_idx(knobs, i);
+        json_object *users = json_object_object_get(k, "users");
+        if (users && json_object_array_length(users) > 0) continue;
+        int r = restore_knob(hr, k);
+        if (r < 0 && !result) result = r;
+        json_object_array_del_idx(knobs, i, 1);
+    }
+    return result;
+}
+
+static void drop_dead_users(json_object *knobs) {
+    for (size_t i = 0; i < json_object_array_length(knobs); i++) {
+        json_object *users = json_object_object_get(json_object_array_get_idx(knobs, i), "users");
+        for (size_t j = users ? json_object_array_length(users) : 0; j-- > 0;) {
+            const char *u = json_object_get_string(json_object_array_get_idx(users, j));
+            if (runtime_query(u, NULL, NULL) != 1) {
+                log_notice("putting back what %s left behind", u);
+                json_object_array_del_idx(users, j, 1);
+            }
+        }
+    }
+}
+
+int hostplan_replay_dead(const HostRoot *hr) {
+    HostLock l = { -1, NULL };
+    int r = host_lock(&l);
+    if (r < 0) return r;
+    json_object *knobs = state_load(&l);
+    drop_dead_users(knobs);
+    r = settle(hr, knobs);
+    int r2 = state_save(&l, knobs);
+    json_object_put(knobs);
+    host_unlock(&l);
+    return r < 0 ? r : r2;
+}
+
+int hostplan_restore(const HostRoot *hr, const char *name) {
+    HostLock l = { -1, NULL };
+    int r = host_lock(&l);
+    if (r < 0) return r;
+    json_object *knobs = state_load(&l);
+    for (size_t i = 0; i < json_object_array_length(knobs); i++) remove_user(json_object_array_get_idx(knobs, i), name);
+    r = settle(hr, knobs);
+    int r2 = state_save(&l, knobs);
+    json_object_put(knobs);
+    host_unlock(&l);
+    return r < 0 ? r : r2;
+}
+
+int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
+    if (!plan->n) return 0;
+    HostLock l = { -1, NULL };
+    int r = host_lock(&l);
+    if (r < 0) return r;
+    json_object *knobs = state_load(&l);
+    drop_dead_users(knobs);
+    settle(hr, knobs);
+    for (size_t i = 0; i < plan->n && r >= 0; i++) {
+        const HostChange *c = &plan->c[i];
+        json_object *k = find_knob(knobs, c->path);
+        if (k && c->additive) {
+            /* A pool another VM grew: grow it by our share from where it is. */
+            _cleanup_free_ char *now = NULL;
+            r = hostroot_read(hr, c->path, &now);
+            if (r < 0) {
+                log_error_errno(r, "Failed to read %s: %m", c->path);
+                break;
+            }
+            char num[32];
+            snprintf(num, sizeof(num), "%" PRIu64, (uint64_t)strtoull(now, NULL, 10) + c->add);
+            add_user(k, name);
+            json_object_object_add(k, "value", json_object_new_string(num));
+            r = state_save(&l, knobs);
+            if (r >= 0) r = write_knob(hr, c->path, num, NULL, NULL);
+            continue;
+        }
+        if (k) {
+            const char *set = jstr(k, "value");
+            if (set && !streq(set, c->new) && !has_user(k, name)) {
+                json_object *users = json_object_object_get(k, "users");
+                r = log_error_errno(-EBUSY, "%s is set to %s for running VM %s; this VM wants %s", c->path, set,
+                                    json_object_get_string(json_object_array_get_idx(users, 0)), c->new);
+                break;
+            }
+            add_user(k, name);
+            r = state_save(&l, knobs);
+            continue;
+        }
+        /* The original as it is now: the plan's reading may predate a dead
+         * VM's leftovers being put back just above. */
+        _cleanup_free_ char *orig = NULL;
+        r = knob_read_value(hr, c->path, &orig);
+        if (r < 0) {
+            log_error_errno(r, "Failed to read %s: %m", c->path);
+            break;
+        }
+        k = json_object_new_object();
+        json_object_object_add(k, "path", json_object_new_string(c->path));
+        json_object_object_add(k, "original", json_object_new_string(orig));
+        json_object_object_add(k, "value", json_object_new_string(c->new));
+        if (c->prep_path) {
+            json_object_object_add(k, "prep_path", json_object_new_string(c->prep_path));
+            json_object_object_add(k, "prep_value", json_object_new_string(c->prep_value));
+        }
+        json_object *users = json_object_new_array();
+        json_object_array_add(users, json_object_new_string(name));
+        json_object_object_add(k, "users", users);
+        json_object_array_add(knobs, k);
+        /* The original is on disk before the knob changes. */
+        r = state_save(&l, knobs);
+        if (r >= 0) r = write_knob(hr, c->path, c->new, c->prep_path, c->prep_value);
+        if (r >= 0 && !streq(orig, c->new)) log_info("%s: %s -> %s (%s)", c->path, orig, c->new, c->why);
+    }
+    if (r < 0) {
+        /* Nothing half-done: what this call changed goes back now. */
+        for (size_t i = 0; i < json_object_array_length(knobs); i++) remove_user(json_object_array_get_idx(knobs, i), name);
+        settle(hr, knobs);
+    }
+    int r2 = state_save(&l, knobs);
+    json_object_put(knobs);
+    host_unlock(&l);
+    return r < 0 ? r : r2;
+}
