@@ -81,7 +81,46 @@ int hostroot_read(const HostRoot *hr, const char *path, char **out) {
     return 0;
 }
 
+/* A fake tree is plain files, but the kernel's list files ("always
+ * [madvise] never") answer a write of one word by moving the brackets; a
+ * fake tree does the same, so a restore can be checked byte for byte. */
+static char *fake_list_write(const HostRoot *hr, const char *path, const char *value) {
+    _cleanup_free_ char *old = NULL;
+    if (hostroot_read(hr, path, &old) < 0 || !strchr(old, '[')) return NULL;
+    size_t vl = strlen(value);
+    char *out = xcalloc(1, strlen(old) + 3);
+    bool found = false;
+    for (const char *p = old; *p;) {
+        if (*p == ' ' || *p == '\n') {
+            strncat(out, p++, 1);
+            continue;
+        }
+        size_t n = strcspn(p, " \n");
+        const char *w = p;
+        size_t wl = n;
+        if (w[0] == '[' && wl >= 2 && w[wl - 1] == ']') {
+            w++;
+            wl -= 2;
+        }
+        bool sel = wl == vl && !memcmp(w, value, vl);
+        found |= sel;
+        if (sel) strcat(out, "[");
+        strncat(out, w, wl);
+        if (sel) strcat(out, "]");
+        p += n;
+    }
+    if (!found) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 int hostroot_write(const HostRoot *hr, const char *path, const char *value) {
+    _cleanup_free_ char *emulated = hr->fake ? fake_list_write(hr, path, value) : NULL;
+    /* ...and a kernel file reads back with a newline after the value. */
+    if (hr->fake && !emulated && *value && value[strlen(value) - 1] != '\n') emulated = xasprintf("%s\n", value);
+    if (emulated) value = emulated;
     int fd = hostroot_openat(hr, path, O_WRONLY | O_TRUNC | O_NOCTTY, 0);
     if (fd < 0) return fd;
     size_t n = strlen(value);

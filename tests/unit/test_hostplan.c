@@ -1,0 +1,280 @@
+/* The host plan on fake trees (tests/hostroot): what it plans, that applying
+ * then restoring leaves the tree byte for byte as it was, knobs shared by two
+ * VMs, a failure half-way, and the replay of what a dead VM left. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hostplan.h"
+#include "runtime.h"
+#include "util.h"
+#include "vmconf.h"
+
+typedef struct Env {
+    char dir[64];
+    char *root, *orig;
+} Env;
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    va_list ap;
+    char *cmd = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&cmd, fmt, ap) < 0) abort();
+    va_end(ap);
+    int r = system(cmd);
+    free(cmd);
+    return r;
+}
+
+/* A private copy of SCENARIO as the host root, and a private run dir. */
+static void env_setup(Env *e, const char *scenario) {
+    strcpy(e->dir, "/tmp/kvmlaunch-hostplan-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    e->root = xasprintf("%s/root", e->dir);
+    e->orig = xasprintf("tests/hostroot/%s", scenario);
+    assert_int_equal(sh("cp -a %s %s", e->orig, e->root), 0);
+    setenv("KVMLAUNCH_ROOT", e->root, 1);
+    _cleanup_free_ char *run = xasprintf("%s/run", e->dir);
+    setenv("KVMLAUNCH_RUNDIR", run, 1);
+}
+
+static void env_teardown(Env *e) {
+    sh("rm -rf %s", e->dir);
+    unsetenv("KVMLAUNCH_ROOT");
+    unsetenv("KVMLAUNCH_RUNDIR");
+    free(e->root);
+    free(e->orig);
+}
+
+static bool tree_unchanged(const Env *e) { return sh("diff -r %s %s >&2", e->orig, e->root) == 0; }
+
+static char *fake(const Env *e, const char *path) {
+    _cleanup_free_ char *full = xasprintf("%s%s", e->root, path);
+    FILE *f = fopen(full, "r");
+    if (!f) return xstrdup("(missing)");
+    char buf[256] = "";
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return xstrdup(buf);
+}
+
+#define VM_INI "[vm]\nname = %s\nmemory = 2G\nvcpus = 2\n"
+#define HOST_INI "[host]\nthp = never\nthp-defrag = never\nksm = on\nksm-merge-across-nodes = no\nzone-reclaim = 1\n"
+
+static void plan_for(const char *ini, VmConfig *cfg, HostRoot *hr, HostPlan *plan, ErrList *errors) {
+    ErrList el = { 0 };
+    int r = vmconf_load_buffer("t.ini", ini, strlen(ini), cfg, &el);
+    if (r < 0) fail_msg("%s", el.e[0].msg);
+    assert_int_equal(hostroot_open(hr), 0);
+    assert_true(hr->fake);
+    HostState st;
+    hoststate_probe(hr, cfg, &st);
+    ErrList notes = { 0 };
+    hostplan_build(cfg, &st, plan, errors, &notes);
+    errlist_clear(&notes);
+    hoststate_free(&st);
+}
+
+static const HostChange *change(const HostPlan *p, const char *path) {
+    for (size_t i = 0; i < p->n; i++)
+        if (streq(p->c[i].path, path)) return &p->c[i];
+    return NULL;
+}
+
+static void test_plan_apply_restore(void **state) {
+    (void)state;
+    Env e;
+    env_setup(&e, "cgroup2-numa2");
+    VmConfig cfg;
+    HostRoot hr = HOSTROOT_INIT;
+    HostPlan plan;
+    ErrList errors = { 0 };
+    _cleanup_free_ char *ini = xasprintf(VM_INI HOST_INI "[memory]\nbacking = hugepages\nnodes = 0-1\nreserve-hugepages = yes\n", "vm1");
+    plan_for(ini, &cfg, &hr, &plan, &errors);
+    assert_int_equal(errors.n, 0);
+    const HostChange *c = change(&plan, "/sys/kernel/mm/transparent_hugepage/enabled");
+    assert_non_null(c);
+    assert_string_equal(c->old, "madvise");
+    assert_string_equal(c->new, "never");
+    c = change(&plan, "/sys/kernel/mm/ksm/merge_across_nodes");
+    assert_non_null(c);
+    assert_string_equal(c->prep_value, "2"); /* KSM must unmerge first */
+    /* 1024 pages over two nodes: node 0 has 256 free of its 512 share. */
+    c = change(&plan, "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages");
+    assert_non_null(c);
+    assert_string_equal(c->new, "768");
+    c = change(&plan, "/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages");
+    assert_non_null(c);
+    assert_string_equal(c->new, "512");
+
+    Runtime rt = RUNTIME_INIT;
+    assert_int_equal(runtime_acquire("vm1", &rt, NULL), 0);
+    assert_int_equal(hostplan_apply(&hr, "vm1", &plan), 0);
+    _cleanup_free_ char *thp = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    assert_string_equal(thp, "always madvise [never]\n");
+    _cleanup_free_ char *ksm = fake(&e, "/sys/kernel/mm/ksm/run");
+    assert_string_equal(ksm, "1\n");
+    _cleanup_free_ char *merge = fake(&e, "/sys/kernel/mm/ksm/merge_across_nodes");
+    assert_string_equal(merge, "0\n");
+    assert_false(tree_unchanged(&e));
+
+    assert_int_equal(hostplan_restore(&hr, "vm1"), 0);
+    runtime_release(&rt);
+    assert_true(tree_unchanged(&e));
+
+    hostplan_free(&plan);
+    hostroot_close(&hr);
+    vmconf_free(&cfg);
+    env_teardown(&e);
+}
+
+static void test_shared_and_dead(void **state) {
+    (void)state;
+    Env e;
+    env_setup(&e, "cgroup2-numa2");
+    VmConfig c1, c2;
+    HostRoot hr1 = HOSTROOT_INIT, hr2 = HOSTROOT_INIT;
+    HostPlan p1, p2;
+    ErrList errors = { 0 };
+    _cleanup_free_ char *ini1 = xasprintf(VM_INI "[host]\nthp = never\n", "a");
+    _cleanup_free_ char *ini2 = xasprintf(VM_INI "[host]\nthp = never\nzone-reclaim = 1\n", "b");
+    Runtime ra = RUNTIME_INIT, rb = RUNTIME_INIT;
+    assert_int_equal(runtime_acquire("a", &ra, NULL), 0);
+    assert_int_equal(runtime_acquire("b", &rb, NULL), 0);
+    plan_for(ini1, &c1, &hr1, &p1, &errors);
+    assert_int_equal(hostplan_apply(&hr1, "a", &p1), 0);
+    /* b plans after a changed THP: "already never", and still counts. */
+    plan_for(ini2, &c2, &hr2, &p2, &errors);
+    assert_int_equal(errors.n, 0);
+    assert_true(change(&p2, "/sys/kernel/mm/transparent_hugepage/enabled")->already);
+    assert_int_equal(hostplan_apply(&hr2, "b", &p2), 0);
+
+    assert_int_equal(hostplan_restore(&hr1, "a"), 0);
+    runtime_release(&ra);
+    _cleanup_free_ char *thp = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    assert_string_equal(thp, "always madvise [never]\n"); /* b still relies on it */
+
+    /* b dies without restoring: the next replay puts everything back. */
+    runtime_release(&rb);
+    assert_false(tree_unchanged(&e));
+    assert_int_equal(hostplan_replay_dead(&hr1), 0);
+    assert_true(tree_unchanged(&e));
+
+    hostplan_free(&p1);
+    hostplan_free(&p2);
+    hostroot_close(&hr1);
+    hostroot_close(&hr2);
+    vmconf_free(&c1);
+    vmconf_free(&c2);
+    env_teardown(&e);
+}
+
+static void test_conflict_and_failure(void **state) {
+    (void)state;
+    Env e;
+    env_setup(&e, "cgroup2-numa2");
+    VmConfig c1, c2, c3;
+    HostRoot hr = HOSTROOT_INIT, hr2 = HOSTROOT_INIT, hr3 = HOSTROOT_INIT;
+    HostPlan p1, p2, p3;
+    ErrList errors = { 0 };
+    Runtime ra = RUNTIME_INIT, rb = RUNTIME_INIT;
+    assert_int_equal(runtime_acquire("a", &ra, NULL), 0);
+    assert_int_equal(runtime_acquire("b", &rb, NULL), 0);
+    _cleanup_free_ char *ini1 = xasprintf(VM_INI "[host]\nthp = never\n", "a");
+    _cleanup_free_ char *ini2 = xasprintf(VM_INI "[host]\nthp = always\n", "b");
+    plan_for(ini1, &c1, &hr, &p1, &errors);
+    assert_int_equal(hostplan_apply(&hr, "a", &p1), 0);
+    /* b wants another THP mode while a runs: refused, nothing changed. */
+    plan_for(ini2, &c2, &hr2, &p2, &errors);
+    assert_int_equal(hostplan_apply(&hr2, "b", &p2), -EBUSY);
+    _cleanup_free_ char *thp = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    assert_string_equal(thp, "always madvise [never]\n");
+    assert_int_equal(hostplan_restore(&hr, "a"), 0);
+    assert_true(tree_unchanged(&e));
+
+    /* A write that fails half-way (the file is a directory): what was
+     * applied before it goes back, the call fails. */
+    _cleanup_free_ char *ini3 = xasprintf(VM_INI "[host]\nthp = never\nksm = on\nksm-pages-to-scan = 500\n", "b");
+    plan_for(ini3, &c3, &hr3, &p3, &errors);
+    assert_int_equal(errors.n, 0);
+    /* Planned while the file was there; gone (a directory) when applied. */
+    _cleanup_free_ char *p = xasprintf("%s/sys/kernel/mm/ksm/pages_to_scan", e.root);
+    assert_int_equal(sh("rm %s && mkdir %s", p, p), 0);
+    assert_int_equal(hostplan_apply(&hr3, "b", &p3), -EISDIR);
+    _cleanup_free_ char *thp2 = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    _cleanup_free_ char *run = fake(&e, "/sys/kernel/mm/ksm/run");
+    assert_string_equal(thp2, "always [madvise] never\n");
+    assert_string_equal(run, "0\n");
+    runtime_release(&ra);
+    runtime_release(&rb);
+    hostplan_free(&p1);
+    hostplan_free(&p2);
+    hostplan_free(&p3);
+    hostroot_close(&hr);
+    hostroot_close(&hr2);
+    hostroot_close(&hr3);
+    vmconf_free(&c1);
+    vmconf_free(&c2);
+    vmconf_free(&c3);
+    errlist_clear(&errors);
+    env_teardown(&e);
+}
+
+static void test_plan_errors(void **state) {
+    (void)state;
+    Env e;
+    env_setup(&e, "missing-files");
+    VmConfig cfg;
+    HostRoot hr = HOSTROOT_INIT;
+    HostPlan plan;
+    ErrList errors = { 0 };
+    _cleanup_free_ char *ini = xasprintf(VM_INI "[host]\nthp = never\nksm = on\n[memory]\nbacking = hugepages\nhugepage-size = 1G\nnodes = 1\n", "x");
+    plan_for(ini, &cfg, &hr, &plan, &errors);
+    assert_true(errors.n >= 3);
+    char all[4096] = "";
+    for (size_t i = 0; i < errors.n; i++) {
+        strncat(all, errors.e[i].msg, sizeof(all) - strlen(all) - 2);
+        strcat(all, "\n");
+    }
+    assert_non_null(strstr(all, "[host] thp: expected /sys/kernel/mm/transparent_hugepage/enabled to exist on this host"));
+    assert_non_null(strstr(all, "[host] ksm: expected /sys/kernel/mm/ksm/run to exist"));
+    assert_non_null(strstr(all, "[memory] hugepage-size: expected 1G huge pages on node 1, found no pool"));
+    hostplan_free(&plan);
+    vmconf_free(&cfg);
+    errlist_clear(&errors);
+    hostroot_close(&hr);
+    env_teardown(&e);
+
+    /* Short of pages without reserve-hugepages: the numbers are given. */
+    env_setup(&e, "cgroup2-numa2");
+    _cleanup_free_ char *ini2 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nnodes = 0\n", "y");
+    plan_for(ini2, &cfg, &hr, &plan, &errors);
+    assert_int_equal(errors.n, 1);
+    assert_non_null(strstr(errors.e[0].msg, "expected 1024 free 2M huge pages on node 0, found 256"));
+    hostplan_free(&plan);
+    vmconf_free(&cfg);
+    errlist_clear(&errors);
+    hostroot_close(&hr);
+    env_teardown(&e);
+}
+
+int main(void) {
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (runtime dirs and locks under a temp dir are fine, but the fake trees keep root-owned modes)\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_apply_restore), cmocka_unit_test(test_shared_and_dead),
+        cmocka_unit_test(test_conflict_and_failure), cmocka_unit_test(test_plan_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
