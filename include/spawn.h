@@ -22,6 +22,7 @@ typedef struct SpawnSpec {
     const SpawnFd *fds;             /* target 0 is stdin; 1 and 2 stay as they are unless listed */
     size_t n_fds;
     bool new_process_group;         /* terminal signals reach only kvmlaunch */
+    bool memlock_unlimited;         /* [memory] lock: QEMU may lock all its memory */
 } SpawnSpec;
 
 /* Forks and execs. Returns 0 with *pid once exec succeeded, or -errno with

@@ -2,6 +2,8 @@
  * instead of pretending. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,6 +119,10 @@ int cli_main(int argc, char **argv) {
     /* A write to QMP after QEMU closed it must be an EPIPE to handle, not a
      * signal that kills the supervisor before it cleans up. */
     signal(SIGPIPE, SIG_IGN);
+    /* A closed 0, 1 or 2 would be taken by the next open (a disk image,
+     * say) and QEMU's messages would land there: /dev/null holds them. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd) return EXIT_RUNTIME;
     /* "+": stop at the first word, so `keys --markdown` reaches its command. */
     while ((c = getopt_long(argc, argv, "+nhVqv", options, NULL)) != -1) {
         switch (c) {

@@ -18,7 +18,9 @@ static bool opens_rw(const char *path) {
 static StdoutKind probe_stdout(void) {
     if (isatty(STDOUT_FILENO)) return STDOUT_TERMINAL;
     struct stat st;
-    if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return STDOUT_PIPE;
+    /* A file counts as attached too: `kvmlaunch vm.ini > ci.log` wants the
+     * console in ci.log, not in a runtime dir removed at exit. */
+    if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISREG(st.st_mode))) return STDOUT_PIPE;
     return STDOUT_OTHER;
 }
 

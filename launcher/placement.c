@@ -102,14 +102,22 @@ static void to_cpuset(const CpuList *l, cpu_set_t *set) {
 int placement_apply(const Placement *p) {
     for (size_t i = 0; i < p->n; i++) {
         const ThreadPlace *t = &p->t[i];
+        if (t->role == THREAD_VCPU && t->policy != SCHED_OTHER) {
+            struct sched_param sp = { .sched_priority = t->priority };
+            if (sched_setscheduler(t->tid, t->policy, &sp) < 0)
+                return log_error_errno(-errno, "Failed to set the scheduler of %s (tid %ld): %m", t->name, (long)t->tid);
+        }
         if (!t->cpus.n) continue;
         _cleanup_free_ char *list = cpulist_format(&t->cpus);
         for (size_t k = 0; k < t->cpus.n; k++)
             if (t->cpus.cpu[k] >= CPU_SETSIZE) return log_error_errno(-EINVAL, "%s: CPU %d is beyond what this build supports", t->name, t->cpus.cpu[k]);
         cpu_set_t want, got;
         to_cpuset(&t->cpus, &want);
-        if (sched_setaffinity(t->tid, sizeof(want), &want) < 0)
+        if (sched_setaffinity(t->tid, sizeof(want), &want) < 0) {
+            /* A helper thread may end between listing and pinning. */
+            if (errno == ESRCH && t->role == THREAD_EMULATOR) continue;
             return log_error_errno(-errno, "Failed to pin %s (tid %ld) to CPUs %s: %m", t->name, (long)t->tid, list);
+        }
         if (sched_getaffinity(t->tid, sizeof(got), &got) < 0)
             return log_error_errno(-errno, "Failed to read back the CPUs of %s (tid %ld): %m", t->name, (long)t->tid);
         if (!CPU_EQUAL(&want, &got)) {
@@ -119,11 +127,6 @@ int placement_apply(const Placement *p) {
             _cleanup_free_ char *a = cpulist_format(&actual);
             cpulist_free(&actual);
             return log_error_errno(-EXDEV, "%s (tid %ld) runs on CPUs %s, not %s as asked; the VM is not started", t->name, (long)t->tid, a, list);
-        }
-        if (t->role == THREAD_VCPU && t->policy != SCHED_OTHER) {
-            struct sched_param sp = { .sched_priority = t->priority };
-            if (sched_setscheduler(t->tid, t->policy, &sp) < 0)
-                return log_error_errno(-errno, "Failed to set the scheduler of %s (tid %ld): %m", t->name, (long)t->tid);
         }
         log_info("%s=tid %ld -> cpu %s", t->name, (long)t->tid, list);
     }

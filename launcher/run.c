@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -126,8 +127,18 @@ static void kill_qemu(Started *st) {
     st->qemu = 0;
 }
 
+/* A SIGTERM or SIGINT that came while QEMU was starting: the guest has not
+ * run yet, so there is nothing to power down; the start is abandoned. */
+static bool stop_requested(int sigfd) {
+    struct signalfd_siginfo si;
+    bool stop = false;
+    while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        if (si.ssi_signo != SIGCHLD) stop = true;
+    return stop;
+}
+
 static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime *rt, const struct passwd *pw, bool change_id,
-                           Started *st, int64_t t0) {
+                           Started *st, int64_t t0, int sigfd, bool *config_error) {
     StrVec argv = STRVEC_INIT;
     ErrList errors = { 0 }, notes = { 0 };
     int r = qemucmd_build(cfg, facts, &argv, &errors, &notes);
@@ -137,6 +148,7 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
     errlist_clear(&notes);
     if (r < 0) {
         strvec_clear(&argv);
+        *config_error = true;
         return -EINVAL;
     }
 
@@ -164,7 +176,7 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
     size_t n_fds = 3;
     if (serial_fd >= 0) fds[n_fds++] = (SpawnFd){ serial_fd, facts->serial_fd };
     SpawnSpec spec = { .argv = argv.v, .envp = env, .change_id = change_id, .uid = pw->pw_uid, .gid = pw->pw_gid,
-                       .fds = fds, .n_fds = n_fds, .new_process_group = true };
+                       .fds = fds, .n_fds = n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock };
     r = spawn_qemu(&spec, &st->qemu);
     if (r < 0) goto out;
     close(sv[1]);
@@ -184,6 +196,10 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
     if (r == 0) r = placement_apply(&pl);
     placement_free(&pl);
     if (r < 0) goto out;
+    if (stop_requested(sigfd)) {
+        r = log_error_errno(-ECANCELED, "stopped before the guest ran: %s is not started", cfg->vm.name);
+        goto out;
+    }
     r = qmp_execute(&st->qmp, "cont", NULL, NULL, QMP_START_TIMEOUT_MS);
     if (r < 0) {
         log_error("cont failed: %s", st->qmp.error);
@@ -266,17 +282,20 @@ int run_vm(const char *path) {
         goto out_signals;
     }
     Started st = { 0 };
-    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0);
+    bool config_error = false;
+    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error);
     if (r < 0) {
         kill_qemu(&st);
-        rc = r == -EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
+        rc = config_error ? EXIT_CONFIG : EXIT_RUNTIME;
     } else {
         if (facts.running_as_root && lockdown_supervisor() < 0) {
             log_error("Failed to lock the supervisor down: stopping the VM");
             kill_qemu(&st);
             rc = EXIT_RUNTIME;
         } else {
-            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd };
+            /* The [vm] timeout counts from the start, not from cont. */
+            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd,
+                               .timeout_at_ms = cfg.vm.timeout_ms ? t0 + (int64_t)cfg.vm.timeout_ms : 0 };
             rc = supervise(&sup);
             st.qemu = 0;
         }
@@ -288,8 +307,10 @@ int run_vm(const char *path) {
     }
     runtime_release(&rt);
 out_signals:
+    /* The mask stays: a SIGTERM that came during teardown must not kill
+     * kvmlaunch now and replace its exit code; the process ends next. */
     close(sigfd);
-    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    (void)oldmask;
 out_facts:
     hostplan_free(&plan);
     hoststate_free(&hst);

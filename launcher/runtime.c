@@ -74,7 +74,6 @@ int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
         struct stat a, b;
         if (fstat(fd, &a) < 0) return -errno;
         if (fstatat(dfd, PIDFILE, &b, AT_SYMLINK_NOFOLLOW) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) continue;
-        if (ftruncate(fd, 0) < 0) return log_error_errno(-errno, "Failed to truncate %s/%s: %m", dir, PIDFILE);
         rt->dir = TAKE_PTR(dir);
         rt->dir_fd = TAKE_FD(dfd);
         rt->pid_fd = TAKE_FD(fd);
@@ -86,7 +85,8 @@ int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
 int runtime_write_pids(Runtime *rt, pid_t supervisor, pid_t qemu) {
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%ld %ld\n", (long)supervisor, (long)qemu);
-    if (ftruncate(rt->pid_fd, 0) < 0 || pwrite(rt->pid_fd, buf, (size_t)n, 0) != n)
+    /* Written over, then cut: a reader never sees an empty file. */
+    if (pwrite(rt->pid_fd, buf, (size_t)n, 0) != n || ftruncate(rt->pid_fd, n) < 0)
         return log_error_errno(-errno, "Failed to write %s/%s: %m", rt->dir, PIDFILE);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,7 +44,7 @@ static _Noreturn void child_fail_rc(int pipe_fd, int step, int detail) {
 
 static _Noreturn void child_fail(int pipe_fd, int step) { child_fail_rc(pipe_fd, step, 0); }
 
-static void child(const SpawnSpec *s, pid_t parent, int report) {
+static void child(const SpawnSpec *s, pid_t parent, int report, int *moved) {
     sigset_t all;
     sigemptyset(&all);
     /* The supervisor blocks the signals it reads from a signalfd; QEMU must
@@ -61,11 +62,6 @@ static void child(const SpawnSpec *s, pid_t parent, int report) {
     for (size_t i = 0; i < s->n_fds; i++)
         if (s->fds[i].target >= high) high = s->fds[i].target + 1;
     if (report >= high) high = report + 1;
-    int moved[64];
-    if (s->n_fds > ELEMENTSOF(moved)) {
-        errno = EMFILE;
-        child_fail(report, STEP_FDS);
-    }
     for (size_t i = 0; i < s->n_fds; i++) {
         moved[i] = fcntl(s->fds[i].fd, F_DUPFD_CLOEXEC, high + 1 + (int)s->n_fds);
         if (moved[i] < 0) child_fail(report, STEP_FDS);
@@ -78,9 +74,30 @@ static void child(const SpawnSpec *s, pid_t parent, int report) {
         for (size_t i = 0; i < s->n_fds; i++) keep |= s->fds[i].target == fd;
         if (!keep && fd != report) close(fd);
     }
-    if (close_range((unsigned)high, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS) child_fail(report, STEP_FDS);
+    if (close_range((unsigned)high, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        /* Before Linux 5.11 there is no CLOSE_RANGE_CLOEXEC: mark each. */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = high; fd < (max > 0 ? max : 65536); fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    }
     if (report < high) fcntl(report, F_SETFD, FD_CLOEXEC);
 
+    if (s->memlock_unlimited) {
+        /* -overcommit mem-lock=on: QEMU, without CAP_IPC_LOCK, may lock only
+         * what RLIMIT_MEMLOCK allows; root raises it before dropping. */
+        struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+        if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0) child_fail(report, STEP_IDS);
+    }
+    if (!s->change_id) {
+        /* Not root: no ids to change, but capabilities handed to us
+         * (ambient ones from a service manager, inheritable ones) must not
+         * reach QEMU either. Dropping needs no privilege. */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) child_fail(report, STEP_IDS);
+        capng_clear(CAPNG_SELECT_CAPS);
+        if (capng_apply(CAPNG_SELECT_CAPS) < 0) {
+            errno = EPERM;
+            child_fail(report, STEP_IDS);
+        }
+    }
     if (s->change_id) {
         /* libcap-ng forgets its state across fork (an atfork handler), so
          * the empty set is prepared here; capng_change_id applies it with
@@ -111,6 +128,8 @@ int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return log_error_errno(-errno, "Failed to create a pipe: %m");
     pid_t parent = getpid();
+    /* Allocated here: the child only makes system calls. */
+    _cleanup_free_ int *moved = xcalloc(s->n_fds ? s->n_fds : 1, sizeof(int));
     pid_t c = fork();
     if (c < 0) {
         int r = -errno;
@@ -120,7 +139,7 @@ int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
     }
     if (c == 0) {
         close(p[0]);
-        child(s, parent, p[1]);
+        child(s, parent, p[1], moved);
     }
     close(p[1]);
     int msg[3];

@@ -15,7 +15,8 @@
 #include "log.h"
 #include "util.h"
 
-#define QMP_CMD_TIMEOUT_MS 5000
+/* Commands the loop sends must not stall it: a hung QEMU gets SIGKILL. */
+#define QMP_CMD_TIMEOUT_MS 1000
 /* After quit, how long QEMU gets before SIGKILL. */
 #define QUIT_GRACE_MS 5000
 
@@ -92,6 +93,13 @@ static void send_quit(Supervisor *s) {
 }
 
 static void begin_shutdown(Supervisor *s) {
+    if (s->kill_at_ms) {
+        /* Asked a third time: no more waiting at all. */
+        log_notice("killing QEMU of %s", s->cfg->vm.name);
+        kill(s->qemu, SIGKILL);
+        s->killed = true;
+        return;
+    }
     if (s->stop != STOP_NONE) {
         /* A second request: no more waiting for the guest. */
         log_notice("stopping %s now", s->cfg->vm.name);
@@ -107,7 +115,7 @@ static void begin_shutdown(Supervisor *s) {
 }
 
 int supervise(Supervisor *s) {
-    if (s->cfg->vm.timeout_ms) s->timeout_at_ms = monotonic_ms() + (int64_t)s->cfg->vm.timeout_ms;
+    if (s->cfg->vm.timeout_ms && !s->timeout_at_ms) s->timeout_at_ms = monotonic_ms() + (int64_t)s->cfg->vm.timeout_ms;
     for (;;) {
         int64_t now = monotonic_ms(), next = -1;
         if (s->timeout_at_ms && s->stop != STOP_TIMEOUT) {
@@ -137,7 +145,8 @@ int supervise(Supervisor *s) {
             if (next < 0 || s->kill_at_ms < next) next = s->kill_at_ms;
         }
         struct pollfd p[2] = { { .fd = s->sigfd, .events = POLLIN }, { .fd = s->qmp ? s->qmp->fd : -1, .events = POLLIN } };
-        int wait = next < 0 ? -1 : (int)(next - now);
+        /* Capped: a deadline weeks away must not overflow poll's int. */
+        int wait = next < 0 ? -1 : next - now > 60000 ? 60000 : (int)(next - now);
         /* Bytes may already sit in the QMP buffer from a command's reply. */
         if (s->qmp && (s->qmp->len || s->qmp->n_events)) wait = 0;
         int r = poll(p, 2, wait);

@@ -159,6 +159,13 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     ld->cur_index = (long)add_named(ld->cfg, sec->kind, id, ld->lineno);
 }
 
+/* A ";" or "#" after whitespace within the first N bytes. */
+static bool comment_before(const char *s, size_t n) {
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] == ';' || s[i] == '#') && isspace((unsigned char)s[i - 1])) return true;
+    return false;
+}
+
 /* The ini_reader: hands inih one line at a time, or an empty line in place of
  * one that is broken (after saying why), so line numbers stay true. */
 static char *reader(char *str, int num, void *stream) {
@@ -241,6 +248,10 @@ static char *reader(char *str, int num, void *stream) {
     } else if (memchr(start, ':', slen) && (!memchr(start, '=', slen) || (const char *)memchr(start, ':', slen) < (const char *)memchr(start, '=', slen))) {
         /* inih would split at the colon; the contract speaks KEY = VALUE. */
         report(ld, "expected KEY = VALUE, found a colon before any = in \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
+        return str;
+    } else if (memchr(start, '=', slen) && comment_before(start, (size_t)((const char *)memchr(start, '=', slen) - start))) {
+        /* inih would cut the line at the comment and drop the key unseen. */
+        report(ld, "expected KEY = VALUE, found a comment before the = in \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
         return str;
     } else if (!memchr(start, '=', slen)) {
         report(ld, "expected KEY = VALUE or a [section] header, found \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");

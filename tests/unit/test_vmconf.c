@@ -320,6 +320,7 @@ static void test_cross_key(void **state) {
     expect_error(MINIMAL "cpu-model = host,,x\n", "expected a CPU model");
     expect_error(MINIMAL "cpu-model = max,+x2apic,kvm=off\n[vm", "no closing ]");
     expect_error(MINIMAL "memory: 1G\n", "vm.ini:5: expected KEY = VALUE, found a colon");
+    expect_error(MINIMAL "exit-device ;old = yes\n", "vm.ini:5: expected KEY = VALUE, found a comment before the =");
     expect_error(MINIMAL "kernel = /k\nappend = quiet\n  initrd = /i\n", "vm.ini:7: expected more of append, found an indented key");
     expect_error(MINIMAL "kernel = /k\nappend = quiet\n  [disk \"a\"]\n", "found an indented section header");
     expect_error(MINIMAL "a\rb = c\n", "found a carriage return at column 2");
