@@ -32,6 +32,9 @@ typedef struct HostState {
     size_t n_pools;
     Knob *disk_sched;               /* owned: one per [disk]; path NULL when no block device holds the file */
     size_t n_disks;
+    CpuList nodes_online;           /* owned: /sys/devices/system/node/online */
+    CpuList nodes_with_memory;      /* owned: has_memory (online when the kernel lacks the file) */
+    bool nodes_known;               /* the node files were read */
 } HostState;
 
 typedef struct HostChange {

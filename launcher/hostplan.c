@@ -116,8 +116,22 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
     if (h->zone_reclaim != TRISTATE_UNSET)
         plan_knob(&p, &st->zone_reclaim, SECTION_HOST, hd, "zone-reclaim", h->zone_reclaim ? "1" : "0", "[host] zone-reclaim (seed: NUMA reclaim)");
 
-    /* Huge pages: enough free on the nodes, or reserve the difference. */
+    /* The NUMA nodes memory is bound to exist and have memory. */
     const MemorySection *m = &cfg->memory;
+    for (size_t i = 0; i < m->nodes.n && st->nodes_known; i++) {
+        int node = m->nodes.cpu[i];
+        _cleanup_free_ char *have = cpulist_format(&st->nodes_online);
+        if (!cpulist_contains(&st->nodes_online, node)) {
+            plan_error(&p, SECTION_MEMORY, &m->head, "nodes", "expected NUMA nodes this host has (%s), found node %d", have, node);
+            break;
+        }
+        if (!cpulist_contains(&st->nodes_with_memory, node)) {
+            plan_error(&p, SECTION_MEMORY, &m->head, "nodes", "expected nodes with memory, found node %d without any (a CPU-only node)", node);
+            break;
+        }
+    }
+
+    /* Huge pages: enough free on the nodes, or reserve the difference. */
     if (m->backing == BACKING_HUGEPAGES && st->n_pools) {
         uint64_t pages = cfg->vm.memory / m->hugepage_size;
         _cleanup_free_ char *hp = size_format(m->hugepage_size);

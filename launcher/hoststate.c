@@ -89,6 +89,13 @@ void hoststate_probe(const HostRoot *hr, const VmConfig *cfg, HostState *st) {
     read_knob(hr, "/sys/kernel/mm/ksm/sleep_millisecs", false, &st->ksm_sleep);
     read_knob(hr, "/proc/sys/vm/zone_reclaim_mode", false, &st->zone_reclaim);
 
+    _cleanup_free_ char *online = NULL, *mem = NULL;
+    if (hostroot_read(hr, "/sys/devices/system/node/online", &online) == 0 && kfile_parse_cpulist(online, &st->nodes_online) == 0) {
+        st->nodes_known = true;
+        if (hostroot_read(hr, "/sys/devices/system/node/has_memory", &mem) < 0 || kfile_parse_cpulist(mem, &st->nodes_with_memory) < 0)
+            st->nodes_with_memory = cpulist_copy(&st->nodes_online);
+    }
+
     const MemorySection *m = &cfg->memory;
     if (m->backing == BACKING_HUGEPAGES) {
         size_t n = m->nodes.n ? m->nodes.n : 1;
@@ -121,5 +128,7 @@ void hoststate_free(HostState *st) {
     free(st->pools);
     for (size_t i = 0; i < st->n_disks; i++) free_knob(&st->disk_sched[i]);
     free(st->disk_sched);
+    cpulist_free(&st->nodes_online);
+    cpulist_free(&st->nodes_with_memory);
     memset(st, 0, sizeof(*st));
 }

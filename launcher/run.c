@@ -18,6 +18,7 @@
 #include "hostplan.h"
 #include "lockdown.h"
 #include "log.h"
+#include "numa_place.h"
 #include "placement.h"
 #include "qemucmd.h"
 #include "runtime.h"
@@ -138,7 +139,7 @@ static bool stop_requested(int sigfd) {
 }
 
 static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime *rt, const struct passwd *pw, bool change_id,
-                           Started *st, int64_t t0, int sigfd, bool *config_error) {
+                           Started *st, int64_t t0, int sigfd, bool *config_error, const HostRoot *hr) {
     StrVec argv = STRVEC_INIT;
     ErrList errors = { 0 }, notes = { 0 };
     int r = qemucmd_build(cfg, facts, &argv, &errors, &notes);
@@ -206,6 +207,9 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
         goto out;
     }
     log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)st->qemu, (long long)(monotonic_ms() - t0));
+    /* Before lockdown: migrate_pages is not on the supervisor's list. */
+    if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(st->qemu, &cfg->memory.nodes);
+    if (cfg->memory.nodes.n) numa_place_report(hr, st->qemu);
 out:
     strvec_clear(&argv);
     strv_free(env);
@@ -283,7 +287,7 @@ int run_vm(const char *path) {
     }
     Started st = { 0 };
     bool config_error = false;
-    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error);
+    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error, &hr);
     if (r < 0) {
         kill_qemu(&st);
         rc = config_error ? EXIT_CONFIG : EXIT_RUNTIME;

@@ -62,11 +62,13 @@ leftovers() { # NAME: prints what is left of it
 
 # 1. A guest that boots, prints, ends with its own code.
 vm exit "kl.exit=5"
+printf '[memory]\nnodes = 0\nmigrate = yes\n' >> "$tmp/exit.ini"
 "$bin" "$tmp/exit.ini" > "$tmp/exit.out" 2>&1; rc=$?
 [ $rc = 5 ] && ok "exit-device: the guest's code 5 is kvmlaunch's exit code" || { bad "exit code $rc, expected 5"; cat "$tmp/exit.out"; }
 grep -q "KVMLAUNCH-GUEST: cpus=2" "$tmp/exit.serial" && ok "the guest saw 2 CPUs (serial log)" || bad "no guest output in $tmp/exit.serial"
 grep -q "from start to cont" "$tmp/exit.out" && ok "start-to-cont time logged: $(grep -o '[0-9]* ms from start to cont' "$tmp/exit.out")" || bad "no start-to-cont line"
 [ -z "$(leftovers exit)" ] && ok "nothing left after a clean exit" || bad "left after exit: $(leftovers exit)"
+grep -q "memory by node: node0 [1-9]" "$tmp/exit.out" && ok "migrate = yes: pages moved, then reported: $(grep -o 'memory by node: .*' "$tmp/exit.out")" || { bad "no NUMA report"; cat "$tmp/exit.out"; }
 
 vm bye ""
 "$bin" "$tmp/bye.ini" > "$tmp/bye.out" 2>&1; rc=$?

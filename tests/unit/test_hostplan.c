@@ -254,6 +254,18 @@ static void test_plan_errors(void **state) {
     hostroot_close(&hr);
     env_teardown(&e);
 
+    /* A node the host lacks. */
+    env_setup(&e, "cgroup2-numa2");
+    _cleanup_free_ char *ini3 = xasprintf(VM_INI "[memory]\nnodes = 1-2\n", "z");
+    plan_for(ini3, &cfg, &hr, &plan, &errors);
+    assert_int_equal(errors.n, 1);
+    assert_non_null(strstr(errors.e[0].msg, "[memory] nodes: expected NUMA nodes this host has (0-1), found node 2"));
+    hostplan_free(&plan);
+    vmconf_free(&cfg);
+    errlist_clear(&errors);
+    hostroot_close(&hr);
+    env_teardown(&e);
+
     /* Short of pages without reserve-hugepages: the numbers are given. */
     env_setup(&e, "cgroup2-numa2");
     _cleanup_free_ char *ini2 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nnodes = 0\n", "y");
