@@ -148,6 +148,29 @@ static int write_knob(const HostRoot *hr, const char *path, const char *value, c
     return r;
 }
 
+/* Growing a huge-page pool may get fewer pages than asked when memory is
+ * fragmented: the kernel then compacts memory and the write is tried once
+ * more; still short is a failure with the numbers. */
+static int grow_pool(const HostRoot *hr, const char *path, const char *want) {
+    int r = hostroot_write(hr, path, want);
+    if (r < 0) return log_error_errno(r, "Failed to write %s to %s: %m", want, path);
+    uint64_t asked = strtoull(want, NULL, 10);
+    for (int attempt = 0;; attempt++) {
+        _cleanup_free_ char *got = NULL;
+        r = hostroot_read(hr, path, &got);
+        if (r < 0) return log_error_errno(r, "Failed to read %s back: %m", path);
+        uint64_t have = strtoull(got, NULL, 10);
+        if (have >= asked) return 0;
+        if (attempt == 1)
+            return log_error_errno(-ENOMEM, "%s: asked for %" PRIu64 " huge pages, the kernel found %" PRIu64 " even after compacting memory",
+                                   path, asked, have);
+        log_notice("%s: %" PRIu64 " of %" PRIu64 " huge pages; compacting memory and trying again", path, have, asked);
+        hostroot_write(hr, "/proc/sys/vm/compact_memory", "1");
+        r = hostroot_write(hr, path, want);
+        if (r < 0) return log_error_errno(r, "Failed to write %s to %s: %m", want, path);
+    }
+}
+
 static int restore_knob(const HostRoot *hr, json_object *k) {
     const char *path = jstr(k, "path"), *orig = jstr(k, "original");
     if (!path || !orig) return 0;
@@ -233,7 +256,7 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
             add_user(k, name);
             json_object_object_add(k, "value", json_object_new_string(num));
             r = state_save(&l, knobs);
-            if (r >= 0) r = write_knob(hr, c->path, num, NULL, NULL);
+            if (r >= 0) r = grow_pool(hr, c->path, num);
             continue;
         }
         if (k) {
@@ -270,7 +293,7 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
         json_object_array_add(knobs, k);
         /* The original is on disk before the knob changes. */
         r = state_save(&l, knobs);
-        if (r >= 0) r = write_knob(hr, c->path, c->new, c->prep_path, c->prep_value);
+        if (r >= 0) r = c->additive ? grow_pool(hr, c->path, c->new) : write_knob(hr, c->path, c->new, c->prep_path, c->prep_value);
         if (r >= 0 && !streq(orig, c->new)) log_info("%s: %s -> %s (%s)", c->path, orig, c->new, c->why);
     }
     if (r < 0) {
