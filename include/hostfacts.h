@@ -38,6 +38,7 @@ typedef struct HostFacts {
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
     size_t n_nets;
+    int *bridge_mtu;                /* owned, one per [net]: its bridge's MTU, 0 when unknown */
 } HostFacts;
 
 /* Looks at the host: /dev/kvm, /dev/vhost-net, stdout, each disk file

@@ -24,6 +24,8 @@ typedef struct Supervisor {
     StopReason stop;
     bool killed;
     unsigned resets;                /* RESET events seen */
+    const struct Steering *steering; /* tap queue files to keep steered, or NULL */
+    int64_t steer_at_ms;            /* next check of them */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

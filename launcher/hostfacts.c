@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tap.h"
 #include "util.h"
 
 static bool opens_rw(const char *path) {
@@ -67,6 +68,9 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
     facts->n_disks = cfg->n_disks;
     facts->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
     for (size_t i = 0; i < cfg->n_disks; i++) facts->disks[i] = probe_disk(cfg->disks[i].file);
+    facts->bridge_mtu = xcalloc(cfg->n_nets ? cfg->n_nets : 1, sizeof(int));
+    for (size_t i = 0; i < cfg->n_nets; i++)
+        if (cfg->nets[i].bridge) facts->bridge_mtu[i] = tap_bridge_mtu(cfg->nets[i].bridge);
     hostfacts_assign_fds(cfg, facts);
 }
 
@@ -114,6 +118,7 @@ void hostfacts_free(HostFacts *facts) {
         free(facts->nets[i].vhost);
     }
     free(facts->nets);
+    free(facts->bridge_mtu);
     free(facts->disks);
     free(facts->qemu_binary);
     free(facts->runtime_dir);

@@ -53,6 +53,9 @@ static const struct {
 } kept_caps[] = {
     { CAP_KILL, "signal QEMU, which runs under another uid (SIGTERM forwarding, SIGKILL past shutdown-timeout)" },
     { CAP_SYS_NICE, "re-pin QEMU's threads, tasks of another uid, with sched_setaffinity when placement is re-checked" },
+    /* With socket() and every ioctl but TCGETS refused below, what is left
+     * of it are writes to root-owned network sysfs files. */
+    { CAP_NET_ADMIN, "steer tap queues again (rps_cpus/xps_cpus need it) when the guest enables more of them" },
 };
 
 uint64_t lockdown_kept_capabilities(void) {

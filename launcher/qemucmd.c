@@ -386,7 +386,9 @@ static void add_net(Cmd *c, size_t i) {
         /* One vector per rx and tx queue, one for config, one for control. */
         if (c->pci) jset_int(dev, "vectors", 2 * queues + 2);
     }
-    if (n->mtu) jset_int(dev, "host_mtu", n->mtu);
+    /* mtu unset: the bridge's, as the tap gets it too. */
+    int64_t mtu = n->mtu ? n->mtu : c->facts->bridge_mtu ? c->facts->bridge_mtu[i] : 0;
+    if (mtu) jset_int(dev, "host_mtu", mtu);
     push_json(c, "-device", dev);
 }
 

@@ -23,6 +23,7 @@
 #include "qemucmd.h"
 #include "runtime.h"
 #include "spawn.h"
+#include "tap.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -66,10 +67,7 @@ static int preflight(const VmConfig *cfg, const HostFacts *facts, struct passwd 
         int line = section_key_line(SECTION_CPU, &cpu->head, "pin");
         errlist_addf(&errors, line, "%s:%d: [cpu] pin: auto is not implemented yet in this version; give a CPU list", cfg->path, line);
     }
-    if (cfg->n_nets) {
-        errlist_addf(&errors, cfg->nets[0].head.line, "%s:%d: [net \"%s\"]: networking is not implemented yet in this version (--dry-run shows it)",
-                     cfg->path, cfg->nets[0].head.line, cfg->nets[0].head.id);
-    }
+    tap_preflight(cfg, &errors);
     for (size_t i = 0; i < cfg->n_disks && i < facts->n_disks; i++) {
         if (facts->disks[i].exists) continue;
         const DiskSection *d = &cfg->disks[i];
@@ -118,6 +116,7 @@ typedef struct Started {
     pid_t qemu;
     QmpClient qmp;
     bool qmp_open;
+    Steering steering;              /* the taps' queue files to keep steered */
 } Started;
 
 /* Stops a QEMU that never got to run the guest. */
@@ -154,6 +153,8 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
     }
 
     int sv[2] = { -1, -1 }, devnull = -1, status_fd = -1, serial_fd = -1;
+    SpawnFd *fds = NULL;
+    TapQueues *taps = NULL;
     char **env = spawn_clean_env();
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         r = log_error_errno(-errno, "Failed to create the QMP socket pair: %m");
@@ -173,9 +174,27 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
             goto out;
         }
     }
-    SpawnFd fds[3 + 1] = { { devnull, 0 }, { sv[1], facts->qmp_fd }, { status_fd, facts->status_fd } };
-    size_t n_fds = 3;
+    /* Taps and vhost-net, opened here as root; QEMU gets the fds. */
+    size_t max_fds = 4;
+    for (size_t i = 0; i < cfg->n_nets; i++) max_fds += 2 * facts->nets[i].queues;
+    fds = xcalloc(max_fds, sizeof(SpawnFd));
+    taps = xcalloc(cfg->n_nets ? cfg->n_nets : 1, sizeof(TapQueues));
+    size_t n_fds = 0;
+    fds[n_fds++] = (SpawnFd){ devnull, 0 };
+    fds[n_fds++] = (SpawnFd){ sv[1], facts->qmp_fd };
+    fds[n_fds++] = (SpawnFd){ status_fd, facts->status_fd };
     if (serial_fd >= 0) fds[n_fds++] = (SpawnFd){ serial_fd, facts->serial_fd };
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        const NetFds *nf = &facts->nets[i];
+        r = tap_open(cfg, &cfg->nets[i], nf->vhost != NULL, &taps[i]);
+        if (r < 0) goto out;
+        for (size_t q = 0; q < nf->queues; q++) {
+            fds[n_fds++] = (SpawnFd){ taps[i].fds[q], nf->tap[q] };
+            if (nf->vhost) fds[n_fds++] = (SpawnFd){ taps[i].vhost[q], nf->vhost[q] };
+        }
+        if (vmconf_net_steering(cfg, &cfg->nets[i]) && cfg->cpu.pin.kind != CPUSPEC_AUTO && (r = tap_steer(&taps[i], cfg, &st->steering)) < 0)
+            goto out;
+    }
     SpawnSpec spec = { .argv = argv.v, .envp = env, .change_id = change_id, .uid = pw->pw_uid, .gid = pw->pw_gid,
                        .fds = fds, .n_fds = n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock };
     r = spawn_qemu(&spec, &st->qemu);
@@ -211,6 +230,10 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
     if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(st->qemu, &cfg->memory.nodes);
     if (cfg->memory.nodes.n) numa_place_report(hr, st->qemu);
 out:
+    /* QEMU holds the taps now (or nobody does, and they vanish). */
+    for (size_t i = 0; taps && i < cfg->n_nets; i++) tap_close(&taps[i]);
+    free(taps);
+    free(fds);
     strvec_clear(&argv);
     strv_free(env);
     if (sv[0] >= 0) close(sv[0]);
@@ -298,13 +321,14 @@ int run_vm(const char *path) {
             rc = EXIT_RUNTIME;
         } else {
             /* The [vm] timeout counts from the start, not from cont. */
-            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd,
+            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd, .steering = &st.steering,
                                .timeout_at_ms = cfg.vm.timeout_ms ? t0 + (int64_t)cfg.vm.timeout_ms : 0 };
             rc = supervise(&sup);
             st.qemu = 0;
         }
     }
     if (st.qmp_open) qmp_close(&st.qmp);
+    steering_free(&st.steering);
     if (hostplan_restore(&hr, cfg.vm.name) < 0) {
         log_error("some host settings could not be put back; `kvmlaunch cleanup %s` tries again", cfg.vm.name);
         if (rc == EXIT_OK) rc = EXIT_RUNTIME;

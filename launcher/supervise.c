@@ -13,10 +13,14 @@
 
 #include "cli.h"
 #include "log.h"
+#include "tap.h"
 #include "util.h"
 
 /* Commands the loop sends must not stall it: a hung QEMU gets SIGKILL. */
 #define QMP_CMD_TIMEOUT_MS 1000
+/* How often the taps' queue steering is checked (the guest may enable
+ * queues, and the kernel then makes their files anew, at any time). */
+#define STEER_EVERY_MS 1000
 /* After quit, how long QEMU gets before SIGKILL. */
 #define QUIT_GRACE_MS 5000
 
@@ -135,6 +139,13 @@ int supervise(Supervisor *s) {
                 continue;
             }
             if (next < 0 || s->quit_at_ms < next) next = s->quit_at_ms;
+        }
+        if (s->steering && s->steering->n) {
+            if (now >= s->steer_at_ms) {
+                steering_refresh(s->steering);
+                s->steer_at_ms = now + STEER_EVERY_MS;
+            }
+            if (next < 0 || s->steer_at_ms < next) next = s->steer_at_ms;
         }
         if (s->kill_at_ms && !s->killed) {
             if (now >= s->kill_at_ms) {

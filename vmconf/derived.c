@@ -16,7 +16,13 @@ int64_t vmconf_net_queues(const VmConfig *cfg, const NetSection *n) {
 }
 
 bool vmconf_vcpus_pinned(const VmConfig *cfg) {
-    return cfg->cpu.pin.kind == CPUSPEC_LIST || cfg->cpu.pin.kind == CPUSPEC_AUTO;
+    const CpuSection *cpu = &cfg->cpu;
+    if (cpu->pin.kind == CPUSPEC_LIST || cpu->pin.kind == CPUSPEC_AUTO) return true;
+    /* Or every vCPU has a vcpu.N of its own. */
+    if (cfg->vm.vcpus <= 0 || cpu->n_vcpu_override < (size_t)cfg->vm.vcpus) return false;
+    for (int64_t i = 0; i < cfg->vm.vcpus; i++)
+        if (!cpu->vcpu_override_line[i]) return false;
+    return true;
 }
 
 bool vmconf_net_steering(const VmConfig *cfg, const NetSection *n) {

@@ -161,7 +161,7 @@ const KeyDef schema_keys[] = {
     NET("bridge", bridge, .type = VT_IFNAME, .dflt_doc = "none", .type_doc = "interface name", .help = "the tap is attached to this bridge"),
     NET("tap", tap, .type = VT_IFNAME, .dflt_doc = "kl-NAME-ID; past 15 chars kl-NAMEPRE-HASH", .type_doc = "interface name",
         .help = "kvmlaunch creates it (multi-queue, vnet header) and removes it"),
-    NET("queues", queues, .type = VT_INT, .min = 1, .max = 256, .dflt_doc = "vcpus (at most 16)",
+    NET("queues", queues, .type = VT_INT, .min = 1, .max = 16, .dflt_doc = "vcpus (at most 16)",
         .help = "tap queues; mq=on and vectors=2*queues+2 when above 1"),
     NET("vhost", vhost, .type = VT_ENUM, .words = vhost_words, .dflt = "auto",
         .help = "on fails without /dev/vhost-net; auto warns and falls back"),

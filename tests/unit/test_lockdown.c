@@ -41,7 +41,7 @@
 
 /* The documented kept set (launcher/lockdown.c): a change there must come
  * with a change here. */
-#define KEPT_CAPS ((UINT64_C(1) << CAP_KILL) | (UINT64_C(1) << CAP_SYS_NICE))
+#define KEPT_CAPS ((UINT64_C(1) << CAP_KILL) | (UINT64_C(1) << CAP_SYS_NICE) | (UINT64_C(1) << CAP_NET_ADMIN))
 
 static char *filter_pfc(void) {
     scmp_filter_ctx ctx = NULL;

@@ -1,0 +1,238 @@
+/* A cpuset cgroup per VM, one child per thread group, as libvirt lays them
+ * out (DESIGN.md flow: "place every thread (affinity + its own cgroup)"):
+ *
+ *     BASE/kvmlaunch/NAME/emulator      QEMU's main loop, RCU, workers
+ *     BASE/kvmlaunch/NAME/vcpu0 .. N-1   one vCPU thread each
+ *     BASE/kvmlaunch/NAME/iothread0 ..   one I/O thread each (only if any)
+ *
+ * Each child carries cpuset.cpus (the thread's pin; without one, BASE's
+ * effective CPUs) and cpuset.mems ([memory] nodes; without them, BASE's
+ * effective nodes).
+ *
+ * BASE, chosen by cgroup_detect():
+ * - cgroup v2 (a cgroup2 mount whose cgroup.controllers lists cpuset):
+ *   the cgroup kvmlaunch runs in when it is delegated, else the hierarchy's
+ *   root. Delegated means what systemd's own cg_is_delegated() checks: the
+ *   directory carries the xattr trusted.delegate (or user.delegate, set by
+ *   user managers) with a true value; systemd sets it on the cgroup of every
+ *   unit with Delegate= (a systemd too old to set it is seen as not
+ *   delegating: the tree goes to the root, as without systemd). The owner uid is no
+ *   sign (every cgroup of a root unit belongs to root) and a writable
+ *   cgroup.subtree_control is none either (root may write any). The
+ *   delegated cgroup must also offer cpuset (Delegate=yes or
+ *   Delegate=cpuset); when it does not, BASE is the root, and `why` says so.
+ *   The root of a cgroup namespace (our cgroup "/") is the root case.
+ * - cgroup v1 (a "cgroup" mount with the cpuset option; "noprefix" mounts
+ *   name the files cpus/mems): always the hierarchy's root. systemd never
+ *   delegates v1 cpuset.
+ * - neither: version CGROUP_NONE; the caller decides (warn and pin with
+ *   affinity only, or refuse).
+ *
+ * v2 setup: "+cpuset" into cgroup.subtree_control of BASE, kvmlaunch/ and
+ * NAME (each read first: CgroupVm.enabled says which were already on);
+ * children get cgroup.type = threaded (NAME becomes a thread root), then
+ * cpuset.cpus and cpuset.mems; cpuset.{cpus,mems}.effective are read back
+ * and must equal what was asked, before any thread moves; then QEMU's pid
+ * goes to emulator/cgroup.procs (moving every thread, also ones started
+ * since the Placement was made) and each vCPU and I/O thread id to its
+ * child's cgroup.threads.
+ * v1 setup: cpuset.cpus and cpuset.mems of kvmlaunch/ (when still empty:
+ * kvmlaunch/ is shared by all VMs) and of NAME copy BASE's values (v1
+ * refuses a task, ENOSPC, in a cpuset without CPUs or nodes); each child
+ * gets its values; cpuset.cpus and cpuset.mems are read back; QEMU's pid
+ * goes to emulator/cgroup.procs, then each vCPU and I/O thread id to its
+ * child's tasks, one id per write.
+ *
+ * Teardown moves nothing (QEMU is dead by then): rmdir the children, NAME,
+ * and kvmlaunch/ when no other VM is left in it (rmdir of a cgroup with
+ * children fails, so this cannot take another VM's dir; the "created by
+ * us" rule would leave kvmlaunch/ behind whenever its creator exits before
+ * a VM that started later). EBUSY (threads of a dying process) is retried
+ * CGROUP_RMDIR_TRIES times, CGROUP_RMDIR_DELAY_MS apart; ENOENT is success.
+ * Then "-cpuset" where this VM wrote "+cpuset" and the cgroup still exists
+ * (BASE), only when no child of it uses cpuset (cgroup_release_cpuset).
+ *
+ * Fake trees (HostRoot.fake, tests): the module plays the kernel's part
+ * where a test could not otherwise see the result: mkdir fills the new
+ * directory with the interface files the kernel would create (v2:
+ * cgroup.{procs,threads,type,subtree_control,controllers,events}, and the
+ * cpuset files when the parent's subtree_control lists cpuset, effective
+ * ones copied from the parent; v1: tasks, cgroup.procs, notify_on_release,
+ * cgroup.clone_children, cpuset.{cpus,mems,effective_cpus,effective_mems});
+ * "+cpuset"/"-cpuset" edit the word list in the order of the mount's
+ * cgroup.controllers (empty: zero bytes); writes to cgroup.procs,
+ * cgroup.threads and tasks append a line (nothing is removed from the old
+ * cgroup); a v2 cpuset.cpus/mems write sets the .effective file to the
+ * asked set within the parent's effective set, or the parent's when that
+ * is empty; a v1 write copies to effective_cpus/mems; rmdir fails with
+ * EBUSY while the dir has a subdirectory or its cgroup.events reads
+ * "populated 1" (tests write that to play a thread that is slow to die),
+ * else removes the files, then the dir. Nothing else is emulated (a child
+ * created before "+cpuset" gets no cpuset files later, "-cpuset" removes
+ * none). tests/hostroot/cgroup2-delegated/README.md lists the scenario.
+ *
+ * Every function returns >= 0 or -errno and logs its failure once. */
+#ifndef KVMLAUNCH_CGROUP_H
+#define KVMLAUNCH_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "hostroot.h"
+#include "placement.h"
+#include "strvec.h"
+#include "values.h"
+#include "vmconf.h"
+
+#define CGROUP_TOP "kvmlaunch"
+#define CGROUP_RMDIR_TRIES 10
+#define CGROUP_RMDIR_DELAY_MS 50
+
+typedef enum { CGROUP_NONE, CGROUP_V1, CGROUP_V2 } CgroupVersion;
+
+typedef struct CgroupLayout {
+    CgroupVersion version;
+    bool noprefix;                  /* v1 mounted with noprefix: "cpus", not "cpuset.cpus" */
+    char *mount;                    /* owned: the hierarchy's mount point, "/sys/fs/cgroup" */
+    char *base;                     /* owned: where kvmlaunch/ lives (host path, no trailing '/') */
+    bool delegated;                 /* base is our own, delegated, cgroup */
+    CpuList cpus;                   /* owned: base's effective CPUs (v1: its cpuset.cpus) */
+    CpuList mems;                   /* owned: base's effective memory nodes (v1: its cpuset.mems) */
+    char *why;                      /* owned: one line for logs and --dry-run: what was found, why this base */
+} CgroupLayout;
+
+/* ---- pure parts ---- */
+
+/* The cgroup mounts in /proc/self/mounts (or /proc/mounts) text. Mount
+ * points have the kernel's octal escapes undone. */
+typedef struct CgroupMounts {
+    StrVec v2;                      /* every cgroup2 mount point, in file order */
+    char *v1_cpuset;                /* owned: the first v1 mount with the cpuset option, or NULL */
+    bool v1_noprefix;
+} CgroupMounts;
+/* -EINVAL on a line with fewer than four fields or a bad escape. */
+int cgroup_parse_mounts(const char *text, CgroupMounts *out);
+void cgroup_mounts_free(CgroupMounts *m);
+
+/* The path in /proc/self/cgroup text of the v2 line ("0::/a/b") or of the
+ * v1 line whose controllers include cpuset ("3:cpu,cpuset:/"). *path is
+ * owned by the caller. -ENOENT when there is no such line, -EINVAL on a
+ * malformed line. */
+int cgroup_parse_self(const char *text, CgroupVersion version, char **path);
+
+/* Whether WORD is one of the space-separated words of TEXT
+ * (cgroup.controllers, cgroup.subtree_control). */
+bool cgroup_list_has(const char *text, const char *word);
+
+/* One child cgroup: a thread group and the CPUs it asks for. */
+typedef struct CgroupGroup {
+    char *name;                     /* owned: "emulator", "vcpu0", "iothread0" */
+    ThreadRole role;
+    int index;                      /* vCPU or iothread number; -1 for emulator */
+    CpuList cpus;                   /* owned; empty: the base's effective CPUs */
+} CgroupGroup;
+
+typedef struct CgroupGroups {
+    CgroupGroup *g;                 /* owned */
+    size_t n;
+} CgroupGroups;
+
+/* From vm.ini, for --dry-run and check: emulator ([cpu] emulator),
+ * vcpu0..vcpus-1 (placement_vcpu_cpus), one iothreadN per disk with
+ * iothread = yes ([cpu] iothreads). */
+void cgroup_groups_from_config(const VmConfig *cfg, CgroupGroups *out);
+/* From a discovered Placement: emulator always, one vcpuN per vCPU thread,
+ * one iothreadN per I/O thread (N: its place in query-iothreads; they all
+ * carry [cpu] iothreads). Ordered emulator, vCPUs, I/O threads. */
+void cgroup_groups_from_placement(const Placement *p, CgroupGroups *out);
+void cgroup_groups_free(CgroupGroups *gs);
+
+typedef enum {
+    CGROUP_OP_MKDIR,                /* path: the cgroup dir */
+    CGROUP_OP_ENABLE,               /* path: cgroup.subtree_control; value "+cpuset" (v2) */
+    CGROUP_OP_WRITE,                /* path: the file; value */
+    CGROUP_OP_ATTACH,               /* path: cgroup.procs, cgroup.threads or tasks; group: which */
+} CgroupOpKind;
+
+/* On kvmlaunch/, which every VM shares: MKDIR accepts an existing dir,
+ * WRITE leaves a file that holds a value already. */
+#define CGROUP_OP_SHARED 1u
+
+typedef struct CgroupOp {
+    CgroupOpKind kind;
+    char *path;                     /* owned: host path */
+    char *value;                    /* owned; NULL for MKDIR and ATTACH */
+    size_t group;                   /* ATTACH: index into the CgroupGroups */
+    unsigned flags;
+} CgroupOp;
+
+typedef struct CgroupPlan {
+    CgroupOp *op;                   /* owned, in the order they are done */
+    size_t n;
+    char *top;                      /* owned: BASE/kvmlaunch */
+    char *dir;                      /* owned: BASE/kvmlaunch/NAME */
+} CgroupPlan;
+
+/* Pure: every mkdir, write and thread move cgroup_setup_vm() does for
+ * cfg->vm.name with GROUPS (cpus/mems resolved against the layout, in
+ * normalized cpulist form). -EINVAL for a name that is no plain directory
+ * name, -EOPNOTSUPP for CGROUP_NONE. */
+int cgroup_plan_vm(const CgroupLayout *l, const VmConfig *cfg, const CgroupGroups *groups, CgroupPlan *out);
+/* One line per step for --dry-run: "mkdir DIR", "PATH: VALUE",
+ * "PATH: <tid of vcpu0>"; the caller frees it. */
+char *cgroup_plan_render(const CgroupPlan *plan, const CgroupGroups *groups);
+void cgroup_plan_free(CgroupPlan *plan);
+
+/* ---- I/O ---- */
+
+/* Finds the cpuset hierarchy and the base as described above, reading
+ * /proc/self/mounts (/proc/mounts where that is missing, as in fake trees),
+ * the cgroup2 mounts' cgroup.controllers, /proc/self/cgroup (missing: our
+ * cgroup counts as the root), the delegation xattrs and the base's
+ * effective CPUs and nodes. No cpuset hierarchy is not an error: version
+ * CGROUP_NONE, `why` says what was seen. */
+int cgroup_detect(const HostRoot *hr, CgroupLayout *out);
+void cgroup_layout_free(CgroupLayout *l);
+
+/* One "+cpuset" written or found in a cgroup.subtree_control by setup. */
+typedef struct CgroupEnable {
+    char *path;                     /* owned: the cgroup dir */
+    bool was_enabled;               /* cpuset was listed before: never undone */
+} CgroupEnable;
+
+/* What setup made, for teardown; can be journaled as strings. */
+typedef struct CgroupVm {
+    CgroupVersion version;
+    char *top;                      /* owned: BASE/kvmlaunch */
+    char *dir;                      /* owned: BASE/kvmlaunch/NAME; NULL: nothing to remove */
+    CgroupEnable *enabled;          /* owned, v2: top-down, BASE first */
+    size_t n_enabled;
+} CgroupVm;
+
+/* Creates and configures the VM's cgroups, checks the effective CPUs and
+ * nodes (-EXDEV naming the group, asked and got, before any thread moved),
+ * then moves every thread of P (QEMU stopped with -S, before cont).
+ * A stale BASE/kvmlaunch/NAME from a dead run is removed first. Whatever
+ * the result, *out records what exists: after QEMU is dead, call
+ * cgroup_teardown_vm(out) on success and failure alike. */
+int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *cfg, const Placement *p, pid_t qemu_pid,
+                    CgroupVm *out);
+/* Removes what setup made (see above) and frees *vm; a zeroed CgroupVm is
+ * a no-op. Returns the first failure (-EBUSY while threads remain) after
+ * trying every step; `kvmlaunch cleanup NAME` can try again. */
+int cgroup_teardown_vm(const HostRoot *hr, CgroupVm *vm);
+/* Writes "-cpuset" into DIR/cgroup.subtree_control unless cpuset is off
+ * there already or a child of DIR uses it (lists it in its own
+ * subtree_control or has cpuset.cpus or cpuset.mems set): then returns 0
+ * and leaves it, so a cpuset someone else configured meanwhile keeps
+ * working. For replaying a journaled CgroupEnable with was_enabled false. */
+int cgroup_release_cpuset(const HostRoot *hr, const char *dir);
+/* What a crashed run of NAME left: removes BASE/kvmlaunch/NAME with its
+ * children, and kvmlaunch/ when empty; 0 when there is nothing. It cannot
+ * know whether that run enabled cpuset in BASE, so it leaves
+ * cgroup.subtree_control alone (journal CgroupVm.enabled for that). */
+int cgroup_cleanup(const HostRoot *hr, const CgroupLayout *l, const char *name);
+void cgroup_vm_free(CgroupVm *vm);
+
+#endif
