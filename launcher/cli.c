@@ -53,6 +53,21 @@ int cli_load_config(const char *path, VmConfig *cfg, FILE *err) {
     return EXIT_OK;
 }
 
+/* What kvmlaunch opens for each NIC and where QEMU finds it. */
+static void print_network(const VmConfig *cfg, const HostFacts *facts) {
+    for (size_t i = 0; i < cfg->n_nets && i < facts->n_nets; i++) {
+        const NetSection *n = &cfg->nets[i];
+        const NetFds *f = &facts->nets[i];
+        _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
+        printf("# net \"%s\": tap %s, %zu queue%s (fds %d-%d)", n->head.id, tap, f->queues, f->queues == 1 ? "" : "s", f->tap[0],
+               f->tap[f->queues - 1]);
+        if (f->vhost) printf(", vhost-net (fds %d-%d)", f->vhost[0], f->vhost[f->queues - 1]);
+        if (n->bridge) printf(", on bridge %s", n->bridge);
+        if (vmconf_net_steering(cfg, n)) printf(", queue i steered to vCPU i's CPU (queues/rx-i/rps_cpus, tx-i/xps_cpus)");
+        printf("\n");
+    }
+}
+
 static int cmd_dry_run(const char *path) {
     VmConfig cfg;
     int r = cli_load_config(path, &cfg, stderr);
@@ -81,7 +96,9 @@ static int cmd_dry_run(const char *path) {
     } else {
         _cleanup_free_ char *plan_text = hostplan_render(&plan);
         _cleanup_free_ char *text = qemucmd_render(argv.v);
-        printf("%s# QEMU command line:\n%s", plan_text, text);
+        printf("%s", plan_text);
+        print_network(&cfg, &facts);
+        printf("# QEMU command line:\n%s", text);
     }
     errlist_clear(&errors);
     errlist_clear(&notes);
