@@ -9,7 +9,7 @@
 #include "qmp.h"
 #include "vmconf.h"
 
-typedef enum { THREAD_VCPU, THREAD_IOTHREAD, THREAD_EMULATOR } ThreadRole;
+typedef enum { THREAD_VCPU, THREAD_IOTHREAD, THREAD_EMULATOR, THREAD_VHOST } ThreadRole;
 
 typedef struct ThreadPlace {
     ThreadRole role;

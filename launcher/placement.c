@@ -77,6 +77,32 @@ int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, Plac
     }
     json_object_put(iothreads);
 
+    /* vhost-net workers: tasks of QEMU named vhost-PID since Linux 6.4,
+     * kernel threads of that name before. [cpu] vhost says where. */
+    const CpuSpec *vh = &cfg->cpu.vhost;
+    const CpuSpec *vh_cpus = vh->kind == CPUSPEC_LIST ? vh : vh->kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : NULL;
+    _cleanup_free_ char *vhost_comm = xasprintf("vhost-%ld", (long)qemu_pid);
+    bool any_vhost = false;
+    for (size_t i = 0; i < cfg->n_nets; i++) any_vhost |= cfg->nets[i].vhost != VHOST_OFF;
+    DIR *all = any_vhost ? opendir("/proc") : NULL;
+    struct dirent *pe;
+    while (all && (pe = readdir(all))) {
+        char *end;
+        long pid = strtol(pe->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == qemu_pid) continue;
+        _cleanup_free_ char *comm_path = xasprintf("/proc/%ld/comm", pid);
+        char comm[32] = "";
+        FILE *f = fopen(comm_path, "re");
+        if (!f) continue;
+        if (!fgets(comm, sizeof(comm), f)) comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        if (!streq(comm, vhost_comm)) continue;
+        CpuList l = vh_cpus && vh_cpus->kind == CPUSPEC_LIST ? cpulist_copy(&vh_cpus->list) : (CpuList){ NULL, 0 };
+        add(out, THREAD_VHOST, -1, xstrdup(comm), (pid_t)pid, l);
+    }
+    if (all) closedir(all);
+
     /* Everything else QEMU runs: main loop, RCU, workers. */
     _cleanup_free_ char *path = xasprintf("/proc/%ld/task", (long)qemu_pid);
     DIR *d = opendir(path);
@@ -86,6 +112,18 @@ int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, Plac
         char *end;
         long tid = strtol(de->d_name, &end, 10);
         if (*end || tid <= 0 || known_tid(out, (pid_t)tid)) continue;
+        _cleanup_free_ char *comm_path = xasprintf("%s/%ld/comm", path, tid);
+        char comm[32] = "";
+        FILE *f = fopen(comm_path, "re");
+        if (f) {
+            if (!fgets(comm, sizeof(comm), f)) comm[0] = 0;
+            fclose(f);
+        }
+        if (!strncmp(comm, "vhost-", 6)) {
+            CpuList l = vh_cpus && vh_cpus->kind == CPUSPEC_LIST ? cpulist_copy(&vh_cpus->list) : (CpuList){ NULL, 0 };
+            add(out, THREAD_VHOST, -1, xstrdup("vhost"), (pid_t)tid, l);
+            continue;
+        }
         CpuList l = cfg->cpu.emulator.kind == CPUSPEC_LIST ? cpulist_copy(&cfg->cpu.emulator.list) : (CpuList){ NULL, 0 };
         add(out, THREAD_EMULATOR, -1, xstrdup("emulator"), (pid_t)tid, l);
     }
@@ -115,7 +153,7 @@ int placement_apply(const Placement *p) {
         to_cpuset(&t->cpus, &want);
         if (sched_setaffinity(t->tid, sizeof(want), &want) < 0) {
             /* A helper thread may end between listing and pinning. */
-            if (errno == ESRCH && t->role == THREAD_EMULATOR) continue;
+            if (errno == ESRCH && (t->role == THREAD_EMULATOR || t->role == THREAD_VHOST)) continue;
             return log_error_errno(-errno, "Failed to pin %s (tid %ld) to CPUs %s: %m", t->name, (long)t->tid, list);
         }
         if (sched_getaffinity(t->tid, sizeof(got), &got) < 0)
