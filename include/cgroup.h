@@ -16,8 +16,8 @@
  *   directory carries the xattr trusted.delegate (or user.delegate, set by
  *   user managers) with a true value; systemd sets it on the cgroup of every
  *   unit with Delegate= (a systemd too old to set it is seen as not
- *   delegating: the tree goes to the root, as without systemd). The owner uid is no
- *   sign (every cgroup of a root unit belongs to root) and a writable
+ *   delegating: the tree goes to the root, as without systemd). The
+ *   owner uid is no sign (every cgroup of a root unit belongs to root) and a writable
  *   cgroup.subtree_control is none either (root may write any). The
  *   delegated cgroup must also offer cpuset (Delegate=yes or
  *   Delegate=cpuset); when it does not, BASE is the root, and `why` says so.
@@ -59,8 +59,9 @@
  * cpuset files when the parent's subtree_control lists cpuset, effective
  * ones copied from the parent; v1: tasks, cgroup.procs, notify_on_release,
  * cgroup.clone_children, cpuset.{cpus,mems,effective_cpus,effective_mems});
- * "+cpuset"/"-cpuset" edit the word list in the order of the mount's
- * cgroup.controllers (empty: zero bytes); writes to cgroup.procs,
+ * "+cpuset"/"-cpuset" edit the word list in the order of the cgroup's
+ * cgroup.controllers (empty: zero bytes; "+" of a controller not offered
+ * there: ENOENT, as the kernel says); writes to cgroup.procs,
  * cgroup.threads and tasks append a line (nothing is removed from the old
  * cgroup); a v2 cpuset.cpus/mems write sets the .effective file to the
  * asked set within the parent's effective set, or the parent's when that
@@ -71,7 +72,8 @@
  * created before "+cpuset" gets no cpuset files later, "-cpuset" removes
  * none). tests/hostroot/cgroup2-delegated/README.md lists the scenario.
  *
- * Every function returns >= 0 or -errno and logs its failure once. */
+ * Every int function returns >= 0 or -errno; the I/O ones log their
+ * failure once, the pure ones leave that to the caller. */
 #ifndef KVMLAUNCH_CGROUP_H
 #define KVMLAUNCH_CGROUP_H
 
@@ -180,7 +182,8 @@ typedef struct CgroupPlan {
  * name, -EOPNOTSUPP for CGROUP_NONE. */
 int cgroup_plan_vm(const CgroupLayout *l, const VmConfig *cfg, const CgroupGroups *groups, CgroupPlan *out);
 /* One line per step for --dry-run: "mkdir DIR", "PATH: VALUE",
- * "PATH: <tid of vcpu0>"; the caller frees it. */
+ * "PATH: <thread id of vcpu0>", "(unless it exists)" on shared steps;
+ * the caller frees it. */
 char *cgroup_plan_render(const CgroupPlan *plan, const CgroupGroups *groups);
 void cgroup_plan_free(CgroupPlan *plan);
 
@@ -219,8 +222,9 @@ typedef struct CgroupVm {
 int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *cfg, const Placement *p, pid_t qemu_pid,
                     CgroupVm *out);
 /* Removes what setup made (see above) and frees *vm; a zeroed CgroupVm is
- * a no-op. Returns the first failure (-EBUSY while threads remain) after
- * trying every step; `kvmlaunch cleanup NAME` can try again. */
+ * a no-op. Every child is tried; when one stays (-EBUSY while threads
+ * remain) the VM dir, kvmlaunch/ and cpuset are left as they are and the
+ * error returned; `kvmlaunch cleanup NAME` can try again. */
 int cgroup_teardown_vm(const HostRoot *hr, CgroupVm *vm);
 /* Writes "-cpuset" into DIR/cgroup.subtree_control unless cpuset is off
  * there already or a child of DIR uses it (lists it in its own

@@ -25,5 +25,9 @@ int lockdown_drop_capabilities(void);
  * filter. Irreversible and for a single-threaded process: call once, after
  * the last fork and exec. */
 int lockdown_supervisor(void);
+/* The same, keeping the capabilities in EXTRA (a CapEff-style bit mask)
+ * too, for what this host's layout needs; the caller says why. */
+int lockdown_supervisor_keeping(uint64_t extra);
+int lockdown_drop_capabilities_keeping(uint64_t extra);
 
 #endif

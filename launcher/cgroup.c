@@ -338,6 +338,15 @@ void cgroup_plan_free(CgroupPlan *plan) {
     memset(plan, 0, sizeof(*plan));
 }
 
+/* ---- reading ---- */
+
+/* A file of DIR as text; "" when missing. */
+static char *read_or_empty(const HostRoot *hr, const char *dir, const char *name) {
+    _cleanup_free_ char *path = path_join(dir, name);
+    char *text = NULL;
+    return hostroot_read(hr, path, &text) < 0 ? xstrdup("") : text;
+}
+
 /* ---- fake trees: the kernel's part (see include/cgroup.h) ---- */
 
 static int fake_create(const HostRoot *hr, const char *dir, const char *name, const char *content) {
@@ -348,26 +357,19 @@ static int fake_create(const HostRoot *hr, const char *dir, const char *name, co
     return write(fd, content, n) == (ssize_t)n ? 0 : -EIO;
 }
 
-/* A file of DIR as text; "" when missing. */
-static char *fake_read(const HostRoot *hr, const char *dir, const char *name) {
-    _cleanup_free_ char *path = path_join(dir, name);
-    char *text = NULL;
-    return hostroot_read(hr, path, &text) < 0 ? xstrdup("") : text;
-}
-
 static int fake_populate(const HostRoot *hr, const CgroupLayout *l, const char *dir) {
     _cleanup_free_ char *parent = NULL;
     const char *base;
     path_split(dir, &parent, &base);
     int r = 0;
     if (l->version == CGROUP_V2) {
-        _cleanup_free_ char *ctl = fake_read(hr, parent, "cgroup.subtree_control");
+        _cleanup_free_ char *ctl = read_or_empty(hr, parent, "cgroup.subtree_control");
         static const char *const files[][2] = { { "cgroup.procs", "" }, { "cgroup.threads", "" }, { "cgroup.type", "domain\n" },
                                                { "cgroup.subtree_control", "" }, { "cgroup.events", "populated 0\nfrozen 0\n" } };
         for (size_t i = 0; i < ELEMENTSOF(files) && r >= 0; i++) r = fake_create(hr, dir, files[i][0], files[i][1]);
         if (r >= 0) r = fake_create(hr, dir, "cgroup.controllers", ctl);
         if (r >= 0 && cgroup_list_has(ctl, "cpuset")) {
-            _cleanup_free_ char *ec = fake_read(hr, parent, "cpuset.cpus.effective"), *em = fake_read(hr, parent, "cpuset.mems.effective");
+            _cleanup_free_ char *ec = read_or_empty(hr, parent, "cpuset.cpus.effective"), *em = read_or_empty(hr, parent, "cpuset.mems.effective");
             r = fake_create(hr, dir, "cpuset.cpus", "\n");
             if (r >= 0) r = fake_create(hr, dir, "cpuset.mems", "\n");
             if (r >= 0) r = fake_create(hr, dir, "cpuset.cpus.effective", ec);
@@ -395,7 +397,7 @@ static int fake_subtree_control(const HostRoot *hr, const char *path, const char
     if (r < 0) return r;
     if ((value[0] != '+' && value[0] != '-') || !value[1]) return -EINVAL;
     path_split(path, &dir, &name);
-    _cleanup_free_ char *order = fake_read(hr, dir, "cgroup.controllers");
+    _cleanup_free_ char *order = read_or_empty(hr, dir, "cgroup.controllers");
     if (value[0] == '+' && !cgroup_list_has(order, value + 1)) return -ENOENT;
     char *out = xcalloc(1, strlen(order) + 2);
     for (const char *p = order; *p;) {
@@ -436,7 +438,7 @@ static int fake_effective(const HostRoot *hr, const CgroupLayout *l, const char 
     }
     path_split(dir, &parent, &pbase);
     _cleanup_free_ char *eff = xasprintf("cpuset.%s.effective", which);
-    _cleanup_free_ char *ptext = fake_read(hr, parent, eff);
+    _cleanup_free_ char *ptext = read_or_empty(hr, parent, eff);
     CpuList asked, pe, res = { NULL, 0 };
     if (kfile_parse_cpulist(value, &asked) < 0) return -EINVAL;
     if (kfile_parse_cpulist(ptext, &pe) < 0) {
@@ -509,7 +511,7 @@ static int fake_rmdir_files(const HostRoot *hr, const char *path) {
     bool busy = sub.n > 0;
     strvec_clear(&sub);
     if (r < 0) return r;
-    _cleanup_free_ char *events = fake_read(hr, path, "cgroup.events");
+    _cleanup_free_ char *events = read_or_empty(hr, path, "cgroup.events");
     if (busy || strstr(events, "populated 1")) return -EBUSY;
     int fd = hostroot_openat(hr, path, O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0) return fd;
@@ -573,8 +575,8 @@ static int remove_vm_dir(const HostRoot *hr, const char *dir) {
         if (k < 0 && r == 0) r = k;
     }
     strvec_clear(&sub);
-    int k = rmdir_retry(hr, dir);
-    return r < 0 ? r : k;
+    /* A child that stayed keeps the dir busy: no point waiting on it. */
+    return r < 0 ? r : rmdir_retry(hr, dir);
 }
 
 /* kvmlaunch/ goes when the last VM left it; another VM's dir keeps it
@@ -646,7 +648,7 @@ static void choose_base(const HostRoot *hr, CgroupLayout *l, const char *own) {
         l->why = xasprintf("cgroup v2 at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch runs in %s, which is not delegated)", l->mount, l->mount, own);
         return;
     }
-    _cleanup_free_ char *ctl = fake_read(hr, cand, "cgroup.controllers");
+    _cleanup_free_ char *ctl = read_or_empty(hr, cand, "cgroup.controllers");
     if (!cgroup_list_has(ctl, "cpuset")) {
         l->why = xasprintf("cgroup v2 at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch runs in %s, delegated without cpuset: "
                            "Delegate=yes or Delegate=cpuset would keep them there)", l->mount, l->mount, own);
@@ -841,7 +843,7 @@ int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *c
                     CgroupVm *out) {
     memset(out, 0, sizeof(*out));
     out->version = l->version;
-    if (l->version == CGROUP_NONE) return log_error_errno(-EOPNOTSUPP, "No cpuset cgroup hierarchy: %s", l->why ? l->why : "none detected");
+    if (l->version == CGROUP_NONE) return log_error_errno(-EOPNOTSUPP, "Cannot give QEMU's threads cgroups: %s", l->why ? l->why : "no cpuset hierarchy");
     CgroupGroups gs;
     cgroup_groups_from_placement(p, &gs);
     CgroupPlan plan;
@@ -883,8 +885,8 @@ static bool cpuset_in_use(const HostRoot *hr, const char *dir, char **who) {
     }
     for (size_t i = 0; i < sub.n && !used; i++) {
         _cleanup_free_ char *child = path_join(dir, sub.v[i]);
-        _cleanup_free_ char *ctl = fake_read(hr, child, "cgroup.subtree_control");
-        _cleanup_free_ char *cpus = fake_read(hr, child, "cpuset.cpus"), *mems = fake_read(hr, child, "cpuset.mems");
+        _cleanup_free_ char *ctl = read_or_empty(hr, child, "cgroup.subtree_control");
+        _cleanup_free_ char *cpus = read_or_empty(hr, child, "cpuset.cpus"), *mems = read_or_empty(hr, child, "cpuset.mems");
         used = cgroup_list_has(ctl, "cpuset") || cpus[strspn(cpus, " \n")] || mems[strspn(mems, " \n")];
         if (used) *who = TAKE_PTR(child);
     }
@@ -924,7 +926,9 @@ int cgroup_teardown_vm(const HostRoot *hr, CgroupVm *vm) {
     if (r >= 0 && vm->top) r = rmdir_top_if_empty(hr, vm->top);
     for (size_t i = vm->n_enabled; r >= 0 && i-- > 0;) {
         const CgroupEnable *e = &vm->enabled[i];
-        if (e->was_enabled || !hostroot_exists(hr, e->path)) continue;
+        /* kvmlaunch/ and below go with their last VM; only BASE is left. */
+        bool ours = vm->top && !strncmp(e->path, vm->top, strlen(vm->top));
+        if (e->was_enabled || ours || !hostroot_exists(hr, e->path)) continue;
         r = cgroup_release_cpuset(hr, e->path);
     }
     cgroup_vm_free(vm);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "commands.h"
 #include "hostfacts.h"
 #include "hostplan.h"
@@ -51,6 +52,28 @@ int cli_load_config(const char *path, VmConfig *cfg, FILE *err) {
     if (r < 0) return EXIT_CONFIG;
     print_errlist(err, &cfg->notes, "note: ");
     return EXIT_OK;
+}
+
+/* The VM's cgroup tree, as it would be made (thread ids come at run time). */
+static void print_cgroups(const HostRoot *hr, const VmConfig *cfg) {
+    CgroupLayout l;
+    memset(&l, 0, sizeof(l));
+    if (cgroup_detect(hr, &l) < 0 || l.version == CGROUP_NONE) {
+        printf("# cgroups: no usable cpuset hierarchy: threads are placed by affinity alone\n");
+        cgroup_layout_free(&l);
+        return;
+    }
+    CgroupGroups groups;
+    CgroupPlan plan;
+    cgroup_groups_from_config(cfg, &groups);
+    if (cgroup_plan_vm(&l, cfg, &groups, &plan) == 0) {
+        _cleanup_free_ char *text = cgroup_plan_render(&plan, &groups);
+        printf("# cgroups (%s):\n", l.why);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) printf("#   %s\n", line);
+        cgroup_plan_free(&plan);
+    }
+    cgroup_groups_free(&groups);
+    cgroup_layout_free(&l);
 }
 
 /* What kvmlaunch opens for each NIC and where QEMU finds it. */
@@ -97,6 +120,7 @@ static int cmd_dry_run(const char *path) {
         _cleanup_free_ char *plan_text = hostplan_render(&plan);
         _cleanup_free_ char *text = qemucmd_render(argv.v);
         printf("%s", plan_text);
+        print_cgroups(&hr, &cfg);
         print_network(&cfg, &facts);
         printf("# QEMU command line:\n%s", text);
     }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "hostplan.h"
 #include "log.h"
@@ -105,6 +106,10 @@ int cmd_cleanup(const char *name) {
     if (hostroot_open(&hr) < 0) return EXIT_RUNTIME;
     /* A dead VM's knobs go back unless a running VM still relies on them. */
     if ((name && hostplan_restore(&hr, name) < 0) || hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
+    CgroupLayout cgl;
+    memset(&cgl, 0, sizeof(cgl));
+    if (name && cgroup_detect(&hr, &cgl) == 0 && cgl.version != CGROUP_NONE && cgroup_cleanup(&hr, &cgl, name) < 0) rc = EXIT_RUNTIME;
+    cgroup_layout_free(&cgl);
     hostroot_close(&hr);
     if (rc == EXIT_OK) log_info("%s: nothing is left", name ? name : "all stopped VMs");
     return rc;

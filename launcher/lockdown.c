@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/sockios.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -53,9 +55,11 @@ static const struct {
 } kept_caps[] = {
     { CAP_KILL, "signal QEMU, which runs under another uid (SIGTERM forwarding, SIGKILL past shutdown-timeout)" },
     { CAP_SYS_NICE, "re-pin QEMU's threads, tasks of another uid, with sched_setaffinity when placement is re-checked" },
-    /* With socket() and every ioctl but TCGETS refused below, what is left
-     * of it are writes to root-owned network sysfs files. */
-    { CAP_NET_ADMIN, "steer tap queues again (rps_cpus/xps_cpus need it) when the guest enables more of them" },
+    /* With socket() limited to one UDP socket and ioctl() to TCGETS and
+     * SIOCETHTOOL below, what is left of it are writes to root-owned
+     * network sysfs files and ethtool requests. */
+    { CAP_NET_ADMIN, "steer tap queues again (rps_cpus/xps_cpus need it) when the guest enables more of them, "
+                     "and put a [hostnic]'s offloads back at teardown (ETHTOOL_SFEATURES)" },
 };
 
 uint64_t lockdown_kept_capabilities(void) {
@@ -65,12 +69,12 @@ uint64_t lockdown_kept_capabilities(void) {
     return mask;
 }
 
-/* A syscall the supervisor may make, with up to two argument checks that
- * must all hold (socket's domain and type, say). */
+/* A syscall the supervisor may make, with up to three argument checks that
+ * must all hold (socket's domain, type and protocol, say). */
 typedef struct Rule {
     const char *name;
     unsigned n_args;
-    struct scmp_arg_cmp args[2];
+    struct scmp_arg_cmp args[3];
 } Rule;
 
 #define NO_EXEC(argno) { .arg = (argno), .op = SCMP_CMP_MASKED_EQ, .datum_a = PROT_EXEC, .datum_b = 0 }
@@ -78,6 +82,7 @@ typedef struct Rule {
 #define ALLOW(n) { .name = (n) }
 #define ALLOW_IF(n, a) { .name = (n), .n_args = 1, .args = { a } }
 #define ALLOW_IF2(n, a, b) { .name = (n), .n_args = 2, .args = { a, b } }
+#define ALLOW_IF3(n, a, b, c) { .name = (n), .n_args = 3, .args = { a, b, c } }
 
 static const Rule allowlist[] = {
     /* The wait: poll on the QMP socket, the signalfd (SIGTERM, SIGINT,
@@ -107,10 +112,16 @@ static const Rule allowlist[] = {
      * sysinfo/uname for sysconf, limits read (never set) by getrlimit. */
     ALLOW("futex"), ALLOW("getrandom"), ALLOW("sysinfo"), ALLOW("uname"),
     ALLOW_IF("prlimit64", ARG_EQ(2, 0)),
-    /* stdio asks isatty() (TCGETS) the first time it buffers a stream. Later
-     * issues add SIOCETHTOOL here (with socket(AF_INET, SOCK_DGRAM) below)
-     * when teardown puts NIC settings back. */
+    /* stdio asks isatty() (TCGETS) the first time it buffers a stream. */
     ALLOW_IF("ioctl", ARG_EQ(1, TCGETS)),
+    /* Teardown puts a [hostnic]'s offloads back (launcher/hostnic.c): the
+     * ethtool ioctl on one UDP socket, exactly as hostnic opens it (no
+     * other family, type, flag or protocol: no TCP, raw, ping or netlink
+     * socket, and connect/sendto stay refused, so the socket sends
+     * nothing). Seccomp cannot see which ethtool command the request
+     * carries; what it may do is bounded by the CAP_NET_ADMIN kept above. */
+    ALLOW_IF3("socket", ARG_EQ(0, AF_INET), ARG_EQ(1, SOCK_DGRAM | SOCK_CLOEXEC), ARG_EQ(2, 0)),
+    ALLOW_IF("ioctl", ARG_EQ(1, SIOCETHTOOL)),
     /* Files: /proc/PID/task and /proc files (placement re-check), the journal,
      * and teardown: write root-owned knobs back (openat O_WRONLY|O_TRUNC),
      * remove what we created (files, cgroup and runtime directories), locks. */
@@ -127,11 +138,11 @@ static const Rule allowlist[] = {
     /* Placement re-check: read each thread's CPUs and policy, re-pin drift. */
     ALLOW("sched_getaffinity"), ALLOW("sched_setaffinity"),
     ALLOW("sched_getscheduler"), ALLOW("sched_getparam"),
-    /* Teardown of later issues goes here: e.g. socket(AF_INET/AF_UNIX,
-     * SOCK_DGRAM) for the ethtool ioctl, each with an argument check. Not
+    /* Teardown of later issues goes here, each with an argument check. Not
      * allowed on purpose: exec*, fork/vfork/clone/clone3 (the supervisor never
      * forks after lockdown), ptrace, mount, set*id, bpf, open_by_handle_at,
-     * socket, keyctl, perf_event_open, userfaultfd, module and kexec calls. */
+     * socket other than the one above, socketpair, connect, sendto, keyctl,
+     * perf_event_open, userfaultfd, module and kexec calls. */
 };
 
 #ifdef LOCKDOWN_ASAN
@@ -212,7 +223,9 @@ static int check_single_threaded(void) {
     return 0;
 }
 
-int lockdown_drop_capabilities(void) {
+int lockdown_drop_capabilities(void) { return lockdown_drop_capabilities_keeping(0); }
+
+int lockdown_drop_capabilities_keeping(uint64_t extra) {
     errno = 0;
     if (capng_get_caps_process() < 0)
         return log_error_errno(errno ? -errno : -EIO, "Failed to read the supervisor's capabilities: %m");
@@ -226,6 +239,8 @@ int lockdown_drop_capabilities(void) {
             log_warning("The supervisor lacks %s, needed to %s",
                         capng_capability_to_name(kept_caps[i].cap), kept_caps[i].why);
     }
+    for (unsigned cap = 0; cap < 64; cap++)
+        if ((extra & (UINT64_C(1) << cap)) && capng_have_capability(CAPNG_PERMITTED, cap) == 1) keep |= UINT64_C(1) << cap;
 
     capng_clear(CAPNG_SELECT_ALL);
     for (unsigned cap = 0; cap < 64; cap++)
@@ -249,7 +264,9 @@ int lockdown_drop_capabilities(void) {
     return 0;
 }
 
-int lockdown_supervisor(void) {
+int lockdown_supervisor(void) { return lockdown_supervisor_keeping(0); }
+
+int lockdown_supervisor_keeping(uint64_t extra) {
     static bool done;
     if (done) return log_error_errno(-EALREADY, "The supervisor is already locked down");
 
@@ -260,7 +277,7 @@ int lockdown_supervisor(void) {
     r = lockdown_build_filter(&ctx);
     if (r < 0) return r;
 
-    r = lockdown_drop_capabilities();
+    r = lockdown_drop_capabilities_keeping(extra);
     if (r >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         r = log_error_errno(-errno, "Failed to set no_new_privs on the supervisor: %m");
     if (r >= 0) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "hostfacts.h"
 #include "hostplan.h"
@@ -116,6 +118,7 @@ typedef struct Started {
     pid_t qemu;
     QmpClient qmp;
     bool qmp_open;
+    CgroupVm cgroups;               /* what was created; torn down once QEMU is dead */
     Steering steering;              /* the taps' queue files to keep steered */
 } Started;
 
@@ -138,7 +141,7 @@ static bool stop_requested(int sigfd) {
 }
 
 static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime *rt, const struct passwd *pw, bool change_id,
-                           Started *st, int64_t t0, int sigfd, bool *config_error, const HostRoot *hr) {
+                           Started *st, int64_t t0, int sigfd, bool *config_error, const HostRoot *hr, const CgroupLayout *cgl) {
     StrVec argv = STRVEC_INIT;
     ErrList errors = { 0 }, notes = { 0 };
     int r = qemucmd_build(cfg, facts, &argv, &errors, &notes);
@@ -213,6 +216,8 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
     }
     Placement pl;
     r = placement_discover(cfg, &st->qmp, st->qemu, &pl);
+    /* Cgroups first: joining a cpuset resets a thread's affinity. */
+    if (r == 0 && cgl->version != CGROUP_NONE) r = cgroup_setup_vm(hr, cgl, cfg, &pl, st->qemu, &st->cgroups);
     if (r == 0) r = placement_apply(&pl);
     placement_free(&pl);
     if (r < 0) goto out;
@@ -253,7 +258,9 @@ int run_vm(const char *path) {
     HostRoot hr = HOSTROOT_INIT;
     HostState hst;
     HostPlan plan = { 0 };
+    CgroupLayout cgl;
     memset(&hst, 0, sizeof(hst));
+    memset(&cgl, 0, sizeof(cgl));
     HostFacts facts;
     hostfacts_probe(&cfg, &facts);
     struct passwd pw = { 0 };
@@ -270,6 +277,8 @@ int run_vm(const char *path) {
         goto out_facts;
     }
     hoststate_probe(&hr, &cfg, &hst);
+    if (cgroup_detect(&hr, &cgl) < 0 || cgl.version == CGROUP_NONE)
+        log_warning("no usable cpuset cgroup hierarchy: threads are placed by affinity alone");
     StrVec probe_argv = STRVEC_INIT;
     ErrList errors = { 0 }, notes = { 0 };
     int r = qemucmd_build(&cfg, &facts, &probe_argv, &errors, &notes);
@@ -310,12 +319,16 @@ int run_vm(const char *path) {
     }
     Started st = { 0 };
     bool config_error = false;
-    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error, &hr);
+    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error, &hr, &cgl);
     if (r < 0) {
         kill_qemu(&st);
         rc = config_error ? EXIT_CONFIG : EXIT_RUNTIME;
     } else {
-        if (facts.running_as_root && lockdown_supervisor() < 0) {
+        /* A cgroup v1 hierarchy root is mode 0555: removing kvmlaunch/ from
+         * it when the last VM ends needs CAP_DAC_OVERRIDE, so v1 hosts keep
+         * it (v2 roots are 0755 and need nothing). */
+        uint64_t extra = cgl.version == CGROUP_V1 ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
+        if (facts.running_as_root && lockdown_supervisor_keeping(extra) < 0) {
             log_error("Failed to lock the supervisor down: stopping the VM");
             kill_qemu(&st);
             rc = EXIT_RUNTIME;
@@ -329,6 +342,10 @@ int run_vm(const char *path) {
     }
     if (st.qmp_open) qmp_close(&st.qmp);
     steering_free(&st.steering);
+    /* QEMU is dead: its cgroups are empty and go. */
+    if (cgroup_teardown_vm(&hr, &st.cgroups) < 0)
+        log_warning("the cgroups of %s could not all be removed; `kvmlaunch cleanup %s` tries again", cfg.vm.name, cfg.vm.name);
+    cgroup_vm_free(&st.cgroups);
     if (hostplan_restore(&hr, cfg.vm.name) < 0) {
         log_error("some host settings could not be put back; `kvmlaunch cleanup %s` tries again", cfg.vm.name);
         if (rc == EXIT_OK) rc = EXIT_RUNTIME;
@@ -340,6 +357,7 @@ out_signals:
     close(sigfd);
     (void)oldmask;
 out_facts:
+    cgroup_layout_free(&cgl);
     hostplan_free(&plan);
     hoststate_free(&hst);
     hostroot_close(&hr);

@@ -57,6 +57,7 @@ wait_for() { # SECONDS CMD...: polls until CMD succeeds
 }
 leftovers() { # NAME: prints what is left of it
     [ -e "$KVMLAUNCH_RUNDIR/klrun-$$-$1" ] && echo "runtime dir"
+    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/klrun-$$-$1" ] && echo "cgroup $c/klrun-$$-$1"; done
     [ -n "$(qemu_of "$1")" ] && echo "qemu process"
 }
 
@@ -95,6 +96,15 @@ if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/stay.serial"; then
             "CPU 1/"*) [ "$(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" = 0 ] && ok "vcpu1 runs on CPU 0" || bad "vcpu1 allowed $(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" ;;
         esac
     done
+    # Each vCPU thread sits in its own cpuset cgroup (where a cpuset hierarchy exists).
+    if grep -q cpuset /proc/self/cgroup 2>/dev/null; then
+        for t in /proc/$q/task/*; do
+            case "$(cat "$t/comm")" in
+                "CPU 0/"*) grep -q "kvmlaunch/klrun-$$-stay/vcpu0" "$t/cgroup" && ok "vcpu0 is in cgroup kvmlaunch/klrun-$$-stay/vcpu0" || bad "vcpu0 cgroup: $(grep cpuset "$t/cgroup")" ;;
+            esac
+        done
+        grep -q "kvmlaunch/klrun-$$-stay/emulator" /proc/$q/cgroup && ok "QEMU's main thread is in the emulator cgroup" || bad "emulator cgroup: $(grep cpuset /proc/$q/cgroup)"
+    fi
     ss=$(cat /proc/$sup/status)
     grep -q "^Seccomp:\s*2" <<<"$ss" && grep -q "^NoNewPrivs:\s*1" <<<"$ss" && ok "supervisor: Seccomp 2, NoNewPrivs 1, $(grep CapEff <<<"$ss" | tr -s '\t' ' ')" || bad "supervisor not locked down: $(grep -E 'Cap|Seccomp|NoNewPrivs' <<<"$ss" | tr '\n' ' ')"
     echo "measure: supervisor RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$sup/status)"
