@@ -23,7 +23,9 @@
  *               NicOffloads *o = hostnic_offloads_read_all(&hr, cfg);
  *               char *t = hostnic_render_offloads(cfg, o, cfg->n_hostnics);
  *               hostnic_offloads_free(o, cfg->n_hostnics);
- *   run       right after hostplan_apply() succeeded:
+ *   run       right after hostplan_apply() succeeded (so, like it, after
+ *             runtime_acquire: users whose runtime lock is not held count
+ *             as dead and their entries are put back):
  *               if (hostnic_offloads_apply(&hr, cfg) < 0)
  *                   { hostplan_restore(&hr, name); fail as for hostplan_apply }
  *             at teardown, next to hostplan_restore(&hr, name) (after
@@ -34,6 +36,9 @@
  *             probing, `kvmlaunch cleanup`):
  *               hostnic_offloads_replay_dead(&hr);
  *             and `cleanup NAME` also calls hostnic_offloads_restore(&hr, NAME).
+ *   check     hostnic_plan's errors are FAIL lines, its notes WARN lines.
+ *   host      hostnic_probe() fills NicFacts (NUMA node, queue IRQs, MSI or
+ *             MSI-X and vector count, rx/tx queue counts) for the report.
  *
  * Under a fake host root (KVMLAUNCH_ROOT) nothing here touches a real NIC:
  * the ethtool functions read and change nothing, and say so. */
@@ -138,6 +143,7 @@ typedef struct NicFacts {
     char **rps;                     /* owned, n_rx entries: queues/rx-i/rps_cpus first line, NULL when missing */
     char **xps;                     /* owned, n_tx entries: queues/tx-i/xps_cpus */
     size_t n_rx, n_tx;
+    bool xps_single;                /* one tx queue, whose xps_cpus the kernel refuses to read (-ENOENT): no XPS there */
 } NicFacts;
 
 typedef struct HostNicFacts {
@@ -173,10 +179,12 @@ int hostnic_offloads_read(const HostRoot *hr, const char *dev, NicOffloads *out)
 NicOffloads *hostnic_offloads_read_all(const HostRoot *hr, const VmConfig *cfg);
 void hostnic_offloads_free(NicOffloads *o, size_t n);
 
-/* Pure: the dry-run lines of every [hostnic]'s offloads, one line each
- * ("#   eth0 offloads (ethtool): TSO off -> on, GSO on already, GRO off -> on")
- * or, with offloads = keep, the state reported. READ has N entries in cfg
- * order, or is NULL (not read). Empty string without [hostnic]. Caller frees. */
+/* Pure: the dry-run lines of the offloads: a heading line ("# NIC offloads
+ * (ethtool features; ...):"), then one line per [hostnic]
+ * ("#   eth0: TSO off -> on, GSO on already, GRO off -> on"; with
+ * offloads = keep "#   eth0: kept: TSO on, GSO on, GRO off"). READ has N
+ * entries in cfg order, or is NULL (not read: "current state unknown").
+ * Empty string without [hostnic]. Caller frees. */
 char *hostnic_render_offloads(const VmConfig *cfg, const NicOffloads *read, size_t n);
 
 /* For VM NAME = cfg->vm.name: for each [hostnic] with offloads = on, records

@@ -12,6 +12,7 @@
 #include "cgroup.h"
 #include "commands.h"
 #include "hostfacts.h"
+#include "hostnic.h"
 #include "hostplan.h"
 #include "log.h"
 #include "qemucmd.h"
@@ -111,6 +112,7 @@ static int cmd_dry_run(const char *path) {
     /* Both, so every problem shows at once. */
     int r1 = qemucmd_build(&cfg, &facts, &argv, &errors, &notes);
     int r2 = hostplan_build(&cfg, &st, &plan, &errors, &notes);
+    if (hostnic_plan(&hr, &cfg, &plan, &errors, &notes) < 0) r2 = -EINVAL;
     errlist_sort(&errors);
     print_errlist(stderr, &notes, "warning: ");
     if (r1 < 0 || r2 < 0) {
@@ -120,6 +122,12 @@ static int cmd_dry_run(const char *path) {
         _cleanup_free_ char *plan_text = hostplan_render(&plan);
         _cleanup_free_ char *text = qemucmd_render(argv.v);
         printf("%s", plan_text);
+        if (cfg.n_hostnics) {
+            NicOffloads *o = hostnic_offloads_read_all(&hr, &cfg);
+            _cleanup_free_ char *off = hostnic_render_offloads(&cfg, o, cfg.n_hostnics);
+            printf("%s", off);
+            hostnic_offloads_free(o, cfg.n_hostnics);
+        }
         print_cgroups(&hr, &cfg);
         print_network(&cfg, &facts);
         printf("# QEMU command line:\n%s", text);

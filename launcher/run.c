@@ -17,6 +17,7 @@
 #include "cgroup.h"
 #include "cli.h"
 #include "hostfacts.h"
+#include "hostnic.h"
 #include "hostplan.h"
 #include "lockdown.h"
 #include "log.h"
@@ -272,7 +273,7 @@ int run_vm(const char *path) {
     /* What dead VMs left is put back first, so the plan reads the host as
      * it really is; then the command line and the plan are checked before
      * anything is created. */
-    if (hostroot_open(&hr) < 0 || hostplan_replay_dead(&hr) < 0) {
+    if (hostroot_open(&hr) < 0 || hostplan_replay_dead(&hr) < 0 || hostnic_offloads_replay_dead(&hr) < 0) {
         rc = EXIT_RUNTIME;
         goto out_facts;
     }
@@ -283,6 +284,7 @@ int run_vm(const char *path) {
     ErrList errors = { 0 }, notes = { 0 };
     int r = qemucmd_build(&cfg, &facts, &probe_argv, &errors, &notes);
     int rp = hostplan_build(&cfg, &hst, &plan, &errors, &notes);
+    if (hostnic_plan(&hr, &cfg, &plan, &errors, &notes) < 0) rp = -EINVAL;
     errlist_sort(&errors);
     for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
     strvec_clear(&probe_argv);
@@ -311,7 +313,8 @@ int run_vm(const char *path) {
         rc = EXIT_RUNTIME;
         goto out_signals;
     }
-    if (hostplan_apply(&hr, cfg.vm.name, &plan) < 0) {
+    if (hostplan_apply(&hr, cfg.vm.name, &plan) < 0 || (cfg.n_hostnics && hostnic_offloads_apply(&hr, &cfg) < 0 &&
+                                                         (hostplan_restore(&hr, cfg.vm.name), true))) {
         log_error("the host could not be prepared for %s; what was changed is back", cfg.vm.name);
         rc = EXIT_RUNTIME;
         runtime_release(&rt);
@@ -346,7 +349,7 @@ int run_vm(const char *path) {
     if (cgroup_teardown_vm(&hr, &st.cgroups) < 0)
         log_warning("the cgroups of %s could not all be removed; `kvmlaunch cleanup %s` tries again", cfg.vm.name, cfg.vm.name);
     cgroup_vm_free(&st.cgroups);
-    if (hostplan_restore(&hr, cfg.vm.name) < 0) {
+    if (hostplan_restore(&hr, cfg.vm.name) < 0 || hostnic_offloads_restore(&hr, cfg.vm.name) < 0) {
         log_error("some host settings could not be put back; `kvmlaunch cleanup %s` tries again", cfg.vm.name);
         if (rc == EXIT_OK) rc = EXIT_RUNTIME;
     }
