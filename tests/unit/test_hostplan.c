@@ -279,6 +279,44 @@ static void test_plan_errors(void **state) {
     env_teardown(&e);
 }
 
+/* Pure: a scheduler the kernel does not offer is an error naming those it
+ * does; a legacy name maps with a note; a missing file is only a note. */
+static void test_scheduler_plan(void **state) {
+    (void)state;
+    static const char ini[] = "[vm]\nname = s\nmemory = 1G\nvcpus = 1\n"
+                              "[disk \"a\"]\nfile = /img/a\nformat = raw\nscheduler = bfq\n"
+                              "[disk \"b\"]\nfile = /img/b\nformat = raw\nscheduler = deadline\n"
+                              "[disk \"c\"]\nfile = /img/c\nformat = raw\nscheduler = none\n";
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(vmconf_load_buffer("s.ini", ini, strlen(ini), &cfg, &el), 0);
+    assert_int_equal(cfg.notes.n, 1); /* deadline means mq-deadline */
+    char *offered[] = { "mq-deadline", "none", NULL };
+    HostState st;
+    memset(&st, 0, sizeof(st));
+    Knob disks[3] = {
+        { .path = "/sys/dev/block/8:0/queue/scheduler", .value = "mq-deadline", .offered = offered },
+        { .path = "/sys/dev/block/8:0/queue/scheduler", .value = "mq-deadline", .offered = offered },
+        { .error = -ENOENT },
+    };
+    st.disk_sched = disks;
+    st.n_disks = 3;
+    HostPlan plan;
+    ErrList errors = { 0 }, notes = { 0 };
+    assert_int_equal(hostplan_build(&cfg, &st, &plan, &errors, &notes), -EINVAL);
+    assert_int_equal(errors.n, 1);
+    assert_string_equal(errors.e[0].msg, "s.ini:8: [disk \"a\"] scheduler: expected a value this kernel offers in "
+                                         "/sys/dev/block/8:0/queue/scheduler (mq-deadline, none), found bfq");
+    assert_int_equal(plan.n, 1); /* b: mq-deadline already, held */
+    assert_true(plan.c[0].already);
+    assert_int_equal(notes.n, 1);
+    assert_non_null(strstr(notes.e[0].msg, "[disk \"c\"] scheduler: /img/c does not exist"));
+    hostplan_free(&plan);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    vmconf_free(&cfg);
+}
+
 int main(void) {
     if (geteuid() != 0) {
         printf("SKIP: needs root (runtime dirs and locks under a temp dir are fine, but the fake trees keep root-owned modes)\n");
@@ -286,7 +324,7 @@ int main(void) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_apply_restore), cmocka_unit_test(test_shared_and_dead),
-        cmocka_unit_test(test_conflict_and_failure), cmocka_unit_test(test_plan_errors),
+        cmocka_unit_test(test_conflict_and_failure), cmocka_unit_test(test_plan_errors), cmocka_unit_test(test_scheduler_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
