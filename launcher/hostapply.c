@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "hostplan.h"
@@ -22,7 +23,6 @@
 #include "util.h"
 
 #define STATE_FILE "host.state"
-#define LOCK_FILE "host.lock"
 
 typedef struct HostLock {
     int fd;
@@ -34,15 +34,15 @@ static int host_lock(HostLock *l) {
     /* Checked first: after lockdown the supervisor may not call mkdir. */
     struct stat st;
     if (stat(base, &st) < 0 && mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
-    _cleanup_free_ char *lock = xasprintf("%s/%s", base, LOCK_FILE);
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return log_error_errno(-errno, "Failed to open %s: %m", lock);
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-    while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+    /* The lock is on the directory itself (flock needs no write access), so
+     * no lock file is left behind when no VM runs. */
+    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return log_error_errno(-errno, "Failed to open %s: %m", base);
+    while (flock(fd, LOCK_EX) < 0) {
         if (errno == EINTR) continue;
         int r = -errno;
         close(fd);
-        return log_error_errno(r, "Failed to lock %s: %m", lock);
+        return log_error_errno(r, "Failed to lock %s: %m", base);
     }
     l->fd = fd;
     l->state_path = xasprintf("%s/%s", base, STATE_FILE);
@@ -75,6 +75,11 @@ static json_object *state_load(const HostLock *l) {
 /* Writes the state to a temporary file, fsyncs it and renames it over the
  * old one: a crash leaves the old or the new state, never half of one. */
 static int state_save(const HostLock *l, json_object *knobs) {
+    /* Nothing changed on the host: nothing to keep. */
+    if (json_object_array_length(knobs) == 0) {
+        if (unlink(l->state_path) < 0 && errno != ENOENT) return log_error_errno(-errno, "Failed to remove %s: %m", l->state_path);
+        return 0;
+    }
     json_object *root = json_object_new_object();
     json_object_object_add(root, "version", json_object_new_int(1));
     json_object_object_add(root, "knobs", json_object_get(knobs));
