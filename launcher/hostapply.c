@@ -20,84 +20,10 @@
 #include "hostplan.h"
 #include "log.h"
 #include "runtime.h"
+#include "statefile.h"
 #include "util.h"
 
 #define STATE_FILE "host.state"
-
-typedef struct HostLock {
-    int fd;
-    char *state_path;
-} HostLock;
-
-static int host_lock(HostLock *l) {
-    const char *base = runtime_base();
-    /* Checked first: after lockdown the supervisor may not call mkdir. */
-    struct stat st;
-    if (stat(base, &st) < 0 && mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
-    /* The lock is on the directory itself (flock needs no write access), so
-     * no lock file is left behind when no VM runs. */
-    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return log_error_errno(-errno, "Failed to open %s: %m", base);
-    while (flock(fd, LOCK_EX) < 0) {
-        if (errno == EINTR) continue;
-        int r = -errno;
-        close(fd);
-        return log_error_errno(r, "Failed to lock %s: %m", base);
-    }
-    l->fd = fd;
-    l->state_path = xasprintf("%s/%s", base, STATE_FILE);
-    return 0;
-}
-
-static void host_unlock(HostLock *l) {
-    if (l->fd >= 0) close(l->fd);
-    free(l->state_path);
-    l->fd = -1;
-    l->state_path = NULL;
-}
-
-/* The knobs array, or a new empty one. */
-static json_object *state_load(const HostLock *l) {
-    json_object *root = json_object_from_file(l->state_path);
-    json_object *knobs;
-    if (!root || !json_object_object_get_ex(root, "knobs", &knobs) || !json_object_is_type(knobs, json_type_array)) {
-        struct stat st;
-        /* stat, not access: the locked-down supervisor may not call access. */
-        if (root && stat(l->state_path, &st) == 0) log_warning("%s is unreadable; starting a new one", l->state_path);
-        json_object_put(root);
-        return json_object_new_array();
-    }
-    json_object_get(knobs);
-    json_object_put(root);
-    return knobs;
-}
-
-/* Writes the state to a temporary file, fsyncs it and renames it over the
- * old one: a crash leaves the old or the new state, never half of one. */
-static int state_save(const HostLock *l, json_object *knobs) {
-    /* Nothing changed on the host: nothing to keep. */
-    if (json_object_array_length(knobs) == 0) {
-        if (unlink(l->state_path) < 0 && errno != ENOENT) return log_error_errno(-errno, "Failed to remove %s: %m", l->state_path);
-        return 0;
-    }
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "version", json_object_new_int(1));
-    json_object_object_add(root, "knobs", json_object_get(knobs));
-    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    _cleanup_free_ char *tmp = xasprintf("%s.new", l->state_path);
-    int r = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) r = -errno;
-    else {
-        size_t n = strlen(text);
-        if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) < 0) r = errno ? -errno : -EIO;
-        if (close(fd) < 0 && !r) r = -errno;
-        if (!r && rename(tmp, l->state_path) < 0) r = -errno;
-    }
-    json_object_put(root);
-    if (r < 0) return log_error_errno(r, "Failed to save %s: %m", l->state_path);
-    return 0;
-}
 
 static const char *jstr(json_object *o, const char *key) {
     json_object *v;
@@ -214,37 +140,37 @@ static void drop_dead_users(json_object *knobs) {
 }
 
 int hostplan_replay_dead(const HostRoot *hr) {
-    HostLock l = { -1, NULL };
-    int r = host_lock(&l);
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, STATE_FILE, "knobs");
     if (r < 0) return r;
-    json_object *knobs = state_load(&l);
+    json_object *knobs = statefile_load(&l);
     drop_dead_users(knobs);
     r = settle(hr, knobs);
-    int r2 = state_save(&l, knobs);
+    int r2 = statefile_save(&l, knobs);
     json_object_put(knobs);
-    host_unlock(&l);
+    statefile_unlock(&l);
     return r < 0 ? r : r2;
 }
 
 int hostplan_restore(const HostRoot *hr, const char *name) {
-    HostLock l = { -1, NULL };
-    int r = host_lock(&l);
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, STATE_FILE, "knobs");
     if (r < 0) return r;
-    json_object *knobs = state_load(&l);
+    json_object *knobs = statefile_load(&l);
     for (size_t i = 0; i < json_object_array_length(knobs); i++) remove_user(json_object_array_get_idx(knobs, i), name);
     r = settle(hr, knobs);
-    int r2 = state_save(&l, knobs);
+    int r2 = statefile_save(&l, knobs);
     json_object_put(knobs);
-    host_unlock(&l);
+    statefile_unlock(&l);
     return r < 0 ? r : r2;
 }
 
 int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
     if (!plan->n) return 0;
-    HostLock l = { -1, NULL };
-    int r = host_lock(&l);
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, STATE_FILE, "knobs");
     if (r < 0) return r;
-    json_object *knobs = state_load(&l);
+    json_object *knobs = statefile_load(&l);
     drop_dead_users(knobs);
     settle(hr, knobs);
     for (size_t i = 0; i < plan->n && r >= 0; i++) {
@@ -262,7 +188,7 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
             snprintf(num, sizeof(num), "%" PRIu64, (uint64_t)strtoull(now, NULL, 10) + c->add);
             add_user(k, name);
             json_object_object_add(k, "value", json_object_new_string(num));
-            r = state_save(&l, knobs);
+            r = statefile_save(&l, knobs);
             if (r >= 0) r = grow_pool(hr, c->path, num);
             continue;
         }
@@ -275,7 +201,7 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
                 break;
             }
             add_user(k, name);
-            r = state_save(&l, knobs);
+            r = statefile_save(&l, knobs);
             continue;
         }
         /* The original as it is now: the plan's reading may predate a dead
@@ -299,7 +225,7 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
         json_object_object_add(k, "users", users);
         json_object_array_add(knobs, k);
         /* The original is on disk before the knob changes. */
-        r = state_save(&l, knobs);
+        r = statefile_save(&l, knobs);
         if (r >= 0) r = c->additive ? grow_pool(hr, c->path, c->new) : write_knob(hr, c->path, c->new, c->prep_path, c->prep_value);
         if (r >= 0 && !streq(orig, c->new)) log_info("%s: %s -> %s (%s)", c->path, orig, c->new, c->why);
     }
@@ -308,8 +234,8 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
         for (size_t i = 0; i < json_object_array_length(knobs); i++) remove_user(json_object_array_get_idx(knobs, i), name);
         settle(hr, knobs);
     }
-    int r2 = state_save(&l, knobs);
+    int r2 = statefile_save(&l, knobs);
     json_object_put(knobs);
-    host_unlock(&l);
+    statefile_unlock(&l);
     return r < 0 ? r : r2;
 }

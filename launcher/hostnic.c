@@ -27,6 +27,7 @@
 #include "schema.h"
 #include "strvec.h"
 #include "tap.h"
+#include "statefile.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ */
@@ -919,84 +920,11 @@ void hostnic_offloads_free(NicOffloads *o, size_t n) {
 /* Offloads: the host-wide state                                       */
 
 #define OFFLOADS_STATE "host.offloads"
-#define OFFLOADS_LOCK "host.offloads.lock"
 
 /* stat, not access(): the supervisor's filter allows newfstatat only. */
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
-}
-
-typedef struct OffLock {
-    int fd;
-    char *state_path;               /* owned */
-} OffLock;
-
-static int off_lock(OffLock *l) {
-    const char *base = runtime_base();
-    /* Checked first: after lockdown the supervisor may not call mkdir. */
-    struct stat st;
-    if (stat(base, &st) < 0 && mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
-    _cleanup_free_ char *lock = xasprintf("%s/%s", base, OFFLOADS_LOCK);
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return log_error_errno(-errno, "Failed to open %s: %m", lock);
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-    while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
-        if (errno == EINTR) continue;
-        int r = -errno;
-        close(fd);
-        return log_error_errno(r, "Failed to lock %s: %m", lock);
-    }
-    l->fd = fd;
-    l->state_path = xasprintf("%s/%s", base, OFFLOADS_STATE);
-    return 0;
-}
-
-static void off_unlock(OffLock *l) {
-    if (l->fd >= 0) close(l->fd);
-    free(l->state_path);
-    l->fd = -1;
-    l->state_path = NULL;
-}
-
-static json_object *off_load(const OffLock *l) {
-    json_object *root = json_object_from_file(l->state_path);
-    json_object *list;
-    if (!root || !json_object_object_get_ex(root, "features", &list) || !json_object_is_type(list, json_type_array)) {
-        if (root && file_exists(l->state_path)) log_warning("%s is unreadable; starting a new one", l->state_path);
-        json_object_put(root);
-        return json_object_new_array();
-    }
-    json_object_get(list);
-    json_object_put(root);
-    return list;
-}
-
-/* Write, fsync, rename: a crash leaves the old state or the new one. An
- * empty state removes the file. */
-static int off_save(const OffLock *l, json_object *list) {
-    if (json_object_array_length(list) == 0) {
-        if (unlink(l->state_path) < 0 && errno != ENOENT) return log_error_errno(-errno, "Failed to remove %s: %m", l->state_path);
-        return 0;
-    }
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "version", json_object_new_int(1));
-    json_object_object_add(root, "features", json_object_get(list));
-    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    _cleanup_free_ char *tmp = xasprintf("%s.new", l->state_path);
-    int r = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) r = -errno;
-    else {
-        size_t n = strlen(text);
-        errno = 0;
-        if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) < 0) r = errno ? -errno : -EIO;
-        if (close(fd) < 0 && !r) r = -errno;
-        if (!r && rename(tmp, l->state_path) < 0) r = -errno;
-    }
-    json_object_put(root);
-    if (r < 0) return log_error_errno(r, "Failed to save %s: %m", l->state_path);
-    return 0;
 }
 
 static const char *jstr(json_object *o, const char *key) {
@@ -1108,16 +1036,16 @@ static int off_settle(json_object *list) {
 }
 
 static int off_restore_locked(const char *name) {
-    OffLock l = { -1, NULL };
-    int r = off_lock(&l);
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, OFFLOADS_STATE, "features");
     if (r < 0) return r;
-    json_object *list = off_load(&l);
+    json_object *list = statefile_load(&l);
     if (name) off_remove_user(list, name);
     else off_drop_dead(list);
     r = off_settle(list);
-    int r2 = off_save(&l, list);
+    int r2 = statefile_save(&l, list);
     json_object_put(list);
-    off_unlock(&l);
+    statefile_unlock(&l);
     return r < 0 ? r : r2;
 }
 
@@ -1136,7 +1064,7 @@ int hostnic_offloads_replay_dead(const HostRoot *hr) {
 }
 
 /* Records and turns on the offloads of one NIC. */
-static int offloads_on(int fd, json_object *list, const OffLock *l, const char *name, const char *netns, const char *dev) {
+static int offloads_on(int fd, json_object *list, const StateFile *l, const char *name, const char *netns, const char *dev) {
     EthFeatures ef;
     int r = eth_features_read(fd, dev, &ef);
     if (r < 0) return log_error_errno(r, "Failed to read the ethtool features of %s: %m", dev);
@@ -1164,7 +1092,7 @@ static int offloads_on(int fd, json_object *list, const OffLock *l, const char *
         }
     }
     /* The originals are on disk before the device changes. */
-    if (r >= 0) r = off_save(l, list);
+    if (r >= 0) r = statefile_save(l, list);
     if (r >= 0 && change) {
         r = eth_features_write(fd, dev, sb, ef.n_blocks);
         if (r < 0) log_error_errno(r, "Failed to turn on the offloads of %s (ETHTOOL_SFEATURES): %m", dev);
@@ -1200,10 +1128,10 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
     }
     if (!any_on || hr->fake) return 0;
 
-    OffLock l = { -1, NULL };
-    int r = off_lock(&l);
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, OFFLOADS_STATE, "features");
     if (r < 0) return r;
-    json_object *list = off_load(&l);
+    json_object *list = statefile_load(&l);
     off_drop_dead(list);
     off_settle(list);
     _cleanup_free_ char *netns = netns_id();
@@ -1217,8 +1145,8 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
         off_remove_user(list, cfg->vm.name);
         off_settle(list);
     }
-    int r2 = off_save(&l, list);
+    int r2 = statefile_save(&l, list);
     json_object_put(list);
-    off_unlock(&l);
+    statefile_unlock(&l);
     return r < 0 ? r : r2;
 }

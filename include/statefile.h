@@ -1,0 +1,24 @@
+/* Host-wide state kvmlaunch keeps under the run dir (/run/kvmlaunch): a
+ * JSON array per file, read and replaced under a lock on the run dir. Used
+ * for the knobs of the host plan and for NIC offloads. */
+#ifndef KVMLAUNCH_STATEFILE_H
+#define KVMLAUNCH_STATEFILE_H
+
+#include <json-c/json.h>
+
+typedef struct StateFile {
+    int lock_fd;                    /* owned: the run dir, flock'ed */
+    char *path;                     /* owned: BASE/NAME */
+    const char *key;                /* the array's member in the file */
+} StateFile;
+
+/* Locks the run dir (creating it when missing) and names BASE/NAME. */
+int statefile_lock(StateFile *sf, const char *name, const char *key);
+void statefile_unlock(StateFile *sf);
+/* The array, or a new empty one (a missing or unreadable file is said). */
+json_object *statefile_load(const StateFile *sf);
+/* Write, fsync, rename: a crash leaves the old state or the new one, never
+ * half of one. An empty array removes the file. */
+int statefile_save(const StateFile *sf, json_object *array);
+
+#endif
