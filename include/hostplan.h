@@ -35,6 +35,8 @@ typedef struct HostState {
     CpuList nodes_online;           /* owned: /sys/devices/system/node/online */
     CpuList nodes_with_memory;      /* owned: has_memory (online when the kernel lacks the file) */
     bool nodes_known;               /* the node files were read */
+    char *hugetlbfs_mount;          /* owned: with hugepage-path, the hugetlbfs mount of that page size, or NULL */
+    char *mounts;                   /* owned: /proc/mounts as read, NULL when unreadable */
 } HostState;
 
 typedef struct HostChange {

@@ -131,6 +131,16 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
         }
     }
 
+    /* hugepage-path must be a hugetlbfs mount of the page size asked for. */
+    if (m->backing == BACKING_HUGEPAGES && m->hugepage_path && st->mounts) {
+        _cleanup_free_ char *hp = size_format(m->hugepage_size);
+        if (!st->hugetlbfs_mount)
+            plan_error(&p, SECTION_MEMORY, &m->head, "hugepage-path", "expected a hugetlbfs mount of %s pages, found none in /proc/mounts", hp);
+        else if (!streq(st->hugetlbfs_mount, m->hugepage_path))
+            plan_error(&p, SECTION_MEMORY, &m->head, "hugepage-path", "expected a hugetlbfs mount of %s pages, found %s is none (%s is)",
+                       hp, m->hugepage_path, st->hugetlbfs_mount);
+    }
+
     /* Huge pages: enough free on the nodes, or reserve the difference. */
     if (m->backing == BACKING_HUGEPAGES && st->n_pools) {
         uint64_t pages = cfg->vm.memory / m->hugepage_size;

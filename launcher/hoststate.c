@@ -97,6 +97,31 @@ void hoststate_probe(const HostRoot *hr, const VmConfig *cfg, HostState *st) {
     }
 
     const MemorySection *m = &cfg->memory;
+    if (m->backing == BACKING_HUGEPAGES && m->hugepage_path && hostroot_read(hr, "/proc/mounts", &st->mounts) == 0) {
+        /* The default huge page size, for a mount without pagesize=. */
+        _cleanup_free_ char *meminfo = NULL;
+        uint64_t dflt_kb = 2048;
+        if (hostroot_read(hr, "/proc/meminfo", &meminfo) == 0) kfile_parse_meminfo(meminfo, "Hugepagesize", &dflt_kb);
+        /* The first matching mount is kept for messages; hugepage-path may be
+         * any of them, so look on past mounts that are not it. */
+        const char *text = st->mounts;
+        char *mp = NULL;
+        while (kfile_find_hugetlbfs(text, m->hugepage_size, dflt_kb << 10, &mp) == 0) {
+            if (!st->hugetlbfs_mount || streq(mp, m->hugepage_path)) {
+                free(st->hugetlbfs_mount);
+                st->hugetlbfs_mount = mp;
+            } else {
+                free(mp);
+            }
+            if (streq(st->hugetlbfs_mount, m->hugepage_path)) break;
+            /* Next line after the one that matched. */
+            const char *at = strstr(text, " hugetlbfs ");
+            const char *nl = at ? strchr(at, '\n') : NULL;
+            if (!nl) break;
+            text = nl + 1;
+            mp = NULL;
+        }
+    }
     if (m->backing == BACKING_HUGEPAGES) {
         size_t n = m->nodes.n ? m->nodes.n : 1;
         st->pools = xcalloc(n, sizeof(HugePool));
@@ -128,6 +153,8 @@ void hoststate_free(HostState *st) {
     free(st->pools);
     for (size_t i = 0; i < st->n_disks; i++) free_knob(&st->disk_sched[i]);
     free(st->disk_sched);
+    free(st->hugetlbfs_mount);
+    free(st->mounts);
     cpulist_free(&st->nodes_online);
     cpulist_free(&st->nodes_with_memory);
     memset(st, 0, sizeof(*st));

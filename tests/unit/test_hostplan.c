@@ -266,6 +266,26 @@ static void test_plan_errors(void **state) {
     hostroot_close(&hr);
     env_teardown(&e);
 
+    /* hugepage-path must be a hugetlbfs mount of that page size. */
+    env_setup(&e, "cgroup2-numa2");
+    _cleanup_free_ char *ini4 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nhugepage-size = 1G\nhugepage-path = /dev/hugepages\n"
+                                          "reserve-hugepages = yes\n", "w");
+    plan_for(ini4, &cfg, &hr, &plan, &errors);
+    assert_int_equal(errors.n, 1);
+    assert_non_null(strstr(errors.e[0].msg, "hugepage-path: expected a hugetlbfs mount of 1G pages, found /dev/hugepages is none (/dev/hugepages1G is)"));
+    hostplan_free(&plan);
+    vmconf_free(&cfg);
+    errlist_clear(&errors);
+    hostroot_close(&hr);
+    _cleanup_free_ char *ini5 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nhugepage-size = 1G\nhugepage-path = /dev/hugepages1G\n"
+                                          "reserve-hugepages = yes\n", "w");
+    plan_for(ini5, &cfg, &hr, &plan, &errors);
+    assert_int_equal(errors.n, 0);
+    hostplan_free(&plan);
+    vmconf_free(&cfg);
+    hostroot_close(&hr);
+    env_teardown(&e);
+
     /* Short of pages without reserve-hugepages: the numbers are given. */
     env_setup(&e, "cgroup2-numa2");
     _cleanup_free_ char *ini2 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nnodes = 0\n", "y");
