@@ -1,0 +1,520 @@
+/* [hostnic] offloads: TSO, GSO and GRO through the ethtool ioctl, their
+ * feature bits (pure), and their state kept host-wide so the last VM, or
+ * cleanup after a crash, puts them back (include/hostnic.h). */
+#include "hostnic.h"
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+#include "kfiles.h"
+#include "log.h"
+#include "runtime.h"
+#include "schema.h"
+#include "strvec.h"
+#include "tap.h"
+#include "statefile.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------ */
+/* Pure: ethtool feature bits                                          */
+
+static const char *const feature_names[NIC_F__MAX] = {
+    [NIC_F_TSO] = "tx-tcp-segmentation", [NIC_F_TSO6] = "tx-tcp6-segmentation",
+    [NIC_F_GSO] = "tx-generic-segmentation", [NIC_F_GRO] = "rx-gro",
+};
+static const NicOffload feature_offload[NIC_F__MAX] = {
+    [NIC_F_TSO] = NIC_OFFLOAD_TSO, [NIC_F_TSO6] = NIC_OFFLOAD_TSO, [NIC_F_GSO] = NIC_OFFLOAD_GSO, [NIC_F_GRO] = NIC_OFFLOAD_GRO,
+};
+static const char *const offload_names[NIC_OFFLOAD__MAX] = { [NIC_OFFLOAD_TSO] = "TSO", [NIC_OFFLOAD_GSO] = "GSO", [NIC_OFFLOAD_GRO] = "GRO" };
+
+const char *hostnic_feature_name(NicFeature f) { return f < NIC_F__MAX ? feature_names[f] : NULL; }
+NicOffload hostnic_feature_offload(NicFeature f) { return feature_offload[f]; }
+const char *hostnic_offload_name(NicOffload o) { return o < NIC_OFFLOAD__MAX ? offload_names[o] : NULL; }
+
+static int feature_index(char *const *names, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && streq(names[i], name)) return (int)i;
+    return -ENOENT;
+}
+
+static NicFeature feature_by_name(const char *name) {
+    for (int f = 0; f < NIC_F__MAX; f++)
+        if (streq(feature_names[f], name)) return (NicFeature)f;
+    return NIC_F__MAX;
+}
+
+int hostnic_features_decode(char *const *names, size_t n_names, const struct ethtool_get_features_block *blocks, size_t n_blocks,
+                            NicOffloads *out) {
+    if (n_blocks * 32 < n_names) return -EINVAL;
+    for (int f = 0; f < NIC_F__MAX; f++) {
+        NicFeatureState *s = &out->f[f];
+        *s = (NicFeatureState){ 0 };
+        int i = feature_index(names, n_names, feature_names[f]);
+        if (i < 0) continue;
+        uint32_t bit = UINT32_C(1) << (i % 32);
+        const struct ethtool_get_features_block *b = &blocks[i / 32];
+        *s = (NicFeatureState){ true, (b->available & bit) != 0, (b->requested & bit) != 0, (b->active & bit) != 0 };
+    }
+    out->error = 0;
+    return 0;
+}
+
+int hostnic_features_request(char *const *names, size_t n_names, NicFeature f, bool on, struct ethtool_set_features_block *blocks,
+                             size_t n_blocks) {
+    if (f >= NIC_F__MAX) return -EINVAL;
+    int i = feature_index(names, n_names, feature_names[f]);
+    if (i < 0) return i;
+    if ((size_t)i / 32 >= n_blocks) return -EINVAL;
+    uint32_t bit = UINT32_C(1) << (i % 32);
+    blocks[i / 32].valid |= bit;
+    if (on) blocks[i / 32].requested |= bit;
+    else blocks[i / 32].requested &= ~bit;
+    return 0;
+}
+
+const char *hostnic_offload_state(const NicOffloads *o, NicOffload off) {
+    size_t present = 0, active = 0;
+    for (int f = 0; f < NIC_F__MAX; f++) {
+        if (feature_offload[f] != off || !o->f[f].present) continue;
+        present++;
+        active += o->f[f].active;
+    }
+    if (!present) return "absent";
+    return active == present ? "on" : active ? "partly on" : "off";
+}
+
+/* The lines of SV joined with SEP, and SV cleared. Caller frees. */
+static char *join_clear(StrVec *sv, const char *sep) {
+    size_t len = 1;
+    for (size_t i = 0; i < sv->n; i++) len += strlen(sv->v[i]) + strlen(sep);
+    char *s = xcalloc(1, len);
+    for (size_t i = 0; i < sv->n; i++) {
+        if (i) strcat(s, sep);
+        strcat(s, sv->v[i]);
+    }
+    strvec_clear(sv);
+    return s;
+}
+
+/* Whether every present feature of OFF may be changed. */
+static bool offload_changeable(const NicOffloads *o, NicOffload off) {
+    bool any = false;
+    for (int f = 0; f < NIC_F__MAX; f++) {
+        if (feature_offload[f] != off || !o->f[f].present) continue;
+        if (!o->f[f].changeable) return false;
+        any = true;
+    }
+    return any;
+}
+
+/* "TSO off -> on, GSO on already, GRO fixed off" (ON) or "TSO on, GSO on,
+ * GRO off" (a reading). With AFTER, the state reached instead of the
+ * state planned. */
+static char *offloads_summary(const NicOffloads *before, const NicOffloads *after, bool on) {
+    StrVec parts = STRVEC_INIT;
+    for (int o = 0; o < NIC_OFFLOAD__MAX; o++) {
+        const char *was = hostnic_offload_state(before, (NicOffload)o);
+        if (!on || streq(was, "absent")) {
+            strvec_pushf(&parts, "%s %s", offload_names[o], streq(was, "absent") ? "absent on this device" : was);
+            continue;
+        }
+        if (streq(was, "on")) {
+            strvec_pushf(&parts, "%s on already", offload_names[o]);
+            continue;
+        }
+        if (!after) {
+            if (offload_changeable(before, (NicOffload)o)) strvec_pushf(&parts, "%s %s -> on", offload_names[o], was);
+            else strvec_pushf(&parts, "%s %s, fixed (the device cannot change it)", offload_names[o], was);
+            continue;
+        }
+        const char *now = hostnic_offload_state(after, (NicOffload)o);
+        if (streq(now, "on")) strvec_pushf(&parts, "%s %s -> on", offload_names[o], was);
+        else if (!offload_changeable(before, (NicOffload)o))
+            strvec_pushf(&parts, "%s %s, fixed (the device cannot change it)", offload_names[o], now);
+        else
+            strvec_pushf(&parts, "%s asked on, still %s (the driver keeps it off: a feature it needs, such as scatter-gather or checksumming, is off)",
+                         offload_names[o], now);
+    }
+    return join_clear(&parts, ", ");
+}
+
+char *hostnic_render_offloads(const VmConfig *cfg, const NicOffloads *read, size_t n) {
+    StrVec lines = STRVEC_INIT;
+    if (cfg->n_hostnics) strvec_push(&lines, "# NIC offloads (ethtool features; each is put back when the VM ends):\n");
+    for (size_t i = 0; i < cfg->n_hostnics; i++) {
+        const HostNicSection *h = &cfg->hostnics[i];
+        bool on = h->offloads == OFFLOADS_ON;
+        const NicOffloads *o = read && i < n ? &read[i] : NULL;
+        if (!o || o->error) {
+            const char *why = !o ? "not read" : o->error == -EOPNOTSUPP ? "not read under a fake host root" : strerror(-o->error);
+            if (on) strvec_pushf(&lines, "#   %s: TSO, GSO, GRO -> on (current state unknown: %s)\n", h->head.id, why);
+            else strvec_pushf(&lines, "#   %s: kept (current state unknown: %s)\n", h->head.id, why);
+            continue;
+        }
+        _cleanup_free_ char *s = offloads_summary(o, NULL, on);
+        strvec_pushf(&lines, "#   %s: %s%s\n", h->head.id, on ? "" : "kept: ", s);
+    }
+    return join_clear(&lines, "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Offloads: the ethtool ioctl                                         */
+
+/* What the kernel says of one NIC: its feature names and their state. */
+typedef struct EthFeatures {
+    char **names;                   /* owned */
+    size_t n_names;
+    struct ethtool_get_features_block *blocks; /* owned */
+    size_t n_blocks;
+} EthFeatures;
+
+static void eth_features_free(EthFeatures *e) {
+    for (size_t i = 0; i < e->n_names; i++) free(e->names[i]);
+    free(e->names);
+    free(e->blocks);
+    memset(e, 0, sizeof(*e));
+}
+
+static int ethtool_socket(void) {
+    /* The lockdown filter allows exactly this socket (launcher/lockdown.c). */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+static int ethtool_call(int fd, const char *dev, void *cmd) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    if (strlen(dev) >= sizeof(ifr.ifr_name)) return -EINVAL;
+    memcpy(ifr.ifr_name, dev, strlen(dev));
+    ifr.ifr_data = cmd;
+    int r = ioctl(fd, SIOCETHTOOL, &ifr);
+    return r < 0 ? -errno : r;
+}
+
+static int eth_features_read(int fd, const char *dev, EthFeatures *out) {
+    memset(out, 0, sizeof(*out));
+    struct {
+        struct ethtool_sset_info info;
+        uint32_t count;
+    } sset = { .info = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = UINT64_C(1) << ETH_SS_FEATURES } };
+    int r = ethtool_call(fd, dev, &sset);
+    if (r < 0) return r;
+    if (!(sset.info.sset_mask & (UINT64_C(1) << ETH_SS_FEATURES)) || sset.count == 0 || sset.count > 4096) return -EOPNOTSUPP;
+    size_t n = sset.count;
+    struct ethtool_gstrings *gs = xcalloc(1, sizeof(*gs) + n * ETH_GSTRING_LEN);
+    *gs = (struct ethtool_gstrings){ .cmd = ETHTOOL_GSTRINGS, .string_set = ETH_SS_FEATURES, .len = (uint32_t)n };
+    r = ethtool_call(fd, dev, gs);
+    if (r >= 0 && gs->len != n) r = -EIO; /* the set changed between the calls */
+    if (r < 0) {
+        free(gs);
+        return r;
+    }
+    out->names = xcalloc(n, sizeof(char *));
+    out->n_names = n;
+    for (size_t i = 0; i < n; i++) out->names[i] = xstrndup((const char *)gs->data + i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
+    free(gs);
+    size_t nb = (n + 31) / 32;
+    struct ethtool_gfeatures *gf = xcalloc(1, sizeof(*gf) + nb * sizeof(struct ethtool_get_features_block));
+    *gf = (struct ethtool_gfeatures){ .cmd = ETHTOOL_GFEATURES, .size = (uint32_t)nb };
+    r = ethtool_call(fd, dev, gf);
+    if (r < 0) {
+        free(gf);
+        eth_features_free(out);
+        return r;
+    }
+    out->blocks = xcalloc(nb, sizeof(struct ethtool_get_features_block));
+    memcpy(out->blocks, gf->features, nb * sizeof(struct ethtool_get_features_block));
+    out->n_blocks = nb;
+    free(gf);
+    return 0;
+}
+
+/* Sends the set blocks; returns the kernel's ETHTOOL_F_* flags. */
+static int eth_features_write(int fd, const char *dev, const struct ethtool_set_features_block *blocks, size_t n_blocks) {
+    struct ethtool_sfeatures *sf = xcalloc(1, sizeof(*sf) + n_blocks * sizeof(struct ethtool_set_features_block));
+    *sf = (struct ethtool_sfeatures){ .cmd = ETHTOOL_SFEATURES, .size = (uint32_t)n_blocks };
+    memcpy(sf->features, blocks, n_blocks * sizeof(struct ethtool_set_features_block));
+    int r = ethtool_call(fd, dev, sf);
+    free(sf);
+    return r;
+}
+
+static int offloads_read_fd(int fd, NicOffloads *out) {
+    EthFeatures e;
+    int r = eth_features_read(fd, out->dev, &e);
+    if (r < 0) return out->error = r;
+    r = hostnic_features_decode(e.names, e.n_names, e.blocks, e.n_blocks, out);
+    eth_features_free(&e);
+    if (r < 0) out->error = r;
+    return r;
+}
+
+int hostnic_offloads_read(const HostRoot *hr, const char *dev, NicOffloads *out) {
+    memset(out, 0, sizeof(*out));
+    out->dev = xstrdup(dev);
+    if (hr->fake) return out->error = -EOPNOTSUPP;
+    int fd = ethtool_socket();
+    if (fd < 0) return out->error = fd;
+    int r = offloads_read_fd(fd, out);
+    close(fd);
+    return r;
+}
+
+NicOffloads *hostnic_offloads_read_all(const HostRoot *hr, const VmConfig *cfg) {
+    NicOffloads *o = xcalloc(cfg->n_hostnics ? cfg->n_hostnics : 1, sizeof(NicOffloads));
+    for (size_t i = 0; i < cfg->n_hostnics; i++) hostnic_offloads_read(hr, cfg->hostnics[i].head.id, &o[i]);
+    return o;
+}
+
+void hostnic_offloads_free(NicOffloads *o, size_t n) {
+    for (size_t i = 0; o && i < n; i++) free(o[i].dev);
+    free(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Offloads: the host-wide state                                       */
+
+#define OFFLOADS_STATE "host.offloads"
+
+/* stat, not access(): the supervisor's filter allows newfstatat only. */
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* The network namespace we run in: ethtool reaches the devices of that one
+ * only, so an entry is put back from the same namespace. */
+static char *netns_id(void) {
+    struct stat st;
+    if (stat("/proc/self/ns/net", &st) < 0) return xstrdup("unknown");
+    return xasprintf("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+}
+
+static json_object *off_find(json_object *list, const char *dev, const char *netns, const char *feature) {
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        const char *d = jstr(e, "dev"), *n = jstr(e, "netns"), *f = jstr(e, "feature");
+        if (d && n && f && streq(d, dev) && streq(n, netns) && streq(f, feature)) return e;
+    }
+    return NULL;
+}
+
+static void off_add_user(json_object *e, const char *name) {
+    json_object *users = json_object_object_get(e, "users");
+    for (size_t i = 0; users && i < json_object_array_length(users); i++)
+        if (streq(json_object_get_string(json_object_array_get_idx(users, i)), name)) return;
+    json_object_array_add(users, json_object_new_string(name));
+}
+
+static void off_remove_user(json_object *list, const char *name) {
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *users = json_object_object_get(json_object_array_get_idx(list, i), "users");
+        for (size_t j = users ? json_object_array_length(users) : 0; j-- > 0;)
+            if (streq(json_object_get_string(json_object_array_get_idx(users, j)), name)) json_object_array_del_idx(users, j, 1);
+    }
+}
+
+static void off_drop_dead(json_object *list) {
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *users = json_object_object_get(json_object_array_get_idx(list, i), "users");
+        for (size_t j = users ? json_object_array_length(users) : 0; j-- > 0;) {
+            const char *u = json_object_get_string(json_object_array_get_idx(users, j));
+            if (runtime_query(u, NULL, NULL) != 1) json_object_array_del_idx(users, j, 1);
+        }
+    }
+}
+
+/* Puts back entry E. 1: done (or nothing left to do), drop it; 0: keep it
+ * (another namespace); -errno: failed, keep it for a later cleanup. */
+static int off_restore_one(int fd, json_object *e, const char *netns) {
+    const char *dev = jstr(e, "dev"), *ns = jstr(e, "netns"), *feature = jstr(e, "feature");
+    json_object *orig_o = json_object_object_get(e, "original");
+    if (!dev || !ns || !feature || !orig_o) return 1;
+    bool orig = json_object_get_boolean(orig_o);
+    if (!streq(ns, netns) && !streq(ns, "unknown") && !streq(netns, "unknown")) {
+        log_notice("%s %s: recorded in another network namespace; `kvmlaunch cleanup` from there puts it back", dev, feature);
+        return 0;
+    }
+    NicFeature f = feature_by_name(feature);
+    if (f == NIC_F__MAX) return 1;
+    if (fd < 0) return log_error_errno(fd, "Failed to open a socket to put %s %s back: %m", dev, feature);
+    EthFeatures ef;
+    int r = eth_features_read(fd, dev, &ef);
+    if (r == -ENODEV) {
+        log_notice("%s is gone: its %s needs no putting back", dev, feature);
+        return 1;
+    }
+    if (r < 0) return log_error_errno(r, "Failed to read the features of %s: %m", dev);
+    NicOffloads now = { .dev = (char *)dev };
+    r = hostnic_features_decode(ef.names, ef.n_names, ef.blocks, ef.n_blocks, &now);
+    if (r == 0 && (!now.f[f].present || now.f[f].requested == orig)) {
+        eth_features_free(&ef);
+        return 1; /* as it was: nothing to write */
+    }
+    struct ethtool_set_features_block *sb = xcalloc(ef.n_blocks, sizeof(*sb));
+    if (r == 0) r = hostnic_features_request(ef.names, ef.n_names, f, orig, sb, ef.n_blocks);
+    if (r == 0) r = eth_features_write(fd, dev, sb, ef.n_blocks);
+    free(sb);
+    eth_features_free(&ef);
+    if (r == -ENOENT) return 1;
+    if (r < 0) return log_error_errno(r, "Failed to put %s %s back to %s: %m", dev, feature, orig ? "on" : "off");
+    log_info("restored %s %s to %s", dev, feature, orig ? "on" : "off");
+    return 1;
+}
+
+/* Puts back and drops every entry nobody relies on any more, newest first. */
+static int off_settle(json_object *list) {
+    bool any = false;
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *users = json_object_object_get(json_object_array_get_idx(list, i), "users");
+        any |= !users || json_object_array_length(users) == 0;
+    }
+    if (!any) return 0;
+    _cleanup_free_ char *netns = netns_id();
+    int fd = ethtool_socket();
+    int result = 0;
+    for (size_t i = json_object_array_length(list); i-- > 0;) {
+        json_object *e = json_object_array_get_idx(list, i);
+        json_object *users = json_object_object_get(e, "users");
+        if (users && json_object_array_length(users) > 0) continue;
+        int r = off_restore_one(fd, e, netns);
+        if (r < 0 && !result) result = r;
+        if (r == 1) json_object_array_del_idx(list, i, 1);
+    }
+    if (fd >= 0) close(fd);
+    return result;
+}
+
+static int off_restore_locked(const char *name) {
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, OFFLOADS_STATE, "features");
+    if (r < 0) return r;
+    json_object *list = statefile_load(&l);
+    if (name) off_remove_user(list, name);
+    else off_drop_dead(list);
+    r = off_settle(list);
+    int r2 = statefile_save(&l, list);
+    json_object_put(list);
+    statefile_unlock(&l);
+    return r < 0 ? r : r2;
+}
+
+int hostnic_offloads_restore(const HostRoot *hr, const char *name) {
+    if (hr->fake) return 0;
+    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), OFFLOADS_STATE);
+    if (!file_exists(path)) return 0; /* nothing was ever recorded */
+    return off_restore_locked(name);
+}
+
+int hostnic_offloads_replay_dead(const HostRoot *hr) {
+    if (hr->fake) return 0;
+    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), OFFLOADS_STATE);
+    if (!file_exists(path)) return 0;
+    return off_restore_locked(NULL);
+}
+
+/* Records and turns on the offloads of one NIC. */
+static int offloads_on(int fd, json_object *list, const StateFile *l, const char *name, const char *netns, const char *dev) {
+    EthFeatures ef;
+    int r = eth_features_read(fd, dev, &ef);
+    if (r < 0) return log_error_errno(r, "Failed to read the ethtool features of %s: %m", dev);
+    NicOffloads before = { .dev = (char *)dev };
+    r = hostnic_features_decode(ef.names, ef.n_names, ef.blocks, ef.n_blocks, &before);
+    struct ethtool_set_features_block *sb = xcalloc(ef.n_blocks, sizeof(*sb));
+    bool change = false;
+    for (int f = 0; f < NIC_F__MAX && r >= 0; f++) {
+        const NicFeatureState *s = &before.f[f];
+        if (!s->present) continue;
+        json_object *e = off_find(list, dev, netns, feature_names[f]);
+        if (!e) {
+            e = json_object_new_object();
+            json_object_object_add(e, "dev", json_object_new_string(dev));
+            json_object_object_add(e, "netns", json_object_new_string(netns));
+            json_object_object_add(e, "feature", json_object_new_string(feature_names[f]));
+            json_object_object_add(e, "original", json_object_new_boolean(s->requested));
+            json_object_object_add(e, "users", json_object_new_array());
+            json_object_array_add(list, e);
+        }
+        off_add_user(e, name);
+        if (s->changeable && !s->requested) {
+            r = hostnic_features_request(ef.names, ef.n_names, (NicFeature)f, true, sb, ef.n_blocks);
+            change = true;
+        }
+    }
+    /* The originals are on disk before the device changes. */
+    if (r >= 0) r = statefile_save(l, list);
+    if (r >= 0 && change) {
+        r = eth_features_write(fd, dev, sb, ef.n_blocks);
+        if (r < 0) log_error_errno(r, "Failed to turn on the offloads of %s (ETHTOOL_SFEATURES): %m", dev);
+    }
+    free(sb);
+    eth_features_free(&ef);
+    if (r < 0) return r;
+    NicOffloads after = { .dev = (char *)dev };
+    int ra = offloads_read_fd(fd, &after);
+    _cleanup_free_ char *s = offloads_summary(&before, ra >= 0 ? &after : NULL, true);
+    log_info("%s offloads: %s", dev, s);
+    return 0;
+}
+
+int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
+    bool any_on = false;
+    for (size_t i = 0; i < cfg->n_hostnics; i++) {
+        const HostNicSection *h = &cfg->hostnics[i];
+        if (h->offloads == OFFLOADS_ON) {
+            any_on = true;
+            if (hr->fake) log_notice("%s offloads: not changed under the fake host root %s", h->head.id, hr->path);
+            continue;
+        }
+        /* keep: reported, untouched. */
+        NicOffloads o;
+        if (hostnic_offloads_read(hr, h->head.id, &o) == 0) {
+            _cleanup_free_ char *s = offloads_summary(&o, NULL, false);
+            log_info("%s offloads (kept): %s", h->head.id, s);
+        } else if (o.error != -EOPNOTSUPP) {
+            log_notice("%s offloads (kept): unknown (%s)", h->head.id, strerror(-o.error));
+        }
+        free(o.dev);
+    }
+    if (!any_on || hr->fake) return 0;
+
+    StateFile l = { -1, NULL, NULL };
+    int r = statefile_lock(&l, OFFLOADS_STATE, "features");
+    if (r < 0) return r;
+    json_object *list = statefile_load(&l);
+    off_drop_dead(list);
+    off_settle(list);
+    _cleanup_free_ char *netns = netns_id();
+    int fd = ethtool_socket();
+    if (fd < 0) r = log_error_errno(fd, "Failed to open a socket for the ethtool ioctl: %m");
+    for (size_t i = 0; i < cfg->n_hostnics && r >= 0; i++)
+        if (cfg->hostnics[i].offloads == OFFLOADS_ON) r = offloads_on(fd, list, &l, cfg->vm.name, netns, cfg->hostnics[i].head.id);
+    if (fd >= 0) close(fd);
+    if (r < 0) {
+        /* Nothing half-done: what this call changed goes back now. */
+        off_remove_user(list, cfg->vm.name);
+        off_settle(list);
+    }
+    int r2 = statefile_save(&l, list);
+    json_object_put(list);
+    statefile_unlock(&l);
+    return r < 0 ? r : r2;
+}
