@@ -69,6 +69,8 @@ void hoststate_free(HostState *st);
  * reserve-hugepages, a knob the kernel lacks) are file:line errors. */
 int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, ErrList *errors, ErrList *notes);
 void hostplan_free(HostPlan *plan);
+/* Appends a change to PLAN (strings copied); for the planners of each part. */
+HostChange *hostplan_add(HostPlan *plan, const char *path, const char *old, const char *new, const char *why);
 /* "path: old -> new (why)" lines for --dry-run. Caller frees. */
 char *hostplan_render(const HostPlan *plan);
 

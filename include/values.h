@@ -42,6 +42,10 @@ char *enum_list_names(const EnumName *table);
 void cpulist_free(CpuList *l);
 CpuList cpulist_copy(const CpuList *l);
 bool cpulist_contains(const CpuList *l, int cpu);
+/* Sorted, each CPU once: a list as a set (a cpuset, a mask). */
+CpuList cpulist_sorted(const CpuList *l);
+/* The same CPUs, whatever the order or repeats. */
+bool cpulist_same_set(const CpuList *a, const CpuList *b);
 /* The kernel's compact form, "0-3,8": sorted, ranges merged. Caller frees. */
 char *cpulist_format(const CpuList *l);
 

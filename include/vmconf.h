@@ -4,6 +4,7 @@
 #ifndef KVMLAUNCH_VMCONF_H
 #define KVMLAUNCH_VMCONF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -192,6 +193,13 @@ typedef struct VmConfig {
 
 void errlist_addf(ErrList *el, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void errlist_sort(ErrList *el);
+/* "FILE:LINE: [section] key: MESSAGE" at KEY's line, or at the section
+ * header's (and without " key") when KEY is NULL or was not written; every
+ * message about a key is made here. */
+void errlist_add_key(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+void errlist_add_keyv(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 6, 0)));
 void errlist_clear(ErrList *el);
 
 /* Loads and validates PATH. Returns 0 and fills *cfg, or -EINVAL with every

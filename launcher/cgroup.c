@@ -18,35 +18,9 @@
 
 /* ---- CPU sets ---- */
 
-static int cmp_int(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorted, without duplicates: vm.ini lists may repeat a CPU ("pin = 1,1"
- * puts two vCPUs on one CPU), a cpuset is a set. */
-static CpuList cpus_normalize(const CpuList *in) {
-    CpuList out = { NULL, 0 };
-    if (!in->n) return out;
-    out.cpu = xmalloc(in->n * sizeof(int));
-    memcpy(out.cpu, in->cpu, in->n * sizeof(int));
-    qsort(out.cpu, in->n, sizeof(int), cmp_int);
-    for (size_t i = 0; i < in->n; i++)
-        if (!out.n || out.cpu[out.n - 1] != out.cpu[i]) out.cpu[out.n++] = out.cpu[i];
-    return out;
-}
-
-static bool cpus_equal(const CpuList *a, const CpuList *b) {
-    CpuList x = cpus_normalize(a), y = cpus_normalize(b);
-    bool eq = x.n == y.n && (!x.n || !memcmp(x.cpu, y.cpu, x.n * sizeof(int)));
-    cpulist_free(&x);
-    cpulist_free(&y);
-    return eq;
-}
-
 /* The normalized cpulist text of L, or of FALLBACK when L is empty. */
 static char *cpus_text(const CpuList *l, const CpuList *fallback) {
-    CpuList n = cpus_normalize(l->n ? l : fallback);
+    CpuList n = cpulist_sorted(l->n ? l : fallback);
     char *s = cpulist_format(&n);
     cpulist_free(&n);
     return s;
@@ -802,7 +776,7 @@ static int verify_groups(const HostRoot *hr, const CgroupLayout *l, const VmConf
             CpuList got;
             int r = read_cpulist(hr, dir, file, &got);
             if (r < 0) return r;
-            bool same = cpus_equal(&got, asked);
+            bool same = cpulist_same_set(&got, asked);
             _cleanup_free_ char *a = cpus_text(asked, asked), *b = cpulist_format(&got);
             _cleanup_free_ char *avail = k == 0 ? cpus_text(&l->cpus, &l->cpus) : cpus_text(&l->mems, &l->mems);
             cpulist_free(&got);

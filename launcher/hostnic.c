@@ -219,26 +219,6 @@ int hostnic_parse_cpumask(const char *text, CpuList *out) {
     return 0;
 }
 
-/* Sorted, without duplicates. */
-static CpuList cpus_sorted(const CpuList *in) {
-    CpuList l = cpulist_copy(in);
-    if (!l.n) return l;
-    qsort(l.cpu, l.n, sizeof(int), cmp_int);
-    size_t k = 1;
-    for (size_t i = 1; i < l.n; i++)
-        if (l.cpu[i] != l.cpu[k - 1]) l.cpu[k++] = l.cpu[i];
-    l.n = k;
-    return l;
-}
-
-static bool same_cpus(const CpuList *a, const CpuList *b) {
-    CpuList x = cpus_sorted(a), y = cpus_sorted(b);
-    bool same = x.n == y.n && (!x.n || !memcmp(x.cpu, y.cpu, x.n * sizeof(int)));
-    cpulist_free(&x);
-    cpulist_free(&y);
-    return same;
-}
-
 static CpuList one_cpu(int cpu) {
     CpuList l = { xmalloc(sizeof(int)), 1 };
     l.cpu[0] = cpu;
@@ -259,25 +239,14 @@ typedef struct NicPlanner {
 static void nic_say(NicPlanner *p, ErrList *el, const HostNicSection *h, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void nic_say(NicPlanner *p, ErrList *el, const HostNicSection *h, const char *key, const char *fmt, ...) {
-    char buf[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    errlist_add_keyv(el, p->cfg->path, SECTION_HOSTNIC, &h->head, key, fmt, ap);
     va_end(ap);
-    int line = key ? section_key_line(SECTION_HOSTNIC, &h->head, key) : h->head.line;
-    if (line <= 0) line = 1;
-    _cleanup_free_ char *label = section_label(SECTION_HOSTNIC, &h->head);
-    errlist_addf(el, line, "%s:%d: %s%s%s: %s", p->cfg->path, line, label, key ? " " : "", key ? key : "", buf);
 }
 #define nic_error(p, ...) nic_say((p), (p)->errors, __VA_ARGS__)
 #define nic_note(p, ...) nic_say((p), (p)->notes, __VA_ARGS__)
 
-static HostChange *nic_change(NicPlanner *p, const char *path, const char *old, const char *new, const char *why) {
-    p->plan->c = xrealloc(p->plan->c, (p->plan->n + 1) * sizeof(HostChange));
-    HostChange *c = &p->plan->c[p->plan->n++];
-    *c = (HostChange){ .path = xstrdup(path), .old = xstrdup(old ? old : ""), .new = xstrdup(new), .why = xstrdup(why) };
-    return c;
-}
 
 /* A cpulist key's CPUs must be online: the kernel refuses the rest. */
 static bool check_online(NicPlanner *p, const HostNicSection *h, const char *key, const CpuList *l) {
@@ -302,12 +271,12 @@ static CpuList local_cpus(NicPlanner *p, const HostNicSection *h, const NicFacts
                 out.cpu[out.n++] = f->node_cpus.cpu[i];
             }
         if (out.n) {
-            CpuList s = cpus_sorted(&out);
+            CpuList s = cpulist_sorted(&out);
             cpulist_free(&out);
             return s;
         }
     }
-    CpuList all = cpus_sorted(&p->facts->online);
+    CpuList all = cpulist_sorted(&p->facts->online);
     if (!*noted) {
         _cleanup_free_ char *list = cpulist_format(&all);
         if (f->numa_node < 0)
@@ -336,7 +305,7 @@ static void plan_irqs(NicPlanner *p, const HostNicSection *h, const NicFacts *f,
     CpuList cpus = { 0 };
     if (h->irq_cpus.kind == CPUSPEC_LIST) {
         if (!check_online(p, h, key, &h->irq_cpus.list)) return;
-        cpus = cpus_sorted(&h->irq_cpus.list);
+        cpus = cpulist_sorted(&h->irq_cpus.list);
     } else {
         cpus = local_cpus(p, h, f, key, noted);
     }
@@ -355,9 +324,9 @@ static void plan_irqs(NicPlanner *p, const HostNicSection *h, const NicFacts *f,
         CpuList want = h->irq_cpus.kind == CPUSPEC_LIST ? cpulist_copy(&cpus) : one_cpu(cpus.cpu[i % cpus.n]);
         _cleanup_free_ char *value = cpulist_format(&want);
         _cleanup_free_ char *why = xasprintf("[hostnic \"%s\"] irq-cpus: IRQ %d %s (seed: IRQ affinity)", h->head.id, irq, f->irqs.v[i].name);
-        HostChange *c = nic_change(p, path, f->irq_affinity[i], value, why);
+        HostChange *c = hostplan_add(p->plan, path, f->irq_affinity[i], value, why);
         CpuList old = { 0 };
-        c->already = kfile_parse_cpulist(f->irq_affinity[i], &old) == 0 && same_cpus(&old, &want);
+        c->already = kfile_parse_cpulist(f->irq_affinity[i], &old) == 0 && cpulist_same_set(&old, &want);
         cpulist_free(&old);
         cpulist_free(&want);
     }
@@ -383,9 +352,9 @@ static void plan_queues(NicPlanner *p, const HostNicSection *h, const NicFacts *
         }
         _cleanup_free_ char *why = rx ? xasprintf("[hostnic \"%s\"] rps-cpus: rx queue %zu (seed: RPS)", h->head.id, q)
                                       : xasprintf("[hostnic \"%s\"] xps: tx queue %zu (seed: XPS)", h->head.id, q);
-        HostChange *c = nic_change(p, path, now[q], masks[q], why);
+        HostChange *c = hostplan_add(p->plan, path, now[q], masks[q], why);
         CpuList old = { 0 };
-        c->already = hostnic_parse_cpumask(now[q], &old) == 0 && same_cpus(&old, &sets[q]);
+        c->already = hostnic_parse_cpumask(now[q], &old) == 0 && cpulist_same_set(&old, &sets[q]);
         cpulist_free(&old);
     }
 }
@@ -394,7 +363,7 @@ static void plan_rps(NicPlanner *p, const HostNicSection *h, const NicFacts *f, 
     CpuList cpus = { 0 };
     if (h->rps_cpus.kind == CPUSPEC_LIST) {
         if (!check_online(p, h, "rps-cpus", &h->rps_cpus.list)) return;
-        cpus = cpus_sorted(&h->rps_cpus.list);
+        cpus = cpulist_sorted(&h->rps_cpus.list);
     } else if (h->rps_cpus.kind == CPUSPEC_LOCAL) {
         cpus = local_cpus(p, h, f, "rps-cpus", noted);
         if (!cpus.n) {

@@ -21,20 +21,15 @@ typedef struct Planner {
 static void plan_error(Planner *p, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void plan_error(Planner *p, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    char buf[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    errlist_add_keyv(p->errors, p->cfg->path, kind, head, key, fmt, ap);
     va_end(ap);
-    int line = section_key_line(kind, head, key);
-    if (line <= 0) line = 1;
-    _cleanup_free_ char *label = section_label(kind, head);
-    errlist_addf(p->errors, line, "%s:%d: %s %s: %s", p->cfg->path, line, label, key, buf);
 }
 
-static HostChange *add_change(Planner *p, const char *path, const char *old, const char *new, const char *why) {
-    p->plan->c = xrealloc(p->plan->c, (p->plan->n + 1) * sizeof(HostChange));
-    HostChange *c = &p->plan->c[p->plan->n++];
+HostChange *hostplan_add(HostPlan *plan, const char *path, const char *old, const char *new, const char *why) {
+    plan->c = xrealloc(plan->c, (plan->n + 1) * sizeof(HostChange));
+    HostChange *c = &plan->c[plan->n++];
     *c = (HostChange){ .path = xstrdup(path), .old = xstrdup(old ? old : ""), .new = xstrdup(new), .why = xstrdup(why) };
     return c;
 }
@@ -74,7 +69,7 @@ static HostChange *plan_knob(Planner *p, const Knob *k, SectionKind kind, const 
     /* Already so: still planned, so this VM is counted among those relying
      * on the value and another VM's exit or wish cannot change it under
      * us; writing it is harmless. */
-    HostChange *c = add_change(p, k->path, k->value, want, why);
+    HostChange *c = hostplan_add(p->plan, k->path, k->value, want, why);
     c->already = streq(k->value, want);
     return c;
 }
@@ -167,7 +162,7 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
             uint64_t nr = strtoull(pool->nr.value, NULL, 10);
             snprintf(num, sizeof(num), "%" PRIu64, nr + missing);
             _cleanup_free_ char *why = xasprintf("[memory] reserve-hugepages: %" PRIu64 " more %s pages on %s", missing, hp, where);
-            HostChange *c = add_change(&p, pool->nr.path, pool->nr.value, num, why);
+            HostChange *c = hostplan_add(p.plan, pool->nr.path, pool->nr.value, num, why);
             c->additive = true;
             c->add = missing;
         }

@@ -23,29 +23,19 @@ typedef struct Cmd {
 static void cmd_error(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void cmd_error(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    errlist_add_keyv(c->errors, c->cfg->path, kind, head, key, fmt, ap);
     va_end(ap);
-    int line = section_key_line(kind, head, key);
-    if (line <= 0) line = 1;
-    _cleanup_free_ char *label = section_label(kind, head);
-    errlist_addf(c->errors, line, "%s:%d: %s %s: %s", c->cfg->path, line, label, key, buf);
 }
 
 static void cmd_note(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void cmd_note(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    errlist_add_keyv(c->notes, c->cfg->path, kind, head, key, fmt, ap);
     va_end(ap);
-    int line = section_key_line(kind, head, key);
-    if (line <= 0) line = 1;
-    _cleanup_free_ char *label = section_label(kind, head);
-    errlist_addf(c->notes, line, "%s:%d: %s %s: %s", c->cfg->path, line, label, key, buf);
 }
 
 char *qemu_escape_keyval(const char *s) {

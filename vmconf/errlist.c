@@ -67,3 +67,20 @@ bool section_key_set(SectionKind kind, const SectionHead *head, const char *key)
     if (!schema_key_find(kind, key, &index)) abort();
     return head->key_line[index] != 0;
 }
+
+void errlist_add_keyv(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt,
+                      va_list ap) {
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    int line = key ? section_key_line(kind, head, key) : head->line;
+    if (line <= 0) line = 1;
+    _cleanup_free_ char *label = section_label(kind, head);
+    errlist_addf(el, line, "%s:%d: %s%s%s: %s", file, line, label, key ? " " : "", key ? key : "", buf);
+}
+
+void errlist_add_key(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    errlist_add_keyv(el, file, kind, head, key, fmt, ap);
+    va_end(ap);
+}

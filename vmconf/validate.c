@@ -18,19 +18,14 @@ typedef struct Check {
 static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    char buf[512];
     int index;
     /* The value was refused and reported; a check on the default that
      * stands in for it would only mislead. */
     if (key && schema_key_find(kind, key, &index) && head->key_refused[index]) return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    errlist_add_keyv(c->errors, c->cfg->path, kind, head, key, fmt, ap);
     va_end(ap);
-    int line = key ? section_key_line(kind, head, key) : head->line;
-    if (line <= 0) line = 1;
-    _cleanup_free_ char *label = section_label(kind, head);
-    errlist_addf(c->errors, line, "%s:%d: %s%s%s: %s", c->cfg->path, line, label, key ? " " : "", key ? key : "", buf);
 }
 
 static size_t section_count(const VmConfig *cfg, SectionKind kind) {

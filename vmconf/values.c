@@ -177,6 +177,25 @@ CpuList cpulist_copy(const CpuList *l) {
     return c;
 }
 
+CpuList cpulist_sorted(const CpuList *l) {
+    CpuList s = cpulist_copy(l);
+    if (!s.n) return s;
+    qsort(s.cpu, s.n, sizeof(int), cmp_int);
+    size_t k = 1;
+    for (size_t i = 1; i < s.n; i++)
+        if (s.cpu[i] != s.cpu[k - 1]) s.cpu[k++] = s.cpu[i];
+    s.n = k;
+    return s;
+}
+
+bool cpulist_same_set(const CpuList *a, const CpuList *b) {
+    CpuList x = cpulist_sorted(a), y = cpulist_sorted(b);
+    bool same = x.n == y.n && (!x.n || !memcmp(x.cpu, y.cpu, x.n * sizeof(int)));
+    cpulist_free(&x);
+    cpulist_free(&y);
+    return same;
+}
+
 bool cpulist_contains(const CpuList *l, int cpu) {
     for (size_t i = 0; i < l->n; i++)
         if (l->cpu[i] == cpu) return true;

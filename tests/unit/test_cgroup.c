@@ -26,22 +26,11 @@
 
 #include "cgroup.h"
 #include "kfiles.h"
+#include "fake_root.h"
 #include "util.h"
 #include "vmconf.h"
 
 /* ---- helpers ---- */
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    va_list ap;
-    char *cmd = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&cmd, fmt, ap) < 0) abort();
-    va_end(ap);
-    int r = system(cmd);
-    free(cmd);
-    return r;
-}
 
 static char *sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *sh_out(const char *fmt, ...) {
@@ -64,44 +53,11 @@ static char *sh_out(const char *fmt, ...) {
     return buf;
 }
 
-typedef struct Env {
-    char dir[64];
-    char *root, *orig;
-} Env;
-
-static void env_setup(Env *e, const char *scenario) {
-    strcpy(e->dir, "/tmp/kvmlaunch-cgroup-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    e->root = xasprintf("%s/root", e->dir);
-    e->orig = xasprintf("tests/hostroot/%s", scenario);
-    assert_int_equal(sh("cp -a %s %s", e->orig, e->root), 0);
-    setenv("KVMLAUNCH_ROOT", e->root, 1);
-}
-
-static void env_teardown(Env *e) {
-    sh("rm -rf %s", e->dir);
-    unsetenv("KVMLAUNCH_ROOT");
-    free(e->root);
-    free(e->orig);
-}
-
-static bool tree_unchanged(const Env *e) { return sh("diff -r %s %s >&2", e->orig, e->root) == 0; }
-
-/* A fake file's text, "(missing)" when it is not there. */
-static char *fake(const Env *e, const char *path) {
-    _cleanup_free_ char *full = xasprintf("%s%s", e->root, path);
-    FILE *f = fopen(full, "r");
-    if (!f) return xstrdup("(missing)");
-    char buf[512] = "";
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return xstrdup(buf);
-}
+typedef FakeRoot Env;
 
 #define assert_fake(e, path, want)                     \
     do {                                               \
-        _cleanup_free_ char *got_ = fake((e), (path)); \
+        _cleanup_free_ char *got_ = fake_root_read((e), (path)); \
         assert_string_equal(got_, (want));             \
     } while (0)
 
@@ -367,7 +323,7 @@ static void placement_a(Placement *p) {
 static void test_v2_root(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     HostRoot hr = HOSTROOT_INIT;
     CgroupLayout l;
     open_root(&hr, &l);
@@ -435,7 +391,7 @@ static void test_v2_root(void **state) {
                         "/sys/fs/cgroup/kvmlaunch/vm1/vcpu1/cpuset.mems.effective=1|\n");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
     assert_null(vm.dir);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     /* Unpinned threads and I/O threads: the root's CPUs and nodes. */
     vmconf_free(&cfg);
@@ -449,13 +405,13 @@ static void test_v2_root(void **state) {
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/iothread0/cpuset.mems", "0-1\n");
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/iothread0/cgroup.threads", "4244\n");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     placement_free(&p);
     vmconf_free(&cfg);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* Two VMs share kvmlaunch/ and the root's +cpuset; a cgroup of someone
@@ -463,7 +419,7 @@ static void test_v2_root(void **state) {
 static void test_v2_shared(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     HostRoot hr = HOSTROOT_INIT;
     CgroupLayout l;
     open_root(&hr, &l);
@@ -491,17 +447,17 @@ static void test_v2_shared(void **state) {
     assert_fake(&e, "/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n");
     /* A journal of vm1's enables, replayed: */
     assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     /* Another cgroup took CPUs from cpuset meanwhile: it stays on. */
     assert_int_equal(cgroup_setup_vm(&hr, &l, &c1, &p1, 4242, &v1), 0);
-    assert_int_equal(sh("mkdir %s/sys/fs/cgroup/other.slice && printf '0-3\\n' > %s/sys/fs/cgroup/other.slice/cpuset.cpus", e.root, e.root),
+    assert_int_equal(test_sh("mkdir %s/sys/fs/cgroup/other.slice && printf '0-3\\n' > %s/sys/fs/cgroup/other.slice/cpuset.cpus", e.root, e.root),
                      0);
     assert_int_equal(cgroup_teardown_vm(&hr, &v1), 0);
     assert_fake(&e, "/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n");
-    assert_int_equal(sh("rm -r %s/sys/fs/cgroup/other.slice", e.root), 0);
+    assert_int_equal(test_sh("rm -r %s/sys/fs/cgroup/other.slice", e.root), 0);
     assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     placement_free(&p1);
     placement_free(&p2);
@@ -509,7 +465,7 @@ static void test_v2_shared(void **state) {
     vmconf_free(&c2);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* A crashed run's dir is replaced at the next start; cleanup removes it;
@@ -517,7 +473,7 @@ static void test_v2_shared(void **state) {
 static void test_v2_stale_busy_cleanup(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     HostRoot hr = HOSTROOT_INIT;
     CgroupLayout l;
     open_root(&hr, &l);
@@ -545,19 +501,19 @@ static void test_v2_stale_busy_cleanup(void **state) {
     assert_int_equal(cgroup_cleanup(&hr, &l, ".."), -EINVAL);
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "(missing)");
     assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     placement_free(&p);
     vmconf_free(&cfg);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_v2_delegated(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-delegated");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-delegated"), 0);
     const char *unit = "/sys/fs/cgroup/system.slice/kvmlaunch@vm1.service";
     HostRoot hr = HOSTROOT_INIT;
     CgroupLayout l;
@@ -572,7 +528,7 @@ static void test_v2_delegated(void **state) {
     _cleanup_free_ char *unit_dir = xasprintf("%s%s", e.root, unit);
     if (setxattr(unit_dir, "user.delegate", "1", 1, 0) < 0) {
         print_message("user xattrs do not work in %s (%s): the delegated case is not tested\n", e.dir, strerror(errno));
-        env_teardown(&e);
+        fake_root_teardown(&e);
         return;
     }
     open_root(&hr, &l);
@@ -598,7 +554,7 @@ static void test_v2_delegated(void **state) {
     assert_fake(&e, v1, "5\n");
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "(missing)");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     /* CPU 1 lies outside the slice's 2-7: the kernel gives 2-7, setup
      * fails before moving a thread, teardown still undoes it all. */
@@ -609,7 +565,7 @@ static void test_v2_delegated(void **state) {
     _cleanup_free_ char *procs = xasprintf("%s/kvmlaunch/vm1/emulator/cgroup.procs", unit);
     assert_fake(&e, procs, "");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
     cgroup_layout_free(&l);
     hostroot_close(&hr);
 
@@ -625,13 +581,13 @@ static void test_v2_delegated(void **state) {
     vmconf_free(&cfg);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_v1(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup1");
+    assert_int_equal(fake_root_setup(&e, "cgroup1"), 0);
     HostRoot hr = HOSTROOT_INIT;
     CgroupLayout l;
     open_root(&hr, &l);
@@ -687,7 +643,7 @@ static void test_v1(void **state) {
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
     assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/vm2/vcpu0/tasks", "5001\n");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm2), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     placement_free(&p);
     placement_free(&p2);
@@ -695,7 +651,7 @@ static void test_v1(void **state) {
     vmconf_free(&c2);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* No cpuset anywhere: not an error for detect, refused by setup. */
@@ -703,7 +659,7 @@ static void test_none(void **state) {
     (void)state;
     char dir[] = "/tmp/kvmlaunch-cgroup-none-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(sh("mkdir -p %s/proc/self && printf 'proc /proc proc rw 0 0\\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\\n' > %s/proc/mounts"
+    assert_int_equal(test_sh("mkdir -p %s/proc/self && printf 'proc /proc proc rw 0 0\\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\\n' > %s/proc/mounts"
                         " && mkdir -p %s/sys/fs/cgroup && printf 'cpu io memory\\n' > %s/sys/fs/cgroup/cgroup.controllers",
                         dir, dir, dir, dir),
                      0);
@@ -723,13 +679,13 @@ static void test_none(void **state) {
     assert_int_equal(cgroup_cleanup(&hr, &l, "vm1"), 0);
     /* A bad mounts line is an error. */
     cgroup_layout_free(&l);
-    assert_int_equal(sh("printf 'cgroup2\\n' > %s/proc/mounts", dir), 0);
+    assert_int_equal(test_sh("printf 'cgroup2\\n' > %s/proc/mounts", dir), 0);
     assert_int_equal(cgroup_detect(&hr, &l), -EINVAL);
     placement_free(&p);
     vmconf_free(&cfg);
     hostroot_close(&hr);
     unsetenv("KVMLAUNCH_ROOT");
-    sh("rm -rf %s", dir);
+    test_sh("rm -rf %s", dir);
 }
 
 /* ---- for real (--real) ---- */

@@ -33,6 +33,7 @@
 #include "netns_test.h"
 #include "runtime.h"
 #include "tap.h"
+#include "fake_root.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -216,65 +217,7 @@ static void test_feature_bits(void **state) {
 
 /* ---- the plan on fake trees ---- */
 
-typedef struct Env {
-    char dir[64];
-    char *root, *orig;
-} Env;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    va_list ap;
-    char *cmd = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&cmd, fmt, ap) < 0) abort();
-    va_end(ap);
-    int r = system(cmd);
-    free(cmd);
-    return r;
-}
-
-static void env_setup(Env *e, const char *scenario) {
-    strcpy(e->dir, "/tmp/kvmlaunch-hostnic-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    e->root = xasprintf("%s/root", e->dir);
-    e->orig = xasprintf("tests/hostroot/%s", scenario);
-    assert_int_equal(sh("cp -a %s %s", e->orig, e->root), 0);
-    setenv("KVMLAUNCH_ROOT", e->root, 1);
-    _cleanup_free_ char *run = xasprintf("%s/run", e->dir);
-    setenv("KVMLAUNCH_RUNDIR", run, 1);
-}
-
-static void env_teardown(Env *e) {
-    sh("rm -rf %s", e->dir);
-    unsetenv("KVMLAUNCH_ROOT");
-    unsetenv("KVMLAUNCH_RUNDIR");
-    free(e->root);
-    free(e->orig);
-}
-
-static bool tree_unchanged(const Env *e) { return sh("diff -r %s %s >&2", e->orig, e->root) == 0; }
-
-static char *fake(const Env *e, const char *path) {
-    _cleanup_free_ char *full = xasprintf("%s%s", e->root, path);
-    FILE *f = fopen(full, "r");
-    if (!f) return xstrdup("(missing)");
-    char buf[256] = "";
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return xstrdup(buf);
-}
-
-static void put(const Env *e, const char *path, const char *text) {
-    _cleanup_free_ char *full = xasprintf("%s%s", e->root, path);
-    _cleanup_free_ char *dir = xstrdup(full);
-    *strrchr(dir, '/') = 0;
-    assert_int_equal(sh("mkdir -p %s", dir), 0);
-    FILE *f = fopen(full, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+typedef FakeRoot Env;
 
 #define VM_INI "[vm]\nname = nicvm\nmemory = 1G\nvcpus = 2\n"
 
@@ -328,7 +271,7 @@ static void expect_change(const HostPlan *plan, const char *path, const char *ol
 static void test_plan_local_msix(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "nic-msix");
+    assert_int_equal(fake_root_setup(&e, "nic-msix"), 0);
     Planned p;
     plan_nic(VM_INI "[hostnic \"eth0\"]\nirq-cpus = local\nrps-cpus = local\nxps = spread\n", &p);
     assert_int_equal(p.r, 0);
@@ -359,9 +302,9 @@ static void test_plan_local_msix(void **state) {
     Runtime rt = RUNTIME_INIT;
     assert_int_equal(runtime_acquire("nicvm", &rt, NULL), 0);
     assert_int_equal(hostplan_apply(&p.hr, "nicvm", &p.plan), 0);
-    _cleanup_free_ char *a = fake(&e, "/proc/irq/75/smp_affinity_list");
-    _cleanup_free_ char *r = fake(&e, "/sys/class/net/eth0/queues/rx-2/rps_cpus");
-    _cleanup_free_ char *x = fake(&e, "/sys/class/net/eth0/queues/tx-1/xps_cpus");
+    _cleanup_free_ char *a = fake_root_read(&e, "/proc/irq/75/smp_affinity_list");
+    _cleanup_free_ char *r = fake_root_read(&e, "/sys/class/net/eth0/queues/rx-2/rps_cpus");
+    _cleanup_free_ char *x = fake_root_read(&e, "/sys/class/net/eth0/queues/tx-1/xps_cpus");
     assert_string_equal(a, "4\n");
     assert_string_equal(r, "f0\n");
     assert_string_equal(x, "20\n");
@@ -370,7 +313,7 @@ static void test_plan_local_msix(void **state) {
     assert_int_equal(hostnic_offloads_restore(&p.hr, "nicvm"), 0);
     assert_int_equal(hostplan_restore(&p.hr, "nicvm"), 0);
     runtime_release(&rt);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     /* Planned again once applied: every change is "already". */
     planned_free(&p);
@@ -379,14 +322,14 @@ static void test_plan_local_msix(void **state) {
     assert_true(p.plan.c[0].already);
     assert_string_equal(p.plan.c[0].new, "0");
     planned_free(&p);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* A cpulist: every IRQ may use all of it; rps the list's mask. */
 static void test_plan_cpulist(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "nic-msix");
+    assert_int_equal(fake_root_setup(&e, "nic-msix"), 0);
     Planned p;
     plan_nic(VM_INI "[hostnic \"eth0\"]\nirq-cpus = 2-3\nrps-cpus = 0,5\nxps = off\n", &p);
     assert_int_equal(p.errors.n, 0);
@@ -405,14 +348,14 @@ static void test_plan_cpulist(void **state) {
     assert_int_equal(p.errors.n, 1);
     assert_string_equal(p.errors.e[0].msg, "t.ini:7: [hostnic \"eth0\"] irq-cpus: expected CPUs that are online on this host (0-7), found CPU 8");
     planned_free(&p);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* eth1: numa_node -1 and plain MSI. `local` means every online CPU, said. */
 static void test_plan_unknown_node(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "nic-msix");
+    assert_int_equal(fake_root_setup(&e, "nic-msix"), 0);
     Planned p;
     plan_nic(VM_INI "[hostnic \"eth1\"]\nirq-cpus = local\nrps-cpus = local\nxps = spread\n", &p);
     assert_int_equal(p.errors.n, 0);
@@ -435,13 +378,13 @@ static void test_plan_unknown_node(void **state) {
     planned_free(&p);
 
     /* A virtual device: no IRQs at all, said, nothing planned. */
-    put(&e, "/sys/class/net/dummy0/queues/rx-0/rps_cpus", "00\n");
+    assert_int_equal(fake_root_write(&e, "/sys/class/net/dummy0/queues/rx-0/rps_cpus", "00\n"), 0);
     plan_nic(VM_INI "[hostnic \"dummy0\"]\nirq-cpus = local\n", &p);
     assert_int_equal(p.errors.n, 0);
     assert_int_equal(p.plan.n, 0);
     assert_true(notes_have(&p.notes, "t.ini:6: [hostnic \"dummy0\"] irq-cpus: found no queue IRQs of dummy0"));
     planned_free(&p);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* virtio-net: the interface's device is virtioN, whose parent PCI function
@@ -452,17 +395,17 @@ static void test_plan_unknown_node(void **state) {
 static void test_plan_virtio(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "nic-msix");
-    put(&e, "/proc/interrupts", virtio_interrupts);
+    assert_int_equal(fake_root_setup(&e, "nic-msix"), 0);
+    assert_int_equal(fake_root_write(&e, "/proc/interrupts", virtio_interrupts), 0);
     for (int irq = 37; irq <= 39; irq++) {
         _cleanup_free_ char *msi = xasprintf("/sys/class/net/eth2/msi_irqs/%d", irq);
         _cleanup_free_ char *aff = xasprintf("/proc/irq/%d/smp_affinity_list", irq);
-        put(&e, msi, "msix\n");
-        put(&e, aff, "0-7\n");
+        assert_int_equal(fake_root_write(&e, msi, "msix\n"), 0);
+        assert_int_equal(fake_root_write(&e, aff, "0-7\n"), 0);
     }
-    put(&e, "/sys/class/net/eth2/config", "");
-    put(&e, "/sys/class/net/eth2/numa_node", "0\n");
-    put(&e, "/sys/class/net/eth2/device/features", "1100011111111111111101010000110000000000000000000000000000000000\n");
+    assert_int_equal(fake_root_write(&e, "/sys/class/net/eth2/config", ""), 0);
+    assert_int_equal(fake_root_write(&e, "/sys/class/net/eth2/numa_node", "0\n"), 0);
+    assert_int_equal(fake_root_write(&e, "/sys/class/net/eth2/device/features", "1100011111111111111101010000110000000000000000000000000000000000\n"), 0);
     Planned p;
     plan_nic(VM_INI "[hostnic \"eth2\"]\nirq-cpus = local\n", &p);
     assert_int_equal(p.errors.n, 0);
@@ -474,18 +417,18 @@ static void test_plan_virtio(void **state) {
     planned_free(&p);
     /* Were device/ a PCI function itself (it has config), the parent's
      * vectors would be a bridge's: not taken. */
-    put(&e, "/sys/class/net/eth2/device/config", "");
+    assert_int_equal(fake_root_write(&e, "/sys/class/net/eth2/device/config", ""), 0);
     plan_nic(VM_INI "[hostnic \"eth2\"]\nirq-cpus = local\n", &p);
     assert_int_equal(p.plan.n, 0);
     assert_true(notes_have(&p.notes, "found no queue IRQs of eth2"));
     planned_free(&p);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_plan_missing(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "nic-msix");
+    assert_int_equal(fake_root_setup(&e, "nic-msix"), 0);
     Planned p;
     plan_nic(VM_INI "\n[hostnic \"eth9\"]\nirq-cpus = local\n[hostnic \"eth0\"]\nxps = spread\n", &p);
     assert_int_equal(p.r, -EINVAL);
@@ -502,14 +445,14 @@ static void test_plan_missing(void **state) {
     assert_int_equal(p.errors.n, 1);
     assert_non_null(strstr(p.errors.e[0].msg, "t.ini:6: [hostnic \"eth0\"] rps-cpus: expected /sys/class/net/eth0/queues/rx-1/rps_cpus to exist"));
     planned_free(&p);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_plan_irqbalance(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "nic-msix");
-    put(&e, "/proc/4242/comm", "irqbalance\n");
+    assert_int_equal(fake_root_setup(&e, "nic-msix"), 0);
+    assert_int_equal(fake_root_write(&e, "/proc/4242/comm", "irqbalance\n"), 0);
     Planned p;
     plan_nic(VM_INI "[hostnic \"eth0\"]\nirq-cpus = local\n", &p);
     assert_int_equal(p.errors.n, 0);
@@ -523,7 +466,7 @@ static void test_plan_irqbalance(void **state) {
     plan_nic(VM_INI "[hostnic \"eth0\"]\nrps-cpus = local\n", &p);
     assert_int_equal(p.notes.n, 0);
     planned_free(&p);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_render_offloads(void **state) {
@@ -636,7 +579,7 @@ static void offloads_child(const char *run) {
     CHECK(st[2] && st[3]);
     _cleanup_free_ char *state = xasprintf("%s/host.offloads", run);
     CHECK(access(state, F_OK) == 0);
-    CHECK(sh("grep -q '\"original\": *false' %s && grep -q '\"nicvm\"' %s", state, state) == 0);
+    CHECK(test_sh("grep -q '\"original\": *false' %s && grep -q '\"nicvm\"' %s", state, state) == 0);
     CHECK(hostnic_offloads_restore(&hr, "nicvm") == 0);
     CHECK(features_io("kltest0", false, false, st) == 0);
     CHECK(!st[2] && !st[3]);
@@ -675,7 +618,7 @@ static void test_offloads_real(void **state) {
     if (pid == 0) offloads_child(dir);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
-    sh("rm -rf %s", dir);
+    test_sh("rm -rf %s", dir);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
         printf("skip: cannot make a network namespace with a tap here\n");
         return;

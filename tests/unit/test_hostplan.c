@@ -14,58 +14,11 @@
 
 #include "hostplan.h"
 #include "runtime.h"
+#include "fake_root.h"
 #include "util.h"
 #include "vmconf.h"
 
-typedef struct Env {
-    char dir[64];
-    char *root, *orig;
-} Env;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    va_list ap;
-    char *cmd = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&cmd, fmt, ap) < 0) abort();
-    va_end(ap);
-    int r = system(cmd);
-    free(cmd);
-    return r;
-}
-
-/* A private copy of SCENARIO as the host root, and a private run dir. */
-static void env_setup(Env *e, const char *scenario) {
-    strcpy(e->dir, "/tmp/kvmlaunch-hostplan-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    e->root = xasprintf("%s/root", e->dir);
-    e->orig = xasprintf("tests/hostroot/%s", scenario);
-    assert_int_equal(sh("cp -a %s %s", e->orig, e->root), 0);
-    setenv("KVMLAUNCH_ROOT", e->root, 1);
-    _cleanup_free_ char *run = xasprintf("%s/run", e->dir);
-    setenv("KVMLAUNCH_RUNDIR", run, 1);
-}
-
-static void env_teardown(Env *e) {
-    sh("rm -rf %s", e->dir);
-    unsetenv("KVMLAUNCH_ROOT");
-    unsetenv("KVMLAUNCH_RUNDIR");
-    free(e->root);
-    free(e->orig);
-}
-
-static bool tree_unchanged(const Env *e) { return sh("diff -r %s %s >&2", e->orig, e->root) == 0; }
-
-static char *fake(const Env *e, const char *path) {
-    _cleanup_free_ char *full = xasprintf("%s%s", e->root, path);
-    FILE *f = fopen(full, "r");
-    if (!f) return xstrdup("(missing)");
-    char buf[256] = "";
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return xstrdup(buf);
-}
+typedef FakeRoot Env;
 
 #define VM_INI "[vm]\nname = %s\nmemory = 2G\nvcpus = 2\n"
 #define HOST_INI "[host]\nthp = never\nthp-defrag = never\nksm = on\nksm-merge-across-nodes = no\nzone-reclaim = 1\n"
@@ -93,7 +46,7 @@ static const HostChange *change(const HostPlan *p, const char *path) {
 static void test_plan_apply_restore(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     VmConfig cfg;
     HostRoot hr = HOSTROOT_INIT;
     HostPlan plan;
@@ -119,28 +72,28 @@ static void test_plan_apply_restore(void **state) {
     Runtime rt = RUNTIME_INIT;
     assert_int_equal(runtime_acquire("vm1", &rt, NULL), 0);
     assert_int_equal(hostplan_apply(&hr, "vm1", &plan), 0);
-    _cleanup_free_ char *thp = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    _cleanup_free_ char *thp = fake_root_read(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
     assert_string_equal(thp, "always madvise [never]\n");
-    _cleanup_free_ char *ksm = fake(&e, "/sys/kernel/mm/ksm/run");
+    _cleanup_free_ char *ksm = fake_root_read(&e, "/sys/kernel/mm/ksm/run");
     assert_string_equal(ksm, "1\n");
-    _cleanup_free_ char *merge = fake(&e, "/sys/kernel/mm/ksm/merge_across_nodes");
+    _cleanup_free_ char *merge = fake_root_read(&e, "/sys/kernel/mm/ksm/merge_across_nodes");
     assert_string_equal(merge, "0\n");
-    assert_false(tree_unchanged(&e));
+    assert_false(fake_root_unchanged(&e));
 
     assert_int_equal(hostplan_restore(&hr, "vm1"), 0);
     runtime_release(&rt);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     hostplan_free(&plan);
     hostroot_close(&hr);
     vmconf_free(&cfg);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_shared_and_dead(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     VmConfig c1, c2;
     HostRoot hr1 = HOSTROOT_INIT, hr2 = HOSTROOT_INIT;
     HostPlan p1, p2;
@@ -160,14 +113,14 @@ static void test_shared_and_dead(void **state) {
 
     assert_int_equal(hostplan_restore(&hr1, "a"), 0);
     runtime_release(&ra);
-    _cleanup_free_ char *thp = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    _cleanup_free_ char *thp = fake_root_read(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
     assert_string_equal(thp, "always madvise [never]\n"); /* b still relies on it */
 
     /* b dies without restoring: the next replay puts everything back. */
     runtime_release(&rb);
-    assert_false(tree_unchanged(&e));
+    assert_false(fake_root_unchanged(&e));
     assert_int_equal(hostplan_replay_dead(&hr1), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     hostplan_free(&p1);
     hostplan_free(&p2);
@@ -175,13 +128,13 @@ static void test_shared_and_dead(void **state) {
     hostroot_close(&hr2);
     vmconf_free(&c1);
     vmconf_free(&c2);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_conflict_and_failure(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     VmConfig c1, c2, c3;
     HostRoot hr = HOSTROOT_INIT, hr2 = HOSTROOT_INIT, hr3 = HOSTROOT_INIT;
     HostPlan p1, p2, p3;
@@ -196,10 +149,10 @@ static void test_conflict_and_failure(void **state) {
     /* b wants another THP mode while a runs: refused, nothing changed. */
     plan_for(ini2, &c2, &hr2, &p2, &errors);
     assert_int_equal(hostplan_apply(&hr2, "b", &p2), -EBUSY);
-    _cleanup_free_ char *thp = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    _cleanup_free_ char *thp = fake_root_read(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
     assert_string_equal(thp, "always madvise [never]\n");
     assert_int_equal(hostplan_restore(&hr, "a"), 0);
-    assert_true(tree_unchanged(&e));
+    assert_true(fake_root_unchanged(&e));
 
     /* A write that fails half-way (the file is a directory): what was
      * applied before it goes back, the call fails. */
@@ -208,10 +161,10 @@ static void test_conflict_and_failure(void **state) {
     assert_int_equal(errors.n, 0);
     /* Planned while the file was there; gone (a directory) when applied. */
     _cleanup_free_ char *p = xasprintf("%s/sys/kernel/mm/ksm/pages_to_scan", e.root);
-    assert_int_equal(sh("rm %s && mkdir %s", p, p), 0);
+    assert_int_equal(test_sh("rm %s && mkdir %s", p, p), 0);
     assert_int_equal(hostplan_apply(&hr3, "b", &p3), -EISDIR);
-    _cleanup_free_ char *thp2 = fake(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
-    _cleanup_free_ char *run = fake(&e, "/sys/kernel/mm/ksm/run");
+    _cleanup_free_ char *thp2 = fake_root_read(&e, "/sys/kernel/mm/transparent_hugepage/enabled");
+    _cleanup_free_ char *run = fake_root_read(&e, "/sys/kernel/mm/ksm/run");
     assert_string_equal(thp2, "always [madvise] never\n");
     assert_string_equal(run, "0\n");
     runtime_release(&ra);
@@ -226,13 +179,13 @@ static void test_conflict_and_failure(void **state) {
     vmconf_free(&c2);
     vmconf_free(&c3);
     errlist_clear(&errors);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 static void test_plan_errors(void **state) {
     (void)state;
     Env e;
-    env_setup(&e, "missing-files");
+    assert_int_equal(fake_root_setup(&e, "missing-files"), 0);
     VmConfig cfg;
     HostRoot hr = HOSTROOT_INIT;
     HostPlan plan;
@@ -252,10 +205,10 @@ static void test_plan_errors(void **state) {
     vmconf_free(&cfg);
     errlist_clear(&errors);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 
     /* A node the host lacks. */
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     _cleanup_free_ char *ini3 = xasprintf(VM_INI "[memory]\nnodes = 1-2\n", "z");
     plan_for(ini3, &cfg, &hr, &plan, &errors);
     assert_int_equal(errors.n, 1);
@@ -264,10 +217,10 @@ static void test_plan_errors(void **state) {
     vmconf_free(&cfg);
     errlist_clear(&errors);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 
     /* hugepage-path must be a hugetlbfs mount of that page size. */
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     _cleanup_free_ char *ini4 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nhugepage-size = 1G\nhugepage-path = /dev/hugepages\n"
                                           "reserve-hugepages = yes\n", "w");
     plan_for(ini4, &cfg, &hr, &plan, &errors);
@@ -284,10 +237,10 @@ static void test_plan_errors(void **state) {
     hostplan_free(&plan);
     vmconf_free(&cfg);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 
     /* Short of pages without reserve-hugepages: the numbers are given. */
-    env_setup(&e, "cgroup2-numa2");
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
     _cleanup_free_ char *ini2 = xasprintf(VM_INI "[memory]\nbacking = hugepages\nnodes = 0\n", "y");
     plan_for(ini2, &cfg, &hr, &plan, &errors);
     assert_int_equal(errors.n, 1);
@@ -296,7 +249,7 @@ static void test_plan_errors(void **state) {
     vmconf_free(&cfg);
     errlist_clear(&errors);
     hostroot_close(&hr);
-    env_teardown(&e);
+    fake_root_teardown(&e);
 }
 
 /* Pure: a scheduler the kernel does not offer is an error naming those it

@@ -104,6 +104,22 @@ static void test_cpulist(void **state) {
     assert_non_null(strstr(err, "1 is listed twice"));
 }
 
+static void test_cpulist_sets(void **state) {
+    (void)state;
+    CpuList a = { (int[]){ 3, 1, 3, 2 }, 4 }, b = { (int[]){ 1, 2, 3 }, 3 }, c = { (int[]){ 1, 2 }, 2 }, none = { NULL, 0 };
+    CpuList s = cpulist_sorted(&a);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.cpu[0], 1);
+    assert_int_equal(s.cpu[2], 3);
+    cpulist_free(&s);
+    assert_true(cpulist_same_set(&a, &b));
+    assert_false(cpulist_same_set(&b, &c));
+    assert_false(cpulist_same_set(&c, &none));
+    assert_true(cpulist_same_set(&none, &none));
+    CpuList e = cpulist_sorted(&none);
+    assert_int_equal(e.n, 0);
+}
+
 static void test_mac(void **state) {
     (void)state;
     char err[VALUE_ERR_MAX];
@@ -185,7 +201,7 @@ static void test_distance(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size),     cmocka_unit_test(test_duration), cmocka_unit_test(test_bool),
-        cmocka_unit_test(test_cpulist),  cmocka_unit_test(test_mac),      cmocka_unit_test(test_enum),
+        cmocka_unit_test(test_cpulist),  cmocka_unit_test(test_cpulist_sets), cmocka_unit_test(test_mac),      cmocka_unit_test(test_enum),
         cmocka_unit_test(test_int),      cmocka_unit_test(test_bad_char), cmocka_unit_test(test_size_format),
         cmocka_unit_test(test_distance),
     };
