@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "strvec.h"
+
 typedef struct HostRoot {
     int fd;                         /* owned */
     char *path;                     /* owned: "/" or the fake tree */
@@ -27,5 +29,8 @@ int hostroot_read(const HostRoot *hr, const char *path, char **out);
  * kernel file is an honest -ENOENT). */
 int hostroot_write(const HostRoot *hr, const char *path, const char *value);
 bool hostroot_exists(const HostRoot *hr, const char *path);
+/* Appends the names in directory PATH (without . and ..) to OUT; with
+ * DIRS_ONLY only its subdirectories. */
+int hostroot_list(const HostRoot *hr, const char *path, bool dirs_only, StrVec *out);
 
 #endif

@@ -460,28 +460,11 @@ static int cg_mkdir(const HostRoot *hr, const CgroupLayout *l, const char *path)
     return hr->fake ? fake_populate(hr, l, path) : 0;
 }
 
-/* The names of DIR's subdirectories. */
-static int list_subdirs(const HostRoot *hr, const char *dir, StrVec *out) {
-    int fd = hostroot_openat(hr, dir, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0) return fd;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int r = -errno;
-        close(fd);
-        return r;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_type == DT_DIR && !streq(de->d_name, ".") && !streq(de->d_name, "..")) strvec_push(out, de->d_name);
-    closedir(d);
-    return 0;
-}
-
 /* A fake cgroup is busy while it has a child or says "populated 1"; else
  * its files go, then the dir. */
 static int fake_rmdir_files(const HostRoot *hr, const char *path) {
     StrVec sub = STRVEC_INIT;
-    int r = list_subdirs(hr, path, &sub);
+    int r = hostroot_list(hr, path, true, &sub);
     bool busy = sub.n > 0;
     strvec_clear(&sub);
     if (r < 0) return r;
@@ -540,7 +523,7 @@ static int rmdir_retry(const HostRoot *hr, const char *path) {
  * rmdir never takes a cgroup that still has children or threads. */
 static int remove_vm_dir(const HostRoot *hr, const char *dir) {
     StrVec sub = STRVEC_INIT;
-    int r = list_subdirs(hr, dir, &sub);
+    int r = hostroot_list(hr, dir, true, &sub);
     if (r == -ENOENT) return 0;
     if (r < 0) return log_error_errno(r, "Failed to list the cgroup %s: %m", dir);
     for (size_t i = 0; i < sub.n; i++) {
@@ -853,7 +836,7 @@ int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *c
 static bool cpuset_in_use(const HostRoot *hr, const char *dir, char **who) {
     StrVec sub = STRVEC_INIT;
     bool used = false;
-    if (list_subdirs(hr, dir, &sub) < 0) {
+    if (hostroot_list(hr, dir, true, &sub) < 0) {
         *who = xstrdup("(its children could not be listed)");
         return true;
     }

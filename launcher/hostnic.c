@@ -441,22 +441,6 @@ int hostnic_plan_build(const VmConfig *cfg, const HostNicFacts *facts, HostPlan 
 /* ------------------------------------------------------------------ */
 /* Reading the host                                                    */
 
-/* The names in directory PATH, without "." and "..". */
-static int list_dir(const HostRoot *hr, const char *path, StrVec *out) {
-    int fd = hostroot_openat(hr, path, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0) return fd;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int r = -errno;
-        close(fd);
-        return r;
-    }
-    for (struct dirent *de; (de = readdir(d));)
-        if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) strvec_push(out, de->d_name);
-    closedir(d);
-    return 0;
-}
-
 /* "123" -> 123; anything else -1. */
 static long parse_number(const char *s) {
     if (!*s) return -1;
@@ -497,7 +481,7 @@ static char *device_path(const HostRoot *hr, const char *dev, const char *name) 
 static void probe_msi(const HostRoot *hr, NicFacts *f, int **msi) {
     _cleanup_free_ char *dir = device_path(hr, f->dev, "msi_irqs");
     StrVec names = STRVEC_INIT;
-    if (!dir || list_dir(hr, dir, &names) < 0) return;
+    if (!dir || hostroot_list(hr, dir, false, &names) < 0) return;
     *msi = xcalloc(names.n ? names.n : 1, sizeof(int));
     for (size_t i = 0; i < names.n; i++) {
         long irq = parse_number(names.v[i]);
@@ -550,7 +534,7 @@ static void probe_nic(const HostRoot *hr, const HostNicSection *h, NicFacts *f) 
 
     _cleanup_free_ char *qdir = xasprintf("%s/queues", base);
     StrVec q = STRVEC_INIT;
-    list_dir(hr, qdir, &q);
+    hostroot_list(hr, qdir, false, &q);
     f->n_rx = count_queues(&q, "rx-");
     f->n_tx = count_queues(&q, "tx-");
     strvec_clear(&q);
@@ -573,7 +557,7 @@ static void probe_nic(const HostRoot *hr, const HostNicSection *h, NicFacts *f) 
 static int find_irqbalance(const HostRoot *hr) {
     StrVec names = STRVEC_INIT;
     int found = 0;
-    if (list_dir(hr, "/proc", &names) < 0) return 0;
+    if (hostroot_list(hr, "/proc", false, &names) < 0) return 0;
     for (size_t i = 0; i < names.n && !found; i++) {
         long pid = parse_number(names.v[i]);
         if (pid <= 0) continue;

@@ -1,6 +1,7 @@
 /* HostRoot (include/hostroot.h). */
 #include "hostroot.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -136,4 +137,22 @@ bool hostroot_exists(const HostRoot *hr, const char *path) {
     if (fd < 0) return false;
     close(fd);
     return true;
+}
+
+int hostroot_list(const HostRoot *hr, const char *path, bool dirs_only, StrVec *out) {
+    int fd = hostroot_openat(hr, path, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) return fd;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    for (struct dirent *de; (de = readdir(d));) {
+        if (streq(de->d_name, ".") || streq(de->d_name, "..")) continue;
+        if (dirs_only && de->d_type != DT_DIR) continue;
+        strvec_push(out, de->d_name);
+    }
+    closedir(d);
+    return 0;
 }
