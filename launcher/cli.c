@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cgroup.h"
+#include "check.h"
 #include "commands.h"
 #include "hostfacts.h"
 #include "hostnic.h"
@@ -20,6 +21,7 @@
 #include "supervise.h"
 #include "util.h"
 #include "vmconf.h"
+#include "vmplan.h"
 
 static void print_usage(FILE *f) {
     fputs("Usage: kvmlaunch [run] [--dry-run] VM.INI   prepare the host, start QEMU, pin, supervise\n"
@@ -96,49 +98,52 @@ static int cmd_dry_run(const char *path) {
     VmConfig cfg;
     int r = cli_load_config(path, &cfg, stderr);
     if (r) return r;
-    HostRoot hr = HOSTROOT_INIT;
-    if (hostroot_open(&hr) < 0) {
-        vmconf_free(&cfg);
-        return EXIT_RUNTIME;
-    }
-    HostFacts facts;
-    hostfacts_probe(&cfg, &facts);
-    HostState st;
-    hoststate_probe(&hr, &cfg, &st);
-    StrVec argv = STRVEC_INIT;
-    HostPlan plan = { 0 };
-    ErrList errors = { 0 }, notes = { 0 };
+    VmPlan p;
     int rc = EXIT_OK;
-    /* Both, so every problem shows at once. */
-    int r1 = qemucmd_build(&cfg, &facts, &argv, &errors, &notes);
-    int r2 = hostplan_build(&cfg, &st, &plan, &errors, &notes);
-    if (hostnic_plan(&hr, &cfg, &plan, &errors, &notes) < 0) r2 = -EINVAL;
-    errlist_sort(&errors);
-    print_errlist(stderr, &notes, "warning: ");
-    if (r1 < 0 || r2 < 0) {
-        print_errlist(stderr, &errors, "");
+    r = vmplan_make(&cfg, &p);
+    print_errlist(stderr, &p.notes, "warning: ");
+    if (r == -EINVAL || r == -ENOSPC) {
+        print_errlist(stderr, &p.errors, "");
         rc = EXIT_CONFIG;
+    } else if (r < 0) {
+        rc = EXIT_RUNTIME;
     } else {
-        _cleanup_free_ char *plan_text = hostplan_render(&plan);
-        _cleanup_free_ char *text = qemucmd_render(argv.v);
+        _cleanup_free_ char *plan_text = hostplan_render(&p.plan);
+        _cleanup_free_ char *text = qemucmd_render(p.argv.v);
+        if (p.auto_pin) printf("# [cpu] pin = auto: %s\n", p.choice.why);
         printf("%s", plan_text);
         if (cfg.n_hostnics) {
-            NicOffloads *o = hostnic_offloads_read_all(&hr, &cfg);
+            NicOffloads *o = hostnic_offloads_read_all(&p.hr, &cfg);
             _cleanup_free_ char *off = hostnic_render_offloads(&cfg, o, cfg.n_hostnics);
             printf("%s", off);
             hostnic_offloads_free(o, cfg.n_hostnics);
         }
-        print_cgroups(&hr, &cfg);
-        print_network(&cfg, &facts);
+        print_cgroups(&p.hr, &cfg);
+        print_network(&cfg, &p.facts);
         printf("# QEMU command line:\n%s", text);
     }
-    errlist_clear(&errors);
-    errlist_clear(&notes);
-    strvec_clear(&argv);
-    hostplan_free(&plan);
-    hoststate_free(&st);
-    hostfacts_free(&facts);
-    hostroot_close(&hr);
+    vmplan_free(&p);
+    vmconf_free(&cfg);
+    return rc;
+}
+
+/* One PASS/WARN/FAIL line per need; exit 1 on any FAIL. */
+static int cmd_check(const char *path) {
+    VmConfig cfg;
+    int r = cli_load_config(path, &cfg, stderr);
+    if (r) return r;
+    VmPlan p;
+    int rc = EXIT_RUNTIME;
+    r = vmplan_make(&cfg, &p);
+    if (r >= 0 || r == -EINVAL || r == -ENOSPC) {
+        CheckReport rep;
+        check_vm(&cfg, &p, true, &rep);
+        check_report_print(stdout, &rep);
+        printf("%s: %zu passed, %zu warnings, %zu failed\n", cfg.vm.name, rep.n - rep.warns - rep.fails, rep.warns, rep.fails);
+        rc = rep.fails ? EXIT_RUNTIME : EXIT_OK;
+        check_report_free(&rep);
+    }
+    vmplan_free(&p);
     vmconf_free(&cfg);
     return rc;
 }
@@ -214,11 +219,7 @@ int cli_main(int argc, char **argv) {
             fprintf(stderr, "kvmlaunch check: expected one VM.INI\n");
             return EXIT_CONFIG;
         }
-        VmConfig cfg;
-        int r = cli_load_config(args[1], &cfg, stderr);
-        if (r) return r;
-        vmconf_free(&cfg);
-        return not_yet("check");
+        return cmd_check(args[1]);
     }
     if (streq(cmd, "run")) {
         args++;

@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "cli.h"
+#include "cpuclaim.h"
 #include "hostnic.h"
 #include "hostplan.h"
 #include "log.h"
@@ -108,6 +109,7 @@ int cmd_cleanup(const char *name) {
     /* A dead VM's knobs go back unless a running VM still relies on them. */
     if ((name && hostplan_restore(&hr, name) < 0) || hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
     if ((name && hostnic_offloads_restore(&hr, name) < 0) || hostnic_offloads_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
+    if (cpuclaim_release(name) < 0) rc = EXIT_RUNTIME;
     CgroupLayout cgl;
     memset(&cgl, 0, sizeof(cgl));
     if (name && cgroup_detect(&hr, &cgl) == 0 && cgl.version != CGROUP_NONE && cgroup_cleanup(&hr, &cgl, name) < 0) rc = EXIT_RUNTIME;

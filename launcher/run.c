@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "check.h"
+#include "cpuclaim.h"
 #include "cli.h"
 #include "hostfacts.h"
 #include "hostnic.h"
@@ -29,72 +31,10 @@
 #include "tap.h"
 #include "supervise.h"
 #include "util.h"
+#include "vmplan.h"
 
 #define QMP_START_TIMEOUT_MS 30000
 #define STATUS_SOCKET "qmp.sock"
-
-/* Checks against this host that need no change to it: pinned CPUs exist,
- * the user exists. Problems are configuration errors (exit 2). */
-static int preflight(const VmConfig *cfg, const HostFacts *facts, struct passwd *pw, bool *have_user) {
-    ErrList errors = { 0 };
-    cpu_set_t online;
-    CPU_ZERO(&online);
-    if (sched_getaffinity(0, sizeof(online), &online) < 0) CPU_ZERO(&online);
-    const CpuSection *cpu = &cfg->cpu;
-    const CpuSpec *specs[] = { &cpu->pin, &cpu->emulator, &cpu->iothreads };
-    const char *keys[] = { "pin", "emulator", "iothreads" };
-    for (size_t k = 0; k < ELEMENTSOF(specs); k++) {
-        if (specs[k]->kind != CPUSPEC_LIST) continue;
-        for (size_t i = 0; i < specs[k]->list.n; i++) {
-            int c = specs[k]->list.cpu[i];
-            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &online)) {
-                int line = section_key_line(SECTION_CPU, &cpu->head, keys[k]);
-                errlist_addf(&errors, line, "%s:%d: [cpu] %s: expected CPUs this host has (%d online), found CPU %d", cfg->path, line,
-                             keys[k], CPU_COUNT(&online), c);
-                break;
-            }
-        }
-    }
-    for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
-        if (!cpu->vcpu_override_line[i]) continue;
-        for (size_t j = 0; j < cpu->vcpu_override[i].n; j++) {
-            int c = cpu->vcpu_override[i].cpu[j];
-            if (c >= CPU_SETSIZE || !CPU_ISSET(c, &online)) {
-                errlist_addf(&errors, cpu->vcpu_override_line[i], "%s:%d: [cpu] vcpu.%zu: expected CPUs this host has, found CPU %d", cfg->path,
-                             cpu->vcpu_override_line[i], i, c);
-                break;
-            }
-        }
-    }
-    if (cpu->pin.kind == CPUSPEC_AUTO) {
-        int line = section_key_line(SECTION_CPU, &cpu->head, "pin");
-        errlist_addf(&errors, line, "%s:%d: [cpu] pin: auto is not implemented yet in this version; give a CPU list", cfg->path, line);
-    }
-    tap_preflight(cfg, &errors);
-    for (size_t i = 0; i < cfg->n_disks && i < facts->n_disks; i++) {
-        if (facts->disks[i].exists) continue;
-        const DiskSection *d = &cfg->disks[i];
-        int line = section_key_line(SECTION_DISK, &d->head, "file");
-        errlist_addf(&errors, line, "%s:%d: [disk \"%s\"] file: expected an image or block device, found none at %s", cfg->path, line,
-                     d->head.id, d->file);
-    }
-    *have_user = false;
-    if (cfg->vm.user) {
-        struct passwd *p = getpwnam(cfg->vm.user);
-        int line = section_key_line(SECTION_VM, &cfg->vm.head, "user");
-        if (!p) errlist_addf(&errors, line, "%s:%d: [vm] user: expected a user of this host, found no user \"%s\"", cfg->path, line, cfg->vm.user);
-        else if (p->pw_uid == 0) errlist_addf(&errors, line, "%s:%d: [vm] user: %s has uid 0; QEMU never runs as root", cfg->path, line, cfg->vm.user);
-        else {
-            *pw = *p;
-            *have_user = facts->running_as_root;
-        }
-    }
-    errlist_sort(&errors);
-    for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
-    int bad = errors.n > 0;
-    errlist_clear(&errors);
-    return bad ? -EINVAL : 0;
-}
 
 /* The listening socket of the status monitor, in the runtime dir. */
 static int open_status_socket(const Runtime *rt) {
@@ -250,56 +190,114 @@ out:
     return r;
 }
 
+/* The checks of `kvmlaunch check`, before anything changes: FAIL lines
+ * are errors (exit 2), WARN lines warnings. */
+static int run_checks(const VmConfig *cfg, const VmPlan *p) {
+    CheckReport rep;
+    check_vm(cfg, p, false, &rep);
+    for (size_t i = 0; i < rep.n; i++) {
+        if (rep.v[i].level == CHECK_FAIL) fprintf(stderr, "%s\n", rep.v[i].msg);
+        else if (rep.v[i].level == CHECK_WARN) fprintf(stderr, "warning: %s\n", rep.v[i].msg);
+    }
+    int r = rep.fails ? -EINVAL : 0;
+    check_report_free(&rep);
+    return r;
+}
+
+/* The CPUs this VM's vCPUs are pinned to, for the host-wide record. */
+static CpuList vcpu_cpus(const VmConfig *cfg) {
+    const CpuSection *cpu = &cfg->cpu;
+    CpuList all = cpu->pin.kind == CPUSPEC_LIST ? cpulist_copy(&cpu->pin.list) : (CpuList){ 0 };
+    for (size_t i = 0; i < cpu->n_vcpu_override; i++)
+        for (size_t j = 0; j < cpu->vcpu_override[i].n; j++) {
+            all.cpu = xrealloc(all.cpu, (all.n + 1) * sizeof(int));
+            all.cpu[all.n++] = cpu->vcpu_override[i].cpu[j];
+        }
+    CpuList s = cpulist_sorted(&all);
+    cpulist_free(&all);
+    return s;
+}
+
+/* Records this VM's vCPU CPUs under the host-wide lock, after its runtime
+ * lock is held. Another VM may have claimed CPUs since the checks: pin =
+ * auto chooses again (and the plan follows the new node); a fixed list
+ * that now overlaps is refused. *claimed says whether there is a record to
+ * drop at the end. */
+static int claim_cpus(VmConfig *cfg, VmPlan *p, bool *claimed, bool *config_error) {
+    *claimed = false;
+    CpuClaimTxn txn;
+    int r = cpuclaim_begin(&txn);
+    if (r < 0) return r;
+    CpuList held = cpuclaims_held(&txn.claims, cfg->vm.name);
+    CpuList mine = vcpu_cpus(cfg);
+    const char *taken_by = NULL;
+    for (size_t i = 0; i < mine.n && !taken_by; i++) taken_by = cpuclaims_holder(&txn.claims, mine.cpu[i], cfg->vm.name);
+    if (taken_by && p->auto_pin) {
+        log_info("%s: CPUs chosen by pin = auto were just taken by %s; choosing again", cfg->vm.name, taken_by);
+        errlist_clear(&p->errors);
+        errlist_clear(&p->notes);
+        r = vmplan_place(cfg, p, &held);
+        if (r == 0) r = vmplan_build(cfg, p);
+        for (size_t i = 0; i < p->errors.n; i++) fprintf(stderr, "%s\n", p->errors.e[i].msg);
+        if (r < 0) *config_error = true;
+        cpulist_free(&mine);
+        mine = vcpu_cpus(cfg);
+    } else if (taken_by) {
+        r = log_error_errno(-EBUSY, "%s: its pinned CPUs were just claimed by %s, which started at the same time", cfg->vm.name, taken_by);
+    }
+    if (r == 0 && mine.n) {
+        r = cpuclaim_commit(&txn, cfg->vm.name, &mine);
+        *claimed = r == 0;
+    } else {
+        cpuclaim_abort(&txn);
+    }
+    cpulist_free(&held);
+    cpulist_free(&mine);
+    return r;
+}
+
 int run_vm(const char *path) {
     int64_t t0 = monotonic_ms();
     VmConfig cfg;
     int rc = cli_load_config(path, &cfg, stderr);
     if (rc) return rc;
-    /* Declared before the first goto: every exit path frees them. */
+    VmPlan p;
+    memset(&p, 0, sizeof(p));
+    p.hr = (HostRoot)HOSTROOT_INIT;
+    /* What dead VMs left is put back first, so the probe reads the host as
+     * it really is; then the checks and the plan, before anything is
+     * created. */
     HostRoot hr = HOSTROOT_INIT;
-    HostState hst;
-    HostPlan plan = { 0 };
-    CgroupLayout cgl;
-    memset(&hst, 0, sizeof(hst));
-    memset(&cgl, 0, sizeof(cgl));
-    HostFacts facts;
-    hostfacts_probe(&cfg, &facts);
+    int r = hostroot_open(&hr);
+    if (r == 0 && (hostplan_replay_dead(&hr) < 0 || hostnic_offloads_replay_dead(&hr) < 0)) r = -EIO;
+    hostroot_close(&hr);
+    if (r < 0 || vmplan_probe(&cfg, &p) < 0) {
+        rc = EXIT_RUNTIME;
+        goto out_plan;
+    }
+    CpuList held = cpuclaims_held(&p.claims, cfg.vm.name);
+    vmplan_place(&cfg, &p, &held);
+    cpulist_free(&held);
+    vmplan_build(&cfg, &p);
+    if (run_checks(&cfg, &p) < 0) {
+        rc = EXIT_CONFIG;
+        goto out_plan;
+    }
+    if (p.auto_pin) log_info("%s: pin = auto: %s", cfg.vm.name, p.choice.why);
+    HostFacts *facts = &p.facts;
     struct passwd pw = { 0 };
     bool change_id = false;
-    if (preflight(&cfg, &facts, &pw, &change_id) < 0) {
-        rc = EXIT_CONFIG;
-        goto out_facts;
-    }
-    /* What dead VMs left is put back first, so the plan reads the host as
-     * it really is; then the command line and the plan are checked before
-     * anything is created. */
-    if (hostroot_open(&hr) < 0 || hostplan_replay_dead(&hr) < 0 || hostnic_offloads_replay_dead(&hr) < 0) {
-        rc = EXIT_RUNTIME;
-        goto out_facts;
-    }
-    hoststate_probe(&hr, &cfg, &hst);
-    if (cgroup_detect(&hr, &cgl) < 0 || cgl.version == CGROUP_NONE)
-        log_warning("no usable cpuset cgroup hierarchy: threads are placed by affinity alone");
-    StrVec probe_argv = STRVEC_INIT;
-    ErrList errors = { 0 }, notes = { 0 };
-    int r = qemucmd_build(&cfg, &facts, &probe_argv, &errors, &notes);
-    int rp = hostplan_build(&cfg, &hst, &plan, &errors, &notes);
-    if (hostnic_plan(&hr, &cfg, &plan, &errors, &notes) < 0) rp = -EINVAL;
-    errlist_sort(&errors);
-    for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
-    strvec_clear(&probe_argv);
-    errlist_clear(&errors);
-    errlist_clear(&notes);
-    if (r < 0 || rp < 0) {
-        rc = EXIT_CONFIG;
-        goto out_facts;
+    if (cfg.vm.user) {
+        struct passwd *pp = getpwnam(cfg.vm.user);
+        if (pp) pw = *pp;
+        change_id = pp && facts->running_as_root;
     }
 
     sigset_t oldmask;
     int sigfd = supervise_signals_setup(&oldmask);
     if (sigfd < 0) {
         rc = EXIT_RUNTIME;
-        goto out_facts;
+        goto out_plan;
     }
     Runtime rt = RUNTIME_INIT;
     pid_t holder = 0;
@@ -313,16 +311,22 @@ int run_vm(const char *path) {
         rc = EXIT_RUNTIME;
         goto out_signals;
     }
-    if (hostplan_apply(&hr, cfg.vm.name, &plan) < 0 || (cfg.n_hostnics && hostnic_offloads_apply(&hr, &cfg) < 0 &&
-                                                         (hostplan_restore(&hr, cfg.vm.name), true))) {
+    bool claimed = false, config_error = false;
+    if (claim_cpus(&cfg, &p, &claimed, &config_error) < 0) {
+        rc = config_error ? EXIT_CONFIG : EXIT_RUNTIME;
+        runtime_release(&rt);
+        goto out_signals;
+    }
+    if (hostplan_apply(&p.hr, cfg.vm.name, &p.plan) < 0 || (cfg.n_hostnics && hostnic_offloads_apply(&p.hr, &cfg) < 0 &&
+                                                            (hostplan_restore(&p.hr, cfg.vm.name), true))) {
         log_error("the host could not be prepared for %s; what was changed is back", cfg.vm.name);
         rc = EXIT_RUNTIME;
+        if (claimed) cpuclaim_release(cfg.vm.name);
         runtime_release(&rt);
         goto out_signals;
     }
     Started st = { 0 };
-    bool config_error = false;
-    r = start_and_place(&cfg, &facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error, &hr, &cgl);
+    r = start_and_place(&cfg, facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error, &p.hr, &p.cgl);
     if (r < 0) {
         kill_qemu(&st);
         rc = config_error ? EXIT_CONFIG : EXIT_RUNTIME;
@@ -330,8 +334,8 @@ int run_vm(const char *path) {
         /* A cgroup v1 hierarchy root is mode 0555: removing kvmlaunch/ from
          * it when the last VM ends needs CAP_DAC_OVERRIDE, so v1 hosts keep
          * it (v2 roots are 0755 and need nothing). */
-        uint64_t extra = cgl.version == CGROUP_V1 ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
-        if (facts.running_as_root && lockdown_supervisor_keeping(extra) < 0) {
+        uint64_t extra = p.cgl.version == CGROUP_V1 ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
+        if (facts->running_as_root && lockdown_supervisor_keeping(extra) < 0) {
             log_error("Failed to lock the supervisor down: stopping the VM");
             kill_qemu(&st);
             rc = EXIT_RUNTIME;
@@ -345,11 +349,12 @@ int run_vm(const char *path) {
     }
     if (st.qmp_open) qmp_close(&st.qmp);
     steering_free(&st.steering);
-    /* QEMU is dead: its cgroups are empty and go. */
-    if (cgroup_teardown_vm(&hr, &st.cgroups) < 0)
+    /* QEMU is dead: its cgroups are empty and go, its CPUs are free. */
+    if (cgroup_teardown_vm(&p.hr, &st.cgroups) < 0)
         log_warning("the cgroups of %s could not all be removed; `kvmlaunch cleanup %s` tries again", cfg.vm.name, cfg.vm.name);
     cgroup_vm_free(&st.cgroups);
-    if (hostplan_restore(&hr, cfg.vm.name) < 0 || hostnic_offloads_restore(&hr, cfg.vm.name) < 0) {
+    if (claimed && cpuclaim_release(cfg.vm.name) < 0) log_warning("the CPUs of %s stay recorded until its runtime dir is gone", cfg.vm.name);
+    if (hostplan_restore(&p.hr, cfg.vm.name) < 0 || hostnic_offloads_restore(&p.hr, cfg.vm.name) < 0) {
         log_error("some host settings could not be put back; `kvmlaunch cleanup %s` tries again", cfg.vm.name);
         if (rc == EXIT_OK) rc = EXIT_RUNTIME;
     }
@@ -359,12 +364,8 @@ out_signals:
      * kvmlaunch now and replace its exit code; the process ends next. */
     close(sigfd);
     (void)oldmask;
-out_facts:
-    cgroup_layout_free(&cgl);
-    hostplan_free(&plan);
-    hoststate_free(&hst);
-    hostroot_close(&hr);
-    hostfacts_free(&facts);
+out_plan:
+    vmplan_free(&p);
     vmconf_free(&cfg);
     return rc;
 }

@@ -1,0 +1,358 @@
+/* `kvmlaunch check` and the checks a run makes first (include/check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawn.h"
+#include "tap.h"
+#include "util.h"
+
+static void add(CheckReport *r, CheckLevel level, const char *topic, char *msg) {
+    r->v = xrealloc(r->v, (r->n + 1) * sizeof(CheckItem));
+    r->v[r->n++] = (CheckItem){ level, topic, msg };
+    if (level == CHECK_FAIL) r->fails++;
+    if (level == CHECK_WARN) r->warns++;
+}
+
+static void addf(CheckReport *r, CheckLevel level, const char *topic, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void addf(CheckReport *r, CheckLevel level, const char *topic, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) abort();
+    va_end(ap);
+    add(r, level, topic, msg);
+}
+
+/* A line about a key, "FILE:LINE: [section] key: ...", as errors read. */
+static void add_key(CheckReport *r, CheckLevel level, const char *topic, const VmConfig *cfg, SectionKind kind, const SectionHead *head,
+                    const char *key, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+static void add_key(CheckReport *r, CheckLevel level, const char *topic, const VmConfig *cfg, SectionKind kind, const SectionHead *head,
+                    const char *key, const char *fmt, ...) {
+    ErrList el = { 0 };
+    va_list ap;
+    va_start(ap, fmt);
+    errlist_add_keyv(&el, cfg->path, kind, head, key, fmt, ap);
+    va_end(ap);
+    add(r, level, topic, TAKE_PTR(el.e[0].msg));
+    errlist_clear(&el);
+}
+
+const char *check_topic_of(const char *msg) {
+    static const struct { const char *section, *key, *topic; } map[] = {
+        { "cpu", "", "cpus" },           { "memory", "nodes", "nodes" },   { "memory", "policy", "nodes" },
+        { "memory", "migrate", "nodes" }, { "memory", "", "hugepages" },    { "vm", "accel", "kvm" },
+        { "vm", "qemu", "qemu" },         { "vm", "user", "user" },         { "net", "vhost", "vhost" },
+        { "net", "", "network" },         { "disk", "cache", "cache" },     { "disk", "aio", "cache" },
+        { "disk", "scheduler", "iosched" }, { "disk", "", "disks" },      { "hostnic", "", "hostnic" },
+        { "host", "", "host" },
+    };
+    const char *open = strstr(msg, ": [");
+    if (!open) return "plan";
+    open += 3;
+    size_t sl = strcspn(open, " ]");
+    const char *close = strstr(open, "] ");
+    const char *key = close ? close + 2 : "";
+    size_t kl = strcspn(key, ":");
+    if (!key[kl]) kl = 0;           /* "[vm]: ..." or no key: the section only */
+    for (size_t i = 0; i < ELEMENTSOF(map); i++) {
+        if (strlen(map[i].section) != sl || strncmp(open, map[i].section, sl)) continue;
+        if (!*map[i].key || (strlen(map[i].key) == kl && !strncmp(key, map[i].key, kl))) return map[i].topic;
+    }
+    return "plan";
+}
+
+/* The plan's errors and notes about TOPIC as FAIL and WARN lines; how many. */
+static size_t add_plan_lines(CheckReport *r, const VmPlan *p, const char *topic) {
+    size_t n = 0;
+    for (size_t i = 0; i < p->errors.n; i++)
+        if (streq(check_topic_of(p->errors.e[i].msg), topic)) add(r, CHECK_FAIL, topic, xstrdup(p->errors.e[i].msg)), n++;
+    for (size_t i = 0; i < p->notes.n; i++)
+        if (streq(check_topic_of(p->notes.e[i].msg), topic)) add(r, CHECK_WARN, topic, xstrdup(p->notes.e[i].msg)), n++;
+    return n;
+}
+
+/* CPUs of one key that this host lacks or another VM's vCPUs hold. */
+static bool check_cpu_list(CheckReport *r, const VmConfig *cfg, const VmPlan *p, const CpuList *online, const char *key, const CpuList *l,
+                           bool vcpus) {
+    _cleanup_free_ char *have = cpulist_format(online);
+    for (size_t i = 0; i < l->n; i++) {
+        int c = l->cpu[i];
+        if (!cpulist_contains(online, c)) {
+            add_key(r, CHECK_FAIL, "cpus", cfg, SECTION_CPU, &cfg->cpu.head, key, "expected CPUs this host has online (%s), found CPU %d", have,
+                    c);
+            return false;
+        }
+        const char *holder = vcpus ? cpuclaims_holder(&p->claims, c, cfg->vm.name) : NULL;
+        if (holder) {
+            add_key(r, CHECK_FAIL, "cpus", cfg, SECTION_CPU, &cfg->cpu.head, key,
+                    "CPU %d is pinned by the running VM %s; choose CPUs no other VM holds, or pin = auto", c, holder);
+            return false;
+        }
+    }
+    return true;
+}
+
+static CpuList online_cpus(const VmPlan *p) {
+    if (p->topo_known) return cpulist_copy(&p->topo.online);
+    cpu_set_t set;
+    CpuList l = { 0 };
+    if (sched_getaffinity(0, sizeof(set), &set) < 0) return l;
+    l.cpu = xcalloc(CPU_SETSIZE, sizeof(int));
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) l.cpu[l.n++] = c;
+    return l;
+}
+
+static void check_cpus(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const CpuSection *cpu = &cfg->cpu;
+    size_t before = r->fails;
+    add_plan_lines(r, p, "cpus");
+    CpuList online = online_cpus(p);
+    bool ok = r->fails == before;
+    if (cpu->pin.kind == CPUSPEC_LIST) ok &= check_cpu_list(r, cfg, p, &online, "pin", &cpu->pin.list, true);
+    if (cpu->emulator.kind == CPUSPEC_LIST) ok &= check_cpu_list(r, cfg, p, &online, "emulator", &cpu->emulator.list, false);
+    if (cpu->iothreads.kind == CPUSPEC_LIST) ok &= check_cpu_list(r, cfg, p, &online, "iothreads", &cpu->iothreads.list, false);
+    for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
+        if (!cpu->vcpu_override_line[i]) continue;
+        char key[32];
+        snprintf(key, sizeof(key), "vcpu.%zu", i);
+        ok &= check_cpu_list(r, cfg, p, &online, key, &cpu->vcpu_override[i], true);
+    }
+    cpulist_free(&online);
+    if (!ok) return;
+    _cleanup_free_ char *pins = cpulist_format(&cpu->pin.list);
+    if (p->auto_pin) addf(r, CHECK_PASS, "cpus", "pin = auto: %s", p->choice.why);
+    else if (cpu->pin.kind == CPUSPEC_LIST) addf(r, CHECK_PASS, "cpus", "vCPUs pinned to %s: online, pinned by no other running VM", pins);
+    else addf(r, CHECK_PASS, "cpus", "pin = none: the %" PRId64 " vCPUs float over every CPU", cfg->vm.vcpus);
+}
+
+static void check_memory(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const MemorySection *m = &cfg->memory;
+    if (m->nodes.n && !add_plan_lines(r, p, "nodes")) {
+        _cleanup_free_ char *nodes = cpulist_format(&m->nodes);
+        addf(r, CHECK_PASS, "nodes", "memory on node%s %s: present, with memory", m->nodes.n > 1 ? "s" : "", nodes);
+    }
+    if (m->backing != BACKING_HUGEPAGES || add_plan_lines(r, p, "hugepages")) return;
+    uint64_t need = cfg->vm.memory / m->hugepage_size, have = 0;
+    for (size_t i = 0; i < p->st.n_pools; i++) have += p->st.pools[i].free;
+    _cleanup_free_ char *ps = size_format(m->hugepage_size);
+    _cleanup_free_ char *where = m->nodes.n ? cpulist_format(&m->nodes) : NULL;
+    if (have >= need)
+        addf(r, CHECK_PASS, "hugepages", "%" PRIu64 " free %s pages %s%s, %" PRIu64 " needed", have, ps, where ? "on node " : "host-wide",
+             where ? where : "", need);
+    else
+        addf(r, CHECK_PASS, "hugepages", "%" PRIu64 " free %s pages %s%s, %" PRIu64 " needed: the rest is reserved at start (reserve-hugepages)",
+             have, ps, where ? "on node " : "host-wide", where ? where : "", need);
+}
+
+static void check_accel(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    if (!add_plan_lines(r, p, "kvm")) {
+        if (cfg->vm.accel == ACCEL_TCG) addf(r, CHECK_PASS, "kvm", "accel = tcg: /dev/kvm is not needed");
+        else addf(r, CHECK_PASS, "kvm", "/dev/kvm opens read-write");
+    }
+    if (!cfg->n_nets) return;
+    bool wants_vhost = false;
+    for (size_t i = 0; i < cfg->n_nets; i++) wants_vhost |= cfg->nets[i].vhost != VHOST_OFF;
+    if (wants_vhost && !add_plan_lines(r, p, "vhost")) addf(r, CHECK_PASS, "vhost", "/dev/vhost-net opens read-write");
+}
+
+static void check_network(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    if (!cfg->n_nets) return;
+    ErrList el = { 0 };
+    tap_preflight(cfg, &el);
+    for (size_t i = 0; i < el.n; i++) add(r, CHECK_FAIL, "network", TAKE_PTR(el.e[i].msg));
+    size_t bad = el.n + add_plan_lines(r, p, "network");
+    errlist_clear(&el);
+    if (bad) return;
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        const NetSection *n = &cfg->nets[i];
+        if (n->bridge) addf(r, CHECK_PASS, "network", "net \"%s\": bridge %s exists", n->head.id, n->bridge);
+        else addf(r, CHECK_PASS, "network", "net \"%s\": a tap of its own, no bridge", n->head.id);
+    }
+}
+
+/* Opens PATH with FLAGS as PW's user (no groups, as QEMU will run) in a
+ * child, so the answer is the kernel's, ACLs and all. 0 or -errno. */
+static int open_as(const struct passwd *pw, const char *path, int flags) {
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        if (pw && (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+                   setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0))
+            _exit(EPERM);
+        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        _exit(fd < 0 ? (errno & 0xff) : 0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -errno;
+    return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+}
+
+/* QEMU's user: NULL when kvmlaunch is not root (QEMU runs as kvmlaunch's
+ * user) or the user is unknown (then a FAIL line says so). */
+static const struct passwd *check_user(CheckReport *r, const VmConfig *cfg, const VmPlan *p, struct passwd *buf) {
+    if (add_plan_lines(r, p, "user")) return NULL;
+    if (!cfg->vm.user) {
+        addf(r, CHECK_PASS, "user", "QEMU runs as kvmlaunch's own user (uid %ld): not root", (long)geteuid());
+        return NULL;
+    }
+    struct passwd *pw = getpwnam(cfg->vm.user);
+    if (!pw) {
+        add_key(r, CHECK_FAIL, "user", cfg, SECTION_VM, &cfg->vm.head, "user", "expected a user of this host, found no user \"%s\"", cfg->vm.user);
+        return NULL;
+    }
+    if (pw->pw_uid == 0) {
+        add_key(r, CHECK_FAIL, "user", cfg, SECTION_VM, &cfg->vm.head, "user", "%s has uid 0; QEMU never runs as root", cfg->vm.user);
+        return NULL;
+    }
+    addf(r, CHECK_PASS, "user", "QEMU runs as %s (uid %ld, gid %ld), no groups, no capabilities", cfg->vm.user, (long)pw->pw_uid,
+         (long)pw->pw_gid);
+    *buf = *pw;
+    return p->facts.running_as_root ? buf : NULL;
+}
+
+static void check_disk(CheckReport *r, const VmConfig *cfg, const VmPlan *p, const DiskSection *d, const DiskFacts *f,
+                       const struct passwd *pw) {
+    if (!f->exists) {
+        add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file", "expected an image or block device, found none at %s", d->file);
+        return;
+    }
+    /* snapshot: QEMU only reads the file and writes a temporary overlay. */
+    bool rw = !d->readonly && !d->snapshot;
+    int e = open_as(pw, d->file, rw ? O_RDWR : O_RDONLY);
+    const char *who = pw ? cfg->vm.user : "kvmlaunch's user";
+    if (e < 0)
+        add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file", "%s cannot open %s %s: %s", who, d->file, rw ? "read-write" : "read-only",
+                strerror(-e));
+    else addf(r, CHECK_PASS, "disks", "disk \"%s\": %s opens %s as %s", d->head.id, d->file, rw ? "read-write" : "read-only", who);
+    if (d->cache != CACHE_NONE && d->cache != CACHE_DIRECTSYNC) return;
+    /* O_DIRECT is the filesystem's to refuse (tmpfs does): root asks. */
+    e = open_as(NULL, d->file, O_RDONLY | O_DIRECT);
+    const char *cache = d->cache == CACHE_NONE ? "none" : "directsync";
+    if (e == -EINVAL)
+        add_key(r, CHECK_FAIL, "cache", cfg, SECTION_DISK, &d->head, "cache",
+                "%s needs O_DIRECT, which the filesystem holding %s refuses (tmpfs?); use cache = writeback or move the image", cache, d->file);
+    else if (e < 0)
+        add_key(r, CHECK_WARN, "cache", cfg, SECTION_DISK, &d->head, "cache", "could not try O_DIRECT on %s: %s", d->file, strerror(-e));
+    else addf(r, CHECK_PASS, "cache", "disk \"%s\": cache = %s, O_DIRECT works on %s", d->head.id, cache, d->file);
+    (void)p;
+}
+
+static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    struct passwd buf;
+    const struct passwd *pw = check_user(r, cfg, p, &buf);
+    add_plan_lines(r, p, "disks");
+    add_plan_lines(r, p, "cache");
+    for (size_t i = 0; i < cfg->n_disks && i < p->facts.n_disks; i++) check_disk(r, cfg, p, &cfg->disks[i], &p->facts.disks[i], pw);
+    bool asked = false;
+    for (size_t i = 0; i < cfg->n_disks; i++) asked |= cfg->disks[i].scheduler != IOSCHED_KEEP;
+    if (!asked || add_plan_lines(r, p, "iosched")) return;
+    for (size_t i = 0; i < cfg->n_disks && i < p->st.n_disks; i++) {
+        const Knob *k = &p->st.disk_sched[i];
+        if (cfg->disks[i].scheduler == IOSCHED_KEEP) continue;
+        if (k->path) addf(r, CHECK_PASS, "iosched", "disk \"%s\": the scheduler asked for is offered by %s", cfg->disks[i].head.id, k->path);
+        else addf(r, CHECK_PASS, "iosched", "disk \"%s\": no block device of this host holds %s: nothing to set", cfg->disks[i].head.id, cfg->disks[i].file);
+    }
+}
+
+/* The first line `BINARY -version` prints, or NULL. */
+static char *qemu_version(const char *binary) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        char *argv[] = { (char *)binary, (char *)"-version", NULL };
+        char **env = spawn_clean_env();
+        execve(binary, argv, env);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[512];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof(buf) - 1 && ((k = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
+        if (k > 0) n += (size_t)k;
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    buf[n] = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !n) return NULL;
+    return xstrndup(buf, strcspn(buf, "\n"));
+}
+
+static void check_qemu(CheckReport *r, const VmConfig *cfg, const VmPlan *p, bool with_version) {
+    if (add_plan_lines(r, p, "qemu")) return;
+    const char *bin = p->facts.qemu_binary;
+    if (!strchr(bin, '/') || access(bin, X_OK) < 0) {
+        add_key(r, CHECK_FAIL, "qemu", cfg, SECTION_VM, &cfg->vm.head, "qemu", "expected an executable emulator, found %s %s", bin,
+                strchr(bin, '/') ? "not executable" : "nowhere on PATH");
+        return;
+    }
+    if (!with_version) return;
+    _cleanup_free_ char *v = qemu_version(bin);
+    unsigned major = 0, minor = 0;
+    const char *num = v ? strstr(v, "version ") : NULL;
+    if (!num || sscanf(num, "version %u.%u", &major, &minor) != 2) {
+        add_key(r, CHECK_FAIL, "qemu", cfg, SECTION_VM, &cfg->vm.head, "qemu", "%s -version printed no QEMU version%s%s", bin, v ? ": " : "",
+                v ? v : "");
+        return;
+    }
+    /* JSON -blockdev/-netdev/-object and memory-backend-memfd hugetlb are
+     * what kvmlaunch writes; 7.2 is what it is tested with. */
+    if (major < 7 || (major == 7 && minor < 2))
+        addf(r, CHECK_WARN, "qemu", "%s is QEMU %u.%u; kvmlaunch is tested with 7.2 and later", bin, major, minor);
+    else addf(r, CHECK_PASS, "qemu", "%s: %s", bin, num);
+}
+
+static void check_cgroup(CheckReport *r, const VmPlan *p) {
+    if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
+    else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
+}
+
+void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckReport *out) {
+    memset(out, 0, sizeof(*out));
+    check_cpus(out, cfg, p);
+    check_memory(out, cfg, p);
+    check_accel(out, cfg, p);
+    check_network(out, cfg, p);
+    check_disks(out, cfg, p);
+    check_qemu(out, cfg, p, with_version);
+    check_cgroup(out, p);
+    /* What no topic above took: [host], [hostnic], the rest of the plan. */
+    size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");
+    if (bad) return;
+    if (p->plan.n)
+        addf(out, CHECK_PASS, "host", "%zu kernel setting%s to change, each put back when the last VM relying on it ends", p->plan.n,
+             p->plan.n == 1 ? "" : "s");
+    else addf(out, CHECK_PASS, "host", "no kernel setting to change");
+}
+
+void check_report_free(CheckReport *r) {
+    for (size_t i = 0; i < r->n; i++) free(r->v[i].msg);
+    free(r->v);
+    memset(r, 0, sizeof(*r));
+}
+
+void check_report_print(FILE *f, const CheckReport *r) {
+    static const char *const level[] = { "PASS", "WARN", "FAIL" };
+    for (size_t i = 0; i < r->n; i++) fprintf(f, "%s  %-9s  %s\n", level[r->v[i].level], r->v[i].topic, r->v[i].msg);
+}

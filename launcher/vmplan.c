@@ -1,0 +1,81 @@
+/* Load → probe → plan, shared by --dry-run, check and run (include/vmplan.h). */
+#include "vmplan.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hostnic.h"
+#include "log.h"
+#include "qemucmd.h"
+#include "util.h"
+
+int vmplan_probe(VmConfig *cfg, VmPlan *p) {
+    memset(p, 0, sizeof(*p));
+    p->hr = (HostRoot)HOSTROOT_INIT;
+    p->auto_pin = cfg->cpu.pin.kind == CPUSPEC_AUTO;
+    hostfacts_probe(cfg, &p->facts);
+    int r = hostroot_open(&p->hr);
+    if (r < 0) return r;
+    p->topo_known = topology_probe(&p->hr, &p->topo) == 0;
+    if (cgroup_detect(&p->hr, &p->cgl) < 0) p->cgl.version = CGROUP_NONE;
+    if (cpuclaim_read(&p->claims) < 0) log_warning("the CPUs other VMs hold are unknown: %s", "their record could not be read");
+    return 0;
+}
+
+int vmplan_place(VmConfig *cfg, VmPlan *p, const CpuList *held) {
+    if (!p->auto_pin) return 0;
+    const CpuSection *cpu = &cfg->cpu;
+    if (!p->topo_known) {
+        errlist_add_key(&p->errors, cfg->path, SECTION_CPU, &cpu->head, "pin",
+                        "auto needs the host's CPU topology, found /sys/devices/system/cpu/online unreadable");
+        return -ENOSPC;
+    }
+    AutoPinAsk ask = autopin_ask(cfg);
+    AutoPinChoice choice;
+    _cleanup_free_ char *why_not = NULL;
+    if (autopin_choose(&p->topo, held, &ask, &choice, &why_not) < 0) {
+        errlist_add_key(&p->errors, cfg->path, SECTION_CPU, &cpu->head, "pin", "auto: %s", why_not);
+        return -ENOSPC;
+    }
+    autopin_choice_free(&p->choice);
+    p->choice = choice;
+    autopin_apply(cfg, &p->choice, &p->applied);
+    return 0;
+}
+
+int vmplan_build(VmConfig *cfg, VmPlan *p) {
+    strvec_clear(&p->argv);
+    hostplan_free(&p->plan);
+    hoststate_free(&p->st);
+    hoststate_probe(&p->hr, cfg, &p->st);
+    /* All of them, so every problem shows at once. */
+    int r1 = qemucmd_build(cfg, &p->facts, &p->argv, &p->errors, &p->notes);
+    int r2 = hostplan_build(cfg, &p->st, &p->plan, &p->errors, &p->notes);
+    int r3 = hostnic_plan(&p->hr, cfg, &p->plan, &p->errors, &p->notes);
+    errlist_sort(&p->errors);
+    return r1 < 0 || r2 < 0 || r3 < 0 || p->errors.n ? -EINVAL : 0;
+}
+
+int vmplan_make(VmConfig *cfg, VmPlan *p) {
+    int r = vmplan_probe(cfg, p);
+    if (r < 0) return r;
+    CpuList held = cpuclaims_held(&p->claims, cfg->vm.name);
+    int rp = vmplan_place(cfg, p, &held);
+    cpulist_free(&held);
+    r = vmplan_build(cfg, p);
+    return rp < 0 ? rp : r;
+}
+
+void vmplan_free(VmPlan *p) {
+    strvec_clear(&p->argv);
+    hostplan_free(&p->plan);
+    hoststate_free(&p->st);
+    errlist_clear(&p->errors);
+    errlist_clear(&p->notes);
+    autopin_choice_free(&p->choice);
+    cpuclaims_free(&p->claims);
+    cgroup_layout_free(&p->cgl);
+    if (p->topo_known) topology_free(&p->topo);
+    hostfacts_free(&p->facts);
+    hostroot_close(&p->hr);
+}
