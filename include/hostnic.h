@@ -172,6 +172,11 @@ int hostnic_plan(const HostRoot *hr, const VmConfig *cfg, HostPlan *plan, ErrLis
 
 /* ---- offloads: ethtool ioctls on the caller's network namespace ---- */
 
+/* The host-wide offload state file under the run dir and the member holding
+ * its array: {"dev", "netns", "feature", "original" (a boolean), "users"}. */
+#define HOSTNIC_OFFLOADS_STATE_FILE "host.offloads"
+#define HOSTNIC_OFFLOADS_STATE_KEY "features"
+
 /* Reads DEV's TSO/GSO/GRO state (no privilege needed). Under a fake root,
  * out->error = -EOPNOTSUPP and nothing is asked of the kernel. */
 int hostnic_offloads_read(const HostRoot *hr, const char *dev, NicOffloads *out);

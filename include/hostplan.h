@@ -74,6 +74,12 @@ HostChange *hostplan_add(HostPlan *plan, const char *path, const char *old, cons
 /* "path: old -> new (why)" lines for --dry-run. Caller frees. */
 char *hostplan_render(const HostPlan *plan);
 
+/* The host-wide state file under the run dir (BASE/host.state) and the
+ * member holding its array of knobs: {"path", "original", "value", "users",
+ * and "prep_path"/"prep_value" where a change needs one}. */
+#define HOSTPLAN_STATE_FILE "host.state"
+#define HOSTPLAN_STATE_KEY "knobs"
+
 /* Applies PLAN for VM NAME. The host-wide state file under /run/kvmlaunch
  * (locked) records each knob's original value and the VMs relying on it,
  * fsync'd before the knob is written. On failure everything this call

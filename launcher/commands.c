@@ -1,17 +1,14 @@
 /* list, status, stop, cleanup: they read the runtime dirs, /proc, and the
- * status monitor; none of them needs the VM's vm.ini. */
+ * status monitor; none of them needs the VM's vm.ini. What status reports
+ * is gathered in vmstatus.c. */
 #include "commands.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -20,11 +17,11 @@
 #include "hostnic.h"
 #include "hostplan.h"
 #include "log.h"
-#include "qmp.h"
 #include "runtime.h"
 #include "schema.h"
 #include "supervise.h"
 #include "util.h"
+#include "vmstatus.h"
 
 #define STOP_WAIT_MS 180000
 
@@ -119,59 +116,6 @@ int cmd_cleanup(const char *name) {
     return rc;
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "re");
-    if (!f) return NULL;
-    char *buf = xcalloc(1, 4096);
-    size_t n = fread(buf, 1, 4095, f);
-    fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
-/* "Cpus_allowed_list:\t0-1" from /proc/.../status. */
-static char *status_field(const char *status, const char *field) {
-    const char *p = status;
-    size_t fl = strlen(field);
-    while (p && *p) {
-        if (!strncmp(p, field, fl) && p[fl] == ':') {
-            p += fl + 1;
-            while (*p == ' ' || *p == '\t') p++;
-            return xstrndup(p, strcspn(p, "\n"));
-        }
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    return xstrdup("?");
-}
-
-/* Field 39 of /proc/PID/task/TID/stat: the CPU it last ran on. */
-static int last_cpu(const char *stat) {
-    const char *p = stat ? strrchr(stat, ')') : NULL;
-    if (!p) return -1;
-    int field = 2;
-    for (p++; *p && field < 39; p++)
-        if (*p == ' ') field++;
-    return atoi(p);
-}
-
-static json_object *query_status(const char *name) {
-    _cleanup_free_ char *path = xasprintf("%s/%s/qmp.sock", runtime_base(), name);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (fd >= 0) close(fd);
-        return NULL;
-    }
-    QmpClient q;
-    qmp_init(&q, fd);
-    json_object *ret = NULL;
-    if (qmp_handshake(&q, 5000) < 0 || qmp_execute(&q, "query-status", NULL, &ret, 5000) < 0) ret = NULL;
-    qmp_close(&q);
-    return ret;
-}
-
 int cmd_status(const char *name, bool json) {
     if (check_name(name) < 0) return EXIT_CONFIG;
     pid_t sup = 0, qemu = 0;
@@ -179,65 +123,14 @@ int cmd_status(const char *name, bool json) {
         log_error("%s is not running", name);
         return EXIT_RUNTIME;
     }
-    json_object *out = json_object_new_object();
-    json_object_object_add(out, "name", json_object_new_string(name));
-    json_object_object_add(out, "kvmlaunch_pid", json_object_new_int(sup));
-    json_object_object_add(out, "qemu_pid", json_object_new_int(qemu));
-    json_object *st = query_status(name), *v;
-    const char *state = st && json_object_object_get_ex(st, "status", &v) ? json_object_get_string(v) : "unknown";
-    json_object_object_add(out, "state", json_object_new_string(state));
-
-    /* Uptime from the process start time (clock ticks after boot). */
-    _cleanup_free_ char *spath = xasprintf("/proc/%ld/stat", (long)qemu);
-    _cleanup_free_ char *stat = read_text(spath);
-    _cleanup_free_ char *uptime = read_text("/proc/uptime");
-    if (stat && uptime) {
-        const char *p = strrchr(stat, ')');
-        int field = 2;
-        for (p = p ? p + 1 : stat; *p && field < 22; p++)
-            if (*p == ' ') field++;
-        double started = strtod(p, NULL) / (double)sysconf(_SC_CLK_TCK);
-        json_object_object_add(out, "uptime_s", json_object_new_int64((int64_t)(strtod(uptime, NULL) - started)));
-    }
-    json_object *vcpus = json_object_new_array();
-    _cleanup_free_ char *tpath = xasprintf("/proc/%ld/task", (long)qemu);
-    DIR *d = opendir(tpath);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (!isdigit((unsigned char)de->d_name[0])) continue;
-        _cleanup_free_ char *cpath = xasprintf("%s/%s/comm", tpath, de->d_name);
-        _cleanup_free_ char *comm = read_text(cpath);
-        int index;
-        /* debug-threads=on names vCPU threads "CPU N/KVM" or "CPU N/TCG". */
-        if (!comm || sscanf(comm, "CPU %d/", &index) != 1) continue;
-        _cleanup_free_ char *stpath = xasprintf("%s/%s/status", tpath, de->d_name);
-        _cleanup_free_ char *tstatus = read_text(stpath);
-        _cleanup_free_ char *tsp = xasprintf("%s/%s/stat", tpath, de->d_name);
-        _cleanup_free_ char *tstat = read_text(tsp);
-        _cleanup_free_ char *allowed = status_field(tstatus, "Cpus_allowed_list");
-        json_object *c = json_object_new_object();
-        json_object_object_add(c, "vcpu", json_object_new_int(index));
-        json_object_object_add(c, "tid", json_object_new_int(atoi(de->d_name)));
-        json_object_object_add(c, "allowed_cpus", json_object_new_string(allowed));
-        json_object_object_add(c, "last_cpu", json_object_new_int(last_cpu(tstat)));
-        json_object_array_add(vcpus, c);
-    }
-    if (d) closedir(d);
-    json_object_object_add(out, "vcpus", vcpus);
+    json_object *report = NULL;
+    if (vmstatus_collect(name, sup, qemu, &report) < 0) return EXIT_RUNTIME;
     if (json) {
-        printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf("%s\n", json_object_to_json_string_ext(report, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
-        json_object *u = json_object_object_get(out, "uptime_s");
-        printf("%s: %s, kvmlaunch pid %ld, QEMU pid %ld, up %llds\n", name, state, (long)sup, (long)qemu,
-               u ? (long long)json_object_get_int64(u) : -1LL);
-        for (size_t i = 0; i < json_object_array_length(vcpus); i++) {
-            json_object *c = json_object_array_get_idx(vcpus, i);
-            printf("  vcpu%d  tid %d  allowed %s  last cpu %d\n", json_object_get_int(json_object_object_get(c, "vcpu")),
-                   json_object_get_int(json_object_object_get(c, "tid")), json_object_get_string(json_object_object_get(c, "allowed_cpus")),
-                   json_object_get_int(json_object_object_get(c, "last_cpu")));
-        }
+        _cleanup_free_ char *text = vmstatus_render(report);
+        fputs(text, stdout);
     }
-    json_object_put(st);
-    json_object_put(out);
+    json_object_put(report);
     return EXIT_OK;
 }

@@ -23,8 +23,6 @@
 #include "statefile.h"
 #include "util.h"
 
-#define STATE_FILE "host.state"
-
 static const char *jstr(json_object *o, const char *key) {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
@@ -141,7 +139,7 @@ static void drop_dead_users(json_object *knobs) {
 
 int hostplan_replay_dead(const HostRoot *hr) {
     StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, STATE_FILE, "knobs");
+    int r = statefile_lock(&l, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
     if (r < 0) return r;
     json_object *knobs = statefile_load(&l);
     drop_dead_users(knobs);
@@ -154,7 +152,7 @@ int hostplan_replay_dead(const HostRoot *hr) {
 
 int hostplan_restore(const HostRoot *hr, const char *name) {
     StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, STATE_FILE, "knobs");
+    int r = statefile_lock(&l, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
     if (r < 0) return r;
     json_object *knobs = statefile_load(&l);
     for (size_t i = 0; i < json_object_array_length(knobs); i++) remove_user(json_object_array_get_idx(knobs, i), name);
@@ -168,7 +166,7 @@ int hostplan_restore(const HostRoot *hr, const char *name) {
 int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
     if (!plan->n) return 0;
     StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, STATE_FILE, "knobs");
+    int r = statefile_lock(&l, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
     if (r < 0) return r;
     json_object *knobs = statefile_load(&l);
     drop_dead_users(knobs);

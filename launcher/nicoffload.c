@@ -287,8 +287,6 @@ void hostnic_offloads_free(NicOffloads *o, size_t n) {
 /* ------------------------------------------------------------------ */
 /* Offloads: the host-wide state                                       */
 
-#define OFFLOADS_STATE "host.offloads"
-
 /* stat, not access(): the supervisor's filter allows newfstatat only. */
 static bool file_exists(const char *path) {
     struct stat st;
@@ -405,7 +403,7 @@ static int off_settle(json_object *list) {
 
 static int off_restore_locked(const char *name) {
     StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, OFFLOADS_STATE, "features");
+    int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
     if (r < 0) return r;
     json_object *list = statefile_load(&l);
     if (name) off_remove_user(list, name);
@@ -419,14 +417,14 @@ static int off_restore_locked(const char *name) {
 
 int hostnic_offloads_restore(const HostRoot *hr, const char *name) {
     if (hr->fake) return 0;
-    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), OFFLOADS_STATE);
+    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), HOSTNIC_OFFLOADS_STATE_FILE);
     if (!file_exists(path)) return 0; /* nothing was ever recorded */
     return off_restore_locked(name);
 }
 
 int hostnic_offloads_replay_dead(const HostRoot *hr) {
     if (hr->fake) return 0;
-    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), OFFLOADS_STATE);
+    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), HOSTNIC_OFFLOADS_STATE_FILE);
     if (!file_exists(path)) return 0;
     return off_restore_locked(NULL);
 }
@@ -497,7 +495,7 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
     if (!any_on || hr->fake) return 0;
 
     StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, OFFLOADS_STATE, "features");
+    int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
     if (r < 0) return r;
     json_object *list = statefile_load(&l);
     off_drop_dead(list);
