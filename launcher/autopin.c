@@ -45,6 +45,12 @@ static bool lowest_of_core(const TopoCpu *c) {
     return c->siblings.n == 0 || c->siblings.cpu[0] == c->id;
 }
 
+/* "12.0 GiB", "512 MiB": node memory reads better rounded. */
+static char *mem_format(uint64_t kb) {
+    if (kb >= 1024 * 1024) return xasprintf("%.1f GiB", (double)kb / (1024.0 * 1024.0));
+    return xasprintf("%" PRIu64 " MiB", kb / 1024);
+}
+
 static void offer_memory(const TopoNode *n, const AutoPinAsk *ask, NodeOffer *o) {
     if (!n->has_memory || n->mem_total_kb == 0) {
         o->memory_text = xstrdup("no memory");
@@ -52,16 +58,17 @@ static void offer_memory(const TopoNode *n, const AutoPinAsk *ask, NodeOffer *o)
     }
     if (!ask->hugepage_kb) {
         o->memory_fits = (uint64_t)n->mem_free_kb * 1024 >= ask->memory_bytes;
-        _cleanup_free_ char *f = size_format(n->mem_free_kb * 1024);
+        _cleanup_free_ char *f = mem_format(n->mem_free_kb);
         o->memory_text = xasprintf("%s free", f);
         return;
     }
     uint64_t needed = (ask->memory_bytes / 1024 + ask->hugepage_kb - 1) / ask->hugepage_kb;
     const TopoHugePool *p = topology_pool(n, ask->hugepage_kb);
     uint64_t have = p ? p->free : 0;
-    _cleanup_free_ char *ps = size_format(ask->hugepage_kb * 1024);
+    _cleanup_free_ char *ps = ask->hugepage_kb >= 1048576 ? xasprintf("%" PRIu64 " GiB", ask->hugepage_kb / 1048576)
+                                                           : xasprintf("%" PRIu64 " MiB", ask->hugepage_kb / 1024);
     o->memory_fits = have >= needed || (ask->reserve && p && (needed - have) * ask->hugepage_kb <= n->mem_free_kb);
-    _cleanup_free_ char *f = size_format(n->mem_free_kb * 1024);
+    _cleanup_free_ char *f = mem_format(n->mem_free_kb);
     o->memory_text = p ? xasprintf("%" PRIu64 " free %s pages, %s free", have, ps, f) : xasprintf("no %s pages", ps);
 }
 
@@ -110,7 +117,7 @@ static bool better(const NodeOffer *a, const NodeOffer *b) {
 }
 
 static char *describe_refusals(const NodeOffer *offers, size_t n, const AutoPinAsk *ask) {
-    _cleanup_free_ char *mem = size_format(ask->memory_bytes);
+    _cleanup_free_ char *mem = mem_format(ask->memory_bytes / 1024);
     char *text = xasprintf("no NUMA node has %zu free CPUs and %s of memory%s:", ask->vcpus, mem,
                            ask->hugepage_kb ? " in huge pages" : "");
     for (size_t i = 0; i < n; i++) {

@@ -81,21 +81,9 @@ static bool stop_requested(int sigfd) {
     return stop;
 }
 
-static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime *rt, const struct passwd *pw, bool change_id,
-                           Started *st, int64_t t0, int sigfd, bool *config_error, const HostRoot *hr, const CgroupLayout *cgl) {
-    StrVec argv = STRVEC_INIT;
-    ErrList errors = { 0 }, notes = { 0 };
-    int r = qemucmd_build(cfg, facts, &argv, &errors, &notes);
-    for (size_t i = 0; i < errors.n; i++) fprintf(stderr, "%s\n", errors.e[i].msg);
-    for (size_t i = 0; i < notes.n; i++) fprintf(stderr, "warning: %s\n", notes.e[i].msg);
-    errlist_clear(&errors);
-    errlist_clear(&notes);
-    if (r < 0) {
-        strvec_clear(&argv);
-        *config_error = true;
-        return -EINVAL;
-    }
-
+static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, const Runtime *rt, const struct passwd *pw, bool change_id,
+                           Started *st, int64_t t0, int sigfd, const HostRoot *hr, const CgroupLayout *cgl) {
+    int r;
     int sv[2] = { -1, -1 }, devnull = -1, status_fd = -1, serial_fd = -1;
     SpawnFd *fds = NULL;
     TapQueues *taps = NULL;
@@ -139,7 +127,7 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, const Runtime 
         if (vmconf_net_steering(cfg, &cfg->nets[i]) && cfg->cpu.pin.kind != CPUSPEC_AUTO && (r = tap_steer(&taps[i], cfg, &st->steering)) < 0)
             goto out;
     }
-    SpawnSpec spec = { .argv = argv.v, .envp = env, .change_id = change_id, .uid = pw->pw_uid, .gid = pw->pw_gid,
+    SpawnSpec spec = { .argv = argv, .envp = env, .change_id = change_id, .uid = pw->pw_uid, .gid = pw->pw_gid,
                        .fds = fds, .n_fds = n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock };
     r = spawn_qemu(&spec, &st->qemu);
     if (r < 0) goto out;
@@ -180,7 +168,6 @@ out:
     for (size_t i = 0; taps && i < cfg->n_nets; i++) tap_close(&taps[i]);
     free(taps);
     free(fds);
-    strvec_clear(&argv);
     strv_free(env);
     if (sv[0] >= 0) close(sv[0]);
     if (sv[1] >= 0) close(sv[1]);
@@ -326,10 +313,10 @@ int run_vm(const char *path) {
         goto out_signals;
     }
     Started st = { 0 };
-    r = start_and_place(&cfg, facts, &rt, &pw, change_id, &st, t0, sigfd, &config_error, &p.hr, &p.cgl);
+    r = start_and_place(&cfg, facts, p.argv.v, &rt, &pw, change_id, &st, t0, sigfd, &p.hr, &p.cgl);
     if (r < 0) {
         kill_qemu(&st);
-        rc = config_error ? EXIT_CONFIG : EXIT_RUNTIME;
+        rc = EXIT_RUNTIME;
     } else {
         /* A cgroup v1 hierarchy root is mode 0555: removing kvmlaunch/ from
          * it when the last VM ends needs CAP_DAC_OVERRIDE, so v1 hosts keep
