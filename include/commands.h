@@ -1,4 +1,5 @@
-/* The commands about running VMs: list, status, stop, cleanup. */
+/* The commands about running VMs: list, status, stop, cleanup; and `host`
+ * (launcher/hostreport.c), the host they run on. */
 #ifndef KVMLAUNCH_COMMANDS_H
 #define KVMLAUNCH_COMMANDS_H
 
@@ -8,5 +9,11 @@ int cmd_list(void);
 int cmd_status(const char *name, bool json);
 int cmd_stop(const char *name);
 int cmd_cleanup(const char *name);
+/* `kvmlaunch host [--json]`: 0, or 1 when the host root or
+ * /sys/devices/system/cpu/online cannot be read. */
+int cmd_host(bool json);
+/* ARGV is {"host"} or {"host", "--json"}; anything else is a usage error
+ * (2). */
+int cmd_host_main(int argc, char **argv);
 
 #endif

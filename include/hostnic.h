@@ -37,8 +37,11 @@
  *               hostnic_offloads_replay_dead(&hr);
  *             and `cleanup NAME` also calls hostnic_offloads_restore(&hr, NAME).
  *   check     hostnic_plan's errors are FAIL lines, its notes WARN lines.
- *   host      hostnic_probe() fills NicFacts (NUMA node, queue IRQs, MSI or
- *             MSI-X and vector count, rx/tx queue counts) for the report.
+ *   host      for each physical NIC, hostnic_probe_dev(hr, dev, true, &f)
+ *             fills NicFacts (driver, NUMA node, queue IRQs and their
+ *             affinity, MSI or MSI-X and vector count, rx/tx queues with
+ *             their RPS/XPS masks) and hostnic_offloads_read() its
+ *             TSO/GSO/GRO; hostnic_find_irqbalance() (launcher/hostinfo.c).
  *
  * Under a fake host root (KVMLAUNCH_ROOT) nothing here touches a real NIC:
  * the ethtool functions read and change nothing, and say so. */
@@ -133,6 +136,7 @@ const char *hostnic_offload_state(const NicOffloads *o, NicOffload off);
 typedef struct NicFacts {
     char *dev;                      /* owned */
     bool exists;                    /* /sys/class/net/DEV */
+    char *driver;                   /* owned: DRIVER= of device/uevent; NULL without one (virtual devices) */
     int numa_node;                  /* device/numa_node (or its parent's, for virtio); -1: unknown */
     CpuList node_cpus;              /* owned: nodeN/cpulist; empty when unknown */
     NicIrqList irqs;                /* owned: the queue IRQs */
@@ -158,6 +162,15 @@ typedef struct HostNicFacts {
  * irq-cpus). Missing files are recorded, not fatal. */
 void hostnic_probe(const HostRoot *hr, const VmConfig *cfg, HostNicFacts *facts);
 void hostnic_facts_free(HostNicFacts *facts);
+/* One NIC, as hostnic_probe reads it: exists, driver, NUMA node, queues
+ * with their RPS/XPS masks, and with IRQS also the MSI vectors, the queue
+ * IRQs and each one's smp_affinity_list (`kvmlaunch host` asks for them
+ * all; the plan only when irq-cpus is set). Frees with nicfacts_free(). */
+void hostnic_probe_dev(const HostRoot *hr, const char *dev, bool irqs, NicFacts *f);
+void nicfacts_free(NicFacts *f);
+/* The pid of a process whose /proc/PID/comm is "irqbalance", or 0. Reads
+ * /proc through the HostRoot, so a fake tree decides. */
+int hostnic_find_irqbalance(const HostRoot *hr);
 
 /* Pure: appends to PLAN the writes [hostnic] asks for. Errors (file:line):
  * a NIC that does not exist, CPUs that are not online, rps/xps files the

@@ -93,4 +93,20 @@ int kfile_find_hugetlbfs(const char *text, uint64_t pagesize_bytes, uint64_t def
  * OUT is owned by the caller: cpulist_free(). */
 int kfile_parse_cpulist(const char *text, CpuList *out);
 
+/* The value of KEY in a file of "KEY<SEP>VALUE" lines: /proc/cpuinfo
+ * ("model name\t: Intel(R) ...", SEP ':'), /proc/PID/status
+ * ("Cpus_allowed_list:\t0-1", ':'), a device's uevent ("DRIVER=ixgbe",
+ * '='). KEY is matched whole, after the spaces and tabs before SEP are
+ * dropped (cpuinfo pads its keys with tabs); the value has the spaces and
+ * tabs around it dropped and may be empty. The first matching line wins
+ * (cpuinfo repeats every key once per CPU). *value is owned by the caller.
+ * -ENOENT when no line has KEY, -EINVAL when KEY is empty. */
+int kfile_parse_field(const char *text, const char *key, char sep, char **value);
+
+/* /proc/cpuinfo on x86: *model (owned; NULL when no "model name" line, as
+ * on arm64) and *virt, the hardware virtualization the first "flags" line
+ * offers: "vmx" (Intel VT-x), "svm" (AMD-V), or NULL (neither, or no flags
+ * line). Always 0. */
+int kfile_parse_cpuinfo(const char *text, char **model, const char **virt);
+
 #endif

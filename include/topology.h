@@ -21,10 +21,16 @@ typedef struct TopoCpu {
     CpuList siblings;               /* owned: topology/thread_siblings_list (itself included) */
 } TopoCpu;
 
-/* One page size's pool on one node (nodeN/hugepages/hugepages-SIZEkB). */
+/* One page size's pool on one node (nodeN/hugepages/hugepages-SIZEkB), or
+ * host-wide (/sys/kernel/mm/hugepages/hugepages-SIZEkB). */
 typedef struct TopoHugePool {
     uint64_t page_kb;
-    uint64_t total, free, surplus;  /* pages */
+    uint64_t total, free, surplus;  /* pages: nr_, free_, surplus_hugepages */
+    /* Host-wide pools only (the kernel keeps no per-node count; 0 there):
+     * resv_hugepages, pages promised to mappings but not yet faulted in, so
+     * free minus reserved is what a new VM can have; nr_overcommit_hugepages,
+     * how many surplus pages the pool may grow by on demand. */
+    uint64_t reserved, overcommit;
 } TopoHugePool;
 
 typedef struct TopoNode {
@@ -46,6 +52,9 @@ typedef struct Topology {
     /* No node/ directory (a kernel without CONFIG_NUMA): one node 0 with
      * every online CPU and /proc/meminfo's memory stands in. */
     bool numa_synthesized;
+    TopoHugePool *pools;            /* owned: host-wide, by page size, ascending */
+    size_t n_pools;
+    uint64_t default_hugepage_kb;   /* /proc/meminfo Hugepagesize; 0: unknown */
 } Topology;
 
 /* Reads the topology. Files a kernel may lack (topology/, distance, a

@@ -196,7 +196,7 @@ int cli_main(int argc, char **argv) {
     }
     const char *cmd = args[0];
     if (streq(cmd, "keys")) return cmd_keys(n, args);
-    if (streq(cmd, "host")) return not_yet(cmd);
+    if (streq(cmd, "host")) return cmd_host_main(n, args);
     if (streq(cmd, "list")) {
         if (n != 1) {
             fprintf(stderr, "kvmlaunch list: takes no arguments\n");

@@ -501,12 +501,23 @@ static size_t count_queues(const StrVec *names, const char *prefix) {
     return n;
 }
 
-static void probe_nic(const HostRoot *hr, const HostNicSection *h, NicFacts *f) {
-    f->dev = xstrdup(h->head.id);
+/* DRIVER= of device/uevent: the driver's name without following the
+ * device/driver symlink, which fake trees cannot have. */
+static char *probe_driver(const HostRoot *hr, const char *dev) {
+    _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/device/uevent", dev), *text = NULL;
+    char *driver = NULL;
+    if (hostroot_read(hr, path, &text) < 0 || kfile_parse_field(text, "DRIVER", '=', &driver) < 0) return NULL;
+    return driver;
+}
+
+void hostnic_probe_dev(const HostRoot *hr, const char *dev, bool irqs, NicFacts *f) {
+    memset(f, 0, sizeof(*f));
+    f->dev = xstrdup(dev);
     f->numa_node = -1;
     _cleanup_free_ char *base = xasprintf("/sys/class/net/%s", f->dev);
     f->exists = hostroot_exists(hr, base);
     if (!f->exists) return;
+    f->driver = probe_driver(hr, f->dev);
 
     _cleanup_free_ char *np = device_path(hr, f->dev, "numa_node");
     _cleanup_free_ char *nt = NULL;
@@ -518,7 +529,7 @@ static void probe_nic(const HostRoot *hr, const HostNicSection *h, NicFacts *f) 
         if (hostroot_read(hr, cp, &ct) == 0) kfile_parse_cpulist(ct, &f->node_cpus);
     }
 
-    if (h->irq_cpus.kind == CPUSPEC_LIST || h->irq_cpus.kind == CPUSPEC_LOCAL) {
+    if (irqs) {
         _cleanup_free_ int *msi = NULL;
         probe_msi(hr, f, &msi);
         _cleanup_free_ char *text = NULL;
@@ -553,8 +564,7 @@ static void probe_nic(const HostRoot *hr, const HostNicSection *h, NicFacts *f) 
     }
 }
 
-/* A process whose /proc/PID/comm is "irqbalance", or 0. */
-static int find_irqbalance(const HostRoot *hr) {
+int hostnic_find_irqbalance(const HostRoot *hr) {
     StrVec names = STRVEC_INIT;
     int found = 0;
     if (hostroot_list(hr, "/proc", false, &names) < 0) return 0;
@@ -578,27 +588,31 @@ void hostnic_probe(const HostRoot *hr, const VmConfig *cfg, HostNicFacts *facts)
     facts->n = cfg->n_hostnics;
     bool irqs = false;
     for (size_t i = 0; i < cfg->n_hostnics; i++) {
-        probe_nic(hr, &cfg->hostnics[i], &facts->nics[i]);
         CpuSpecKind k = cfg->hostnics[i].irq_cpus.kind;
-        irqs |= k == CPUSPEC_LIST || k == CPUSPEC_LOCAL;
+        bool pins = k == CPUSPEC_LIST || k == CPUSPEC_LOCAL;
+        hostnic_probe_dev(hr, cfg->hostnics[i].head.id, pins, &facts->nics[i]);
+        irqs |= pins;
     }
-    if (irqs && cfg->host.irqbalance == IRQBALANCE_WARN) facts->irqbalance_pid = find_irqbalance(hr);
+    if (irqs && cfg->host.irqbalance == IRQBALANCE_WARN) facts->irqbalance_pid = hostnic_find_irqbalance(hr);
+}
+
+void nicfacts_free(NicFacts *f) {
+    for (size_t k = 0; f->irq_affinity && k < f->irqs.n; k++) free(f->irq_affinity[k]);
+    free(f->irq_affinity);
+    free(f->irq_affinity_error);
+    nicirqlist_free(&f->irqs);
+    for (size_t k = 0; f->rps && k < f->n_rx; k++) free(f->rps[k]);
+    for (size_t k = 0; f->xps && k < f->n_tx; k++) free(f->xps[k]);
+    free(f->rps);
+    free(f->xps);
+    cpulist_free(&f->node_cpus);
+    free(f->driver);
+    free(f->dev);
+    memset(f, 0, sizeof(*f));
 }
 
 void hostnic_facts_free(HostNicFacts *facts) {
-    for (size_t i = 0; i < facts->n; i++) {
-        NicFacts *f = &facts->nics[i];
-        for (size_t k = 0; f->irq_affinity && k < f->irqs.n; k++) free(f->irq_affinity[k]);
-        free(f->irq_affinity);
-        free(f->irq_affinity_error);
-        nicirqlist_free(&f->irqs);
-        for (size_t k = 0; f->rps && k < f->n_rx; k++) free(f->rps[k]);
-        for (size_t k = 0; f->xps && k < f->n_tx; k++) free(f->xps[k]);
-        free(f->rps);
-        free(f->xps);
-        cpulist_free(&f->node_cpus);
-        free(f->dev);
-    }
+    for (size_t i = 0; i < facts->n; i++) nicfacts_free(&facts->nics[i]);
     free(facts->nics);
     cpulist_free(&facts->online);
     memset(facts, 0, sizeof(*facts));

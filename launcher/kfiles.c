@@ -325,3 +325,46 @@ int kfile_parse_cpulist(const char *text, CpuList *out) {
     char err[VALUE_ERR_MAX];
     return value_parse_cpulist(s, out, err);
 }
+
+/* ---- "KEY: VALUE" and "KEY=VALUE" lines ---- */
+
+static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+int kfile_parse_field(const char *text, const char *key, char sep, char **value) {
+    size_t klen = strlen(key);
+    if (!klen) return -EINVAL;
+    const char *end;
+    for (const char *p = text; next_line(&p, &end); p = after_line(end)) {
+        const char *s = memchr(p, sep, (size_t)(end - p));
+        if (!s) continue;
+        const char *k = s;
+        while (k > p && is_blank(k[-1])) k--;
+        if ((size_t)(k - p) != klen || memcmp(p, key, klen)) continue;
+        const char *v = s + 1, *ve = end;
+        while (v < ve && is_blank(*v)) v++;
+        while (ve > v && (is_blank(ve[-1]) || ve[-1] == '\r')) ve--;
+        *value = xstrndup(v, (size_t)(ve - v));
+        return 0;
+    }
+    return -ENOENT;
+}
+
+/* Whether WORD is one of the space-separated words of WORDS. */
+static bool has_word(const char *words, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = words; (p = strstr(p, word)); p += n)
+        if ((p == words || is_blank(p[-1])) && (!p[n] || is_blank(p[n]))) return true;
+    return false;
+}
+
+int kfile_parse_cpuinfo(const char *text, char **model, const char **virt) {
+    _cleanup_free_ char *flags = NULL;
+    *model = NULL;
+    *virt = NULL;
+    kfile_parse_field(text, "model name", ':', model);
+    if (kfile_parse_field(text, "flags", ':', &flags) < 0) return 0;
+    /* A CPU has one or the other, never both. */
+    if (has_word(flags, "vmx")) *virt = "vmx";
+    else if (has_word(flags, "svm")) *virt = "svm";
+    return 0;
+}

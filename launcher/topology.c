@@ -54,28 +54,33 @@ static int cmp_pool(const void *a, const void *b) {
     return x->page_kb < y->page_kb ? -1 : x->page_kb > y->page_kb;
 }
 
-static void probe_pools(const HostRoot *hr, TopoNode *n) {
-    _cleanup_free_ char *dir = xasprintf("/sys/devices/system/node/node%d/hugepages", n->id);
+/* The pools under DIR (hugepages-SIZEkB/ each), by page size; with
+ * HOST_WIDE also the files only the host-wide pools have. */
+static size_t probe_pools(const HostRoot *hr, const char *dir, bool host_wide, TopoHugePool **out) {
     StrVec names = STRVEC_INIT;
-    if (hostroot_list(hr, dir, true, &names) < 0) return;
-    n->pools = xcalloc(names.n ? names.n : 1, sizeof(TopoHugePool));
+    *out = NULL;
+    if (hostroot_list(hr, dir, true, &names) < 0) return 0;
+    TopoHugePool *pools = xcalloc(names.n ? names.n : 1, sizeof(TopoHugePool));
+    size_t n = 0;
     for (size_t i = 0; i < names.n; i++) {
         uint64_t kb;
         char unit[8];
         if (sscanf(names.v[i], "hugepages-%" SCNu64 "%7s", &kb, unit) != 2 || !streq(unit, "kB")) continue;
-        TopoHugePool *p = &n->pools[n->n_pools];
+        TopoHugePool *p = &pools[n++];
         *p = (TopoHugePool){ .page_kb = kb };
-        const char *files[] = { "nr_hugepages", "free_hugepages", "surplus_hugepages" };
-        uint64_t *fields[] = { &p->total, &p->free, &p->surplus };
-        for (size_t f = 0; f < ELEMENTSOF(files); f++) {
+        const char *files[] = { "nr_hugepages", "free_hugepages", "surplus_hugepages", "resv_hugepages", "nr_overcommit_hugepages" };
+        uint64_t *fields[] = { &p->total, &p->free, &p->surplus, &p->reserved, &p->overcommit };
+        size_t n_files = host_wide ? ELEMENTSOF(files) : 3; /* a node's pool has the first three */
+        for (size_t f = 0; f < n_files; f++) {
             _cleanup_free_ char *path = xasprintf("%s/%s/%s", dir, names.v[i], files[f]);
             int64_t v;
             if (read_int(hr, path, &v) == 0 && v >= 0) *fields[f] = (uint64_t)v;
         }
-        n->n_pools++;
     }
-    qsort(n->pools, n->n_pools, sizeof(TopoHugePool), cmp_pool);
+    qsort(pools, n, sizeof(TopoHugePool), cmp_pool);
     strvec_clear(&names);
+    *out = pools;
+    return n;
 }
 
 static void probe_node_memory(const HostRoot *hr, TopoNode *n) {
@@ -121,7 +126,8 @@ static void probe_nodes(const HostRoot *hr, Topology *t) {
         }
         n->has_memory = memory_known ? cpulist_contains(&with_memory, n->id) : true;
         probe_node_memory(hr, n);
-        probe_pools(hr, n);
+        _cleanup_free_ char *pools = xasprintf("/sys/devices/system/node/node%d/hugepages", n->id);
+        n->n_pools = probe_pools(hr, pools, false, &n->pools);
     }
     /* The distance file lists every possible node in order; map them onto
      * the online ones. */
@@ -173,6 +179,9 @@ int topology_probe(const HostRoot *hr, Topology *t) {
     t->online = cpulist_sorted(&online);
     cpulist_free(&online);
     probe_nodes(hr, t);
+    t->n_pools = probe_pools(hr, "/sys/kernel/mm/hugepages", true, &t->pools);
+    _cleanup_free_ char *meminfo = NULL;
+    if (hostroot_read(hr, "/proc/meminfo", &meminfo) == 0) kfile_parse_meminfo(meminfo, "Hugepagesize", &t->default_hugepage_kb);
     t->cpus = xcalloc(t->online.n ? t->online.n : 1, sizeof(TopoCpu));
     t->n_cpus = t->online.n;
     for (size_t i = 0; i < t->n_cpus; i++) {
@@ -191,6 +200,7 @@ void topology_free(Topology *t) {
     }
     free(t->cpus);
     free(t->nodes);
+    free(t->pools);
     cpulist_free(&t->online);
     memset(t, 0, sizeof(*t));
 }

@@ -108,12 +108,17 @@ gen_2x8() {
         w "$r/proc/irq/$((101 + q))/smp_affinity_list" "$((8 + q))\n"; w "$r/proc/irq/$((101 + q))/smp_affinity" "$(printf '%04x' $((1 << (8 + q))))\n"
     done
     w "$r/proc/1/comm" "systemd\n"; w "$r/proc/812/comm" "irqbalance\n"
-    # Disks: an SSD with none, a spinning disk with mq-deadline.
-    for d in "nvme0n1 259:0 0 [none] mq-deadline kyber bfq " "sda 8:0 1 none [mq-deadline] kyber bfq "; do
+    # Disks: an SSD with none, a spinning disk with mq-deadline (size: 512-byte
+    # sectors, 1 TB and 4 TB), an unattached loop device (size 0) and a zram
+    # device, which has no scheduler file at all on current kernels.
+    for d in "nvme0n1 259:0 0 1953525168 [none] mq-deadline kyber bfq " "sda 8:0 1 7814037168 none [mq-deadline] kyber bfq " \
+             "loop0 7:0 1 0 [none] mq-deadline kyber bfq "; do
         set -- $d
-        local dev=$1 mm=$2 rot=$3; shift 3
-        w "$r/sys/block/$dev/dev" "$mm\n"; w "$r/sys/block/$dev/queue/rotational" "$rot\n"; w "$r/sys/block/$dev/queue/scheduler" "$* \n"
+        local dev=$1 mm=$2 rot=$3 size=$4; shift 4
+        w "$r/sys/block/$dev/dev" "$mm\n"; w "$r/sys/block/$dev/size" "$size\n"
+        w "$r/sys/block/$dev/queue/rotational" "$rot\n"; w "$r/sys/block/$dev/queue/scheduler" "$* \n"
     done
+    w "$r/sys/block/zram0/dev" "252:0\n"; w "$r/sys/block/zram0/size" "8388608\n"; w "$r/sys/block/zram0/queue/rotational" "0\n"
     # IOMMU: two groups, the NIC alone in one.
     mkdir -p "$r/sys/kernel/iommu_groups/0/devices/0000:00:00.0" "$r/sys/kernel/iommu_groups/17/devices/0000:5e:00.0"
     w "$r/sys/kernel/iommu_groups/17/type" "DMA\n"; w "$r/sys/kernel/iommu_groups/0/type" "identity\n"
@@ -145,7 +150,7 @@ gen_numa4() {
     w "$cg/cpuset.cpus" "0-15\n"; w "$cg/cpuset.mems" "0-2\n"; w "$cg/cpuset.effective_cpus" "0-15\n"; w "$cg/cpuset.effective_mems" "0-2\n"
     w "$cg/tasks" ""; w "$cg/cgroup.procs" ""; w "$cg/cgroup.clone_children" "0\n"
     w "$r/sys/fs/cgroup/unified/cgroup.controllers" ""; w "$r/sys/fs/cgroup/unified/cgroup.subtree_control" ""
-    w "$r/sys/block/vda/dev" "254:0\n"; w "$r/sys/block/vda/queue/rotational" "1\n"; w "$r/sys/block/vda/queue/scheduler" "none [mq-deadline] kyber bfq \n"
+    w "$r/sys/block/vda/dev" "254:0\n"; w "$r/sys/block/vda/size" "41943040\n"; w "$r/sys/block/vda/queue/rotational" "1\n"; w "$r/sys/block/vda/queue/scheduler" "none [mq-deadline] kyber bfq \n"
     w "$r/proc/interrupts" "$(printf '%11s' CPU0 CPU1 CPU2 CPU3 CPU4 CPU5 CPU6 CPU7 CPU8 CPU9 CPU10 CPU11 CPU12 CPU13 CPU14 CPU15)\n NMI:          0   Non-maskable interrupts\n"
     w "$r/proc/1/comm" "init\n"
 }

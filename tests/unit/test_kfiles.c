@@ -653,8 +653,8 @@ static void expect_missing(const char *scenario, const char *path) {
 static const char *walk_failure;
 static char walk_msg[PATH_MAX + 64];
 
-/* Each file is empty or ends in one newline, as the kernel writes them;
- * /proc/cpuinfo ends each CPU's block with an empty line, the last too. */
+/* Each file is empty or ends in one newline, as the kernel writes them
+ * (proc/cpuinfo in two). */
 static int check_file(const char *path, const struct stat *st, int type, struct FTW *ftw) {
     (void)st;
     (void)ftw;
@@ -674,9 +674,10 @@ static int check_file(const char *path, const struct stat *st, int type, struct 
         walk_failure = walk_msg;
         return 1;
     }
-    bool blank_line_end = strstr(path, "/proc/cpuinfo") != NULL;
-    if (n && (buf[n - 1] != '\n' || (n > 1 && (buf[n - 2] == '\n') != blank_line_end))) {
-        snprintf(walk_msg, sizeof(walk_msg), "%s: must end in exactly one newline", path);
+    /* /proc/cpuinfo ends each CPU's block with an empty line, the last too. */
+    bool blank_end = strstr(path, "/proc/cpuinfo") != NULL;
+    if (n && (buf[n - 1] != '\n' || (n > 1 && (buf[n - 2] == '\n') != blank_end))) {
+        snprintf(walk_msg, sizeof(walk_msg), "%s: must end in exactly %s newline%s", path, blank_end ? "two" : "one", blank_end ? "s" : "");
         walk_failure = walk_msg;
         return 1;
     }
@@ -903,6 +904,113 @@ static void test_scenario_no_bfq(void **state) {
     strvec_clear(&offered);
 }
 
+/* ---- "KEY: VALUE" and "KEY=VALUE" lines ---- */
+
+/* The head of this machine's /proc/cpuinfo (Linux 6.18, 2 CPUs, no
+ * hardware virtualization offered to it): its flags line has a run of
+ * spaces in it, and "power management:" has no value. */
+static const char real_cpuinfo[] =
+    "processor\t: 0\n"
+    "vendor_id\t: AuthenticAMD\n"
+    "cpu family\t: 26\n"
+    "model\t\t: 2\n"
+    "model name\t: AMD EPYC\n"
+    "flags\t\t: fpu vme de pse tsc msr pae hypervisor lahf_lm pti        vmmcall bmi1 avx2\n"
+    "bugs\t\t: cpu_meltdown spectre_v1\n"
+    "power management:\n"
+    "\n"
+    "processor\t: 1\n"
+    "vendor_id\t: AuthenticAMD\n"
+    "model name\t: AMD EPYC\n"
+    "flags\t\t: fpu vme de pse tsc msr pae hypervisor lahf_lm pti        vmmcall bmi1 avx2\n"
+    "power management:\n"
+    "\n";
+
+static void expect_field(const char *text, const char *key, char sep, const char *want) {
+    char *v = NULL;
+    int r = kfile_parse_field(text, key, sep, &v);
+    if (!want) {
+        assert_int_equal(r, -ENOENT);
+        assert_null(v);
+        return;
+    }
+    assert_int_equal(r, 0);
+    assert_non_null(v);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+static void test_field(void **state) {
+    (void)state;
+    /* cpuinfo: keys padded with tabs, the first CPU's line wins. */
+    expect_field("model name\t: First\nmodel name\t: Second\n", "model name", ':', "First");
+    expect_field(real_cpuinfo, "model", ':', "2");
+    expect_field(real_cpuinfo, "cpu family", ':', "26");
+    expect_field(real_cpuinfo, "power management", ':', "");
+    /* A key is matched whole: "model" is not "model name", "name" neither. */
+    expect_field("model name\t: X\n", "model", ':', NULL);
+    expect_field("model name\t: X\n", "name", ':', NULL);
+    expect_field("vmx flags\t: vnmi ept\nflags\t\t: fpu vmx\n", "flags", ':', "fpu vmx");
+    /* /proc/PID/status; the value's own inner spaces stay, a CR goes. */
+    const char *status = "Name:\tqemu-system-x86\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n";
+    expect_field(status, "Cpus_allowed_list", ':', "0-1");
+    expect_field(status, "Cpus_allowed", ':', "3");
+    expect_field("State:\tS (sleeping) \r\n", "State", ':', "S (sleeping)");
+    /* uevent; no final newline; a line without SEP is skipped. */
+    const char *uevent = "DRIVER=ixgbe\nPCI_CLASS=20000\nPCI_SLOT_NAME=0000:5e:00.0";
+    expect_field(uevent, "DRIVER", '=', "ixgbe");
+    expect_field(uevent, "PCI_SLOT_NAME", '=', "0000:5e:00.0");
+    expect_field(uevent, "PCI_ID", '=', NULL);
+    expect_field("junk line\nDRIVER=\n", "DRIVER", '=', "");
+    /* The separator decides: "=" is no separator of a ':' file. */
+    expect_field("DRIVER=ixgbe\n", "DRIVER", ':', NULL);
+    expect_field("", "DRIVER", '=', NULL);
+    char *v = NULL;
+    assert_int_equal(kfile_parse_field("=x\n", "", '=', &v), -EINVAL);
+    assert_null(v);
+}
+
+static void expect_cpuinfo(const char *text, const char *model, const char *virt) {
+    char *m = NULL;
+    const char *v = "unset";
+    assert_int_equal(kfile_parse_cpuinfo(text, &m, &v), 0);
+    if (model) assert_string_equal(m, model);
+    else assert_null(m);
+    if (virt) assert_string_equal(v, virt);
+    else assert_null(v);
+    free(m);
+}
+
+static void test_cpuinfo(void **state) {
+    (void)state;
+    expect_cpuinfo(real_cpuinfo, "AMD EPYC", NULL);
+    expect_cpuinfo("model name\t: Intel(R) Xeon(R)\nflags\t\t: fpu vmx ept\n", "Intel(R) Xeon(R)", "vmx");
+    expect_cpuinfo("model name\t: AMD EPYC 7302\nflags\t\t: fpu svm npt\n", "AMD EPYC 7302", "svm");
+    /* First and last word, and after a run of spaces. */
+    expect_cpuinfo("flags\t\t: vmx fpu\n", NULL, "vmx");
+    expect_cpuinfo("flags\t\t: fpu   svm\n", NULL, "svm");
+    /* Words that only contain the name are other flags. */
+    expect_cpuinfo("flags\t\t: vmxe avmx svm_lock nsvm\n", NULL, NULL);
+    /* "vmx flags" (Intel's VMX features, Linux 5.8+) is not "flags". */
+    expect_cpuinfo("vmx flags\t: vnmi ept\nflags\t\t: fpu\n", NULL, NULL);
+    /* arm64: no model name, no flags line. */
+    expect_cpuinfo("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\n", NULL, NULL);
+}
+
+/* The whole hosts of `kvmlaunch host` agree with the parsers. */
+static void test_scenario_host_trees(void **state) {
+    (void)state;
+    _cleanup_free_ char *intel = must_read("host-2x8", "proc/cpuinfo");
+    _cleanup_free_ char *amd = must_read("host-numa4", "proc/cpuinfo");
+    _cleanup_free_ char *uevent = must_read("host-2x8", "sys/class/net/eth0/device/uevent");
+    expect_cpuinfo(intel, "Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz", "vmx");
+    expect_cpuinfo(amd, "AMD EPYC 7302 16-Core Processor", "svm");
+    expect_field(uevent, "DRIVER", '=', "ixgbe");
+    assert_int_equal(read_int("host-2x8", "sys/block/sda/size"), 7814037168);
+    assert_int_equal(read_int("host-2x8", "sys/block/loop0/size"), 0);
+    expect_missing("host-2x8", "sys/block/zram0/queue/scheduler");
+}
+
 int main(void) {
     hostroot_dir = find_hostroot_dir();
     if (!hostroot_dir) {
@@ -927,6 +1035,9 @@ int main(void) {
         cmocka_unit_test(test_scenario_cgroup1),
         cmocka_unit_test(test_scenario_missing_files),
         cmocka_unit_test(test_scenario_no_bfq),
+        cmocka_unit_test(test_field),
+        cmocka_unit_test(test_cpuinfo),
+        cmocka_unit_test(test_scenario_host_trees),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     free(hostroot_dir);
