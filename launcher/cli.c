@@ -158,11 +158,6 @@ static int cmd_keys(int argc, char **argv) {
     return EXIT_OK;
 }
 
-static int not_yet(const char *what) {
-    log_error("%s is not implemented yet in this version; `kvmlaunch --dry-run VM.INI` shows what would run", what);
-    return EXIT_RUNTIME;
-}
-
 int cli_main(int argc, char **argv) {
     static const struct option options[] = {
         { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },

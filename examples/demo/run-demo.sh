@@ -9,6 +9,9 @@ ini="$top/build/demo.ini"
 [ -f "$top/build/demo-disk.qcow2" ] || qemu-img create -q -f qcow2 "$top/build/demo-disk.qcow2" 16M
 chmod 0644 "$top/build/demo-disk.qcow2"
 sed "s|@GUEST@|$top/tests/guest/out|g; s|@BUILD@|$top/build|g" "$top/examples/demo/demo.ini.in" > "$ini"
+echo "== kvmlaunch check $ini"
+"$top/kvmlaunch" check "$ini"
+echo
 echo "== kvmlaunch --dry-run $ini"
 "$top/kvmlaunch" --dry-run "$ini"
 echo
