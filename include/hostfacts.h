@@ -25,7 +25,8 @@ typedef struct NetFds {
 } NetFds;
 
 typedef struct HostFacts {
-    bool kvm_usable;                /* /dev/kvm opens read-write */
+    bool kvm_usable;                /* /dev/kvm opens read-write for QEMU (as [vm] user, without groups) */
+    char *kvm_checked_as;           /* owned: the user it was tried as; NULL: as kvmlaunch */
     bool vhost_net_usable;          /* /dev/vhost-net opens read-write */
     bool running_as_root;
     StdoutKind stdout_kind;

@@ -29,6 +29,11 @@ typedef struct SpawnSpec {
  * what failed in the child logged (e.g. the emulator is missing). */
 int spawn_qemu(const SpawnSpec *spec, pid_t *pid);
 
+/* Opens PATH with FLAGS as QEMU will be: as UID/GID with no supplementary
+ * groups (in a child, so the answer is the kernel's, ACLs and all), or as
+ * kvmlaunch itself when CHANGE_ID is false. 0 or -errno. */
+int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags);
+
 /* A clean environment for QEMU: PATH, HOME=/, LC_ALL=C.UTF-8; caller frees. */
 char **spawn_clean_env(void);
 

@@ -182,22 +182,8 @@ static void check_network(CheckReport *r, const VmConfig *cfg, const VmPlan *p) 
     }
 }
 
-/* Opens PATH with FLAGS as PW's user (no groups, as QEMU will run) in a
- * child, so the answer is the kernel's, ACLs and all. 0 or -errno. */
 static int open_as(const struct passwd *pw, const char *path, int flags) {
-    pid_t pid = fork();
-    if (pid < 0) return -errno;
-    if (pid == 0) {
-        if (pw && (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-                   setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0))
-            _exit(EPERM);
-        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-        _exit(fd < 0 ? (errno & 0xff) : 0);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return -errno;
-    return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+    return spawn_open_as(pw != NULL, pw ? pw->pw_uid : 0, pw ? pw->pw_gid : 0, path, flags);
 }
 
 /* QEMU's user: NULL when kvmlaunch is not root (QEMU runs as kvmlaunch's

@@ -2,10 +2,12 @@
 #include "hostfacts.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "spawn.h"
 #include "tap.h"
 #include "util.h"
 
@@ -14,6 +16,17 @@ static bool opens_rw(const char *path) {
     if (fd < 0) return false;
     close(fd);
     return true;
+}
+
+/* QEMU opens /dev/kvm itself, as the VM's user with no supplementary
+ * groups: root being able to open it says nothing (a 0600 root or a 0660
+ * root:kvm /dev/kvm refuses a user outside group kvm). */
+static bool kvm_opens_for_qemu(const VmConfig *cfg, HostFacts *facts) {
+    if (!cfg->vm.user || geteuid() != 0) return opens_rw("/dev/kvm");
+    struct passwd *pw = getpwnam(cfg->vm.user);
+    if (!pw) return opens_rw("/dev/kvm");
+    facts->kvm_checked_as = xstrdup(cfg->vm.user);
+    return spawn_open_as(true, pw->pw_uid, pw->pw_gid, "/dev/kvm", O_RDWR) == 0;
 }
 
 static StdoutKind probe_stdout(void) {
@@ -58,7 +71,7 @@ static char *find_qemu(const char *configured) {
 
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
     memset(facts, 0, sizeof(*facts));
-    facts->kvm_usable = opens_rw("/dev/kvm");
+    facts->kvm_usable = kvm_opens_for_qemu(cfg, facts);
     facts->vhost_net_usable = opens_rw("/dev/vhost-net");
     facts->running_as_root = geteuid() == 0;
     facts->stdout_kind = probe_stdout();
@@ -121,6 +134,7 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->bridge_mtu);
     free(facts->disks);
     free(facts->qemu_binary);
+    free(facts->kvm_checked_as);
     free(facts->runtime_dir);
     memset(facts, 0, sizeof(*facts));
 }

@@ -104,10 +104,13 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "-machine");
     strvec_push_take(c->argv, joined);
 
+    const char *as = c->facts->kvm_checked_as;
     if (vm->accel == ACCEL_KVM && !c->facts->kvm_usable)
-        cmd_error(c, SECTION_VM, &vm->head, "accel", "expected /dev/kvm to open read-write for accel = kvm, found it unusable (use auto or tcg)");
+        cmd_error(c, SECTION_VM, &vm->head, "accel", "expected /dev/kvm to open read-write%s%s for accel = kvm, found it unusable (%s)",
+                  as ? " as " : "", as ? as : "", as ? "give the user's group access to /dev/kvm, e.g. make it the kvm group" : "use auto or tcg");
     if (vm->accel == ACCEL_AUTO && !c->facts->kvm_usable)
-        cmd_note(c, SECTION_VM, &vm->head, "accel", "/dev/kvm cannot be opened read-write: running under TCG, a slow software emulator");
+        cmd_note(c, SECTION_VM, &vm->head, "accel", "/dev/kvm cannot be opened read-write%s%s: running under TCG, a slow software emulator",
+                 as ? " by " : "", as ? as : "");
     c->kvm = vm->accel == ACCEL_KVM || (vm->accel == ACCEL_AUTO && c->facts->kvm_usable);
     strvec_push(c->argv, "-accel");
     strvec_push(c->argv, c->kvm ? "kvm" : "tcg");

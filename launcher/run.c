@@ -177,6 +177,17 @@ out:
     return r;
 }
 
+/* Removing kvmlaunch/ from the cgroup base when the last VM ends is a
+ * write to the base directory, which root without CAP_DAC_OVERRIDE may
+ * only do where it owns it with the write bit set. A v1 hierarchy root is
+ * 0555; a container's cgroup2 root may belong to another uid. */
+static bool cgroup_base_needs_dac_override(const CgroupLayout *cgl) {
+    if (cgl->version == CGROUP_NONE || !cgl->base) return false;
+    struct stat st;
+    if (stat(cgl->base, &st) < 0) return true;
+    return st.st_uid != 0 || !(st.st_mode & S_IWUSR);
+}
+
 /* The checks of `kvmlaunch check`, before anything changes: FAIL lines
  * are errors (exit 2), WARN lines warnings. */
 static int run_checks(const VmConfig *cfg, const VmPlan *p) {
@@ -318,10 +329,7 @@ int run_vm(const char *path) {
         kill_qemu(&st);
         rc = EXIT_RUNTIME;
     } else {
-        /* A cgroup v1 hierarchy root is mode 0555: removing kvmlaunch/ from
-         * it when the last VM ends needs CAP_DAC_OVERRIDE, so v1 hosts keep
-         * it (v2 roots are 0755 and need nothing). */
-        uint64_t extra = p.cgl.version == CGROUP_V1 ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
+        uint64_t extra = cgroup_base_needs_dac_override(&p.cgl) ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
         if (facts->running_as_root && lockdown_supervisor_keeping(extra) < 0) {
             log_error("Failed to lock the supervisor down: stopping the VM");
             kill_qemu(&st);

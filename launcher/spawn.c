@@ -3,6 +3,7 @@
  * single-threaded, so that is safe), and reports a failure to the parent
  * through a close-on-exec pipe. */
 #include "spawn.h"
+#include <grp.h>
 
 #include <cap-ng.h>
 #include <errno.h>
@@ -156,4 +157,18 @@ int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
     }
     *pid = c;
     return 0;
+}
+
+int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags) {
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        if (change_id && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)) _exit(EPERM);
+        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        _exit(fd < 0 ? (errno & 0xff) : 0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -errno;
+    return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
 }
