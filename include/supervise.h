@@ -26,6 +26,7 @@ typedef struct Supervisor {
     unsigned resets;                /* RESET events seen */
     const struct Steering *steering; /* tap queue files to keep steered, or NULL */
     int64_t steer_at_ms;            /* next check of them */
+    int notify_fd;                  /* the service manager's socket (include/notify.h), or -1 */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

@@ -53,6 +53,7 @@ int cli_load_config(const char *path, VmConfig *cfg, FILE *err) {
     print_errlist(err, &errors, "");
     errlist_clear(&errors);
     if (r < 0) return EXIT_CONFIG;
+    log_set_vm_name(cfg->vm.name);
     print_errlist(err, &cfg->notes, "note: ");
     return EXIT_OK;
 }
@@ -168,6 +169,7 @@ int cli_main(int argc, char **argv) {
     /* A write to QMP after QEMU closed it must be an EPIPE to handle, not a
      * signal that kills the supervisor before it cleans up. */
     signal(SIGPIPE, SIG_IGN);
+    log_setup();
     /* A closed 0, 1 or 2 would be taken by the next open (a disk image,
      * say) and QEMU's messages would land there: /dev/null holds them. */
     for (int fd = 0; fd <= 2; fd++)

@@ -23,6 +23,9 @@
 #include "statefile.h"
 #include "util.h"
 
+/* Growing a pool by this many pages or more is done in steps, with progress. */
+#define POOL_PROGRESS_MIN_PAGES 1024
+
 static const char *jstr(json_object *o, const char *key) {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
@@ -82,16 +85,42 @@ static int write_knob(const HostRoot *hr, const char *path, const char *value, c
 /* Growing a huge-page pool may get fewer pages than asked when memory is
  * fragmented: the kernel then compacts memory and the write is tried once
  * more; still short is a failure with the numbers. */
+static uint64_t read_count(const HostRoot *hr, const char *path) {
+    _cleanup_free_ char *text = NULL;
+    return hostroot_read(hr, path, &text) < 0 ? 0 : strtoull(text, NULL, 10);
+}
+
+/* Thousands of pages take the kernel seconds to find (zeroing, maybe
+ * compacting): grow in tenths and say how far it got, so a slow start reads
+ * as progress, not as a hang. */
+static void grow_pool_in_steps(const HostRoot *hr, const char *path, uint64_t asked) {
+    uint64_t start = read_count(hr, path);
+    if (asked <= start || asked - start < POOL_PROGRESS_MIN_PAGES) return;
+    uint64_t span = asked - start;
+    for (int i = 1; i < 10; i++) {
+        char step[32];
+        snprintf(step, sizeof(step), "%" PRIu64, start + span * (uint64_t)i / 10);
+        if (hostroot_write(hr, path, step) < 0) return;
+        uint64_t have = read_count(hr, path);
+        log_info("%s: reserving %" PRIu64 " huge pages: %" PRIu64 "%% (%" PRIu64 " now)", path, span,
+                 have > start ? (have - start) * 100 / span : 0, have);
+    }
+}
+
 static int grow_pool(const HostRoot *hr, const char *path, const char *want) {
+    uint64_t asked = strtoull(want, NULL, 10);
+    grow_pool_in_steps(hr, path, asked);
     int r = hostroot_write(hr, path, want);
     if (r < 0) return log_error_errno(r, "Failed to write %s to %s: %m", want, path);
-    uint64_t asked = strtoull(want, NULL, 10);
     for (int attempt = 0;; attempt++) {
         _cleanup_free_ char *got = NULL;
         r = hostroot_read(hr, path, &got);
         if (r < 0) return log_error_errno(r, "Failed to read %s back: %m", path);
         uint64_t have = strtoull(got, NULL, 10);
-        if (have >= asked) return 0;
+        if (have >= asked) {
+            if (attempt) log_info("%s: %" PRIu64 " huge pages after compacting: 100%%", path, have);
+            return 0;
+        }
         if (attempt == 1)
             return log_error_errno(-ENOMEM, "%s: asked for %" PRIu64 " huge pages, the kernel found %" PRIu64 " even after compacting memory",
                                    path, asked, have);

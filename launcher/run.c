@@ -23,6 +23,7 @@
 #include "hostplan.h"
 #include "lockdown.h"
 #include "log.h"
+#include "notify.h"
 #include "numa_place.h"
 #include "placement.h"
 #include "qemucmd.h"
@@ -256,9 +257,16 @@ static int claim_cpus(VmConfig *cfg, VmPlan *p, bool *claimed, bool *config_erro
 
 int run_vm(const char *path) {
     int64_t t0 = monotonic_ms();
+    /* Before anything else: the variable must not reach a child. */
+    int notify_fd = notify_open();
     VmConfig cfg;
     int rc = cli_load_config(path, &cfg, stderr);
-    if (rc) return rc;
+    if (rc) {
+        notify_send(notify_fd, "STATUS=%s: bad configuration", path);
+        if (notify_fd >= 0) close(notify_fd);
+        return rc;
+    }
+    notify_send(notify_fd, "STATUS=%s: checking the host", cfg.vm.name);
     VmPlan p;
     memset(&p, 0, sizeof(p));
     p.hr = (HostRoot)HOSTROOT_INIT;
@@ -323,6 +331,7 @@ int run_vm(const char *path) {
         runtime_release(&rt);
         goto out_signals;
     }
+    notify_send(notify_fd, "STATUS=%s: starting QEMU paused", cfg.vm.name);
     Started st = { 0 };
     r = start_and_place(&cfg, facts, p.argv.v, &rt, &pw, change_id, &st, t0, sigfd, &p.hr, &p.cgl);
     if (r < 0) {
@@ -335,13 +344,15 @@ int run_vm(const char *path) {
             kill_qemu(&st);
             rc = EXIT_RUNTIME;
         } else {
+            notify_send(notify_fd, "READY=1\nSTATUS=%s runs: QEMU pid %ld, every thread pinned", cfg.vm.name, (long)st.qemu);
             /* The [vm] timeout counts from the start, not from cont. */
-            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd, .steering = &st.steering,
+            Supervisor sup = { .cfg = &cfg, .qmp = &st.qmp, .qemu = st.qemu, .sigfd = sigfd, .steering = &st.steering, .notify_fd = notify_fd,
                                .timeout_at_ms = cfg.vm.timeout_ms ? t0 + (int64_t)cfg.vm.timeout_ms : 0 };
             rc = supervise(&sup);
             st.qemu = 0;
         }
     }
+    notify_send(notify_fd, "STOPPING=1\nSTATUS=%s: QEMU ended, putting the host back", cfg.vm.name);
     if (st.qmp_open) qmp_close(&st.qmp);
     steering_free(&st.steering);
     /* QEMU is dead: its cgroups are empty and go, its CPUs are free. */
@@ -360,6 +371,8 @@ out_signals:
     close(sigfd);
     (void)oldmask;
 out_plan:
+    if (rc) notify_send(notify_fd, "STATUS=%s: ended with exit code %d", cfg.vm.name, rc);
+    if (notify_fd >= 0) close(notify_fd);
     vmplan_free(&p);
     vmconf_free(&cfg);
     return rc;

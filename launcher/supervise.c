@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "notify.h"
 #include "cli.h"
 #include "log.h"
 #include "tap.h"
@@ -111,6 +112,7 @@ static void begin_shutdown(Supervisor *s) {
         return;
     }
     s->stop = STOP_SIGNAL;
+    notify_send(s->notify_fd, "STOPPING=1\nSTATUS=%s: asking the guest to power down", s->cfg->vm.name);
     log_notice("asking the guest of %s to power down (up to %llus)", s->cfg->vm.name,
                (unsigned long long)(s->cfg->vm.shutdown_timeout_ms / 1000));
     if (s->qmp && qmp_execute(s->qmp, "system_powerdown", NULL, NULL, QMP_CMD_TIMEOUT_MS) < 0)
