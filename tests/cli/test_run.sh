@@ -21,7 +21,7 @@ pids=()
 ns=
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    pkill -9 -f "guest=klrun-$$" 2>/dev/null
+    pkill -9 -f "guest=klrun-$$-" 2>/dev/null
     [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
     [ $created_user = 1 ] && userdel "$user" 2>/dev/null
     rm -rf "$tmp"
