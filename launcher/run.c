@@ -309,7 +309,9 @@ int run_vm(const char *path) {
     pid_t holder = 0;
     r = runtime_acquire(cfg.vm.name, &rt, &holder);
     if (r == -EBUSY) {
-        log_error("%s is already running (kvmlaunch pid %ld); `kvmlaunch stop %s` stops it", cfg.vm.name, (long)holder, cfg.vm.name);
+        /* The holder may have locked its pid file and not yet written it. */
+        if (holder) log_error("%s is already running (kvmlaunch pid %ld); `kvmlaunch stop %s` stops it", cfg.vm.name, (long)holder, cfg.vm.name);
+        else log_error("%s is already running (its kvmlaunch is starting); `kvmlaunch stop %s` stops it", cfg.vm.name, cfg.vm.name);
         rc = EXIT_RUNTIME;
         goto out_signals;
     }

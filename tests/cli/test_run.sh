@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Running VMs for real: the test guest under QEMU (TCG here), as root, with a
-# user this test creates. Privileges of QEMU and of the supervisor, pinning,
-# exit codes, the lock, signals, kill -9 on either side, cleanup.
+# user this test creates. Privileges of QEMU and of the supervisor, QEMU's
+# open fds and environment, pinning, exit codes, the lock, signals, kill -9
+# on either side, cleanup.
 set -u
 bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
 cd "$(dirname "$0")/../.."
@@ -17,9 +18,11 @@ user=kltest$$
 created_user=0
 fail=0
 pids=()
+ns=
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    pkill -9 -f "guest=klrun-$$" 2>/dev/null
+    pkill -9 -f "guest=klrun-$$-" 2>/dev/null
+    [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
     [ $created_user = 1 ] && userdel "$user" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -60,6 +63,65 @@ leftovers() { # NAME: prints what is left of it
     for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/klrun-$$-$1" ] && echo "cgroup $c/klrun-$$-$1"; done
     [ -n "$(qemu_of "$1")" ] && echo "qemu process"
 }
+# Every thread of QEMU PID: the VM's uid and gid in all four fields, no
+# supplementary groups, every capability set empty, no_new_privs, seccomp.
+check_threads() { # PID
+    local uid gid t s all=1 n=0
+    uid=$(id -u "$user"); gid=$(id -g "$user")
+    for t in /proc/$1/task/*; do
+        s=$(cat "$t/status") || continue
+        n=$((n + 1))
+        grep -qE "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" <<<"$s" && grep -qE "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" <<<"$s" &&
+        grep -qE "^Groups:\s*$" <<<"$s" && grep -q "^NoNewPrivs:\s*1" <<<"$s" && grep -q "^Seccomp:\s*2" <<<"$s" &&
+        [ "$(grep -cE '^Cap(Inh|Prm|Eff|Bnd|Amb):\s+0000000000000000$' <<<"$s")" = 5 ] || { all=0; echo "$t:"; grep -E "Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp" <<<"$s"; }
+    done
+    [ $all = 1 ] && [ $n -gt 1 ] && ok "every QEMU thread ($n): uid/gid $user, no groups, no capabilities, NoNewPrivs 1, Seccomp 2" || bad "QEMU thread privileges ($n threads)"
+}
+# QEMU's open fds against the layout of launcher/hostfacts.c
+# (hostfacts_assign_fds): 0 /dev/null, 1-2 kvmlaunch's own stdout and
+# stderr, 3 the QMP socket (a socketpair with the supervisor), 4 the status
+# monitor's listening socket in the runtime dir, the serial log when it is a
+# file (QEMU's -add-fd keeps dups of it under other numbers), then the tap
+# queues and the vhost-net fds at the numbers given. Besides: QEMU's own
+# anonymous inodes (eventfd, signalfd, epoll, timerfd, io_uring). Anything
+# else, above all a regular file or socket kvmlaunch did not mean to pass
+# (a state file, a lock, the pid file), fails.
+check_qemu_fds() { # PID SUPERVISOR NAME SERIAL "TAP FDS" "VHOST FDS"
+    local q=$1 sup=$2 name=$3 serial=$4 taps=" $5 " vhosts=" $6 " f fd t bad_fds=() kinds=() peer listen
+    for f in /proc/$q/fd/*; do
+        fd=${f##*/}; t=$(readlink "$f") || continue
+        case "$fd:$t" in
+            0:/dev/null) kinds+=("stdin /dev/null") ;;
+            1:*|2:*) [ "$t" = "$(readlink "/proc/$sup/fd/$fd")" ] && kinds+=("kvmlaunch's own fd $fd") || bad_fds+=("$fd -> $t (not kvmlaunch's own fd $fd)") ;;
+            3:socket:*) kinds+=("QMP socket") ;;
+            4:socket:*) kinds+=("status monitor socket") ;;
+            *:/dev/net/tun) [[ "$taps" == *" $fd "* ]] && kinds+=("tap queue") || bad_fds+=("$fd -> $t (no tap queue is at $fd)") ;;
+            *:/dev/vhost-net) [[ "$vhosts" == *" $fd "* ]] && kinds+=("vhost-net") || bad_fds+=("$fd -> $t (no vhost-net fd is at $fd)") ;;
+            *:"$serial") [ -n "$serial" ] && kinds+=("serial log") || bad_fds+=("$fd -> $t") ;;
+            *:anon_inode:\[eventfd\]|*:anon_inode:\[signalfd\]|*:anon_inode:\[eventpoll\]|*:anon_inode:\[timerfd\]|*:anon_inode:\[io_uring\])
+                kinds+=("QEMU's own ${t#anon_inode:}") ;;
+            *) bad_fds+=("$fd -> $t") ;;
+        esac
+    done
+    for fd in $5 $6; do [ -e "/proc/$q/fd/$fd" ] || bad_fds+=("$fd: no fd there, a tap or vhost-net fd was expected"); done
+    [ -n "$serial" ] && ! printf '%s\n' "${kinds[@]}" | grep -q "serial log" && bad_fds+=("the serial log $serial is not open")
+    # The two sockets for what they are (ss: the peer of fd 3, the path of
+    # fd 4; ss sees the sockets of its own network namespace: $SS_NS).
+    if command -v ss >/dev/null; then
+        peer=$(${SS_NS:+ip netns exec "$SS_NS"} ss -xpnH 2>/dev/null | awk -v p="pid=$q,fd=3)" 'index($0, p) { print $8; exit }')
+        [ -n "$peer" ] && [ -n "$(find "/proc/$sup/fd" -lname "socket:\[$peer\]" 2>/dev/null)" ] || bad_fds+=("3: its peer ($peer) is not a socket of the supervisor")
+        listen=$(${SS_NS:+ip netns exec "$SS_NS"} ss -xlpnH 2>/dev/null | awk -v p="pid=$q,fd=4)" 'index($0, p) { print $5; exit }')
+        [ "$listen" = "$KVMLAUNCH_RUNDIR/$name/qmp.sock" ] || bad_fds+=("4: listens on '$listen', not the runtime dir's qmp.sock")
+    fi
+    [ ${#bad_fds[@]} = 0 ] && ok "QEMU's fds are the ones meant: $(printf '%s\n' "${kinds[@]}" | sort | uniq -c | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g')" ||
+        { bad "QEMU holds fds kvmlaunch did not mean to pass:"; printf '  %s\n' "${bad_fds[@]}"; ls -l "/proc/$q/fd"; }
+}
+# QEMU's environment: what spawn_clean_env() gives, nothing of kvmlaunch's.
+check_qemu_env() { # PID
+    local env
+    env=$(tr '\0' '\n' < "/proc/$1/environ" | sort | paste -sd' ' -)
+    [ "$env" = "HOME=/ LC_ALL=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin" ] && ok "QEMU's environment is minimal: $env" || bad "QEMU's environment: $env"
+}
 
 # 1. A guest that boots, prints, ends with its own code.
 vm exit "kl.exit=5"
@@ -77,19 +139,14 @@ vm bye ""
 
 # 2. While a VM runs: privileges of QEMU and of the supervisor, pinning.
 vm stay "kl.stay=1"
-"$bin" "$tmp/stay.ini" > "$tmp/stay.out" 2>&1 &
+# env execs kvmlaunch in place: $! is kvmlaunch. The variable must not reach QEMU.
+env KLTEST_CANARY=$$ "$bin" "$tmp/stay.ini" > "$tmp/stay.out" 2>&1 &
 sup=$!; pids+=($sup)
 if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/stay.serial"; then
     q=$(qemu_of stay)
-    uid=$(id -u "$user"); gid=$(id -g "$user")
-    allthreads=1
-    for t in /proc/$q/task/*; do
-        s=$(cat "$t/status")
-        grep -qE "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" <<<"$s" && grep -qE "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" <<<"$s" &&
-        grep -qE "^Groups:\s*$" <<<"$s" && grep -q "^NoNewPrivs:\s*1" <<<"$s" && grep -q "^Seccomp:\s*2" <<<"$s" &&
-        [ "$(grep -cE '^Cap(Inh|Prm|Eff|Bnd|Amb):\s+0000000000000000$' <<<"$s")" = 5 ] || { allthreads=0; echo "$t:"; grep -E "Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp" <<<"$s"; }
-    done
-    [ $allthreads = 1 ] && ok "every QEMU thread: uid/gid $user, no groups, no capabilities, NoNewPrivs 1, Seccomp 2" || bad "QEMU thread privileges"
+    check_threads "$q"
+    check_qemu_fds "$q" "$sup" "klrun-$$-stay" "$tmp/stay.serial" "" ""
+    check_qemu_env "$q"
     for t in /proc/$q/task/*; do
         case "$(cat "$t/comm")" in
             "CPU 0/"*) [ "$(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" = 1 ] && ok "vcpu0 runs on CPU 1" || bad "vcpu0 allowed $(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" ;;
@@ -122,6 +179,47 @@ if wait_for 60 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/stay.serial"; then
     [ -z "$(leftovers stay)" ] && ok "nothing left after SIGTERM" || bad "left after SIGTERM: $(leftovers stay)"
 else
     bad "the staying guest did not come up"; cat "$tmp/stay.out"
+fi
+
+# 2b. With taps (a VM without a kernel, in a network namespace of this
+# test's own): the queues sit at the fds of hostfacts' layout, after the
+# serial log's; the same privileges and environment.
+if [ -c /dev/net/tun ] && command -v ip >/dev/null && ip netns add "klrun$$" 2>/dev/null; then
+    ns=klrun$$
+    cat > "$tmp/tap.ini" <<INI
+[vm]
+name = klrun-$$-tap
+memory = 64M
+vcpus = 2
+user = $user
+serial = file:$tmp/tap.serial
+shutdown-timeout = 0s
+timeout = 120s
+[balloon]
+enabled = no
+[net "lan"]
+tap = kl-rt$$
+queues = 2
+INI
+    # ip netns exec execs kvmlaunch in place: $! is kvmlaunch itself.
+    ip netns exec "$ns" "$bin" "$tmp/tap.ini" > "$tmp/tap.out" 2>&1 &
+    sup=$!; pids+=($sup)
+    if wait_for 60 grep -qs "^Seccomp:\s*2" "/proc/$sup/status"; then
+        q=$(qemu_of tap)
+        # 3 QMP, 4 status, 5 serial; taps 6 7; vhost-net 8 9 where it opens.
+        vh=""; grep -q "vhost: /dev/vhost-net cannot be opened" "$tmp/tap.out" || vh="8 9"
+        check_threads "$q"
+        SS_NS=$ns check_qemu_fds "$q" "$sup" "klrun-$$-tap" "$tmp/tap.serial" "6 7" "$vh"
+        check_qemu_env "$q"
+        "$bin" stop "klrun-$$-tap" > /dev/null 2>&1; wait $sup; rc=$?
+        [ $rc = 0 ] && [ -z "$(leftovers tap)" ] && [ -z "$(ip netns exec "$ns" ip -o link show | grep "kl-rt$$")" ] &&
+            ok "the VM with taps stopped: exit 0, tap and runtime dir gone" || bad "tap VM: exit $rc, left: $(leftovers tap)"
+    else
+        bad "the VM with taps did not come up"; cat "$tmp/tap.out"
+    fi
+    ip netns del "$ns"; ns=
+else
+    echo "note: no network namespace with a tap here: QEMU's fds with taps not checked"
 fi
 
 # 3. kill -9 QEMU: kvmlaunch exits non-zero and cleans up.
