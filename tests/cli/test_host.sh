@@ -31,7 +31,7 @@ snapshot() { for f in "${files[@]}"; do printf '%s=%s\n' "$f" "$(cat "$f")"; don
 before=$(snapshot)
 # Safety net: whatever happens, the host goes back to how this test found it.
 restore_all() {
-    pkill -9 -f "guest=klhost-$$" 2>/dev/null
+    pkill -9 -f "guest=klhost-$$-" 2>/dev/null
     while IFS='=' read -r f v; do
         case "$v" in *"["*) v=$(sed 's/.*\[\(.*\)\].*/\1/' <<<"$v") ;; esac
         [ "$(cat "$f")" = "$(grep "^$f=" <<<"$before" | cut -d= -f2-)" ] || echo "$v" > "$f" 2>/dev/null

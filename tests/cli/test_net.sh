@@ -17,7 +17,7 @@ ns=klnet$$
 ip netns add $ns || { echo "SKIP: cannot create a network namespace"; exit 77; }
 tmp=$(mktemp -d)
 export KVMLAUNCH_RUNDIR=$tmp/run
-cleanup() { pkill -9 -f "guest=klnet-$$" 2>/dev/null; ip netns del $ns 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { pkill -9 -f "guest=klnet-$$-" 2>/dev/null; ip netns del $ns 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 in_ns() { ip netns exec $ns "$@"; }
 in_ns ip link set lo up
