@@ -15,7 +15,9 @@ typedef struct StateFile {
 /* Locks the run dir (creating it when missing) and names BASE/NAME. */
 int statefile_lock(StateFile *sf, const char *name, const char *key);
 void statefile_unlock(StateFile *sf);
-/* The array, or a new empty one (a missing or unreadable file is said). */
+/* The array, or a new empty one when the file is missing or garbled (said);
+ * NULL (said) when it is there but cannot be read now: the caller must
+ * then change nothing, or the original values it holds would be lost. */
 json_object *statefile_load(const StateFile *sf);
 /* Write, fsync, rename: a crash leaves the old state or the new one, never
  * half of one. An empty array removes the file. */

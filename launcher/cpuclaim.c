@@ -64,6 +64,10 @@ int cpuclaim_begin(CpuClaimTxn *txn) {
     if (r < 0) return r;
     txn->locked = true;
     json_object *array = statefile_load(&txn->sf);
+    if (!array) {
+        cpuclaim_abort(txn);
+        return -EIO;
+    }
     bool pruned = false;
     claims_from_json(array, &txn->claims, &pruned);
     json_object_put(array);

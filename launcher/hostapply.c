@@ -171,6 +171,10 @@ int hostplan_replay_dead(const HostRoot *hr) {
     int r = statefile_lock(&l, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
     if (r < 0) return r;
     json_object *knobs = statefile_load(&l);
+    if (!knobs) {
+        statefile_unlock(&l);
+        return -EIO;
+    }
     drop_dead_users(knobs);
     r = settle(hr, knobs);
     int r2 = statefile_save(&l, knobs);
@@ -184,6 +188,10 @@ int hostplan_restore(const HostRoot *hr, const char *name) {
     int r = statefile_lock(&l, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
     if (r < 0) return r;
     json_object *knobs = statefile_load(&l);
+    if (!knobs) {
+        statefile_unlock(&l);
+        return -EIO;
+    }
     for (size_t i = 0; i < json_object_array_length(knobs); i++) remove_user(json_object_array_get_idx(knobs, i), name);
     r = settle(hr, knobs);
     int r2 = statefile_save(&l, knobs);
@@ -198,6 +206,10 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
     int r = statefile_lock(&l, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
     if (r < 0) return r;
     json_object *knobs = statefile_load(&l);
+    if (!knobs) {
+        statefile_unlock(&l);
+        return -EIO;
+    }
     drop_dead_users(knobs);
     settle(hr, knobs);
     for (size_t i = 0; i < plan->n && r >= 0; i++) {

@@ -406,6 +406,10 @@ static int off_restore_locked(const char *name) {
     int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
     if (r < 0) return r;
     json_object *list = statefile_load(&l);
+    if (!list) {
+        statefile_unlock(&l);
+        return -EIO;
+    }
     if (name) off_remove_user(list, name);
     else off_drop_dead(list);
     r = off_settle(list);
@@ -498,6 +502,10 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
     int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
     if (r < 0) return r;
     json_object *list = statefile_load(&l);
+    if (!list) {
+        statefile_unlock(&l);
+        return -EIO;
+    }
     off_drop_dead(list);
     off_settle(list);
     _cleanup_free_ char *netns = netns_id();

@@ -105,8 +105,9 @@ static int read_message(QmpClient *q, int64_t deadline, json_object **out) {
         }
         ssize_t n = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        /* A close with our command unread reaches us as a reset. */
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return set_error(q, -ECONNRESET, "QMP: QEMU closed the connection");
         if (n < 0) return set_error(q, -errno, "QMP: read: %s", strerror(errno));
-        if (n == 0) return set_error(q, -ECONNRESET, "QMP: QEMU closed the connection");
         q->len += (size_t)n;
     }
 }
@@ -131,6 +132,7 @@ static int write_all(QmpClient *q, const char *s, size_t n) {
     while (n) {
         ssize_t k = write(q->fd, s, n);
         if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EPIPE || errno == ECONNRESET)) return set_error(q, -ECONNRESET, "QMP: QEMU closed the connection");
         if (k < 0) return set_error(q, -errno, "QMP: write: %s", strerror(errno));
         s += k;
         n -= (size_t)k;

@@ -40,7 +40,7 @@
 /* The listening socket of the status monitor, in the runtime dir. */
 static int open_status_socket(const Runtime *rt) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return log_error_errno(-errno, "Failed to create a socket: %m");
+    if (fd < 0) return log_error_errno(-errno, "Failed to create the status socket: %m");
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rt->dir, STATUS_SOCKET);
     if (n >= (int)sizeof(sa.sun_path)) {
@@ -70,6 +70,18 @@ static void kill_qemu(Started *st) {
     kill(st->qemu, SIGKILL);
     waitpid(st->qemu, NULL, 0);
     st->qemu = 0;
+}
+
+/* How long a QMP wait while starting may take: QMP_START_TIMEOUT_MS, or
+ * less when the [vm] timeout, which counts from the start, comes sooner. */
+static int start_wait_ms(const VmConfig *cfg, int64_t t0) {
+    if (!cfg->vm.timeout_ms) return QMP_START_TIMEOUT_MS;
+    int64_t left = t0 + (int64_t)cfg->vm.timeout_ms - monotonic_ms();
+    return left <= 0 ? 0 : left < QMP_START_TIMEOUT_MS ? (int)left : QMP_START_TIMEOUT_MS;
+}
+
+static bool past_timeout(const VmConfig *cfg, int64_t t0) {
+    return cfg->vm.timeout_ms && monotonic_ms() >= t0 + (int64_t)cfg->vm.timeout_ms;
 }
 
 /* A SIGTERM or SIGINT that came while QEMU was starting: the guest has not
@@ -139,7 +151,7 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
     r = runtime_write_pids((Runtime *)rt, getpid(), st->qemu);
     if (r < 0) goto out;
 
-    r = qmp_handshake(&st->qmp, QMP_START_TIMEOUT_MS);
+    r = qmp_handshake(&st->qmp, start_wait_ms(cfg, t0));
     if (r < 0) {
         log_error("QEMU did not come up: %s", st->qmp.error ? st->qmp.error : strerror(-r));
         goto out;
@@ -155,7 +167,7 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
         r = log_error_errno(-ECANCELED, "stopped before the guest ran: %s is not started", cfg->vm.name);
         goto out;
     }
-    r = qmp_execute(&st->qmp, "cont", NULL, NULL, QMP_START_TIMEOUT_MS);
+    r = qmp_execute(&st->qmp, "cont", NULL, NULL, start_wait_ms(cfg, t0));
     if (r < 0) {
         log_error("cont failed: %s", st->qmp.error);
         goto out;
@@ -339,6 +351,10 @@ int run_vm(const char *path) {
     if (r < 0) {
         kill_qemu(&st);
         rc = EXIT_RUNTIME;
+        if (r == -ETIMEDOUT && past_timeout(&cfg, t0)) {
+            log_error("%s ran past its timeout of %llus while starting: stopped", cfg.vm.name, (unsigned long long)(cfg.vm.timeout_ms / 1000));
+            rc = EXIT_TIMEOUT;
+        }
     } else {
         uint64_t extra = cgroup_base_needs_dac_override(&p.cgl) ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
         if (facts->running_as_root && lockdown_supervisor_keeping(extra) < 0) {

@@ -43,6 +43,13 @@ static int read_pids(int fd, pid_t *sup, pid_t *qemu) {
     return 0;
 }
 
+/* What a failed start made goes again: a dir with another start's pid file
+ * in it is not empty and stays (a start that raced us retries on ENOENT). */
+static void rmdir_if_empty(const char *dir) {
+    if (rmdir(dir) < 0 && errno != ENOTEMPTY && errno != ENOENT && errno != EEXIST)
+        log_warning_errno(-errno, "Failed to remove %s: %m", dir);
+}
+
 int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
     const char *base = runtime_base();
     if (holder) *holder = 0;
@@ -54,7 +61,9 @@ int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dfd < 0) {
             if (errno == ENOENT) continue;
-            return log_error_errno(-errno, "Failed to open %s: %m", dir);
+            int r = log_error_errno(-errno, "Failed to open %s: %m", dir);
+            rmdir_if_empty(dir);
+            return r;
         }
         struct stat dst;
         if (fstat(dfd, &dst) < 0) return -errno;
@@ -63,7 +72,9 @@ int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
         _cleanup_close_ int fd = openat(dfd, PIDFILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
             if (errno == ENOENT) continue;
-            return log_error_errno(-errno, "Failed to open %s/%s: %m", dir, PIDFILE);
+            int r = log_error_errno(-errno, "Failed to open %s/%s: %m", dir, PIDFILE);
+            rmdir_if_empty(dir);
+            return r;
         }
         int r = lock_fd(fd, F_WRLCK, false);
         if (r == -EAGAIN || r == -EACCES) {
@@ -77,7 +88,10 @@ int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
         rt->dir = TAKE_PTR(dir);
         rt->dir_fd = TAKE_FD(dfd);
         rt->pid_fd = TAKE_FD(fd);
-        return runtime_write_pids(rt, getpid(), 0);
+        r = runtime_write_pids(rt, getpid(), 0);
+        /* A full /run: the lock is ours, so the dir can go as at the end. */
+        if (r < 0) runtime_release(rt);
+        return r;
     }
     return log_error_errno(-EAGAIN, "Gave up taking %s/%s: it keeps changing under us", dir, PIDFILE);
 }

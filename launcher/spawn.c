@@ -64,7 +64,10 @@ static void child(const SpawnSpec *s, pid_t parent, int report, int *moved) {
         if (s->fds[i].target >= high) high = s->fds[i].target + 1;
     if (report >= high) high = report + 1;
     for (size_t i = 0; i < s->n_fds; i++) {
-        moved[i] = fcntl(s->fds[i].fd, F_DUPFD_CLOEXEC, high + 1 + (int)s->n_fds);
+        /* Any free fd from HIGH up: asking for more headroom would fail
+         * with EINVAL under a tight RLIMIT_NOFILE that the targets fit. */
+        moved[i] = fcntl(s->fds[i].fd, F_DUPFD_CLOEXEC, high);
+        if (moved[i] < 0 && errno == EINVAL) errno = EMFILE; /* HIGH is past RLIMIT_NOFILE */
         if (moved[i] < 0) child_fail(report, STEP_FDS);
     }
     for (size_t i = 0; i < s->n_fds; i++)

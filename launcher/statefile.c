@@ -42,12 +42,19 @@ void statefile_unlock(StateFile *sf) {
 }
 
 json_object *statefile_load(const StateFile *sf) {
-    json_object *root = json_object_from_file(sf->path);
+    /* A file that cannot be opened now (EMFILE, EIO) still holds what the
+     * host must be put back to: only a missing file is a new start. */
+    int fd = open(sf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno != ENOENT) {
+        log_error_errno(-errno, "Failed to read %s: %m", sf->path);
+        return NULL;
+    }
+    if (fd < 0) return json_object_new_array();
+    json_object *root = json_object_from_fd(fd);
+    close(fd);
     json_object *array;
     if (!root || !json_object_object_get_ex(root, sf->key, &array) || !json_object_is_type(array, json_type_array)) {
-        /* stat, not access: the locked-down supervisor may not call access. */
-        struct stat st;
-        if (stat(sf->path, &st) == 0) log_warning("%s is unreadable; starting a new one", sf->path);
+        log_warning("%s is unreadable; starting a new one", sf->path);
         json_object_put(root);
         return json_object_new_array();
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -290,6 +291,53 @@ static void test_scheduler_plan(void **state) {
     vmconf_free(&cfg);
 }
 
+/* A dead VM's journal that cannot be read at the moment (EMFILE) is kept,
+ * not taken for a missing one: nothing changes, and once it can be read
+ * the host goes back. */
+static void test_unreadable_state_kept(void **state) {
+    (void)state;
+    Env e;
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
+    VmConfig cfg;
+    HostRoot hr = HOSTROOT_INIT;
+    HostPlan plan;
+    ErrList errors = { 0 };
+    _cleanup_free_ char *ini = xasprintf(VM_INI "[host]\nthp = never\nksm = on\n", "dead");
+    plan_for(ini, &cfg, &hr, &plan, &errors);
+    Runtime rt = RUNTIME_INIT;
+    assert_int_equal(runtime_acquire("dead", &rt, NULL), 0);
+    assert_int_equal(hostplan_apply(&hr, "dead", &plan), 0);
+    runtime_release(&rt); /* dies without restoring */
+    _cleanup_free_ char *journal = xasprintf("%s/%s", getenv("KVMLAUNCH_RUNDIR"), HOSTPLAN_STATE_FILE);
+    struct stat st;
+    assert_int_equal(stat(journal, &st), 0);
+
+    /* Room for one more fd (the lock on the run dir), not for the journal. */
+    int a = dup(0), b = dup(0);
+    assert_true(a >= 0 && b > a);
+    close(a);
+    close(b);
+    struct rlimit was, tight;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    tight = was;
+    tight.rlim_cur = (rlim_t)b;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    int r = hostplan_replay_dead(&hr);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    assert_int_equal(r, -EIO);
+    assert_int_equal(stat(journal, &st), 0);
+    assert_false(fake_root_unchanged(&e));
+
+    assert_int_equal(hostplan_replay_dead(&hr), 0);
+    assert_true(fake_root_unchanged(&e));
+    assert_int_not_equal(stat(journal, &st), 0);
+    hostplan_free(&plan);
+    hostroot_close(&hr);
+    vmconf_free(&cfg);
+    errlist_clear(&errors);
+    fake_root_teardown(&e);
+}
+
 int main(void) {
     if (geteuid() != 0) {
         printf("SKIP: needs root (runtime dirs and locks under a temp dir are fine, but the fake trees keep root-owned modes)\n");
@@ -298,6 +346,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_apply_restore), cmocka_unit_test(test_shared_and_dead),
         cmocka_unit_test(test_conflict_and_failure), cmocka_unit_test(test_plan_errors), cmocka_unit_test(test_scheduler_plan),
+        cmocka_unit_test(test_unreadable_state_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,6 +160,16 @@ static void test_broken_peers(void **state) {
     qmp_close(&q);
     finish_peer(pid);
 
+    /* Greets, then closes with qmp_capabilities unread (a reset) or before
+     * it is sent (EPIPE): both are "closed", as an EOF is. */
+    const Step greets_closes[] = { { SEND, GREETING, 0 }, { SLEEP, NULL, 100 } };
+    pid = start_peer(greets_closes, ELEMENTSOF(greets_closes), &fd);
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 1000), -ECONNRESET);
+    assert_non_null(strstr(q.error, "closed the connection"));
+    qmp_close(&q);
+    finish_peer(pid);
+
     const Step silent[] = { { HOLD, NULL, 0 } };
     pid = start_peer(silent, ELEMENTSOF(silent), &fd);
     qmp_init(&q, fd);
