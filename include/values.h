@@ -62,6 +62,11 @@ long value_find_bad_char(const char *s);
  * printable ASCII as \xNN. Caller frees. */
 char *value_quote(const char *s);
 
+/* The first N bytes of S (fewer at a NUL) as they are, but for control
+ * characters (below 0x20, and 0x7f), written \xNN: text from a file or a
+ * peer, for a message that reaches a terminal. Caller frees. */
+char *value_escape(const char *s, size_t n);
+
 /* Levenshtein distance, for "did you mean". */
 size_t string_distance(const char *a, const char *b);
 

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "values.h"
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -27,7 +28,10 @@ static int set_error(QmpClient *q, int r, const char *fmt, ...) {
     if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
     va_end(ap);
     free(q->error);
-    q->error = msg;
+    /* QEMU's error text is logged to a terminal, and a QEMU the guest took
+     * over may send escape sequences in it. */
+    q->error = msg ? value_escape(msg, strlen(msg)) : NULL;
+    free(msg);
     return r;
 }
 
@@ -49,12 +53,17 @@ void qmp_close(QmpClient *q) {
     q->fd = -1;
 }
 
+static bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 /* One whole message from what is buffered, or NULL when more bytes are
  * needed (*r = 0) or the stream is broken (*r < 0). */
 static json_object *parse_buffered(QmpClient *q, int *r) {
     *r = 0;
+    /* Whitespace between messages goes; inside one (the tokener holds the
+     * start of it) it may be part of a string, cut by a read. */
+    bool inside = json_tokener_get_error(q->tok) == json_tokener_continue;
     size_t skip = 0;
-    while (skip < q->len && strchr(" \t\r\n", q->buf[skip])) skip++;
+    while (!inside && skip < q->len && is_json_space(q->buf[skip])) skip++;
     if (skip) {
         memmove(q->buf, q->buf + skip, q->len - skip);
         q->len -= skip;

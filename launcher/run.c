@@ -98,6 +98,9 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
                            Started *st, int64_t t0, int sigfd, const HostRoot *hr, const CgroupLayout *cgl) {
     int r;
     int sv[2] = { -1, -1 }, devnull = -1, status_fd = -1, serial_fd = -1;
+    /* Up here: the early gotos to out must not skip its initialization
+     * (its cleanup would free stack garbage). */
+    _cleanup_free_ char *serial_path = NULL;
     SpawnFd *fds = NULL;
     TapQueues *taps = NULL;
     char **env = spawn_clean_env();
@@ -111,7 +114,6 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
         r = devnull < 0 ? log_error_errno(-errno, "Failed to open /dev/null: %m") : status_fd;
         goto out;
     }
-    _cleanup_free_ char *serial_path = NULL;
     if (hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE) {
         serial_fd = open(serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
         if (serial_fd < 0) {

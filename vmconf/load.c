@@ -105,7 +105,8 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     for (const char *q = close + 1; q < p + len; q++) {
         if (*q == ';' || *q == '#') break;
         if (!isspace((unsigned char)*q)) {
-            report(ld, "expected only a comment after the section header, found \"%.*s\"", (int)(p + len - q), q);
+            _cleanup_free_ char *junk = value_escape(q, (size_t)(p + len - q));
+            report(ld, "expected only a comment after the section header, found \"%s\"", junk);
             return;
         }
     }
@@ -116,7 +117,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     const SectionDef *sec = schema_section_by_name(word);
     if (!sec) {
         const char *hint = schema_section_suggest(word);
-        _cleanup_free_ char *shown = xstrndup(p, (size_t)(close - p + 1));
+        _cleanup_free_ char *shown = value_escape(p, (size_t)(close - p + 1));
         if (hint) report(ld, "%s: unknown section (did you mean [%s]?)", shown, hint);
         else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"] or [hostnic \"DEV\"]", shown);
         return;
@@ -124,7 +125,8 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     while (rest < close && (*rest == ' ' || *rest == '\t')) rest++;
     if (!sec->named) {
         if (rest != close) {
-            report(ld, "[%s]: expected a section without an ID, found \"%.*s\"", sec->name, (int)(close - rest), rest);
+            _cleanup_free_ char *id = value_escape(rest, (size_t)(close - rest));
+            report(ld, "[%s]: expected a section without an ID, found \"%s\"", sec->name, id);
             return;
         }
         if (ld->singleton_line[sec->kind]) {
@@ -247,14 +249,17 @@ static char *reader(char *str, int num, void *stream) {
         read_header(ld, start, slen);
     } else if (memchr(start, ':', slen) && (!memchr(start, '=', slen) || (const char *)memchr(start, ':', slen) < (const char *)memchr(start, '=', slen))) {
         /* inih would split at the colon; the contract speaks KEY = VALUE. */
-        report(ld, "expected KEY = VALUE, found a colon before any = in \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
+        _cleanup_free_ char *shown = value_escape(start, slen > 40 ? 40 : slen);
+        report(ld, "expected KEY = VALUE, found a colon before any = in \"%s%s\"", shown, slen > 40 ? "..." : "");
         return str;
     } else if (memchr(start, '=', slen) && comment_before(start, (size_t)((const char *)memchr(start, '=', slen) - start))) {
         /* inih would cut the line at the comment and drop the key unseen. */
-        report(ld, "expected KEY = VALUE, found a comment before the = in \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
+        _cleanup_free_ char *shown = value_escape(start, slen > 40 ? 40 : slen);
+        report(ld, "expected KEY = VALUE, found a comment before the = in \"%s%s\"", shown, slen > 40 ? "..." : "");
         return str;
     } else if (!memchr(start, '=', slen)) {
-        report(ld, "expected KEY = VALUE or a [section] header, found \"%.*s%s\"", (int)(slen > 40 ? 40 : slen), start, slen > 40 ? "..." : "");
+        _cleanup_free_ char *shown = value_escape(start, slen > 40 ? 40 : slen);
+        report(ld, "expected KEY = VALUE or a [section] header, found \"%s%s\"", shown, slen > 40 ? "..." : "");
         return str;
     } else {
         ld->has_prev_key = true;
@@ -314,7 +319,10 @@ static int handler(void *user, const char *section, const char *name, const char
     Loader *ld = user;
     if (ld->cur_index < 0) {
         /* Keys under a refused header were reported with it. */
-        if (!ld->any_header && !ld->continuation) report(ld, "%s: expected a [section] header before the first key", name);
+        if (!ld->any_header && !ld->continuation) {
+            _cleanup_free_ char *key = value_escape(name, strlen(name));
+            report(ld, "%s: expected a [section] header before the first key", key);
+        }
         return 1;
     }
     void *base = section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index);
@@ -325,7 +333,9 @@ static int handler(void *user, const char *section, const char *name, const char
 
     long bad = value_find_bad_char(value);
     if (bad >= 0) {
-        report(ld, "%s %s: expected printable UTF-8 text, found byte 0x%02x at column %ld of the value", label, name,
+        /* The key itself is checked only below. */
+        _cleanup_free_ char *key = value_escape(name, strlen(name));
+        report(ld, "%s %s: expected printable UTF-8 text, found byte 0x%02x at column %ld of the value", label, key,
                (unsigned char)value[bad], bad + 1);
         return 1;
     }

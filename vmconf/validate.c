@@ -62,6 +62,13 @@ static void check_required(Check *c, bool lines_refused) {
 static void check_topology(Check *c) {
     VmSection *vm = &c->cfg->vm;
     SectionHead *h = &vm->head;
+    /* A refused value left 0 in its place: nothing to divide by, and its
+     * line says what is wrong already. */
+    static const char *const keys[] = { "sockets", "cores", "threads" };
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+        int index;
+        if (schema_key_find(SECTION_VM, keys[i], &index) && h->key_refused[index]) return;
+    }
     bool s = section_key_set(SECTION_VM, h, "sockets"), co = section_key_set(SECTION_VM, h, "cores"),
          t = section_key_set(SECTION_VM, h, "threads");
     if (!t) vm->threads = 1;
@@ -80,7 +87,9 @@ static void check_topology(Check *c) {
 static void check_vm(Check *c) {
     VmSection *vm = &c->cfg->vm;
     SectionHead *h = &vm->head;
-    if (vm->memory && (vm->memory % (UINT64_C(1) << 20) || vm->memory < (UINT64_C(16) << 20))) {
+    /* Written, not merely non-zero: "memory = 0" is no VM; a memory line
+     * not written was reported missing, one refused with its line. */
+    if (section_key_set(SECTION_VM, h, "memory") && (vm->memory % (UINT64_C(1) << 20) || vm->memory < (UINT64_C(16) << 20))) {
         _cleanup_free_ char *m = size_format(vm->memory);
         fail_key(c, SECTION_VM, h, "memory", "expected a multiple of 1M of at least 16M, found %s", m);
     }

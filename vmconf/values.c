@@ -307,6 +307,18 @@ char *value_quote(const char *s) {
     return out;
 }
 
+char *value_escape(const char *s, size_t n) {
+    n = strnlen(s, n);
+    char *out = xmalloc(4 * n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) o += sprintf(o, "\\x%02x", c);
+        else *o++ = (char)c;
+    }
+    *o = '\0';
+    return out;
+}
+
 long value_find_bad_char(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     for (long i = 0; p[i];) {

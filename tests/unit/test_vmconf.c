@@ -135,6 +135,10 @@ static void test_topology(void **state) {
     vmconf_free(&cfg);
     expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 6\nsockets = 4\n", "vm.ini:5: [vm] sockets: expected sockets*cores*threads = vcpus = 6");
     expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 4\nsockets = 2\ncores = 2\nthreads = 2\n", "found 2*2*2 = 8");
+    /* A refused topology key is reported once, not divided by (found by
+     * fuzzing: tests/fuzz/regress/config/crash-topology-*). */
+    expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 2\nthreads = bad\ncores = 1\n", "vm.ini:5: [vm] threads: expected a whole number");
+    expect_error("[vm]\nname = t\nmemory = 0G\nvcpus = 1\n", "vm.ini:3: [vm] memory: expected a multiple of 1M of at least 16M, found 0");
 }
 
 static void test_multiline(void **state) {
@@ -328,6 +332,9 @@ static void test_cross_key(void **state) {
     expect_error("[VM]\nname = t\n", "[VM]: unknown section (did you mean [vm]?)");
     expect_error(MINIMAL "[cpu]\npin = 0-3,2\n", "2 is listed twice");
     expect_error(MINIMAL "append = a\x1b[31m\n", "found byte 0x1b");
+    /* Raw text in a message has its control characters escaped. */
+    expect_error(MINIMAL "[cpu]\x1b[2J\n", "found \"\\x1b[2J\"");
+    expect_error(MINIMAL "\x1b]0;x\x07\n", "found \"\\x1b]0;x\\x07\"");
 }
 
 int main(void) {
