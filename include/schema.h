@@ -91,8 +91,12 @@ int schema_check_ifname(const char *name, char *err);
 /* Checks an ID of a named section ([disk "ID"]); 0 or -EINVAL with err. */
 int schema_check_id(SectionKind kind, const char *id, char *err);
 
-/* `kvmlaunch keys`: the reference generated from the table, as aligned text
- * or as the Markdown of docs/KEYS.md. */
-void schema_print_reference(FILE *f, bool markdown);
+/* `kvmlaunch keys`: the reference generated from the table, as aligned text,
+ * as the Markdown of docs/KEYS.md or as the roff of man/kvmlaunch.ini.5. */
+typedef enum { REFERENCE_TEXT, REFERENCE_MARKDOWN, REFERENCE_MAN } ReferenceFormat;
+void schema_print_reference(FILE *f, ReferenceFormat format);
+/* Writes S as roff text: '\\' and '-' escaped, a leading '.' or '\'' made
+ * literal when AT_LINE_START, `code` in bold, non-ASCII as \[uXXXX]. */
+void schema_roff_escape(FILE *f, const char *s, bool at_line_start);
 
 #endif

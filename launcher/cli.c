@@ -29,7 +29,7 @@ static void print_usage(FILE *f) {
           "       kvmlaunch check VM.INI             can this host run this VM as asked?\n"
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
-          "       kvmlaunch keys [--markdown]        every section and key of vm.ini\n"
+          "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
           "\n"
           "Options: -n, --dry-run   change nothing, print what would be done\n"
           "         -q, --quiet     errors only\n"
@@ -150,12 +150,15 @@ static int cmd_check(const char *path) {
 }
 
 static int cmd_keys(int argc, char **argv) {
-    bool markdown = argc > 1 && streq(argv[1], "--markdown");
-    if (argc > (markdown ? 2 : 1)) {
-        fprintf(stderr, "kvmlaunch keys: unexpected argument \"%s\"\n", argv[markdown ? 2 : 1]);
+    ReferenceFormat format = REFERENCE_TEXT;
+    if (argc > 1 && streq(argv[1], "--markdown")) format = REFERENCE_MARKDOWN;
+    else if (argc > 1 && streq(argv[1], "--man")) format = REFERENCE_MAN;
+    int used = format == REFERENCE_TEXT ? 1 : 2;
+    if (argc > used) {
+        fprintf(stderr, "kvmlaunch keys: unexpected argument \"%s\" (expected --markdown or --man)\n", argv[used]);
         return EXIT_CONFIG;
     }
-    schema_print_reference(stdout, markdown);
+    schema_print_reference(stdout, format);
     return EXIT_OK;
 }
 

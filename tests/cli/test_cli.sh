@@ -23,6 +23,8 @@ check "no arguments is a usage error" 2 "$bin"
 check "unknown option" 2 "$bin" --frobnicate
 check "two files" 2 "$bin" a.ini b.ini
 check "keys" 0 "$bin" keys && contains "keys lists [disk \"ID\"]" '[disk "ID"]'
+check "keys --man" 0 "$bin" keys --man && contains "keys --man is roff" '.TH KVMLAUNCH.INI 5'
+check "keys with a stray argument" 2 "$bin" keys --man --markdown && contains "keys names what it expects" 'expected --markdown or --man'
 check "missing file" 2 "$bin" --dry-run "$tmp/none.ini" && contains "missing file named" "$tmp/none.ini: cannot open"
 check "a directory" 2 "$bin" --dry-run "$tmp" && contains "directory refused" "found a directory"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every section and key of the contract (shared/CONFIG.md) is in the schema
-# table, as `kvmlaunch keys` lists it; and docs/KEYS.md is what the table
-# generates now.
+# table, as `kvmlaunch keys` lists it; and docs/KEYS.md and
+# man/kvmlaunch.ini.5 are what the table generates now.
 set -u
 bin=${KVMLAUNCH_BIN:-./kvmlaunch}
 cd "$(dirname "$0")/../.."
@@ -14,6 +14,13 @@ if [ "$got" != "$(cat docs/KEYS.md)" ]; then
     fail=1
 else
     echo "ok: docs/KEYS.md matches the schema table"
+fi
+if ! "$bin" keys --man | cmp -s - man/kvmlaunch.ini.5; then
+    echo "FAIL: man/kvmlaunch.ini.5 is stale: run 'make man/kvmlaunch.ini.5'"
+    diff <("$bin" keys --man) man/kvmlaunch.ini.5 | head -20
+    fail=1
+else
+    echo "ok: man/kvmlaunch.ini.5 matches the schema table"
 fi
 
 contract=""

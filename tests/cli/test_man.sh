@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The man pages render without a groff warning, kvmlaunch.ini(5) lists every
+# key of `kvmlaunch keys` under its section (and no key the table lacks), and
+# kvmlaunch(1) names every command and option of `kvmlaunch --help`.
+# (That man/kvmlaunch.ini.5 is what `kvmlaunch keys --man` prints now is
+# checked by test_contract_keys.sh.)
+set -u
+bin=${KVMLAUNCH_BIN:-./kvmlaunch}
+cd "$(dirname "$0")/../.." || exit 1
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
+    echo "SKIP: man or groff is missing (make deps installs man-db and groff-base)"
+    exit 77
+fi
+
+# The pages do not depend on the build: the plain one checks them.
+case "$bin" in *asan*) echo "ok: left to the plain build"; exit 0 ;; esac
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# ASCII output, a wide line: one key a line, nothing hyphenated.
+for page in man/kvmlaunch.1 man/kvmlaunch.ini.5; do
+    out=$tmp/${page##*/}
+    LC_ALL=C MANWIDTH=250 MANPAGER=cat man -l --warnings=all "$page" > "$out.raw" 2> "$out.err"
+    col -bx < "$out.raw" > "$out"
+    warnings=$(cat "$out.err"; groff -man -ww -z "$page" 2>&1)
+    if [ -z "$warnings" ] && [ -s "$out" ]; then ok "$page renders without warnings"; else bad "$page: ${warnings:-no output}"; fi
+done
+render() { cat "$tmp/${1##*/}"; }
+
+# "[section] key" from the rendered page (".SS [disk "ID"]", then ".TP key = ...")...
+have=$(render man/kvmlaunch.ini.5 | awk '
+    /^[A-Z]/ { in_keys = ($0 == "SECTIONS AND KEYS"); next }
+    !in_keys { next }
+    /^   \[/ { s = $1; gsub(/[\[\]]/, "", s); next }
+    /^       [a-z][a-z0-9.N-]* = / { print s, $1 }' | sort -u)
+# ...and from the table.
+want=$("$bin" keys | awk '/^\[/ { s = $1; gsub(/[\[\]]/, "", s); next } /^  [a-z]/ { print s, $1 }' | sort -u)
+n=$(echo "$want" | grep -c .)
+if [ "$have" = "$want" ]; then
+    ok "kvmlaunch.ini(5) lists all $n keys, each under its section"
+else
+    bad "kvmlaunch.ini(5) and 'kvmlaunch keys' differ (< page, > table):"
+    diff <(echo "$have") <(echo "$want") | grep '^[<>]' | head -20
+fi
+[ "$n" -ge 60 ] || bad "only $n keys read from 'kvmlaunch keys'"
+
+page1=$(render man/kvmlaunch.1)
+for word in run --dry-run check host status stop cleanup --all list keys --markdown --man --json \
+    -n -q --quiet -v --verbose -h --help -V --version; do
+    grep -qe "$word" <<<"$page1" || bad "kvmlaunch(1) does not mention $word"
+done
+for word in $("$bin" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+    grep -qe "$word" <<<"$page1" || bad "kvmlaunch(1) lacks $word, which --help shows"
+done
+for code in 0 1 2 124; do
+    grep -qE "^       $code +[A-Z]" <<<"$page1" || bad "kvmlaunch(1) EXIT STATUS lacks $code"
+done
+for var in KVMLAUNCH_RUNDIR KVMLAUNCH_ROOT NOTIFY_SOCKET JOURNAL_STREAM; do
+    grep -q "$var" <<<"$page1" || bad "kvmlaunch(1) ENVIRONMENT lacks $var"
+done
+[ $fail -eq 0 ] && ok "kvmlaunch(1) has every command, option, exit code and variable"
+exit $fail
