@@ -762,11 +762,15 @@ static int real_main(void) {
     if (hostroot_open(&hr) < 0 || cgroup_detect(&hr, &l) < 0) return 1;
     if (l.version == CGROUP_NONE) {
         printf("SKIP: %s\n", l.why);
+        cgroup_layout_free(&l);
+        hostroot_close(&hr);
         return 77;
     }
     _cleanup_free_ char *top = xasprintf("%s/" CGROUP_TOP, l.base);
     if (hostroot_exists(&hr, top)) {
         printf("SKIP: %s exists (a kvmlaunch VM runs?); this test touches no cgroup it did not create\n", top);
+        cgroup_layout_free(&l);
+        hostroot_close(&hr);
         return 77;
     }
     printf("%s\n", l.why);
