@@ -30,7 +30,7 @@ CpuList placement_vcpu_cpus(const VmConfig *cfg, size_t i);
 
 /* Asks QMP for the vCPU and I/O thread ids, lists QEMU's other threads
  * from /proc/PID/task, and plans every one. */
-int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, Placement *out);
+int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool vhost_open, Placement *out);
 /* Sets affinity (and scheduler) of each planned thread, reads it back and
  * fails naming the first thread whose CPUs differ. Logs one line a thread. */
 int placement_apply(const Placement *p);

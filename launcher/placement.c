@@ -40,7 +40,7 @@ static int64_t get_int(json_object *o, const char *key) {
     return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
 }
 
-int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, Placement *out) {
+int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool vhost_open, Placement *out) {
     memset(out, 0, sizeof(*out));
     json_object *cpus = NULL, *iothreads = NULL;
     int r = qmp_execute(qmp, "query-cpus-fast", NULL, &cpus, QMP_TIMEOUT_MS);
@@ -82,9 +82,10 @@ int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, Plac
     const CpuSpec *vh = &cfg->cpu.vhost;
     const CpuSpec *vh_cpus = vh->kind == CPUSPEC_LIST ? vh : vh->kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : NULL;
     _cleanup_free_ char *vhost_comm = xasprintf("vhost-%ld", (long)qemu_pid);
-    bool any_vhost = false;
-    for (size_t i = 0; i < cfg->n_nets; i++) any_vhost |= cfg->nets[i].vhost != VHOST_OFF;
-    DIR *all = any_vhost ? opendir("/proc") : NULL;
+    /* Only when a vhost-net fd was really handed over: walking every
+     * process's comm costs a few ms per hundred processes on a busy host
+     * (docs/BENCHMARKS.md), for nothing when vhost = auto fell back. */
+    DIR *all = vhost_open ? opendir("/proc") : NULL;
     struct dirent *pe;
     while (all && (pe = readdir(all))) {
         char *end;

@@ -159,7 +159,9 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
         goto out;
     }
     Placement pl;
-    r = placement_discover(cfg, &st->qmp, st->qemu, &pl);
+    bool vhost_open = false;
+    for (size_t i = 0; i < cfg->n_nets; i++) vhost_open |= facts->nets[i].vhost != NULL;
+    r = placement_discover(cfg, &st->qmp, st->qemu, vhost_open, &pl);
     /* Cgroups first: joining a cpuset resets a thread's affinity. */
     if (r == 0 && cgl->version != CGROUP_NONE) r = cgroup_setup_vm(hr, cgl, cfg, &pl, st->qemu, &st->cgroups);
     if (r == 0) r = placement_apply(&pl);
