@@ -166,6 +166,17 @@ static bool comment_before(const char *s, size_t n) {
     return false;
 }
 
+/* A refused line that would have been a header still ends the section
+ * above: its keys must not be taken for keys of that section. */
+static void refuse_header(Loader *ld, const char *p, size_t len) {
+    while (len && (isspace((unsigned char)*p) || *p == '\0')) p++, len--;
+    if (!len || *p != '[') return;
+    ld->cur_index = -1;
+    ld->any_header = true;
+    ld->has_prev_key = false;
+    ld->prev_def = NULL;
+}
+
 /* The ini_reader: hands inih one line at a time, or an empty line in place of
  * one that is broken (after saying why), so line numbers stay true. */
 static char *reader(char *str, int num, void *stream) {
@@ -184,10 +195,12 @@ static char *reader(char *str, int num, void *stream) {
     size_t max = (size_t)num - 2;
     if (len > max) {
         report(ld, "expected lines of at most %zu bytes, found %zu (a long append= continues on indented lines)", max, len);
+        refuse_header(ld, line, len);
         return str;
     }
     if (memchr(line, '\0', len)) {
         report(ld, "expected text, found a NUL byte at column %zu", (size_t)((const char *)memchr(line, '\0', len) - line) + 1);
+        refuse_header(ld, line, len);
         return str;
     }
     size_t skip = 0;
@@ -195,22 +208,14 @@ static char *reader(char *str, int num, void *stream) {
     const char *cr = memchr(line, '\r', len);
     if (cr && cr != line + len - 1) {
         report(ld, "expected lines ending in \\n or \\r\\n, found a carriage return at column %zu (old Mac line endings?)", (size_t)(cr - line) + 1);
+        refuse_header(ld, line, len);
         return str;
     }
     const char *bom = memmem(line + skip, len - skip, "\xEF\xBB\xBF", 3);
     if (bom) {
         report(ld, "expected text, found a byte-order mark (U+FEFF) at column %zu; it belongs at the start of the file only",
                (size_t)(bom - line) + 1);
-        /* A header behind it is still a header: its keys must not be taken
-         * for keys of the section above. */
-        const char *after = bom + 3;
-        while (after < line + len && isspace((unsigned char)*after)) after++;
-        if (after < line + len && *after == '[') {
-            ld->cur_index = -1;
-            ld->any_header = true;
-            ld->has_prev_key = false;
-            ld->prev_def = NULL;
-        }
+        refuse_header(ld, bom + 3, (size_t)(line + len - bom - 3));
         return str;
     }
     const char *p = line + skip;
@@ -341,6 +346,10 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     ld->multiline = x_free(ld->multiline);
+    if (!*name) {
+        report(ld, "%s: expected KEY = VALUE, found no key before the =", label);
+        return 1;
+    }
     if (value_find_bad_char(name) >= 0) {
         _cleanup_free_ char *shown = value_quote(name);
         report(ld, "%s: expected a key name, found %s", label, shown);

@@ -80,7 +80,8 @@ static void check_topology(Check *c) {
 static void check_vm(Check *c) {
     VmSection *vm = &c->cfg->vm;
     SectionHead *h = &vm->head;
-    if (vm->memory && (vm->memory % (UINT64_C(1) << 20) || vm->memory < (UINT64_C(16) << 20))) {
+    /* memory = 0 is written, not missing: refused like 1M. */
+    if (section_key_set(SECTION_VM, h, "memory") && (vm->memory % (UINT64_C(1) << 20) || vm->memory < (UINT64_C(16) << 20))) {
         _cleanup_free_ char *m = size_format(vm->memory);
         fail_key(c, SECTION_VM, h, "memory", "expected a multiple of 1M of at least 16M, found %s", m);
     }
