@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,6 +298,15 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
     return true;
 }
 
+/* Kernel interfaces, where a write is a command to the kernel. */
+static bool pseudo_fs(long type) {
+    static const long types[] = { PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC, SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC,
+                                  CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC, DEVPTS_SUPER_MAGIC, EFIVARFS_MAGIC };
+    for (size_t i = 0; i < ELEMENTSOF(types); i++)
+        if (type == types[i]) return true;
+    return false;
+}
+
 /* Boot files, and the directory of a serial log (kvmlaunch creates the log
  * itself, as root, when QEMU starts). */
 static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
@@ -311,11 +322,21 @@ static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
     if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);
     if (vm->serial.kind != SERIAL_FILE || !vm->serial.path) return;
-    _cleanup_free_ char *dir = xstrndup(vm->serial.path, (size_t)(strrchr(vm->serial.path, '/') - vm->serial.path));
+    /* kvmlaunch opens the log as root and the guest writes into it: a plain
+     * file on a disk, never a symlink, a device or a kernel interface. */
+    const char *path = vm->serial.path;
+    _cleanup_free_ char *dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
     struct stat st;
+    struct statfs sf;
     if (stat(*dir ? dir : "/", &st) < 0 || !S_ISDIR(st.st_mode))
-        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, "serial", "expected the log's directory to exist, found no directory %s",
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "expected the log's directory to exist, found no directory %s",
                 *dir ? dir : "/");
+    else if (statfs(*dir ? dir : "/", &sf) == 0 && pseudo_fs(sf.f_type))
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial",
+                "expected the log on a disk's filesystem, found %s in a kernel filesystem (proc, sysfs, ...)", path);
+    else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "expected a regular file (or none: it is created), found %s at %s",
+                S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory" : "a device or special file", path);
 }
 
 /* The first line `BINARY -version` prints, or NULL. */
