@@ -10,6 +10,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,21 +85,22 @@ static size_t add_plan_lines(CheckReport *r, const VmPlan *p, const char *topic)
     return n;
 }
 
-/* CPUs of one key that this host lacks or another VM's vCPUs hold. */
-static bool check_cpu_list(CheckReport *r, const VmConfig *cfg, const VmPlan *p, const CpuList *online, const char *key, const CpuList *l,
-                           bool vcpus) {
+/* CPUs of one key that this host lacks or another VM's vCPUs hold. LINE is
+ * the key's line: vcpu.N is no key of the schema table, so the usual lookup
+ * by name (section_key_line) cannot find it. */
+static bool check_cpu_list(CheckReport *r, const VmConfig *cfg, const VmPlan *p, const CpuList *online, const char *key, int line,
+                           const CpuList *l, bool vcpus) {
     _cleanup_free_ char *have = cpulist_format(online);
     for (size_t i = 0; i < l->n; i++) {
         int c = l->cpu[i];
         if (!cpulist_contains(online, c)) {
-            add_key(r, CHECK_FAIL, "cpus", cfg, SECTION_CPU, &cfg->cpu.head, key, "expected CPUs this host has online (%s), found CPU %d", have,
-                    c);
+            addf(r, CHECK_FAIL, "cpus", "%s:%d: [cpu] %s: expected CPUs this host has online (%s), found CPU %d", cfg->path, line, key, have, c);
             return false;
         }
         const char *holder = vcpus ? cpuclaims_holder(&p->claims, c, cfg->vm.name) : NULL;
         if (holder) {
-            add_key(r, CHECK_FAIL, "cpus", cfg, SECTION_CPU, &cfg->cpu.head, key,
-                    "CPU %d is pinned by the running VM %s; choose CPUs no other VM holds, or pin = auto", c, holder);
+            addf(r, CHECK_FAIL, "cpus", "%s:%d: [cpu] %s: CPU %d is pinned by the running VM %s; choose CPUs no other VM holds, or pin = auto",
+                 cfg->path, line, key, c, holder);
             return false;
         }
     }
@@ -120,14 +124,18 @@ static void check_cpus(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     add_plan_lines(r, p, "cpus");
     CpuList online = online_cpus(p);
     bool ok = r->fails == before;
-    if (cpu->pin.kind == CPUSPEC_LIST) ok &= check_cpu_list(r, cfg, p, &online, "pin", &cpu->pin.list, true);
-    if (cpu->emulator.kind == CPUSPEC_LIST) ok &= check_cpu_list(r, cfg, p, &online, "emulator", &cpu->emulator.list, false);
-    if (cpu->iothreads.kind == CPUSPEC_LIST) ok &= check_cpu_list(r, cfg, p, &online, "iothreads", &cpu->iothreads.list, false);
+    const SectionHead *h = &cpu->head;
+    if (cpu->pin.kind == CPUSPEC_LIST)
+        ok &= check_cpu_list(r, cfg, p, &online, "pin", section_key_line(SECTION_CPU, h, "pin"), &cpu->pin.list, true);
+    if (cpu->emulator.kind == CPUSPEC_LIST)
+        ok &= check_cpu_list(r, cfg, p, &online, "emulator", section_key_line(SECTION_CPU, h, "emulator"), &cpu->emulator.list, false);
+    if (cpu->iothreads.kind == CPUSPEC_LIST)
+        ok &= check_cpu_list(r, cfg, p, &online, "iothreads", section_key_line(SECTION_CPU, h, "iothreads"), &cpu->iothreads.list, false);
     for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
         if (!cpu->vcpu_override_line[i]) continue;
         char key[32];
         snprintf(key, sizeof(key), "vcpu.%zu", i);
-        ok &= check_cpu_list(r, cfg, p, &online, key, &cpu->vcpu_override[i], true);
+        ok &= check_cpu_list(r, cfg, p, &online, key, cpu->vcpu_override_line[i], &cpu->vcpu_override[i], true);
     }
     cpulist_free(&online);
     if (!ok) return;
@@ -253,6 +261,70 @@ static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
 }
 
+/* The files QEMU opens by name as its user: kernel, initrd, UEFI code. A
+ * missing one would otherwise be found only by QEMU, after the host was
+ * prepared, and end the run as a runtime failure. */
+static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key, const char *path, const struct passwd *pw) {
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, key, "expected a file, found none at %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, key, "expected a regular file, found %s at %s",
+                S_ISDIR(st.st_mode) ? "a directory" : "a device or special file", path);
+        return false;
+    }
+    int e = open_as(pw, path, O_RDONLY);
+    if (e < 0) {
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, key, "%s cannot open %s read-only: %s", pw ? cfg->vm.user : "kvmlaunch's user",
+                path, strerror(-e));
+        return false;
+    }
+    return true;
+}
+
+/* Kernel interfaces, where a write is a command to the kernel. */
+static bool pseudo_fs(long type) {
+    static const long types[] = { PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC, SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC,
+                                  CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC, DEVPTS_SUPER_MAGIC, EFIVARFS_MAGIC };
+    for (size_t i = 0; i < ELEMENTSOF(types); i++)
+        if (type == types[i]) return true;
+    return false;
+}
+
+/* Boot files, and the directory of a serial log (kvmlaunch creates the log
+ * itself, as root, when QEMU starts). */
+static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const VmSection *vm = &cfg->vm;
+    struct passwd *pw = vm->user && p->facts.running_as_root ? getpwnam(vm->user) : NULL;
+    if (vm->user && p->facts.running_as_root && !pw) return; /* the user line said so */
+    const char *who = pw ? vm->user : "kvmlaunch's user";
+    const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", vm->firmware } };
+    char set[64] = "";
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        if (!files[i].path || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
+        snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", *set ? ", " : "", files[i].key);
+    }
+    if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);
+    if (vm->serial.kind != SERIAL_FILE || !vm->serial.path) return;
+    /* kvmlaunch opens the log as root and the guest writes into it: a plain
+     * file on a disk, never a symlink, a device or a kernel interface. */
+    const char *path = vm->serial.path;
+    _cleanup_free_ char *dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
+    struct stat st;
+    struct statfs sf;
+    if (stat(*dir ? dir : "/", &st) < 0 || !S_ISDIR(st.st_mode))
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "expected the log's directory to exist, found no directory %s",
+                *dir ? dir : "/");
+    else if (statfs(*dir ? dir : "/", &sf) == 0 && pseudo_fs(sf.f_type))
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial",
+                "expected the log on a disk's filesystem, found %s in a kernel filesystem (proc, sysfs, ...)", path);
+    else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "expected a regular file (or none: it is created), found %s at %s",
+                S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory" : "a device or special file", path);
+}
+
 /* The first line `BINARY -version` prints, or NULL. */
 static char *qemu_version(const char *binary) {
     int fds[2];
@@ -321,6 +393,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_accel(out, cfg, p);
     check_network(out, cfg, p);
     check_disks(out, cfg, p);
+    check_boot(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */

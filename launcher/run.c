@@ -115,9 +115,16 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
         goto out;
     }
     if (hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE) {
-        serial_fd = open(serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        /* Opened as root, written by the guest: never through a symlink
+         * swapped in after the checks, never into a device or FIFO. */
+        serial_fd = open(serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0640);
+        struct stat sst;
         if (serial_fd < 0) {
             r = log_error_errno(-errno, "Failed to open the serial log %s: %m", serial_path);
+            goto out;
+        }
+        if (fstat(serial_fd, &sst) < 0 || !S_ISREG(sst.st_mode)) {
+            r = log_error_errno(-EINVAL, "Refusing the serial log %s: not a regular file", serial_path);
             goto out;
         }
     }

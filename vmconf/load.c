@@ -17,6 +17,13 @@
 
 /* Biggest vm.ini read; far beyond any real one, small enough to hold. */
 #define VMCONF_MAX_FILE (16u << 20)
+/* [disk], [net] and [hostnic] sections of one kind: a machine takes at most
+ * 30 devices (validate.c says so); past this many a 10 MB file of headers
+ * would cost quadratic time in the checks for unique IDs. */
+#define VMCONF_MAX_NAMED 64
+/* A value continued on indented lines (append): x86 kernels read 2047 bytes;
+ * the cap keeps the joining, quadratic, from a 10 MB file of them. */
+#define VMCONF_MAX_MULTILINE 16384
 
 typedef struct Loader {
     const char *name;
@@ -31,7 +38,9 @@ typedef struct Loader {
     long cur_index;             /* instance of cur_kind, -1: skip keys (bad header) */
     const KeyDef *prev_def;     /* key of the last key line, for continuations */
     char *multiline;            /* owned: the value so far of a KEY_MULTILINE key */
+    bool multiline_cut;         /* it ran past VMCONF_MAX_MULTILINE: its further lines are skipped */
     int singleton_line[SECTION__MAX];
+    bool too_many[SECTION__MAX];    /* past VMCONF_MAX_NAMED: said once, the rest skipped */
     bool any_header;
     bool lines_refused;         /* some line was refused: what seems missing may be in it */
 } Loader;
@@ -97,6 +106,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     ld->cur_index = -1;
     ld->has_prev_key = false;
     ld->prev_def = NULL;
+    ld->multiline_cut = false;
     const char *close = memchr(p, ']', len);
     if (!close) {
         report(ld, "expected a section header such as [vm] or [disk \"ID\"], found no closing ]");
@@ -139,6 +149,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
         ld->cur_index = 0;
         return;
     }
+    if (ld->too_many[sec->kind]) return; /* said once, at the first one too many */
     const char *q2 = close - 1;
     if (rest >= close || *rest != '"' || q2 <= rest || *q2 != '"') {
         report(ld, "[%s]: expected [%s \"ID\"] with the ID in double quotes", sec->name, sec->name);
@@ -149,6 +160,13 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     if (value_find_bad_char(id) >= 0 || schema_check_id(sec->kind, id, err) < 0) {
         if (value_find_bad_char(id) >= 0) snprintf(err, sizeof(err), "expected %s, found a control character or invalid UTF-8", sec->id_doc);
         report(ld, "[%s]: %s", sec->name, err);
+        return;
+    }
+    size_t count = sec->kind == SECTION_DISK ? ld->cfg->n_disks : sec->kind == SECTION_NET ? ld->cfg->n_nets : ld->cfg->n_hostnics;
+    if (count >= VMCONF_MAX_NAMED) {
+        if (!ld->too_many[sec->kind])
+            report(ld, "[%s \"%s\"]: expected at most %d [%s] sections, found more", sec->name, id, VMCONF_MAX_NAMED, sec->name);
+        ld->too_many[sec->kind] = true;
         return;
     }
     long prev = find_named(ld->cfg, sec->kind, id);
@@ -166,6 +184,17 @@ static bool comment_before(const char *s, size_t n) {
     for (size_t i = 1; i < n; i++)
         if ((s[i] == ';' || s[i] == '#') && isspace((unsigned char)s[i - 1])) return true;
     return false;
+}
+
+/* A refused line that would have been a header still ends the section
+ * above: its keys must not be taken for keys of that section. */
+static void refuse_header(Loader *ld, const char *p, size_t len) {
+    while (len && (isspace((unsigned char)*p) || *p == '\0')) p++, len--;
+    if (!len || *p != '[') return;
+    ld->cur_index = -1;
+    ld->any_header = true;
+    ld->has_prev_key = false;
+    ld->prev_def = NULL;
 }
 
 /* The ini_reader: hands inih one line at a time, or an empty line in place of
@@ -186,10 +215,12 @@ static char *reader(char *str, int num, void *stream) {
     size_t max = (size_t)num - 2;
     if (len > max) {
         report(ld, "expected lines of at most %zu bytes, found %zu (a long append= continues on indented lines)", max, len);
+        refuse_header(ld, line, len);
         return str;
     }
     if (memchr(line, '\0', len)) {
         report(ld, "expected text, found a NUL byte at column %zu", (size_t)((const char *)memchr(line, '\0', len) - line) + 1);
+        refuse_header(ld, line, len);
         return str;
     }
     size_t skip = 0;
@@ -197,22 +228,14 @@ static char *reader(char *str, int num, void *stream) {
     const char *cr = memchr(line, '\r', len);
     if (cr && cr != line + len - 1) {
         report(ld, "expected lines ending in \\n or \\r\\n, found a carriage return at column %zu (old Mac line endings?)", (size_t)(cr - line) + 1);
+        refuse_header(ld, line, len);
         return str;
     }
     const char *bom = memmem(line + skip, len - skip, "\xEF\xBB\xBF", 3);
     if (bom) {
         report(ld, "expected text, found a byte-order mark (U+FEFF) at column %zu; it belongs at the start of the file only",
                (size_t)(bom - line) + 1);
-        /* A header behind it is still a header: its keys must not be taken
-         * for keys of the section above. */
-        const char *after = bom + 3;
-        while (after < line + len && isspace((unsigned char)*after)) after++;
-        if (after < line + len && *after == '[') {
-            ld->cur_index = -1;
-            ld->any_header = true;
-            ld->has_prev_key = false;
-            ld->prev_def = NULL;
-        }
+        refuse_header(ld, bom + 3, (size_t)(line + len - bom - 3));
         return str;
     }
     const char *p = line + skip;
@@ -227,6 +250,7 @@ static char *reader(char *str, int num, void *stream) {
         /* blank or comment: inih skips it too */
     } else if (lead > 0 && ld->has_prev_key) {
         /* inih takes an indented line after a key as more of its value. */
+        if (ld->multiline_cut) return str; /* said once: the rest is skipped unread */
         if (!ld->prev_def || !(ld->prev_def->flags & KEY_MULTILINE)) {
             report(ld, "expected a key at the start of the line, found an indented line that would continue the key above "
                        "(only append may span lines; remove the indentation)");
@@ -341,7 +365,14 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (ld->continuation) {
         const KeyDef *def = ld->prev_def;
-        if (!def || !ld->multiline) return 1; /* the key line itself was refused */
+        if (!def || !ld->multiline) return 1; /* the key line itself was refused, or ran too long */
+        if (strlen(ld->multiline) + 1 + strlen(value) > VMCONF_MAX_MULTILINE) {
+            report(ld, "%s %s: expected at most %d bytes in all, found more with this line (x86 kernels read 2047)", label, def->name,
+                   VMCONF_MAX_MULTILINE);
+            ld->multiline = x_free(ld->multiline);
+            ld->multiline_cut = true;
+            return 1;
+        }
         char *joined = xasprintf("%s %s", ld->multiline, value);
         free(ld->multiline);
         ld->multiline = joined;
@@ -351,6 +382,11 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     ld->multiline = x_free(ld->multiline);
+    ld->multiline_cut = false;
+    if (!*name) {
+        report(ld, "%s: expected KEY = VALUE, found no key before the =", label);
+        return 1;
+    }
     if (value_find_bad_char(name) >= 0) {
         _cleanup_free_ char *shown = value_quote(name);
         report(ld, "%s: expected a key name, found %s", label, shown);

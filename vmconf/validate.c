@@ -211,6 +211,23 @@ static void check_nets(Check *c) {
     }
 }
 
+/* Every disk (a virtio-scsi one with its own controller), NIC and the
+ * balloon is a device on the root bus: q35's pcie.0 and pc's pci.0 have 30
+ * free slots, microvm 24 virtio-mmio transports. QEMU would refuse the rest
+ * only once it starts, after the host was prepared. */
+static void check_devices(Check *c) {
+    VmConfig *cfg = c->cfg;
+    bool microvm = cfg->vm.machine == MACHINE_MICROVM;
+    size_t max = microvm ? 24 : 30, n = cfg->n_disks + cfg->n_nets + (cfg->balloon.enabled ? 1 : 0);
+    if (n <= max) return;
+    SectionKind kind = cfg->n_disks > max ? SECTION_DISK : cfg->n_disks + cfg->n_nets > max ? SECTION_NET : SECTION_BALLOON;
+    const SectionHead *h = kind == SECTION_DISK ? &cfg->disks[max].head : kind == SECTION_NET ? &cfg->nets[max - cfg->n_disks].head
+                                                                                              : &cfg->balloon.head;
+    fail_key(c, kind, h, NULL, "expected at most %zu devices (disks, NICs and the balloon) on %s, found %zu%s", max,
+             microvm ? "machine = microvm's virtio-mmio transports" : cfg->vm.machine == MACHINE_PC ? "machine = pc's PCI bus" : "machine = q35's PCI root bus",
+             n, kind == SECTION_BALLOON ? " ([balloon] enabled = no frees one)" : "");
+}
+
 void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     Check c = { cfg, errors };
     size_t before = errors->n;
@@ -225,4 +242,5 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     check_balloon(&c);
     check_disks(&c);
     check_nets(&c);
+    check_devices(&c);
 }
