@@ -120,7 +120,10 @@ gen_2x8() {
     done
     w "$r/sys/block/zram0/dev" "252:0\n"; w "$r/sys/block/zram0/size" "8388608\n"; w "$r/sys/block/zram0/queue/rotational" "0\n"
     # IOMMU: two groups, the NIC alone in one.
-    mkdir -p "$r/sys/kernel/iommu_groups/0/devices/0000:00:00.0" "$r/sys/kernel/iommu_groups/17/devices/0000:5e:00.0"
+    # On a host these are links to the devices; here directories, with a file
+    # in each so that git keeps them.
+    w "$r/sys/kernel/iommu_groups/0/devices/0000:00:00.0/vendor" "0x8086\n"
+    w "$r/sys/kernel/iommu_groups/17/devices/0000:5e:00.0/vendor" "0x8086\n"
     w "$r/sys/kernel/iommu_groups/17/type" "DMA\n"; w "$r/sys/kernel/iommu_groups/0/type" "identity\n"
 }
 
