@@ -217,7 +217,7 @@ static const struct passwd *check_user(CheckReport *r, const VmConfig *cfg, cons
     return p->facts.running_as_root ? buf : NULL;
 }
 
-static void check_disk(CheckReport *r, const VmConfig *cfg, const VmPlan *p, const DiskSection *d, const DiskFacts *f,
+static void check_disk(CheckReport *r, const VmConfig *cfg, const DiskSection *d, const DiskFacts *f,
                        const struct passwd *pw) {
     if (!f->exists) {
         add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file", "expected an image or block device, found none at %s", d->file);
@@ -241,7 +241,6 @@ static void check_disk(CheckReport *r, const VmConfig *cfg, const VmPlan *p, con
     else if (e < 0)
         add_key(r, CHECK_WARN, "cache", cfg, SECTION_DISK, &d->head, "cache", "could not try O_DIRECT on %s: %s", d->file, strerror(-e));
     else addf(r, CHECK_PASS, "cache", "disk \"%s\": cache = %s, O_DIRECT works on %s", d->head.id, cache, d->file);
-    (void)p;
 }
 
 static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
@@ -249,7 +248,7 @@ static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const struct passwd *pw = check_user(r, cfg, p, &buf);
     add_plan_lines(r, p, "disks");
     add_plan_lines(r, p, "cache");
-    for (size_t i = 0; i < cfg->n_disks && i < p->facts.n_disks; i++) check_disk(r, cfg, p, &cfg->disks[i], &p->facts.disks[i], pw);
+    for (size_t i = 0; i < cfg->n_disks && i < p->facts.n_disks; i++) check_disk(r, cfg, &cfg->disks[i], &p->facts.disks[i], pw);
     bool asked = false;
     for (size_t i = 0; i < cfg->n_disks; i++) asked |= cfg->disks[i].scheduler != IOSCHED_KEEP;
     if (!asked || add_plan_lines(r, p, "iosched")) return;

@@ -11,11 +11,9 @@
 #include "tap.h"
 #include "util.h"
 
+/* As kvmlaunch itself: vhost-net is opened here and passed as an fd. */
 static bool opens_rw(const char *path) {
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return false;
-    close(fd);
-    return true;
+    return spawn_open_as(false, 0, 0, path, O_RDWR) == 0;
 }
 
 /* QEMU opens /dev/kvm itself, as the VM's user with no supplementary

@@ -26,6 +26,7 @@
 #include "runtime.h"
 #include "statefile.h"
 #include "util.h"
+#include "vmthreads.h"
 
 #define QMP_TIMEOUT_MS 5000
 #define BALLOON_PATH "/machine/peripheral/balloon0"
@@ -410,8 +411,7 @@ static json_object *vcpu_json(const char *taskdir, const char *tid) {
     _cleanup_free_ char *cpath = xasprintf("%s/%s/comm", taskdir, tid);
     _cleanup_free_ char *comm = proc_text(cpath);
     int index;
-    /* debug-threads=on names vCPU threads "CPU N/KVM" or "CPU N/TCG". */
-    if (!comm || sscanf(comm, "CPU %d/", &index) != 1) return NULL;
+    if (!comm || vmthreads_parse_comm(comm, &index) < 0) return NULL;
     _cleanup_free_ char *stpath = xasprintf("%s/%s/status", taskdir, tid);
     _cleanup_free_ char *tstatus = proc_text(stpath);
     _cleanup_free_ char *tsp = xasprintf("%s/%s/stat", taskdir, tid);
