@@ -4,6 +4,7 @@
  *     BASE/kvmlaunch/NAME/emulator      QEMU's main loop, RCU, workers
  *     BASE/kvmlaunch/NAME/vcpu0 .. N-1   one vCPU thread each
  *     BASE/kvmlaunch/NAME/iothread0 ..   one I/O thread each (only if any)
+ *     BASE/kvmlaunch/NAME/vhost          vhost-net workers (only if any)
  *
  * Each child carries cpuset.cpus (the thread's pin; without one, BASE's
  * effective CPUs) and cpuset.mems ([memory] nodes; without them, BASE's

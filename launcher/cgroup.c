@@ -168,7 +168,8 @@ int cgroup_parse_self(const char *text, CgroupVersion version, char **path) {
 static void group_add(CgroupGroups *gs, ThreadRole role, int index, CpuList cpus) {
     gs->g = xrealloc(gs->g, (gs->n + 1) * sizeof(*gs->g));
     char *name = role == THREAD_EMULATOR ? xstrdup("emulator")
-               : xasprintf("%s%d", role == THREAD_VCPU ? "vcpu" : "iothread", index);
+               : role == THREAD_VHOST  ? xstrdup("vhost")
+                                       : xasprintf("%s%d", role == THREAD_VCPU ? "vcpu" : "iothread", index);
     gs->g[gs->n++] = (CgroupGroup){ name, role, role == THREAD_EMULATOR ? -1 : index, cpus };
 }
 
@@ -191,9 +192,9 @@ void cgroup_groups_from_config(const VmConfig *cfg, CgroupGroups *out) {
 
 static int cmp_group(const void *a, const void *b) {
     const CgroupGroup *x = a, *y = b;
-    /* emulator, then vCPUs, then I/O threads, each by number */
-    int rx = x->role == THREAD_EMULATOR ? 0 : x->role == THREAD_VCPU ? 1 : 2;
-    int ry = y->role == THREAD_EMULATOR ? 0 : y->role == THREAD_VCPU ? 1 : 2;
+    /* emulator, then vCPUs, then I/O threads, each by number, then vhost */
+    static const int rank[] = { [THREAD_EMULATOR] = 0, [THREAD_VCPU] = 1, [THREAD_IOTHREAD] = 2, [THREAD_VHOST] = 3 };
+    int rx = rank[x->role], ry = rank[y->role];
     if (rx != ry) return rx - ry;
     return (x->index > y->index) - (x->index < y->index);
 }
