@@ -10,7 +10,7 @@
  * apply/restore pair with a host-wide state file of their own,
  * BASE/host.offloads (BASE = runtime_base(), locked through
  * BASE/host.offloads.lock), with the same rules: original recorded and
- * fsync'd before the device changes, one user list per feature, the last
+ * saved before the device changes, one user list per feature, the last
  * VM relying on a feature puts its original back.
  *
  * How the run flow uses it (launcher/run.c, cli.c, commands.c):
@@ -206,7 +206,7 @@ void hostnic_offloads_free(NicOffloads *o, size_t n);
 char *hostnic_render_offloads(const VmConfig *cfg, const NicOffloads *read, size_t n);
 
 /* For VM NAME = cfg->vm.name: for each [hostnic] with offloads = on, records
- * each present feature's requested state in BASE/host.offloads (fsync'd)
+ * each present feature's requested state in BASE/host.offloads (saved first)
  * with NAME as a user, then turns TSO, GSO and GRO on with one
  * ETHTOOL_SFEATURES; logs one report line per [hostnic] (offloads = keep
  * included: their state, unchanged). A feature the device cannot change or

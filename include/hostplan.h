@@ -82,7 +82,7 @@ char *hostplan_render(const HostPlan *plan);
 
 /* Applies PLAN for VM NAME. The host-wide state file under /run/kvmlaunch
  * (locked) records each knob's original value and the VMs relying on it,
- * fsync'd before the knob is written. On failure everything this call
+ * saved before the knob is written. On failure everything this call
  * changed is undone and the error names the file. */
 int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan);
 /* Drops NAME from every knob it relies on; a knob no running VM relies on

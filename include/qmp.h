@@ -1,6 +1,7 @@
 /* A QMP client: QEMU's JSON control protocol over a stream socket. One
- * command at a time, replies matched by "id", events that arrive in between
- * queued in order, and a deadline on every wait. */
+ * command at a time (or several sent together), replies matched by "id",
+ * events that arrive in between queued in order, and a deadline on every
+ * wait. */
 #ifndef KVMLAUNCH_QMP_H
 #define KVMLAUNCH_QMP_H
 
@@ -32,6 +33,12 @@ int qmp_handshake(QmpClient *q, int timeout_ms);
  * holds the "return" value (owned by the caller). When QEMU answers with an
  * error, returns -EIO and q->error holds "Class: desc". */
 int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret, int timeout_ms);
+/* qmp_execute in two halves, so commands can be in flight together (QEMU
+ * answers them in order; each wait is a round trip saved): qmp_send
+ * writes COMMAND and gives its *id; qmp_reply waits for that id's answer,
+ * dropping replies to earlier ids, and returns as qmp_execute does. */
+int qmp_send(QmpClient *q, const char *command, json_object *args, int64_t *id);
+int qmp_reply(QmpClient *q, int64_t id, const char *command, json_object **ret, int timeout_ms);
 
 /* The oldest queued event, or the next one to arrive within timeout_ms
  * (0: only what is already queued or readable). *event is the caller's. */

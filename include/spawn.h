@@ -28,10 +28,18 @@ typedef struct SpawnSpec {
 /* Forks and execs. Returns 0 with *pid once exec succeeded, or -errno with
  * what failed in the child logged (e.g. the emulator is missing). */
 int spawn_qemu(const SpawnSpec *spec, pid_t *pid);
+/* The same in two halves, so the parent works while the child gets to
+ * exec (a few ms of each start): _start forks and returns *pid and
+ * *report, a pipe the child closes by exec'ing or writes its failure to;
+ * _finish waits on it (closing it) and returns 0, or -errno with what
+ * failed logged and the child reaped. */
+int spawn_qemu_start(const SpawnSpec *spec, pid_t *pid, int *report);
+int spawn_qemu_finish(pid_t pid, int report, const char *binary);
 
 /* Opens PATH with FLAGS as QEMU will be: as UID/GID with no supplementary
- * groups (in a child, so the answer is the kernel's, ACLs and all), or as
- * kvmlaunch itself when CHANGE_ID is false. 0 or -errno. */
+ * groups (in a short-lived thread with those ids, so the answer is the
+ * kernel's, ACLs and all), or as kvmlaunch itself when CHANGE_ID is false.
+ * 0 or -errno. */
 int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags);
 
 /* A clean environment for QEMU: PATH, HOME=/, LC_ALL=C.UTF-8; caller frees. */

@@ -19,8 +19,12 @@ void statefile_unlock(StateFile *sf);
  * NULL (said) when it is there but cannot be read now: the caller must
  * then change nothing, or the original values it holds would be lost. */
 json_object *statefile_load(const StateFile *sf);
-/* Write, fsync, rename: a crash leaves the old state or the new one, never
- * half of one. An empty array removes the file. */
+/* Write a new file, rename it over: a crash of kvmlaunch leaves the old
+ * state or the new one, never half of one. No fsync: what the files record
+ * (kernel settings, running VMs) is this boot's, which a crash of the host
+ * ends anyway; /run is a tmpfs, and where it is not, an fsync cost a
+ * millisecond or more of each start (docs/BENCHMARKS.md). An empty array
+ * removes the file. */
 int statefile_save(const StateFile *sf, json_object *array);
 
 #endif

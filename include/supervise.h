@@ -40,6 +40,7 @@ int supervise(Supervisor *s);
 int supervise_exit_code(const VmConfig *cfg, int wait_status, StopReason stop, bool killed);
 
 int64_t monotonic_ms(void);
+int64_t monotonic_us(void);
 
 /* `kvmlaunch VM.INI`. */
 int run_vm(const char *path);

@@ -60,6 +60,10 @@ typedef struct Topology {
 /* Reads the topology. Files a kernel may lack (topology/, distance, a
  * node's hugepages/) leave -1 or nothing; only a missing cpu/online fails. */
 int topology_probe(const HostRoot *hr, Topology *t);
+/* Only cpu/online (t->online; nothing else filled): what a VM with a fixed
+ * pin needs. The full probe reads three files per CPU, milliseconds on a
+ * host with hundreds of them, for pin = auto alone. */
+int topology_probe_online(const HostRoot *hr, Topology *t);
 void topology_free(Topology *t);
 
 const TopoNode *topology_node(const Topology *t, int node);

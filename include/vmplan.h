@@ -22,7 +22,7 @@
 typedef struct VmPlan {
     HostRoot hr;
     HostFacts facts;
-    Topology topo;
+    Topology topo;                  /* whole for pin = auto; else only .online */
     bool topo_known;
     CgroupLayout cgl;
     CpuClaims claims;               /* of running VMs, as probed */

@@ -3,8 +3,8 @@
  * Host-wide knobs are shared: two VMs may both want THP = never. The state
  * file BASE/host.state (JSON, under the OFD lock of BASE/host.lock) keeps,
  * per knob in the order first changed: its original value, the value set,
- * and the VMs relying on it. It is written and fsync'd before a knob
- * changes, so a crash leaves enough on disk to put the host back; a knob
+ * and the VMs relying on it. It is saved before a knob changes, so a
+ * crash of kvmlaunch leaves enough to put the host back; a knob
  * returns to its original value when the last VM relying on it is gone. */
 #include <errno.h>
 #include <fcntl.h>

@@ -133,9 +133,9 @@ static const Rule allowlist[] = {
     ALLOW("fstat"), ALLOW("newfstatat"), ALLOW("statx"),
     ALLOW("faccessat"), ALLOW("faccessat2"),
     ALLOW("fcntl"), ALLOW("flock"),
-    ALLOW("ftruncate"), ALLOW("fsync"), ALLOW("fdatasync"),
+    ALLOW("ftruncate"),
     ALLOW("unlinkat"), ALLOW("unlink"), ALLOW("rmdir"),
-    /* The host-wide knob state is replaced atomically (write, fsync, rename)
+    /* The host-wide knob state is replaced atomically (write, rename)
      * when teardown puts a knob back. */
     ALLOW("rename"), ALLOW("renameat"), ALLOW("renameat2"),
     /* Placement re-check: read each thread's CPUs and policy, re-pin drift. */

@@ -43,8 +43,12 @@ static int64_t get_int(json_object *o, const char *key) {
 int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool vhost_open, Placement *out) {
     memset(out, 0, sizeof(*out));
     json_object *cpus = NULL, *iothreads = NULL;
-    int r = qmp_execute(qmp, "query-cpus-fast", NULL, &cpus, QMP_TIMEOUT_MS);
-    if (r < 0) return log_error_errno(r, "query-cpus-fast failed: %s", qmp->error);
+    /* Both questions at once: one round trip to QEMU instead of two. */
+    int64_t id_cpus, id_iothreads;
+    int r = qmp_send(qmp, "query-cpus-fast", NULL, &id_cpus);
+    if (r == 0) r = qmp_send(qmp, "query-iothreads", NULL, &id_iothreads);
+    if (r == 0) r = qmp_reply(qmp, id_cpus, "query-cpus-fast", &cpus, QMP_TIMEOUT_MS);
+    if (r < 0) return log_error_errno(r, "query-cpus-fast failed: %s", qmp->error ? qmp->error : strerror(-r));
     size_t n = json_object_array_length(cpus);
     if ((int64_t)n != cfg->vm.vcpus) {
         json_object_put(cpus);
@@ -66,8 +70,8 @@ int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool
     }
     json_object_put(cpus);
 
-    r = qmp_execute(qmp, "query-iothreads", NULL, &iothreads, QMP_TIMEOUT_MS);
-    if (r < 0) return log_error_errno(r, "query-iothreads failed: %s", qmp->error);
+    r = qmp_reply(qmp, id_iothreads, "query-iothreads", &iothreads, QMP_TIMEOUT_MS);
+    if (r < 0) return log_error_errno(r, "query-iothreads failed: %s", qmp->error ? qmp->error : strerror(-r));
     for (size_t i = 0; i < json_object_array_length(iothreads); i++) {
         json_object *t = json_object_array_get_idx(iothreads, i), *id;
         int64_t tid = get_int(t, "thread-id");

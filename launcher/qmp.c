@@ -169,20 +169,30 @@ int qmp_handshake(QmpClient *q, int timeout_ms) {
     return qmp_execute(q, "qmp_capabilities", NULL, NULL, (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0));
 }
 
-int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret, int timeout_ms) {
-    int64_t deadline = now_ms() + timeout_ms;
-    int64_t id = q->next_id++;
+int qmp_send(QmpClient *q, const char *command, json_object *args, int64_t *id) {
+    *id = q->next_id++;
     json_object *req = json_object_new_object();
     json_object_object_add(req, "execute", json_object_new_string(command));
     if (args) json_object_object_add(req, "arguments", args);
-    json_object_object_add(req, "id", json_object_new_int64(id));
+    json_object_object_add(req, "id", json_object_new_int64(*id));
     const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
     int r = write_all(q, text, strlen(text));
     if (r == 0) r = write_all(q, "\n", 1);
     json_object_put(req);
-    if (r < 0) return r;
-    if (ret) *ret = NULL;
+    return r;
+}
 
+int qmp_execute(QmpClient *q, const char *command, json_object *args, json_object **ret, int timeout_ms) {
+    int64_t id;
+    if (ret) *ret = NULL;
+    int r = qmp_send(q, command, args, &id);
+    return r < 0 ? r : qmp_reply(q, id, command, ret, timeout_ms);
+}
+
+int qmp_reply(QmpClient *q, int64_t id, const char *command, json_object **ret, int timeout_ms) {
+    int64_t deadline = now_ms() + timeout_ms;
+    int r;
+    if (ret) *ret = NULL;
     for (;;) {
         json_object *msg, *v;
         r = read_message(q, deadline, &msg);

@@ -64,6 +64,27 @@ typedef struct Started {
     Steering steering;              /* the taps' queue files to keep steered */
 } Started;
 
+/* Where a start's time goes: kvmlaunch's own steps against the wait for
+ * QEMU to come up. One debug line once the guest runs (`-v`); bench/run
+ * reads it (docs/BENCHMARKS.md). */
+typedef enum { MARK_START, MARK_CHECKED, MARK_HOST, MARK_SPAWNED, MARK_QMP, MARK_PLACED, MARK_CONT, MARK_N } StartMark;
+typedef struct StartTimes {
+    int64_t us[MARK_N];
+} StartTimes;
+
+static void mark(StartTimes *t, StartMark m) {
+    t->us[m] = monotonic_us();
+}
+
+static void log_start_times(const StartTimes *t) {
+    double ms[MARK_N];
+    for (int m = 1; m < MARK_N; m++) ms[m] = (double)(t->us[m] - t->us[m - 1]) / 1000.0;
+    double total = (double)(t->us[MARK_CONT] - t->us[MARK_START]) / 1000.0;
+    log_debug("start took %.1f ms: checks %.1f, host %.1f, taps and fork %.1f, QEMU up %.1f, placement %.1f, cont %.1f; "
+              "kvmlaunch's own %.1f ms",
+              total, ms[MARK_CHECKED], ms[MARK_HOST], ms[MARK_SPAWNED], ms[MARK_QMP], ms[MARK_PLACED], ms[MARK_CONT], total - ms[MARK_QMP]);
+}
+
 /* Stops a QEMU that never got to run the guest. */
 static void kill_qemu(Started *st) {
     if (st->qemu <= 0) return;
@@ -95,9 +116,9 @@ static bool stop_requested(int sigfd) {
 }
 
 static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, const Runtime *rt, const struct passwd *pw, bool change_id,
-                           Started *st, int64_t t0, int sigfd, const HostRoot *hr, const CgroupLayout *cgl) {
+                           Started *st, int64_t t0, int sigfd, const HostRoot *hr, const CgroupLayout *cgl, StartTimes *times) {
     int r;
-    int sv[2] = { -1, -1 }, devnull = -1, status_fd = -1, serial_fd = -1;
+    int sv[2] = { -1, -1 }, devnull = -1, status_fd = -1, serial_fd = -1, report = -1;
     /* Up here: the early gotos to out must not skip its initialization
      * (its cleanup would free stack garbage). */
     _cleanup_free_ char *serial_path = NULL;
@@ -151,16 +172,27 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
     }
     SpawnSpec spec = { .argv = argv, .envp = env, .change_id = change_id, .uid = pw->pw_uid, .gid = pw->pw_gid,
                        .fds = fds, .n_fds = n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock };
-    r = spawn_qemu(&spec, &st->qemu);
+    r = spawn_qemu_start(&spec, &st->qemu, &report);
     if (r < 0) goto out;
+    mark(times, MARK_SPAWNED);
     close(sv[1]);
     sv[1] = -1;
     qmp_init(&st->qmp, TAKE_FD(sv[0]));
     st->qmp_open = true;
+    /* While the child gets to exec. Not the cgroups: made while QEMU starts
+     * up, they slowed its start more than they took (docs/BENCHMARKS.md). */
     r = runtime_write_pids((Runtime *)rt, getpid(), st->qemu);
     if (r < 0) goto out;
 
     r = qmp_handshake(&st->qmp, start_wait_ms(cfg, t0));
+    mark(times, MARK_QMP);
+    /* QEMU greeted, so exec happened; if not, the child may say why. */
+    int rs = spawn_qemu_finish(st->qemu, TAKE_FD(report), argv[0]);
+    if (rs < 0) {
+        st->qemu = 0; /* reaped */
+        r = rs;
+        goto out;
+    }
     if (r < 0) {
         log_error("QEMU did not come up: %s", st->qmp.error ? st->qmp.error : strerror(-r));
         goto out;
@@ -174,6 +206,7 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
     if (r == 0) r = placement_apply(&pl);
     placement_free(&pl);
     if (r < 0) goto out;
+    mark(times, MARK_PLACED);
     if (stop_requested(sigfd)) {
         r = log_error_errno(-ECANCELED, "stopped before the guest ran: %s is not started", cfg->vm.name);
         goto out;
@@ -183,6 +216,8 @@ static int start_and_place(const VmConfig *cfg, HostFacts *facts, char **argv, c
         log_error("cont failed: %s", st->qmp.error);
         goto out;
     }
+    mark(times, MARK_CONT);
+    log_start_times(times);
     log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)st->qemu, (long long)(monotonic_ms() - t0));
     /* Before lockdown: migrate_pages is not on the supervisor's list. */
     if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(st->qemu, &cfg->memory.nodes);
@@ -198,6 +233,7 @@ out:
     if (devnull >= 0) close(devnull);
     if (status_fd >= 0) close(status_fd);
     if (serial_fd >= 0) close(serial_fd);
+    if (report >= 0) close(report);
     return r;
 }
 
@@ -280,6 +316,8 @@ static int claim_cpus(VmConfig *cfg, VmPlan *p, bool *claimed, bool *config_erro
 
 int run_vm(const char *path) {
     int64_t t0 = monotonic_ms();
+    StartTimes times = { { 0 } };
+    mark(&times, MARK_START);
     /* Before anything else: the variable must not reach a child. */
     int notify_fd = notify_open();
     VmConfig cfg;
@@ -312,6 +350,7 @@ int run_vm(const char *path) {
         rc = EXIT_CONFIG;
         goto out_plan;
     }
+    mark(&times, MARK_CHECKED);
     if (p.auto_pin) log_info("%s: pin = auto: %s", cfg.vm.name, p.choice.why);
     HostFacts *facts = &p.facts;
     struct passwd pw = { 0 };
@@ -356,9 +395,10 @@ int run_vm(const char *path) {
         runtime_release(&rt);
         goto out_signals;
     }
+    mark(&times, MARK_HOST);
     notify_send(notify_fd, "STATUS=%s: starting QEMU paused", cfg.vm.name);
     Started st = { 0 };
-    r = start_and_place(&cfg, facts, p.argv.v, &rt, &pw, change_id, &st, t0, sigfd, &p.hr, &p.cgl);
+    r = start_and_place(&cfg, facts, p.argv.v, &rt, &pw, change_id, &st, t0, sigfd, &p.hr, &p.cgl, &times);
     if (r < 0) {
         kill_qemu(&st);
         rc = EXIT_RUNTIME;

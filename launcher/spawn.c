@@ -8,11 +8,13 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,7 +130,7 @@ static void child(const SpawnSpec *s, pid_t parent, int report, int *moved) {
     child_fail(report, STEP_EXEC);
 }
 
-int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
+int spawn_qemu_start(const SpawnSpec *s, pid_t *pid, int *report) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return log_error_errno(-errno, "Failed to create a pipe: %m");
     pid_t parent = getpid();
@@ -146,39 +148,72 @@ int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
         child(s, parent, p[1], moved);
     }
     close(p[1]);
+    *pid = c;
+    *report = p[0];
+    return 0;
+}
+
+int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
     int msg[3];
     ssize_t n;
-    do n = read(p[0], msg, sizeof(msg));
+    do n = read(report, msg, sizeof(msg));
     while (n < 0 && errno == EINTR);
-    close(p[0]);
-    if (n == (ssize_t)sizeof(msg)) {
-        waitpid(c, NULL, 0);
-        const char *what = msg[0] > 0 && msg[0] < (int)ELEMENTSOF(step_names) ? step_names[msg[0]] : "start";
-        if (msg[0] == STEP_EXEC) return log_error_errno(-msg[1], "Failed to exec %s: %m", s->argv[0]);
-        if (msg[2]) return log_error_errno(-msg[1], "QEMU's child process could not %s (libcap-ng step %d): %m", what, -msg[2]);
-        return log_error_errno(-msg[1], "QEMU's child process could not %s: %m", what);
+    close(report);
+    if (n != (ssize_t)sizeof(msg)) return 0;
+    waitpid(pid, NULL, 0);
+    const char *what = msg[0] > 0 && msg[0] < (int)ELEMENTSOF(step_names) ? step_names[msg[0]] : "start";
+    if (msg[0] == STEP_EXEC) return log_error_errno(-msg[1], "Failed to exec %s: %m", binary);
+    if (msg[2]) return log_error_errno(-msg[1], "QEMU's child process could not %s (libcap-ng step %d): %m", what, -msg[2]);
+    return log_error_errno(-msg[1], "QEMU's child process could not %s: %m", what);
+}
+
+int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
+    int report;
+    int r = spawn_qemu_start(s, pid, &report);
+    return r < 0 ? r : spawn_qemu_finish(*pid, report, s->argv[0]);
+}
+
+/* One open as another user, in a thread of our own: Linux credentials
+ * belong to a thread, and the raw system calls (unlike glibc's wrappers,
+ * which change every thread's) give only this short-lived thread QEMU's
+ * identity. A thread costs tens of microseconds where a fork cost a
+ * millisecond of each start (docs/BENCHMARKS.md). */
+typedef struct OpenAsJob {
+    uid_t uid;
+    gid_t gid;
+    const char *path;
+    int flags;
+    int err;
+} OpenAsJob;
+
+static void *open_as_thread(void *arg) {
+    OpenAsJob *j = arg;
+    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, j->gid, j->gid, j->gid) < 0 ||
+        syscall(SYS_setresuid, j->uid, j->uid, j->uid) < 0) {
+        j->err = EPERM;
+        return NULL;
     }
-    *pid = c;
-    return 0;
+    int fd = open(j->path, j->flags | O_CLOEXEC | O_NOCTTY);
+    j->err = fd < 0 ? errno : 0;
+    if (fd >= 0) close(fd);
+    return NULL;
 }
 
 int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags) {
     if (!change_id) {
-        /* Our own identity: no child needed (a fork costs a start ms). */
         int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) return -errno;
         close(fd);
         return 0;
     }
-    pid_t pid = fork();
-    if (pid < 0) return -errno;
-    if (pid == 0) {
-        if (change_id && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)) _exit(EPERM);
-        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-        _exit(fd < 0 ? (errno & 0xff) : 0);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return -errno;
-    return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+    /* A thread changing its effective ids makes the whole process
+     * non-dumpable; it is put back once the thread is gone. */
+    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    OpenAsJob job = { uid, gid, path, flags, 0 };
+    pthread_t t;
+    int e = pthread_create(&t, NULL, open_as_thread, &job);
+    if (e) return -e;
+    pthread_join(t, NULL);
+    if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+    return -job.err;
 }

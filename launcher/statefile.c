@@ -79,7 +79,7 @@ int statefile_save(const StateFile *sf, json_object *array) {
     else {
         size_t n = strlen(text);
         errno = 0;
-        if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) < 0) r = errno ? -errno : -EIO;
+        if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1) r = errno ? -errno : -EIO;
         if (close(fd) < 0 && !r) r = -errno;
         if (!r && rename(tmp, sf->path) < 0) r = -errno;
     }

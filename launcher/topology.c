@@ -171,13 +171,19 @@ static void probe_cpu(const HostRoot *hr, Topology *t, TopoCpu *c) {
         if (cpulist_contains(&t->nodes[i].cpus, c->id)) c->node = t->nodes[i].id;
 }
 
-int topology_probe(const HostRoot *hr, Topology *t) {
+int topology_probe_online(const HostRoot *hr, Topology *t) {
     memset(t, 0, sizeof(*t));
     CpuList online = { 0 };
     int r = read_cpulist(hr, "/sys/devices/system/cpu/online", &online);
     if (r < 0) return r;
     t->online = cpulist_sorted(&online);
     cpulist_free(&online);
+    return 0;
+}
+
+int topology_probe(const HostRoot *hr, Topology *t) {
+    int r = topology_probe_online(hr, t);
+    if (r < 0) return r;
     probe_nodes(hr, t);
     t->n_pools = probe_pools(hr, "/sys/kernel/mm/hugepages", true, &t->pools);
     _cleanup_free_ char *meminfo = NULL;

@@ -16,7 +16,7 @@ int vmplan_probe(VmConfig *cfg, VmPlan *p) {
     hostfacts_probe(cfg, &p->facts);
     int r = hostroot_open(&p->hr);
     if (r < 0) return r;
-    p->topo_known = topology_probe(&p->hr, &p->topo) == 0;
+    p->topo_known = (p->auto_pin ? topology_probe : topology_probe_online)(&p->hr, &p->topo) == 0;
     if (cgroup_detect(&p->hr, &p->cgl) < 0) p->cgl.version = CGROUP_NONE;
     if (cpuclaim_read(&p->claims) < 0) log_warning("the CPUs other VMs hold are unknown: %s", "their record could not be read");
     return 0;

@@ -1,6 +1,6 @@
 /* The QMP client against a scripted fake QEMU on a socketpair: split and
  * coalesced reads, events between replies, replies without or with stale
- * ids, garbage, a peer that closes or never greets. */
+ * ids, two commands in flight, garbage, a peer that closes or never greets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -140,6 +140,45 @@ static void test_coalesced_and_ids(void **state) {
     finish_peer(pid);
 }
 
+/* Two commands in flight: both requests reach the peer before it answers,
+ * one reply arrives split around an event, and each id gets its own. */
+static void test_pipelined(void **state) {
+    (void)state;
+    const Step script[] = {
+        { SEND, GREETING, 0 },
+        { RECV, "qmp_capabilities", 0 },
+        { SEND, "{\"return\": {}, \"id\": 1}\r\n", 0 },
+        /* The peer reads both requests before it says anything. */
+        { RECV, "query-cpus-fast", 0 },
+        { RECV, "query-iothreads", 0 },
+        { SEND, "{\"return\": [{\"thread-id\": 11}], \"id\": 2}\r\n{\"event\": \"RESUME\", \"data\": {}}\r\n{\"return\": [", 0 },
+        { SLEEP, NULL, 20 },
+        { SEND, "{\"thread-id\": 12}], \"id\": 3}\r\n", 0 },
+        { HOLD, NULL, 0 },
+    };
+    int fd;
+    pid_t pid = start_peer(script, ELEMENTSOF(script), &fd);
+    QmpClient q;
+    qmp_init(&q, fd);
+    assert_int_equal(qmp_handshake(&q, 2000), 0);
+    int64_t a, b;
+    assert_int_equal(qmp_send(&q, "query-cpus-fast", NULL, &a), 0);
+    assert_int_equal(qmp_send(&q, "query-iothreads", NULL, &b), 0);
+    assert_int_equal(b, a + 1);
+    json_object *ra, *rb, *ev;
+    assert_int_equal(qmp_reply(&q, a, "query-cpus-fast", &ra, 2000), 0);
+    assert_int_equal(qmp_reply(&q, b, "query-iothreads", &rb, 2000), 0);
+    assert_int_equal(json_object_get_int(json_object_object_get(json_object_array_get_idx(ra, 0), "thread-id")), 11);
+    assert_int_equal(json_object_get_int(json_object_object_get(json_object_array_get_idx(rb, 0), "thread-id")), 12);
+    json_object_put(ra);
+    json_object_put(rb);
+    assert_int_equal(qmp_next_event(&q, &ev, 0), 0);
+    assert_string_equal(qmp_event_name(ev), "RESUME");
+    json_object_put(ev);
+    qmp_close(&q);
+    assert_int_equal(finish_peer(pid), -1); /* killed while holding: both requests arrived */
+}
+
 static void test_broken_peers(void **state) {
     (void)state;
     int fd;
@@ -204,6 +243,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_reads_and_events),
         cmocka_unit_test(test_coalesced_and_ids),
+        cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_broken_peers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
