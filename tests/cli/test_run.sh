@@ -133,9 +133,15 @@ grep -q "from start to cont" "$tmp/exit.out" && ok "start-to-cont time logged: $
 [ -z "$(leftovers exit)" ] && ok "nothing left after a clean exit" || bad "left after exit: $(leftovers exit)"
 grep -q "memory by node: node0 [1-9]" "$tmp/exit.out" && ok "migrate = yes: pages moved, then reported: $(grep -o 'memory by node: .*' "$tmp/exit.out")" || { bad "no NUMA report"; cat "$tmp/exit.out"; }
 
-vm bye ""
+vm bye "kl.memprobe=4"
 "$bin" "$tmp/bye.ini" > "$tmp/bye.out" 2>&1; rc=$?
 [ $rc = 0 ] && grep -q "KVMLAUNCH-GUEST: bye" "$tmp/bye.serial" && ok "a guest that powers off: exit 0" || { bad "poweroff: exit $rc"; cat "$tmp/bye.out"; }
+# The memory probe of bench/run ran in the guest: one line, every figure > 0.
+probe=$(grep -a "KVMLAUNCH-GUEST: memprobe" "$tmp/bye.serial" | tr -d '\r')
+if [[ $probe =~ memprobe\ size_mib=4\ latency_ns=([0-9.]+)\ read_mbs=([0-9]+)\ write_mbs=([0-9]+)\ copy_mbs=([0-9]+)$ ]] &&
+    awk -v a="${BASH_REMATCH[1]}" -v b="${BASH_REMATCH[2]}" -v c="${BASH_REMATCH[3]}" -v d="${BASH_REMATCH[4]}" 'BEGIN {exit !(a > 0 && b > 0 && c > 0 && d > 0)}'; then
+    ok "kl.memprobe: the guest's memory probe reports (${probe#*memprobe })"
+else bad "kl.memprobe: expected a memprobe line with figures > 0, found \"$probe\""; fi
 
 # 2. While a VM runs: privileges of QEMU and of the supervisor, pinning.
 vm stay "kl.stay=1"

@@ -47,7 +47,7 @@ as_root() {
 # ---- up to date? -----------------------------------------------------------
 inputs_hash() {
 	{
-		cat "$HERE/build.sh" "$HERE/init"
+		cat "$HERE/build.sh" "$HERE/init" "$HERE/memprobe.c"
 		echo "$MODULES ${KERNEL_PKG:-}"
 		if [ -f /bin/busybox ]; then sha256sum </bin/busybox; fi
 	} | sha256sum | cut -d' ' -f1
@@ -64,6 +64,9 @@ missing=()
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
 	missing+=(busybox-static)
 command -v cpio >/dev/null || missing+=(cpio)
+# memprobe is a static C program: gcc, and libc.a from libc6-dev.
+command -v gcc >/dev/null || missing+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing ${missing[*]}"
 	as_root apt-get update -q
@@ -162,6 +165,9 @@ for a in $APPLETS; do ln -s busybox "$R/bin/$a"; done
 printf '%b' "$(sed 's/../\\x&/g' <<<"$IDE_ELF_HDR$IDE_CODE")" >"$R/bin/isa-debug-exit"
 [ "$(stat -c %s "$R/bin/isa-debug-exit")" = 203 ] || die "isa-debug-exit ELF has wrong size"
 chmod 755 "$R/bin/isa-debug-exit"
+# The memory probe of bench/run (kl.memprobe=MIB); static, stripped.
+gcc -std=c11 -O2 -Wall -Wextra -Werror -static -s -o "$R/bin/memprobe" "$HERE/memprobe.c" ||
+	die "cannot build memprobe"
 install -m 755 "$HERE/init" "$R/init"
 printf '#!/bin/sh\n# ACPI power button (busybox acpid): ask /init to shut down\nkill -USR2 1\n' \
 	>"$R/etc/acpi/PWRF/00000080"
