@@ -5,9 +5,14 @@
  *       a listening unix socket at fd 4, tap queues at fds 5.. (opened here, as
  *       kvmlaunch does), QEMU run as UID:GID; qmp_capabilities, query-cpus-fast,
  *       sched_setaffinity of each vCPU thread, cont. Then quit, and wait for QEMU.
- *       Prints "START_MS STOP_MS" (start: from this program's start to cont's
- *       reply; stop: from quit sent to QEMU reaped). With --hold PATH (a fleet):
- *       prints START_MS only, then keeps QEMU running until PATH is gone.
+ *       Prints "START_MS STOP_MS UP_MS" (start: from before the fork and exec
+ *       of the launching process, "benchtool floor-run", to cont's reply, as
+ *       `until` times kvmlaunch; stop: from quit sent to QEMU reaped; up: as
+ *       floor-run says). With --hold PATH (a fleet): prints START_MS only,
+ *       then keeps QEMU running until PATH is gone.
+ *   benchtool floor-run ...            the launching process of `floor`: prints
+ *       "up MS" (from its fork of QEMU to qmp_capabilities answered), "cont MS"
+ *       once cont is answered (MS: from its own start), "stop MS" at the end.
  *   benchtool until SUBSTR LOGFILE -- CMD...
  *       Runs CMD with stdout+stderr into a pipe, until a line holds SUBSTR; prints
  *       "MS PID" (ms from before fork to that line), then leaves a process behind
@@ -24,6 +29,7 @@
 #include <linux/if_tun.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +101,7 @@ static int tap_queue(const char *name) {
     return fd;
 }
 
-static int cmd_floor(int argc, char **argv) {
+static int cmd_floor_run(int argc, char **argv) {
     double t0 = now_ms();
     const char *tap = NULL, *pin = NULL, *hold = NULL;
     int queues = 0;
@@ -123,6 +129,7 @@ static int cmd_floor(int argc, char **argv) {
     int tapfd[16];
     for (int q = 0; q < queues && q < 16; q++) tapfd[q] = tap_queue(tap);
 
+    double tfork = now_ms();
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
@@ -144,6 +151,8 @@ static int cmd_floor(int argc, char **argv) {
     int fd = sp[0];
     qmp_reply(fd); /* greeting */
     qmp_cmd(fd, "{\"execute\":\"qmp_capabilities\"}\n");
+    /* as kvmlaunch's "QEMU up": from the fork to qmp_capabilities answered */
+    printf("up %.1f\n", now_ms() - tfork);
     if (pin) {
         char *r = qmp_cmd(fd, "{\"execute\":\"query-cpus-fast\"}\n");
         int cpus[64], n = 0;
@@ -161,10 +170,10 @@ static int cmd_floor(int argc, char **argv) {
     }
     qmp_cmd(fd, "{\"execute\":\"cont\"}\n");
     double t1 = now_ms();
+    printf("cont %.1f\n", t1 - t0);
+    fflush(stdout);
     if (hold) {
-        /* a fleet: say when this one runs, keep it running until HOLD is removed */
-        printf("%.1f\n", t1 - t0);
-        fflush(stdout);
+        /* a fleet: keep it running until HOLD is removed */
         struct stat sb;
         while (stat(hold, &sb) == 0) usleep(2000);
     }
@@ -172,7 +181,51 @@ static int cmd_floor(int argc, char **argv) {
     int st;
     waitpid(pid, &st, 0);
     double t2 = now_ms();
-    if (!hold) printf("%.1f %.1f\n", t1 - t0, t2 - t1);
+    printf("stop %.1f\n", t2 - t1);
+    return 0;
+}
+
+/* The floor's launching process is timed from before its fork and exec, as
+ * `until` times kvmlaunch: both sides pay for starting a process. */
+static int cmd_floor(int argc, char **argv) {
+    bool hold = false;
+    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) hold |= !strcmp(argv[i], "--hold");
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        dup2(p[1], 1);
+        argv[1] = (char *)"floor-run";
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    char line[128];
+    double start = -1, stop = -1, up = -1, v;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "cont %lf", &v) == 1) {
+            start = now_ms() - t0;
+            if (hold) {
+                printf("%.1f\n", start);
+                fflush(stdout);
+            }
+        } else if (sscanf(line, "stop %lf", &v) == 1) {
+            stop = v;
+        } else if (sscanf(line, "up %lf", &v) == 1) {
+            up = v;
+        }
+    }
+    fclose(f);
+    int st;
+    waitpid(pid, &st, 0);
+    if (start < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+        fprintf(stderr, "benchtool floor: the floor did not run\n");
+        return 1;
+    }
+    if (!hold) printf("%.1f %.1f %.1f\n", start, stop, up);
     return 0;
 }
 
@@ -279,6 +332,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) goto usage;
     if (!strcmp(argv[1], "floor")) return cmd_floor(argc, argv);
+    if (!strcmp(argv[1], "floor-run")) return cmd_floor_run(argc, argv);
     if (!strcmp(argv[1], "until")) return cmd_until(argc, argv);
     if (!strcmp(argv[1], "time")) return cmd_time(argc, argv);
     if (!strcmp(argv[1], "gone")) return cmd_gone(argc, argv);
