@@ -58,6 +58,15 @@ static char **after_dashes(int argc, char **argv, int from) {
     return NULL;
 }
 
+/* A pipe, the clock read, a fork: the start of every timed child. */
+static pid_t fork_timed(int p[2], double *t0) {
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
+    *t0 = now_ms();
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    return pid;
+}
+
 /* ---- floor ---- */
 
 static char qbuf[1 << 16];
@@ -191,10 +200,8 @@ static int cmd_floor(int argc, char **argv) {
     bool hold = false;
     for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) hold |= !strcmp(argv[i], "--hold");
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
-    double t0 = now_ms();
-    pid_t pid = fork();
-    if (pid < 0) die("fork");
+    double t0;
+    pid_t pid = fork_timed(p, &t0);
     if (pid == 0) {
         dup2(p[1], 1);
         argv[1] = (char *)"floor-run";
@@ -239,10 +246,8 @@ static int cmd_until(int argc, char **argv) {
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) die(logpath);
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
-    double t0 = now_ms();
-    pid_t pid = fork();
-    if (pid < 0) die("fork");
+    double t0;
+    pid_t pid = fork_timed(p, &t0);
     if (pid == 0) {
         int nul = open("/dev/null", O_RDONLY);
         dup2(nul, 0);

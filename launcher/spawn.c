@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,10 +175,13 @@ int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
 }
 
 /* One open as another user, in a thread of our own: Linux credentials
- * belong to a thread, and the raw system calls (unlike glibc's wrappers,
- * which change every thread's) give only this short-lived thread QEMU's
- * identity. A thread costs tens of microseconds where a fork cost a
- * millisecond of each start (docs/BENCHMARKS.md). */
+ * belong to a thread, and raw system calls (glibc's setgroups would change
+ * every thread's) give only this short-lived thread QEMU's file-system
+ * identity: fsuid, fsgid, no supplementary groups, no effective
+ * capabilities. Its real and saved uid stay 0, so QEMU's user never gets
+ * to signal it (with a full setresuid it could kill or stop kvmlaunch
+ * through the thread's id). A thread costs tens of microseconds where a
+ * fork cost a millisecond of each start (docs/BENCHMARKS.md). */
 typedef struct OpenAsJob {
     uid_t uid;
     gid_t gid;
@@ -188,8 +192,21 @@ typedef struct OpenAsJob {
 
 static void *open_as_thread(void *arg) {
     OpenAsJob *j = arg;
-    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, j->gid, j->gid, j->gid) < 0 ||
-        syscall(SYS_setresuid, j->uid, j->uid, j->uid) < 0) {
+    /* setfs[ug]id answer with the old id; asking again with -1 says
+     * whether the change took. Leaving fsuid 0 drops the file-system
+     * capabilities from the effective set; capset drops the others (the
+     * thread's own: libcap-ng's state is the process's). */
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+    syscall(SYS_setfsgid, j->gid);
+    syscall(SYS_setfsuid, j->uid);
+    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setfsgid, (gid_t)-1) != (long)j->gid ||
+        syscall(SYS_setfsuid, (uid_t)-1) != (long)j->uid || syscall(SYS_capget, &hdr, caps) < 0) {
+        j->err = EPERM;
+        return NULL;
+    }
+    for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) caps[i].effective = 0;
+    if (syscall(SYS_capset, &hdr, caps) < 0) {
         j->err = EPERM;
         return NULL;
     }
@@ -206,7 +223,7 @@ int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int fl
         close(fd);
         return 0;
     }
-    /* A thread changing its effective ids makes the whole process
+    /* A thread changing its file-system ids makes the whole process
      * non-dumpable; it is put back once the thread is gone. */
     int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
     OpenAsJob job = { uid, gid, path, flags, 0 };

@@ -1,16 +1,22 @@
-/* Host facts: the descriptor layout QEMU gets, and what the probe reads
- * from disk files (qcow2 magic, block devices, missing files). */
+/* Host facts: the descriptor layout QEMU gets, what the probe reads from
+ * disk files (qcow2 magic, block devices, missing files), and opening a
+ * file as QEMU's user (spawn_open_as) without changing who we are. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hostfacts.h"
+#include "spawn.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -89,7 +95,52 @@ static void test_probe_disks(void **state) {
     rmdir(dir);
 }
 
+/* As nobody: the mode bits decide, root's groups do not help, and
+ * afterwards kvmlaunch is still root, dumpable and single-threaded. */
+static void test_open_as(void **state) {
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("SKIP: opening as another user needs root\n");
+        skip();
+    }
+    char dir[] = "/tmp/kl-openas-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    _cleanup_free_ char *f = xasprintf("%s/f", dir);
+    FILE *fp = fopen(f, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    assert_int_equal(chmod(f, 0600), 0);
+    assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDONLY), -EACCES);
+    assert_int_equal(spawn_open_as(false, 0, 0, f, O_RDWR), 0); /* as ourselves: root */
+    assert_int_equal(chmod(f, 0640), 0);                         /* group root: no supplementary group helps */
+    assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDONLY), -EACCES);
+    assert_int_equal(chmod(f, 0604), 0);
+    assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDONLY), 0);
+    assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDWR), -EACCES);
+    assert_int_equal(chown(f, 65534, 65534), 0);
+    assert_int_equal(chmod(f, 0600), 0);
+    assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDWR), 0);
+    _cleanup_free_ char *missing = xasprintf("%s/none", dir);
+    assert_int_equal(spawn_open_as(true, 65534, 65534, missing, O_RDONLY), -ENOENT);
+    /* No search permission on the directory for nobody. */
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDWR), -EACCES);
+    /* The caller is unchanged. */
+    uid_t ru, eu, su;
+    assert_int_equal(getresuid(&ru, &eu, &su), 0);
+    assert_true(ru == 0 && eu == 0 && su == 0);
+    assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), dumpable);
+    assert_int_equal(chmod(f, 0600), 0);
+    int fd = open(f, O_RDWR); /* root again (fsuid 0, CAP_DAC_OVERRIDE): a nobody-owned 0600 file opens */
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(f);
+    rmdir(dir);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_fd_layout), cmocka_unit_test(test_probe_disks) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_fd_layout), cmocka_unit_test(test_probe_disks), cmocka_unit_test(test_open_as) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
