@@ -25,14 +25,11 @@ typedef struct SpawnSpec {
     bool memlock_unlimited;         /* [memory] lock: QEMU may lock all its memory */
 } SpawnSpec;
 
-/* Forks and execs. Returns 0 with *pid once exec succeeded, or -errno with
- * what failed in the child logged (e.g. the emulator is missing). */
-int spawn_qemu(const SpawnSpec *spec, pid_t *pid);
-/* The same in two halves, so the parent works while the child gets to
- * exec (a few ms of each start): _start forks and returns *pid and
+/* Forks and execs QEMU in two halves, so the parent works while the child
+ * gets to exec (a few ms of each start): _start forks and returns *pid and
  * *report, a pipe the child closes by exec'ing or writes its failure to;
  * _finish waits on it (closing it) and returns 0, or -errno with what
- * failed logged and the child reaped. */
+ * failed logged (e.g. the emulator is missing) and the child reaped. */
 int spawn_qemu_start(const SpawnSpec *spec, pid_t *pid, int *report);
 int spawn_qemu_finish(pid_t pid, int report, const char *binary);
 

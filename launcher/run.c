@@ -315,9 +315,9 @@ static int claim_cpus(VmConfig *cfg, VmPlan *p, bool *claimed, bool *config_erro
 }
 
 int run_vm(const char *path) {
-    int64_t t0 = monotonic_ms();
     StartTimes times = { { 0 } };
     mark(&times, MARK_START);
+    int64_t t0 = times.us[MARK_START] / 1000; /* ms, for the [vm] timeout */
     /* Before anything else: the variable must not reach a child. */
     int notify_fd = notify_open();
     VmConfig cfg;

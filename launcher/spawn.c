@@ -168,12 +168,6 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
     return log_error_errno(-msg[1], "QEMU's child process could not %s: %m", what);
 }
 
-int spawn_qemu(const SpawnSpec *s, pid_t *pid) {
-    int report;
-    int r = spawn_qemu_start(s, pid, &report);
-    return r < 0 ? r : spawn_qemu_finish(*pid, report, s->argv[0]);
-}
-
 /* One open as another user, in a thread of our own: Linux credentials
  * belong to a thread, and raw system calls (glibc's setgroups would change
  * every thread's) give only this short-lived thread QEMU's file-system

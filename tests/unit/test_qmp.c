@@ -65,6 +65,14 @@ static int finish_peer(pid_t pid) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* start_peer, with Q reading our end. */
+static pid_t connect_peer(const Step *script, size_t n, QmpClient *q) {
+    int fd;
+    pid_t pid = start_peer(script, n, &fd);
+    qmp_init(q, fd);
+    return pid;
+}
+
 static void test_split_reads_and_events(void **state) {
     (void)state;
     const Step script[] = {
@@ -79,10 +87,8 @@ static void test_split_reads_and_events(void **state) {
         { SEND, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": 3}\r\n{\"event\": \"STOP\"}\r\n", 0 },
         { HOLD, NULL, 0 },
     };
-    int fd;
-    pid_t pid = start_peer(script, ELEMENTSOF(script), &fd);
     QmpClient q;
-    qmp_init(&q, fd);
+    pid_t pid = connect_peer(script, ELEMENTSOF(script), &q);
     assert_int_equal(qmp_handshake(&q, 2000), 0);
     assert_non_null(q.greeting);
     assert_int_equal(qmp_execute(&q, "cont", NULL, NULL, 2000), 0);
@@ -121,10 +127,8 @@ static void test_coalesced_and_ids(void **state) {
         { SEND, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device 'x' not found\"}, \"id\": 4}\r\n", 0 },
         { HOLD, NULL, 0 },
     };
-    int fd;
-    pid_t pid = start_peer(script, ELEMENTSOF(script), &fd);
     QmpClient q;
-    qmp_init(&q, fd);
+    pid_t pid = connect_peer(script, ELEMENTSOF(script), &q);
     assert_int_equal(qmp_handshake(&q, 2000), 0);
     json_object *ret;
     assert_int_equal(qmp_execute(&q, "query-name", NULL, &ret, 2000), 0);
@@ -156,10 +160,8 @@ static void test_pipelined(void **state) {
         { SEND, "{\"thread-id\": 12}], \"id\": 3}\r\n", 0 },
         { HOLD, NULL, 0 },
     };
-    int fd;
-    pid_t pid = start_peer(script, ELEMENTSOF(script), &fd);
     QmpClient q;
-    qmp_init(&q, fd);
+    pid_t pid = connect_peer(script, ELEMENTSOF(script), &q);
     assert_int_equal(qmp_handshake(&q, 2000), 0);
     int64_t a, b;
     assert_int_equal(qmp_send(&q, "query-cpus-fast", NULL, &a), 0);
@@ -181,19 +183,16 @@ static void test_pipelined(void **state) {
 
 static void test_broken_peers(void **state) {
     (void)state;
-    int fd;
     QmpClient q;
 
     const Step garbage[] = { { SEND, "Hello, I am not QEMU\r\n", 0 }, { HOLD, NULL, 0 } };
-    pid_t pid = start_peer(garbage, ELEMENTSOF(garbage), &fd);
-    qmp_init(&q, fd);
+    pid_t pid = connect_peer(garbage, ELEMENTSOF(garbage), &q);
     assert_int_equal(qmp_handshake(&q, 1000), -EPROTO);
     qmp_close(&q);
     finish_peer(pid);
 
     const Step closes[] = { { SEND, "{\"QMP\": {", 0 } };
-    pid = start_peer(closes, ELEMENTSOF(closes), &fd);
-    qmp_init(&q, fd);
+    pid = connect_peer(closes, ELEMENTSOF(closes), &q);
     assert_int_equal(qmp_handshake(&q, 1000), -ECONNRESET);
     assert_non_null(strstr(q.error, "closed"));
     qmp_close(&q);
@@ -202,16 +201,14 @@ static void test_broken_peers(void **state) {
     /* Greets, then closes with qmp_capabilities unread (a reset) or before
      * it is sent (EPIPE): both are "closed", as an EOF is. */
     const Step greets_closes[] = { { SEND, GREETING, 0 }, { SLEEP, NULL, 100 } };
-    pid = start_peer(greets_closes, ELEMENTSOF(greets_closes), &fd);
-    qmp_init(&q, fd);
+    pid = connect_peer(greets_closes, ELEMENTSOF(greets_closes), &q);
     assert_int_equal(qmp_handshake(&q, 1000), -ECONNRESET);
     assert_non_null(strstr(q.error, "closed the connection"));
     qmp_close(&q);
     finish_peer(pid);
 
     const Step silent[] = { { HOLD, NULL, 0 } };
-    pid = start_peer(silent, ELEMENTSOF(silent), &fd);
-    qmp_init(&q, fd);
+    pid = connect_peer(silent, ELEMENTSOF(silent), &q);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     assert_int_equal(qmp_handshake(&q, 200), -ETIMEDOUT);
@@ -222,16 +219,14 @@ static void test_broken_peers(void **state) {
     finish_peer(pid);
 
     const Step array[] = { { SEND, "[1, 2]\r\n", 0 }, { HOLD, NULL, 0 } };
-    pid = start_peer(array, ELEMENTSOF(array), &fd);
-    qmp_init(&q, fd);
+    pid = connect_peer(array, ELEMENTSOF(array), &q);
     assert_int_equal(qmp_handshake(&q, 1000), -EPROTO);
     qmp_close(&q);
     finish_peer(pid);
 
     /* A reply to a command that never comes: the wait ends. */
     const Step stalls[] = { { SEND, GREETING "{\"return\": {}, \"id\": 1}\r\n", 0 }, { HOLD, NULL, 0 } };
-    pid = start_peer(stalls, ELEMENTSOF(stalls), &fd);
-    qmp_init(&q, fd);
+    pid = connect_peer(stalls, ELEMENTSOF(stalls), &q);
     assert_int_equal(qmp_handshake(&q, 1000), 0);
     assert_int_equal(qmp_execute(&q, "query-status", NULL, NULL, 100), -ETIMEDOUT);
     qmp_close(&q);
