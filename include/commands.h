@@ -1,5 +1,5 @@
 /* The commands about running VMs: list, status, stop, cleanup; and `host`
- * (launcher/hostreport.c), the host they run on. */
+ * (launcher/cli/hostreport.c), the host they run on. */
 #ifndef KVMLAUNCH_COMMANDS_H
 #define KVMLAUNCH_COMMANDS_H
 

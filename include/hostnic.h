@@ -13,7 +13,7 @@
  * saved before the device changes, one user list per feature, the last
  * VM relying on a feature puts its original back.
  *
- * How the run flow uses it (launcher/run.c, cli.c, commands.c):
+ * How the run flow uses it (launcher/vm/run.c, cli.c, commands.c):
  *
  *   plan      after hostplan_build(cfg, &hst, &plan, &errors, &notes):
  *               hostnic_plan(&hr, cfg, &plan, &errors, &notes);
@@ -41,7 +41,7 @@
  *             fills NicFacts (driver, NUMA node, queue IRQs and their
  *             affinity, MSI or MSI-X and vector count, rx/tx queues with
  *             their RPS/XPS masks) and hostnic_offloads_read() its
- *             TSO/GSO/GRO; hostnic_find_irqbalance() (launcher/hostinfo.c).
+ *             TSO/GSO/GRO; hostnic_find_irqbalance() (launcher/host/hostinfo.c).
  *
  * Under a fake host root (KVMLAUNCH_ROOT) nothing here touches a real NIC:
  * the ethtool functions read and change nothing, and say so. */

@@ -91,7 +91,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
     if mk dist DIST_DIR="$tmp" > "$tmp/log" 2>&1 && [ -f "$tmp/kvmlaunch-$version.tar.gz" ]; then
         tar -tzf "$tmp/kvmlaunch-$version.tar.gz" | LC_ALL=C sort > "$tmp/dist"
         missing=""
-        for f in GNUmakefile include/cli.h launcher/main.c man/kvmlaunch.1 man/kvmlaunch.ini.5 completions/kvmlaunch \
+        for f in GNUmakefile include/cli.h launcher/cli/main.c man/kvmlaunch.1 man/kvmlaunch.ini.5 completions/kvmlaunch \
             debian/control debian/rules debian/changelog examples/ci.ini; do
             grep -qx "kvmlaunch-$version/$f" "$tmp/dist" || missing="$missing $f"
         done

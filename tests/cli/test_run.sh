@@ -77,7 +77,7 @@ check_threads() { # PID
     done
     [ $all = 1 ] && [ $n -gt 1 ] && ok "every QEMU thread ($n): uid/gid $user, no groups, no capabilities, NoNewPrivs 1, Seccomp 2" || bad "QEMU thread privileges ($n threads)"
 }
-# QEMU's open fds against the layout of launcher/hostfacts.c
+# QEMU's open fds against the layout of launcher/host/hostfacts.c
 # (hostfacts_assign_fds): 0 /dev/null, 1-2 kvmlaunch's own stdout and
 # stderr, 3 the QMP socket (a socketpair with the supervisor), 4 the status
 # monitor's listening socket in the runtime dir, the serial log when it is a

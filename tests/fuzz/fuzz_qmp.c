@@ -1,4 +1,4 @@
-/* Fuzz harness: QMP byte streams -> the QMP client (launcher/qmp.c).
+/* Fuzz harness: QMP byte streams -> the QMP client (launcher/vm/qmp.c).
  *
  * The client talks to the other end of a socketpair, on which the harness
  * has written everything "QEMU" says and then shut its side for writing, so

@@ -1,8 +1,8 @@
-/* [cpu] pin = auto (launcher/autopin.c) and what it stands on: the
+/* [cpu] pin = auto (launcher/plan/autopin.c) and what it stands on: the
  * topology read from whole fake hosts (tests/hostroot/host-2x8, host-numa4,
  * cgroup2-numa2), the choices for a set of asks (golden:
  * tests/autopin/choices.txt, KVMLAUNCH_TEST_REGENERATE=1 rewrites it), and
- * the host-wide record of pinned CPUs (launcher/cpuclaim.c) that keeps two
+ * the host-wide record of pinned CPUs (launcher/host/cpuclaim.c) that keeps two
  * VMs side by side. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* [hostnic "DEV"] (launcher/hostnic.c): the parsers on captured text, the
+/* [hostnic "DEV"] (launcher/net/hostnic.c): the parsers on captured text, the
  * plan on the nic-msix fake tree (IRQ pinning of MSI-X queues, `local` on a
  * two-node host, a node that is unknown, a NIC that does not exist,
  * irqbalance running), applying and restoring it byte for byte, and, as
@@ -495,7 +495,7 @@ static void test_render_offloads(void **state) {
 /* ---- offloads for real: a tap in a namespace of the test's own ---- */
 
 /* TSO (IPv4 and IPv6), GSO, GRO of DEV through the ioctl, written here
- * apart from launcher/hostnic.c so each checks the other: ST gets their
+ * apart from launcher/net/hostnic.c so each checks the other: ST gets their
  * active states; with SET, all four are first requested ON. */
 static int features_io(const char *dev, bool set, bool on, bool st[4]) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -53,7 +53,7 @@
 #endif
 #endif
 
-/* The documented kept set (launcher/lockdown.c): a change there must come
+/* The documented kept set (launcher/vm/lockdown.c): a change there must come
  * with a change here. */
 #define KEPT_CAPS ((UINT64_C(1) << CAP_KILL) | (UINT64_C(1) << CAP_SYS_NICE) | (UINT64_C(1) << CAP_NET_ADMIN))
 

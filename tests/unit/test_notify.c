@@ -1,5 +1,5 @@
-/* The service manager's notifications (launcher/notify.c) and the journal's
- * priority prefixes (launcher/log.c).
+/* The service manager's notifications (launcher/base/notify.c) and the journal's
+ * priority prefixes (launcher/base/log.c).
  *
  * Run with arguments it is the service manager of tests/cli/test_systemd.sh:
  *   test_notify --listen SOCKET -- CMD...

@@ -114,7 +114,7 @@ static const Rule allowlist[] = {
     ALLOW_IF("prlimit64", ARG_EQ(2, 0)),
     /* stdio asks isatty() (TCGETS) the first time it buffers a stream. */
     ALLOW_IF("ioctl", ARG_EQ(1, TCGETS)),
-    /* Teardown puts a [hostnic]'s offloads back (launcher/hostnic.c): the
+    /* Teardown puts a [hostnic]'s offloads back (launcher/net/hostnic.c): the
      * ethtool ioctl on one UDP socket, exactly as hostnic opens it (no
      * other family, type, flag or protocol: no TCP, raw, ping or netlink
      * socket, and connect/sendto stay refused, so the socket sends

@@ -1,6 +1,6 @@
 /* The host's NIC (include/hostnic.h): pure parsers and planning first, then
  * the reading through the HostRoot. The ethtool offloads live in
- * launcher/nicoffload.c. */
+ * launcher/net/nicoffload.c. */
 #include "hostnic.h"
 
 #include <ctype.h>

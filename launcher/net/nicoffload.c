@@ -189,7 +189,7 @@ static void eth_features_free(EthFeatures *e) {
 }
 
 static int ethtool_socket(void) {
-    /* The lockdown filter allows exactly this socket (launcher/lockdown.c). */
+    /* The lockdown filter allows exactly this socket (launcher/vm/lockdown.c). */
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     return fd < 0 ? -errno : fd;
 }
