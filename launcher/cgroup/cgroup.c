@@ -448,7 +448,7 @@ static int fake_write(const HostRoot *hr, const CgroupLayout *l, const char *pat
 /* ---- I/O primitives ---- */
 
 static int cg_write(const HostRoot *hr, const CgroupLayout *l, const char *path, const char *value) {
-    return hr->fake ? fake_write(hr, l, path, value) : hostroot_write(hr, path, value);
+    return hr->redirected ? fake_write(hr, l, path, value) : hostroot_write(hr, path, value);
 }
 
 static int cg_mkdir(const HostRoot *hr, const CgroupLayout *l, const char *path) {
@@ -458,7 +458,7 @@ static int cg_mkdir(const HostRoot *hr, const CgroupLayout *l, const char *path)
     _cleanup_close_ int pfd = hostroot_openat(hr, parent, O_PATH | O_DIRECTORY, 0);
     if (pfd < 0) return pfd;
     if (mkdirat(pfd, base, 0755) < 0) return -errno;
-    return hr->fake ? fake_populate(hr, l, path) : 0;
+    return hr->redirected ? fake_populate(hr, l, path) : 0;
 }
 
 /* A fake cgroup is busy while it has a child or says "populated 1"; else
@@ -487,7 +487,7 @@ static int fake_rmdir_files(const HostRoot *hr, const char *path) {
 }
 
 static int cg_rmdir(const HostRoot *hr, const char *path) {
-    if (hr->fake) {
+    if (hr->redirected) {
         int r = fake_rmdir_files(hr, path);
         if (r < 0) return r;
     }

@@ -5,10 +5,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,15 +22,25 @@
 
 #define HOSTROOT_MAX_FILE (1u << 20)
 
+static const HostRootOps *ops_override;
+static void *ops_override_data;
+
+void hostroot_set_ops_override(const HostRootOps *ops, void *data) {
+    ops_override = ops;
+    ops_override_data = data;
+}
+
 int hostroot_open(HostRoot *hr) {
     const char *root = getenv("KVMLAUNCH_ROOT");
-    bool fake = root && *root && !streq(root, "/");
-    if (!fake) root = "/";
+    bool redirected = root && *root && !streq(root, "/");
+    if (!redirected) root = "/";
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_PATH);
     if (fd < 0) return log_error_errno(-errno, "Failed to open the host root %s: %m", root);
     hr->fd = fd;
     hr->path = xstrdup(root);
-    hr->fake = fake;
+    hr->redirected = redirected;
+    hr->ops = ops_override ? ops_override : redirected ? &hostroot_redirected_ops : &hostroot_kernel_ops;
+    hr->ops_data = ops_override ? ops_override_data : NULL;
     return 0;
 }
 
@@ -39,7 +54,7 @@ int hostroot_openat(const HostRoot *hr, const char *path, int flags, mode_t mode
     while (*path == '/') path++;
     if (!*path) path = ".";
     int fd;
-    if (hr->fake) {
+    if (hr->redirected) {
         /* openat2 is in no glibc wrapper this old; the syscall is in Linux 5.6+. */
         struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC), .mode = (flags & O_CREAT) ? mode : 0,
                                 .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
@@ -82,46 +97,7 @@ int hostroot_read(const HostRoot *hr, const char *path, char **out) {
     return 0;
 }
 
-/* A fake tree is plain files, but the kernel's list files ("always
- * [madvise] never") answer a write of one word by moving the brackets; a
- * fake tree does the same, so a restore can be checked byte for byte. */
-static char *fake_list_write(const HostRoot *hr, const char *path, const char *value) {
-    _cleanup_free_ char *old = NULL;
-    if (hostroot_read(hr, path, &old) < 0 || !strchr(old, '[')) return NULL;
-    size_t vl = strlen(value);
-    char *out = xcalloc(1, strlen(old) + 3);
-    bool found = false;
-    for (const char *p = old; *p;) {
-        if (*p == ' ' || *p == '\n') {
-            strncat(out, p++, 1);
-            continue;
-        }
-        size_t n = strcspn(p, " \n");
-        const char *w = p;
-        size_t wl = n;
-        if (w[0] == '[' && wl >= 2 && w[wl - 1] == ']') {
-            w++;
-            wl -= 2;
-        }
-        bool sel = wl == vl && !memcmp(w, value, vl);
-        found |= sel;
-        if (sel) strcat(out, "[");
-        strncat(out, w, wl);
-        if (sel) strcat(out, "]");
-        p += n;
-    }
-    if (!found) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-int hostroot_write(const HostRoot *hr, const char *path, const char *value) {
-    _cleanup_free_ char *emulated = hr->fake ? fake_list_write(hr, path, value) : NULL;
-    /* ...and a kernel file reads back with a newline after the value. */
-    if (hr->fake && !emulated && *value && value[strlen(value) - 1] != '\n') emulated = xasprintf("%s\n", value);
-    if (emulated) value = emulated;
+int hostroot_kernel_write(const HostRoot *hr, const char *path, const char *value) {
     int fd = hostroot_openat(hr, path, O_WRONLY | O_TRUNC | O_NOCTTY, 0);
     if (fd < 0) return fd;
     size_t n = strlen(value);
@@ -130,6 +106,83 @@ int hostroot_write(const HostRoot *hr, const char *path, const char *value) {
     int r = w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
     if (close(fd) < 0 && r == 0) r = -errno;
     return r;
+}
+
+/* PATH's parent, opened as a directory, and PATH's last component. */
+static int open_parent(const HostRoot *hr, const char *path, const char **base) {
+    const char *slash = strrchr(path, '/');
+    if (!slash || !slash[1]) return -EINVAL;
+    *base = slash + 1;
+    _cleanup_free_ char *parent = slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+    return hostroot_openat(hr, parent, O_PATH | O_DIRECTORY, 0);
+}
+
+int hostroot_kernel_mkdir(const HostRoot *hr, const char *path, mode_t mode) {
+    const char *base;
+    int pfd = open_parent(hr, path, &base);
+    if (pfd < 0) return pfd;
+    int r = mkdirat(pfd, base, mode) < 0 ? -errno : 0;
+    close(pfd);
+    return r;
+}
+
+int hostroot_kernel_rmdir(const HostRoot *hr, const char *path) {
+    const char *base;
+    int pfd = open_parent(hr, path, &base);
+    if (pfd < 0) return pfd;
+    int r = unlinkat(pfd, base, AT_REMOVEDIR) < 0 ? -errno : 0;
+    close(pfd);
+    return r;
+}
+
+int hostroot_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
+    (void)hr;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    if (strlen(dev) >= sizeof(ifr.ifr_name)) return -EINVAL;
+    memcpy(ifr.ifr_name, dev, strlen(dev));
+    ifr.ifr_data = cmd;
+    /* The lockdown filter allows exactly this socket (launcher/vm/lockdown.c). */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int r = ioctl(fd, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+    close(fd);
+    return r;
+}
+
+static int redirected_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
+    (void)hr, (void)dev, (void)cmd;
+    return -EOPNOTSUPP;
+}
+
+const HostRootOps hostroot_kernel_ops = {
+    .write = hostroot_kernel_write,
+    .mkdir = hostroot_kernel_mkdir,
+    .rmdir = hostroot_kernel_rmdir,
+    .ethtool = hostroot_kernel_ethtool,
+};
+
+const HostRootOps hostroot_redirected_ops = {
+    .write = hostroot_kernel_write,
+    .mkdir = hostroot_kernel_mkdir,
+    .rmdir = hostroot_kernel_rmdir,
+    .ethtool = redirected_ethtool,
+};
+
+int hostroot_write(const HostRoot *hr, const char *path, const char *value) {
+    return hr->ops->write(hr, path, value);
+}
+
+int hostroot_mkdir(const HostRoot *hr, const char *path, mode_t mode) {
+    return hr->ops->mkdir(hr, path, mode);
+}
+
+int hostroot_rmdir(const HostRoot *hr, const char *path) {
+    return hr->ops->rmdir(hr, path);
+}
+
+int hostroot_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
+    return hr->ops->ethtool(hr, dev, cmd);
 }
 
 bool hostroot_exists(const HostRoot *hr, const char *path) {

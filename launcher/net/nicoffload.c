@@ -265,7 +265,7 @@ static int offloads_read_fd(int fd, NicOffloads *out) {
 int hostnic_offloads_read(const HostRoot *hr, const char *dev, NicOffloads *out) {
     memset(out, 0, sizeof(*out));
     out->dev = xstrdup(dev);
-    if (hr->fake) return out->error = -EOPNOTSUPP;
+    if (hr->redirected) return out->error = -EOPNOTSUPP;
     int fd = ethtool_socket();
     if (fd < 0) return out->error = fd;
     int r = offloads_read_fd(fd, out);
@@ -420,14 +420,14 @@ static int off_restore_locked(const char *name) {
 }
 
 int hostnic_offloads_restore(const HostRoot *hr, const char *name) {
-    if (hr->fake) return 0;
+    if (hr->redirected) return 0;
     _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), HOSTNIC_OFFLOADS_STATE_FILE);
     if (!file_exists(path)) return 0; /* nothing was ever recorded */
     return off_restore_locked(name);
 }
 
 int hostnic_offloads_replay_dead(const HostRoot *hr) {
-    if (hr->fake) return 0;
+    if (hr->redirected) return 0;
     _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), HOSTNIC_OFFLOADS_STATE_FILE);
     if (!file_exists(path)) return 0;
     return off_restore_locked(NULL);
@@ -483,7 +483,7 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
         const HostNicSection *h = &cfg->hostnics[i];
         if (h->offloads == OFFLOADS_ON) {
             any_on = true;
-            if (hr->fake) log_notice("%s offloads: not changed under the fake host root %s", h->head.id, hr->path);
+            if (hr->redirected) log_notice("%s offloads: not changed under the fake host root %s", h->head.id, hr->path);
             continue;
         }
         /* keep: reported, untouched. */
@@ -496,7 +496,7 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
         }
         free(o.dev);
     }
-    if (!any_on || hr->fake) return 0;
+    if (!any_on || hr->redirected) return 0;
 
     StateFile l = { -1, NULL, NULL };
     int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);

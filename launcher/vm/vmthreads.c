@@ -27,7 +27,7 @@ int vmthreads_parse_comm(const char *comm, int *index) {
 static int open_real_root(HostRoot *hr) {
     int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -errno;
-    *hr = (HostRoot){ fd, xstrdup("/"), false };
+    *hr = (HostRoot){ fd, xstrdup("/"), false, &hostroot_kernel_ops, NULL };
     return 0;
 }
 

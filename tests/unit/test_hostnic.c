@@ -235,7 +235,7 @@ static void plan_nic(const char *ini, Planned *p) {
     ErrList el = { 0 };
     if (vmconf_load_buffer("t.ini", ini, strlen(ini), &p->cfg, &el) < 0) fail_msg("%s", el.e[0].msg);
     assert_int_equal(hostroot_open(&p->hr), 0);
-    assert_true(p->hr.fake);
+    assert_true(p->hr.redirected);
     p->r = hostnic_plan(&p->hr, &p->cfg, &p->plan, &p->errors, &p->notes);
 }
 
@@ -566,7 +566,7 @@ static void offloads_child(const char *run) {
     static const char ini[] = VM_INI "[hostnic \"kltest0\"]\noffloads = on\n";
     CHECK(vmconf_load_buffer("t.ini", ini, strlen(ini), &cfg, &el) == 0);
     HostRoot hr = HOSTROOT_INIT;
-    CHECK(hostroot_open(&hr) == 0 && !hr.fake);
+    CHECK(hostroot_open(&hr) == 0 && !hr.redirected);
     NicOffloads o;
     CHECK(hostnic_offloads_read(&hr, "kltest0", &o) == 0);
     CHECK(streq(hostnic_offload_state(&o, NIC_OFFLOAD_GRO), "off"));

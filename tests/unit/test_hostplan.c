@@ -29,7 +29,7 @@ static void plan_for(const char *ini, VmConfig *cfg, HostRoot *hr, HostPlan *pla
     int r = vmconf_load_buffer("t.ini", ini, strlen(ini), cfg, &el);
     if (r < 0) fail_msg("%s", el.e[0].msg);
     assert_int_equal(hostroot_open(hr), 0);
-    assert_true(hr->fake);
+    assert_true(hr->redirected);
     HostState st;
     hoststate_probe(hr, cfg, &st);
     ErrList notes = { 0 };

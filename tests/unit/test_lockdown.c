@@ -568,7 +568,7 @@ static void offloads_child(const char *run) {
     ErrList el = { 0 };
     CHECK(vmconf_load_buffer("t.ini", ini, strlen(ini), &cfg, &el) == 0);
     HostRoot hr = HOSTROOT_INIT;
-    CHECK(hostroot_open(&hr) == 0 && !hr.fake);
+    CHECK(hostroot_open(&hr) == 0 && !hr.redirected);
     Runtime rt = RUNTIME_INIT;
     CHECK(runtime_acquire("lockvm", &rt, NULL) == 0);
     CHECK(hostnic_offloads_apply(&hr, &cfg) == 0);
