@@ -44,34 +44,16 @@
  * goes to emulator/cgroup.procs, then each vCPU and I/O thread id to its
  * child's tasks, one id per write.
  *
- * Teardown moves nothing (QEMU is dead by then): rmdir the children, NAME,
- * and kvmlaunch/ when no other VM is left in it (rmdir of a cgroup with
- * children fails, so this cannot take another VM's dir; the "created by
- * us" rule would leave kvmlaunch/ behind whenever its creator exits before
- * a VM that started later). EBUSY (threads of a dying process) is retried
- * CGROUP_RMDIR_TRIES times, CGROUP_RMDIR_DELAY_MS apart; ENOENT is success.
- * Then "-cpuset" where this VM wrote "+cpuset" and the cgroup still exists
- * (BASE), only when no child of it uses cpuset (cgroup_release_cpuset).
- *
- * Fake trees (HostRoot.fake, tests): the module plays the kernel's part
- * where a test could not otherwise see the result: mkdir fills the new
- * directory with the interface files the kernel would create (v2:
- * cgroup.{procs,threads,type,subtree_control,controllers,events}, and the
- * cpuset files when the parent's subtree_control lists cpuset, effective
- * ones copied from the parent; v1: tasks, cgroup.procs, notify_on_release,
- * cgroup.clone_children, cpuset.{cpus,mems,effective_cpus,effective_mems});
- * "+cpuset"/"-cpuset" edit the word list in the order of the cgroup's
- * cgroup.controllers (empty: zero bytes; "+" of a controller not offered
- * there: ENOENT, as the kernel says); writes to cgroup.procs,
- * cgroup.threads and tasks append a line (nothing is removed from the old
- * cgroup); a v2 cpuset.cpus/mems write sets the .effective file to the
- * asked set within the parent's effective set, or the parent's when that
- * is empty; a v1 write copies to effective_cpus/mems; rmdir fails with
- * EBUSY while the dir has a subdirectory or its cgroup.events reads
- * "populated 1" (tests write that to play a thread that is slow to die),
- * else removes the files, then the dir. Nothing else is emulated (a child
- * created before "+cpuset" gets no cpuset files later, "-cpuset" removes
- * none). tests/hostroot/cgroup2-delegated/README.md lists the scenario.
+ * Teardown moves nothing (QEMU is dead by then): rmdir the children, then
+ * NAME. kvmlaunch/ stays once made, shared by every VM as systemd's
+ * machine.slice is: removing it would need write access to BASE, which a
+ * v1 hierarchy's root (mode 0555) denies to a root without
+ * CAP_DAC_OVERRIDE, and the supervisor keeps no such capability. EBUSY
+ * (threads of a dying process) is retried CGROUP_RMDIR_TRIES times,
+ * CGROUP_RMDIR_DELAY_MS apart; ENOENT is success. Then, on v2, "-cpuset"
+ * in kvmlaunch/ (ours, whoever turned it on) and in BASE where this VM
+ * wrote "+cpuset", bottom-up, each only when no child of it uses cpuset
+ * (cgroup_release_cpuset): the last VM to leave hands cpuset back.
  *
  * Every int function returns >= 0 or -errno; the I/O ones log their
  * failure once, the pure ones leave that to the caller. */
@@ -191,7 +173,8 @@ void cgroup_plan_free(CgroupPlan *plan);
 /* ---- I/O ---- */
 
 /* Finds the cpuset hierarchy and the base as described above, reading
- * /proc/self/mounts (/proc/mounts where that is missing, as in fake trees),
+ * /proc/self/mounts (/proc/mounts where that is missing, as in a test's
+ * tree),
  * the cgroup2 mounts' cgroup.controllers, /proc/self/cgroup (missing: our
  * cgroup counts as the root), the delegation xattrs and the base's
  * effective CPUs and nodes. No cpuset hierarchy is not an error: version
@@ -222,9 +205,9 @@ typedef struct CgroupVm {
  * cgroup_teardown_vm(out) on success and failure alike. */
 int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *cfg, const Placement *p, pid_t qemu_pid,
                     CgroupVm *out);
-/* Removes what setup made (see above) and frees *vm; a zeroed CgroupVm is
- * a no-op. Every child is tried; when one stays (-EBUSY while threads
- * remain) the VM dir, kvmlaunch/ and cpuset are left as they are and the
+/* Removes what setup made (see above; kvmlaunch/ stays) and frees *vm; a
+ * zeroed CgroupVm is a no-op. Every child is tried; when one stays (-EBUSY
+ * while threads remain) the VM dir and cpuset are left as they are and the
  * error returned; `kvmlaunch cleanup NAME` can try again. */
 int cgroup_teardown_vm(const HostRoot *hr, CgroupVm *vm);
 /* Writes "-cpuset" into DIR/cgroup.subtree_control unless cpuset is off
@@ -234,10 +217,16 @@ int cgroup_teardown_vm(const HostRoot *hr, CgroupVm *vm);
  * working. For replaying a journaled CgroupEnable with was_enabled false. */
 int cgroup_release_cpuset(const HostRoot *hr, const char *dir);
 /* What a crashed run of NAME left: removes BASE/kvmlaunch/NAME with its
- * children, and kvmlaunch/ when empty; 0 when there is nothing. It cannot
- * know whether that run enabled cpuset in BASE, so it leaves
- * cgroup.subtree_control alone (journal CgroupVm.enabled for that). */
+ * children (kvmlaunch/ stays), then on v2 releases cpuset in kvmlaunch/
+ * as teardown does; 0 when there is nothing. It cannot know whether that
+ * run enabled cpuset in BASE, so it leaves BASE's cgroup.subtree_control
+ * alone (journal CgroupVm.enabled for that). */
 int cgroup_cleanup(const HostRoot *hr, const CgroupLayout *l, const char *name);
+/* cgroup_cleanup() for every VM dir in BASE/kvmlaunch/ whose NAME
+ * RUNNING(NAME) does not claim and that holds no thread (a VM of another
+ * runtime dir, or a QEMU that outlived its supervisor, is not dead). Logs
+ * each removal; the first error, after trying them all. */
+int cgroup_cleanup_dead(const HostRoot *hr, const CgroupLayout *l, bool (*running)(const char *name));
 void cgroup_vm_free(CgroupVm *vm);
 
 #endif

@@ -16,18 +16,11 @@ uint64_t lockdown_kept_capabilities(void);
  * export it with seccomp_export_pfc. */
 int lockdown_build_filter(scmp_filter_ctx *out);
 
-/* Clears every capability but the kept ones (those the process holds) from
- * the effective, permitted, inheritable, ambient and bounding sets. The uid
- * stays 0. */
-int lockdown_drop_capabilities(void);
-
-/* Builds the filter, drops capabilities, sets no_new_privs and loads the
- * filter. Irreversible and for a single-threaded process: call once, after
- * the last fork and exec. */
+/* Builds the filter, drops every capability but the kept ones (those the
+ * process holds) from the effective, permitted, inheritable, ambient and
+ * bounding sets (the uid stays 0), sets no_new_privs and loads the filter.
+ * Irreversible and for a single-threaded process: call once, after the
+ * last fork and exec. */
 int lockdown_supervisor(void);
-/* The same, keeping the capabilities in EXTRA (a CapEff-style bit mask)
- * too, for what this host's layout needs; the caller says why. */
-int lockdown_supervisor_keeping(uint64_t extra);
-int lockdown_drop_capabilities_keeping(uint64_t extra);
 
 #endif

@@ -77,8 +77,10 @@ int cmd_stop(const char *name) {
     return EXIT_RUNTIME;
 }
 
-/* NAME's runtime dir and the host knobs it relied on; NULL: every VM that
- * is not running. */
+static bool vm_running(const char *name) { return runtime_query(name, NULL, NULL) == 1; }
+
+/* NAME's runtime dir, the host knobs it relied on and its cgroups; NULL:
+ * every VM that is not running. */
 int cmd_cleanup(const char *name) {
     if (name && check_name(name) < 0) return EXIT_CONFIG;
     int rc = EXIT_OK;
@@ -107,9 +109,12 @@ int cmd_cleanup(const char *name) {
     if ((name && hostplan_restore(&hr, name) < 0) || hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
     if ((name && hostnic_offloads_restore(&hr, name) < 0) || hostnic_offloads_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
     if (cpuclaim_release(name) < 0) rc = EXIT_RUNTIME;
+    /* The cgroups of a dead VM too (kvmlaunch/ itself stays). */
     CgroupLayout cgl;
     memset(&cgl, 0, sizeof(cgl));
-    if (name && cgroup_detect(&hr, &cgl) == 0 && cgl.version != CGROUP_NONE && cgroup_cleanup(&hr, &cgl, name) < 0) rc = EXIT_RUNTIME;
+    if (cgroup_detect(&hr, &cgl) == 0 && cgl.version != CGROUP_NONE &&
+        (name ? cgroup_cleanup(&hr, &cgl, name) : cgroup_cleanup_dead(&hr, &cgl, vm_running)) < 0)
+        rc = EXIT_RUNTIME;
     cgroup_layout_free(&cgl);
     hostroot_close(&hr);
     if (rc == EXIT_OK) log_info("%s: nothing is left", name ? name : "all stopped VMs");

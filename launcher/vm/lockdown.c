@@ -226,9 +226,10 @@ static int check_single_threaded(void) {
     return 0;
 }
 
-int lockdown_drop_capabilities(void) { return lockdown_drop_capabilities_keeping(0); }
-
-int lockdown_drop_capabilities_keeping(uint64_t extra) {
+/* Clears every capability but the kept ones (those the process holds) from
+ * the effective, permitted, inheritable, ambient and bounding sets. The uid
+ * stays 0. */
+static int drop_capabilities(void) {
     errno = 0;
     if (capng_get_caps_process() < 0)
         return log_error_errno(errno ? -errno : -EIO, "Failed to read the supervisor's capabilities: %m");
@@ -242,8 +243,6 @@ int lockdown_drop_capabilities_keeping(uint64_t extra) {
             log_warning("The supervisor lacks %s, needed to %s",
                         capng_capability_to_name(kept_caps[i].cap), kept_caps[i].why);
     }
-    for (unsigned cap = 0; cap < 64; cap++)
-        if ((extra & (UINT64_C(1) << cap)) && capng_have_capability(CAPNG_PERMITTED, cap) == 1) keep |= UINT64_C(1) << cap;
 
     capng_clear(CAPNG_SELECT_ALL);
     for (unsigned cap = 0; cap < 64; cap++)
@@ -267,9 +266,7 @@ int lockdown_drop_capabilities_keeping(uint64_t extra) {
     return 0;
 }
 
-int lockdown_supervisor(void) { return lockdown_supervisor_keeping(0); }
-
-int lockdown_supervisor_keeping(uint64_t extra) {
+int lockdown_supervisor(void) {
     static bool done;
     if (done) return log_error_errno(-EALREADY, "The supervisor is already locked down");
 
@@ -280,7 +277,7 @@ int lockdown_supervisor_keeping(uint64_t extra) {
     r = lockdown_build_filter(&ctx);
     if (r < 0) return r;
 
-    r = lockdown_drop_capabilities_keeping(extra);
+    r = drop_capabilities();
     if (r >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         r = log_error_errno(-errno, "Failed to set no_new_privs on the supervisor: %m");
     if (r >= 0) {

@@ -237,17 +237,6 @@ out:
     return r;
 }
 
-/* Removing kvmlaunch/ from the cgroup base when the last VM ends is a
- * write to the base directory, which root without CAP_DAC_OVERRIDE may
- * only do where it owns it with the write bit set. A v1 hierarchy root is
- * 0555; a container's cgroup2 root may belong to another uid. */
-static bool cgroup_base_needs_dac_override(const CgroupLayout *cgl) {
-    if (cgl->version == CGROUP_NONE || !cgl->base) return false;
-    struct stat st;
-    if (stat(cgl->base, &st) < 0) return true;
-    return st.st_uid != 0 || !(st.st_mode & S_IWUSR);
-}
-
 /* The checks of `kvmlaunch check`, before anything changes: FAIL lines
  * are errors (exit 2), WARN lines warnings. */
 static int run_checks(const VmConfig *cfg, const VmPlan *p) {
@@ -407,8 +396,7 @@ int run_vm(const char *path) {
             rc = EXIT_TIMEOUT;
         }
     } else {
-        uint64_t extra = cgroup_base_needs_dac_override(&p.cgl) ? UINT64_C(1) << CAP_DAC_OVERRIDE : 0;
-        if (facts->running_as_root && lockdown_supervisor_keeping(extra) < 0) {
+        if (facts->running_as_root && lockdown_supervisor() < 0) {
             log_error("Failed to lock the supervisor down: stopping the VM");
             kill_qemu(&st);
             rc = EXIT_RUNTIME;

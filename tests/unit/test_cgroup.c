@@ -1,7 +1,9 @@
 /* Per-VM cgroups (include/cgroup.h): the parsers on captured text, the
  * pure plan, and setup/teardown on fake trees (tests/hostroot: cgroup2-numa2
  * for v2 at the root, cgroup2-delegated for a systemd unit, cgroup1 for
- * v1), each ending with the tree byte for byte as it was.
+ * v1) where tests/helpers/fake_cgroup.c plays the kernel, each ending with
+ * kvmlaunch/ left bare (it stays) and, once that is removed, the tree byte
+ * for byte as it was.
  *
  * `test_cgroup --real` instead places the threads of a real process in real
  * cgroups of this host (root and a cpuset hierarchy needed, else exit 77);
@@ -26,6 +28,7 @@
 
 #include "cgroup.h"
 #include "kfiles.h"
+#include "fake_cgroup.h"
 #include "fake_root.h"
 #include "util.h"
 #include "vmconf.h"
@@ -98,6 +101,32 @@ static void place(Placement *p, ThreadRole role, int index, pid_t tid, int cpu) 
 static void open_root(HostRoot *hr, CgroupLayout *l) {
     assert_int_equal(hostroot_open(hr), 0);
     assert_int_equal(cgroup_detect(hr, l), 0);
+}
+
+/* After the last VM: kvmlaunch/ in BASE is still there, with no VM dir in
+ * it and (v2) cpuset handed back; removed (as an admin may), the tree is
+ * byte for byte as it was. */
+static void assert_top_bare(const Env *e, const HostRoot *hr, const char *base) {
+    _cleanup_free_ char *top = xasprintf("%s/" CGROUP_TOP, base);
+    StrVec sub = STRVEC_INIT;
+    assert_int_equal(hostroot_list(hr, top, true, &sub), 0);
+    if (sub.n) fail_msg("%s still has %s", top, sub.v[0]);
+    strvec_clear(&sub);
+    _cleanup_free_ char *ctl = xasprintf("%s/cgroup.subtree_control", top), *type = xasprintf("%s/cgroup.type", top);
+    _cleanup_free_ char *v1 = xasprintf("%s/tasks", top);
+    if (!hostroot_exists(hr, v1)) {
+        assert_fake(e, type, "domain\n");
+        assert_fake(e, ctl, "");
+    }
+    assert_int_equal(hostroot_rmdir(hr, top), 0);
+    assert_true(fake_root_unchanged(e));
+}
+
+/* What the kernel shows of a VM dir once its threads died: no ids left. */
+static void play_dead(const Env *e, const char *dir) {
+    assert_int_equal(test_sh("find %s%s \\( -name tasks -o -name cgroup.procs -o -name cgroup.threads \\) -exec truncate -s0 {} +",
+                             e->root, dir),
+                     0);
 }
 
 /* ---- pure parsers ---- */
@@ -391,7 +420,11 @@ static void test_v2_root(void **state) {
                         "/sys/fs/cgroup/kvmlaunch/vm1/vcpu1/cpuset.mems.effective=1|\n");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
     assert_null(vm.dir);
-    assert_true(fake_root_unchanged(&e));
+    /* The VM's own subtree goes; kvmlaunch/ stays, cpuset handed back. */
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "domain\n");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.subtree_control", "");
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
 
     /* Unpinned threads and I/O threads: the root's CPUs and nodes. */
     vmconf_free(&cfg);
@@ -405,7 +438,7 @@ static void test_v2_root(void **state) {
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/iothread0/cpuset.mems", "0-1\n");
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/iothread0/cgroup.threads", "4244\n");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_true(fake_root_unchanged(&e));
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
 
     placement_free(&p);
     vmconf_free(&cfg);
@@ -441,13 +474,15 @@ static void test_v2_shared(void **state) {
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm2/vcpu0/cgroup.threads", "5001\n");
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/cgroup.type", "(missing)");
     assert_fake(&e, "/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n");
-    /* vm2 found cpuset on at the root: it leaves it, kvmlaunch/ goes. */
+    /* vm2 found cpuset on at the root: it leaves it there; kvmlaunch/
+     * stays, and gives cpuset back (vm2 was its last user). */
     assert_int_equal(cgroup_teardown_vm(&hr, &v2), 0);
-    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm2/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.subtree_control", "");
     assert_fake(&e, "/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n");
     /* A journal of vm1's enables, replayed: */
     assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
-    assert_true(fake_root_unchanged(&e));
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
 
     /* Another cgroup took CPUs from cpuset meanwhile: it stays on. */
     assert_int_equal(cgroup_setup_vm(&hr, &l, &c1, &p1, 4242, &v1), 0);
@@ -457,7 +492,7 @@ static void test_v2_shared(void **state) {
     assert_fake(&e, "/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n");
     assert_int_equal(test_sh("rm -r %s/sys/fs/cgroup/other.slice", e.root), 0);
     assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
-    assert_true(fake_root_unchanged(&e));
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
 
     placement_free(&p1);
     placement_free(&p2);
@@ -499,9 +534,10 @@ static void test_v2_stale_busy_cleanup(void **state) {
     assert_int_equal(cgroup_cleanup(&hr, &l, "vm1"), 0);
     assert_int_equal(cgroup_cleanup(&hr, &l, "vm1"), 0); /* nothing left: fine */
     assert_int_equal(cgroup_cleanup(&hr, &l, ".."), -EINVAL);
-    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "domain\n");
     assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
-    assert_true(fake_root_unchanged(&e));
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
 
     placement_free(&p);
     vmconf_free(&cfg);
@@ -527,9 +563,9 @@ static void test_v2_delegated(void **state) {
 
     _cleanup_free_ char *unit_dir = xasprintf("%s%s", e.root, unit);
     if (setxattr(unit_dir, "user.delegate", "1", 1, 0) < 0) {
-        print_message("user xattrs do not work in %s (%s): the delegated case is not tested\n", e.dir, strerror(errno));
+        print_message("skip: user xattrs do not work in %s (%s): the delegated case is not tested\n", e.dir, strerror(errno));
         fake_root_teardown(&e);
-        return;
+        skip();
     }
     open_root(&hr, &l);
     assert_true(l.delegated);
@@ -554,7 +590,7 @@ static void test_v2_delegated(void **state) {
     assert_fake(&e, v1, "5\n");
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "(missing)");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_true(fake_root_unchanged(&e));
+    assert_top_bare(&e, &hr, unit);
 
     /* CPU 1 lies outside the slice's 2-7: the kernel gives 2-7, setup
      * fails before moving a thread, teardown still undoes it all. */
@@ -565,7 +601,7 @@ static void test_v2_delegated(void **state) {
     _cleanup_free_ char *procs = xasprintf("%s/kvmlaunch/vm1/emulator/cgroup.procs", unit);
     assert_fake(&e, procs, "");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_true(fake_root_unchanged(&e));
+    assert_top_bare(&e, &hr, unit);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
 
@@ -643,12 +679,65 @@ static void test_v1(void **state) {
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
     assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/vm2/vcpu0/tasks", "5001\n");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm2), 0);
-    assert_true(fake_root_unchanged(&e));
+    /* v1 keeps kvmlaunch/'s CPUs and nodes for the next VM. */
+    assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/cpuset.cpus", "0-1\n");
+    assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/vm2/tasks", "(missing)");
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup/cpuset");
 
     placement_free(&p);
     placement_free(&p2);
     vmconf_free(&cfg);
     vmconf_free(&c2);
+    cgroup_layout_free(&l);
+    hostroot_close(&hr);
+    fake_root_teardown(&e);
+}
+
+static bool running_vm2(const char *name) { return streq(name, "vm2"); }
+
+/* `cleanup --all`: every dead VM's cgroups go, kvmlaunch/ stays; a VM its
+ * runtime dir calls running, or whose cgroup still has threads (one of
+ * another runtime dir), is left alone. */
+static void test_cleanup_dead(void **state) {
+    (void)state;
+    Env e;
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
+    HostRoot hr = HOSTROOT_INIT;
+    CgroupLayout l;
+    open_root(&hr, &l);
+    static const char *const names[] = { "vm1", "vm2", "vm3" };
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        VmConfig cfg;
+        _cleanup_free_ char *ini = xasprintf("[vm]\nname = %s\nmemory = 1G\nvcpus = 1\n", names[i]);
+        load(ini, &cfg);
+        Placement p = { 0 };
+        place(&p, THREAD_EMULATOR, -1, 4000 + 10 * (int)i, -1);
+        place(&p, THREAD_VCPU, 0, 4001 + 10 * (int)i, -1);
+        CgroupVm vm;
+        assert_int_equal(cgroup_setup_vm(&hr, &l, &cfg, &p, 4000 + 10 * (int)i, &vm), 0);
+        cgroup_vm_free(&vm); /* every run crashed */
+        placement_free(&p);
+        vmconf_free(&cfg);
+    }
+    play_dead(&e, "/sys/fs/cgroup/kvmlaunch/vm1");
+    play_dead(&e, "/sys/fs/cgroup/kvmlaunch/vm2");
+    /* vm3's threads are still listed: not dead, whatever its runtime says. */
+    assert_int_equal(cgroup_cleanup_dead(&hr, &l, running_vm2), 0);
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm2/vcpu0/cgroup.type", "threaded\n");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm3/vcpu0/cgroup.threads", "4021\n");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.subtree_control", "cpuset\n");
+
+    /* Once vm3's threads are gone and vm2 stopped: all of it. */
+    play_dead(&e, "/sys/fs/cgroup/kvmlaunch/vm3");
+    assert_int_equal(cgroup_cleanup_dead(&hr, &l, running_vm2), 0);
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm3/cgroup.type", "(missing)");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm2/cgroup.type", "domain\n");
+    assert_int_equal(cgroup_cleanup(&hr, &l, "vm2"), 0);
+    assert_int_equal(cgroup_cleanup_dead(&hr, &l, running_vm2), 0); /* nothing left: fine */
+    assert_int_equal(cgroup_release_cpuset(&hr, "/sys/fs/cgroup"), 0);
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
+
     cgroup_layout_free(&l);
     hostroot_close(&hr);
     fake_root_teardown(&e);
@@ -677,6 +766,7 @@ static void test_none(void **state) {
     assert_int_equal(cgroup_setup_vm(&hr, &l, &cfg, &p, 4242, &vm), -EOPNOTSUPP);
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
     assert_int_equal(cgroup_cleanup(&hr, &l, "vm1"), 0);
+    assert_int_equal(cgroup_cleanup_dead(&hr, &l, running_vm2), 0);
     /* A bad mounts line is an error. */
     cgroup_layout_free(&l);
     assert_int_equal(test_sh("printf 'cgroup2\\n' > %s/proc/mounts", dir), 0);
@@ -766,13 +856,9 @@ static int real_main(void) {
         hostroot_close(&hr);
         return 77;
     }
+    /* kvmlaunch/ may be there (it stays once made) and hold other VMs;
+     * this test touches only its own kltest-PID. */
     _cleanup_free_ char *top = xasprintf("%s/" CGROUP_TOP, l.base);
-    if (hostroot_exists(&hr, top)) {
-        printf("SKIP: %s exists (a kvmlaunch VM runs?); this test touches no cgroup it did not create\n", top);
-        cgroup_layout_free(&l);
-        hostroot_close(&hr);
-        return 77;
-    }
     printf("%s\n", l.why);
     bool failed = false;
     int cpu_a = l.cpus.cpu[l.cpus.n - 1], cpu_b = l.cpus.cpu[0];
@@ -822,9 +908,11 @@ static int real_main(void) {
 
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    _cleanup_free_ char *vmdir = xasprintf("%s/%s", top, cfg.vm.name);
     r = cgroup_teardown_vm(&hr, &vm);
     CHECK(r == 0, "cgroup_teardown_vm: %s", strerror(-r));
-    CHECK(!hostroot_exists(&hr, top), "%s is left", top);
+    CHECK(!hostroot_exists(&hr, vmdir), "%s is left", vmdir);
+    CHECK(hostroot_exists(&hr, top), "%s went: it stays for the next VM", top);
     /* What a crash leaves, removed by cleanup. */
     pid = fork();
     if (pid == 0) child_main();
@@ -840,7 +928,8 @@ static int real_main(void) {
     waitpid(pid, NULL, 0);
     r = cgroup_cleanup(&hr, &l, cfg.vm.name);
     CHECK(r == 0, "cgroup_cleanup: %s", strerror(-r));
-    CHECK(!hostroot_exists(&hr, top), "%s is left after cleanup", top);
+    CHECK(!hostroot_exists(&hr, vmdir), "%s is left after cleanup", vmdir);
+    CHECK(hostroot_exists(&hr, top), "%s went in cleanup: it stays", top);
 
     placement_free(&p);
     vmconf_free(&cfg);
@@ -857,7 +946,12 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_groups_and_plan), cmocka_unit_test(test_groups_from_placement),
         cmocka_unit_test(test_v2_root), cmocka_unit_test(test_v2_shared),
         cmocka_unit_test(test_v2_stale_busy_cleanup), cmocka_unit_test(test_v2_delegated),
-        cmocka_unit_test(test_v1), cmocka_unit_test(test_none),
+        cmocka_unit_test(test_v1), cmocka_unit_test(test_cleanup_dead), cmocka_unit_test(test_none),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Every HostRoot of these tests has the fake kernel's ops (it leaves
+     * the real host alone: --real has none). */
+    fake_cgroup_install();
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    fake_cgroup_uninstall();
+    return r;
 }
