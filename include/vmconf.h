@@ -210,6 +210,11 @@ int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors);
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors);
 void vmconf_free(VmConfig *cfg);
 
+/* Instance INDEX of KIND (0 for the singletons), and how many KIND has
+ * (1 for the singletons). */
+void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index);
+size_t vmconf_section_count(const VmConfig *cfg, SectionKind kind);
+
 /* The label of a section instance as the user wrote it: `[vm]`, `[disk "root"]`. */
 const char *section_kind_name(SectionKind kind);
 char *section_label(SectionKind kind, const SectionHead *head);

@@ -49,25 +49,6 @@ void errlist_clear(ErrList *el) {
     *el = (ErrList){ 0 };
 }
 
-const char *section_kind_name(SectionKind kind) { return schema_sections[kind].name; }
-
-char *section_label(SectionKind kind, const SectionHead *head) {
-    if (schema_sections[kind].named) return xasprintf("[%s \"%s\"]", section_kind_name(kind), head->id ? head->id : "");
-    return xasprintf("[%s]", section_kind_name(kind));
-}
-
-int section_key_line(SectionKind kind, const SectionHead *head, const char *key) {
-    int index;
-    if (!schema_key_find(kind, key, &index)) abort();
-    return head->key_line[index] ? head->key_line[index] : head->line;
-}
-
-bool section_key_set(SectionKind kind, const SectionHead *head, const char *key) {
-    int index;
-    if (!schema_key_find(kind, key, &index)) abort();
-    return head->key_line[index] != 0;
-}
-
 void errlist_add_keyv(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt,
                       va_list ap) {
     char buf[1024];

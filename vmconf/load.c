@@ -45,22 +45,6 @@ typedef struct Loader {
     bool lines_refused;         /* some line was refused: what seems missing may be in it */
 } Loader;
 
-static void *section_base(VmConfig *cfg, SectionKind kind, size_t index) {
-    switch (kind) {
-    case SECTION_VM: return &cfg->vm;
-    case SECTION_CPU: return &cfg->cpu;
-    case SECTION_MEMORY: return &cfg->memory;
-    case SECTION_BALLOON: return &cfg->balloon;
-    case SECTION_HOST: return &cfg->host;
-    case SECTION_DISK: return &cfg->disks[index];
-    case SECTION_NET: return &cfg->nets[index];
-    case SECTION_HOSTNIC: return &cfg->hostnics[index];
-    default: return NULL;
-    }
-}
-
-void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) { return section_base(cfg, kind, index); }
-
 static void report(Loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report(Loader *ld, const char *fmt, ...) {
     char buf[1024];
@@ -70,7 +54,7 @@ static void report(Loader *ld, const char *fmt, ...) {
     va_end(ap);
     errlist_addf(ld->errors, ld->lineno, "%s:%d: %s", ld->name, ld->lineno, buf);
     ld->lines_refused = true;
-    if (ld->cur_index >= 0) ((SectionHead *)section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index))->lines_refused = true;
+    if (ld->cur_index >= 0) ((SectionHead *)vmconf_section(ld->cfg, ld->cur_kind, (size_t)ld->cur_index))->lines_refused = true;
 }
 
 /* Adds an instance of a named section and returns its index. */
@@ -94,9 +78,9 @@ static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int lin
 }
 
 static long find_named(VmConfig *cfg, SectionKind kind, const char *id) {
-    size_t n = kind == SECTION_DISK ? cfg->n_disks : kind == SECTION_NET ? cfg->n_nets : cfg->n_hostnics;
+    size_t n = vmconf_section_count(cfg, kind);
     for (size_t i = 0; i < n; i++)
-        if (streq(((SectionHead *)section_base(cfg, kind, i))->id, id)) return (long)i;
+        if (streq(((SectionHead *)vmconf_section(cfg, kind, i))->id, id)) return (long)i;
     return -1;
 }
 
@@ -144,7 +128,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
             return;
         }
         ld->singleton_line[sec->kind] = ld->lineno;
-        ((SectionHead *)section_base(ld->cfg, sec->kind, 0))->line = ld->lineno;
+        ((SectionHead *)vmconf_section(ld->cfg, sec->kind, 0))->line = ld->lineno;
         ld->cur_kind = sec->kind;
         ld->cur_index = 0;
         return;
@@ -162,7 +146,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
         report(ld, "[%s]: %s", sec->name, err);
         return;
     }
-    size_t count = sec->kind == SECTION_DISK ? ld->cfg->n_disks : sec->kind == SECTION_NET ? ld->cfg->n_nets : ld->cfg->n_hostnics;
+    size_t count = vmconf_section_count(ld->cfg, sec->kind);
     if (count >= VMCONF_MAX_NAMED) {
         if (!ld->too_many[sec->kind])
             report(ld, "[%s \"%s\"]: expected at most %d [%s] sections, found more", sec->name, id, VMCONF_MAX_NAMED, sec->name);
@@ -171,7 +155,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     }
     long prev = find_named(ld->cfg, sec->kind, id);
     if (prev >= 0) {
-        SectionHead *h = section_base(ld->cfg, sec->kind, (size_t)prev);
+        SectionHead *h = vmconf_section(ld->cfg, sec->kind, (size_t)prev);
         report(ld, "[%s \"%s\"]: section repeated, first at line %d; IDs must be unique", sec->name, id, h->line);
         return;
     }
@@ -349,7 +333,7 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         return 1;
     }
-    void *base = section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index);
+    void *base = vmconf_section(ld->cfg, ld->cur_kind, (size_t)ld->cur_index);
     SectionHead *head = base;
     _cleanup_free_ char *label = section_label(ld->cur_kind, head);
     _cleanup_free_ char *value = xstrdup(raw);
@@ -424,7 +408,7 @@ static int handler(void *user, const char *section, const char *name, const char
 static void config_init(VmConfig *cfg, const char *name) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = xstrdup(name);
-    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, section_base(cfg, k, 0));
+    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, vmconf_section(cfg, k, 0));
 }
 
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors) {
@@ -485,7 +469,7 @@ int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors) {
 }
 
 void vmconf_free(VmConfig *cfg) {
-    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_free_section(k, section_base(cfg, k, 0));
+    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_free_section(k, vmconf_section(cfg, k, 0));
     for (size_t i = 0; i < cfg->n_disks; i++) schema_free_section(SECTION_DISK, &cfg->disks[i]);
     for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
     for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);

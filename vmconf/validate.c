@@ -28,19 +28,10 @@ static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const 
     va_end(ap);
 }
 
-static size_t section_count(const VmConfig *cfg, SectionKind kind) {
-    switch (kind) {
-    case SECTION_DISK: return cfg->n_disks;
-    case SECTION_NET: return cfg->n_nets;
-    case SECTION_HOSTNIC: return cfg->n_hostnics;
-    default: return 1;
-    }
-}
-
 static void check_required(Check *c, bool lines_refused) {
     for (SectionKind k = 0; k < SECTION__MAX; k++) {
         const SectionDef *sec = &schema_sections[k];
-        for (size_t i = 0; i < section_count(c->cfg, k); i++) {
+        for (size_t i = 0; i < vmconf_section_count(c->cfg, k); i++) {
             SectionHead *head = vmconf_section(c->cfg, k, i);
             if (!sec->named && !head->line) {
                 if (sec->required && !lines_refused)
