@@ -35,8 +35,9 @@ static void check_required(Check *c, bool lines_refused) {
             SectionHead *head = vmconf_section(c->cfg, k, i);
             if (!sec->named && !head->line) {
                 if (sec->required && !lines_refused)
-                    errlist_addf(c->errors, 1, "%s:1: [%s]: required section missing (it needs at least name, memory and vcpus)",
-                                 c->cfg->path, sec->name);
+                    errlist_add_about(c->errors, 1, sec->name, NULL,
+                                      "%s:1: [%s]: required section missing (it needs at least name, memory and vcpus)", c->cfg->path,
+                                      sec->name);
                 continue;
             }
             for (size_t j = 0; j < schema_n_keys; j++) {
@@ -113,8 +114,10 @@ static void check_cpu(Check *c) {
     for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
         if (!cpu->vcpu_override_line[i] || (int64_t)i < vcpus) continue;
         int line = cpu->vcpu_override_line[i];
-        errlist_addf(c->errors, line, "%s:%d: [cpu] vcpu.%zu: expected a vCPU number below vcpus = %" PRId64 ", found %zu",
-                     c->cfg->path, line, i, vcpus, i);
+        char key[32];
+        snprintf(key, sizeof(key), "vcpu.%zu", i);
+        errlist_add_about(c->errors, line, "cpu", key, "%s:%d: [cpu] %s: expected a vCPU number below vcpus = %" PRId64 ", found %zu",
+                          c->cfg->path, line, key, vcpus, i);
     }
 }
 

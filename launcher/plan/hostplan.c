@@ -178,9 +178,8 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
         if (!k->path && k->error == -ENOENT) {
             /* Not there yet (a --dry-run of a VM to be): said, not fatal; a
              * run refuses a missing disk before it plans. */
-            int line = section_key_line(SECTION_DISK, &d->head, "scheduler");
-            errlist_addf(notes, line, "%s:%d: [disk \"%s\"] scheduler: %s does not exist: its disk's scheduler cannot be planned", cfg->path,
-                         line, d->head.id, d->file);
+            errlist_add_key(notes, cfg->path, SECTION_DISK, &d->head, "scheduler", "%s does not exist: its disk's scheduler cannot be planned",
+                            d->file);
             continue;
         }
         if (!k->path) {

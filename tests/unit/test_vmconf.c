@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "schema.h"
 #include "util.h"
 #include "vmconf.h"
@@ -370,13 +371,57 @@ static void test_roff_escape(void **state) {
     }
 }
 
+/* Each message says in fields what it is about; `check` picks its topic
+ * from them, never from the text. */
+static void test_structured_errors(void **state) {
+    (void)state;
+    static const char ini[] = "[vm]\nname = t1\nmemory = 1G\nvcpus = 2\n"  /* 1-4 */
+                              "[cpu]\npin = 0\nvcpu.5 = 1\n"                   /* 5-7 */
+                              "[disk \"a\"]\nfile = /x\ncache = bogus\n"        /* 8-10 */
+                              "[VM]\n"                                          /* 11 */
+                              "[host]\nthp = keep\n";                           /* 12-13 */
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(ini, &cfg, &el), -EINVAL);
+    static const struct { int line; const char *section, *key, *start; } want[] = {
+        { 6, "cpu", "pin", "vm.ini:6: [cpu] pin: expected 2 CPUs" },
+        { 7, "cpu", "vcpu.5", "vm.ini:7: [cpu] vcpu.5: expected a vCPU number below vcpus = 2" },
+        { 10, "disk", "cache", "vm.ini:10: [disk \"a\"] cache: expected none," },
+        { 11, NULL, NULL, "vm.ini:11: [VM]: unknown section" },
+    };
+    _cleanup_free_ char *msgs = all_errors(&el);
+    if (el.n != ELEMENTSOF(want)) fail_msg("expected %zu messages, got:\n%s", ELEMENTSOF(want), msgs);
+    for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+        const ErrEntry *e = &el.e[i];
+        assert_int_equal(e->line, want[i].line);
+        if (strncmp(e->msg, want[i].start, strlen(want[i].start))) fail_msg("message %zu: %s", i, e->msg);
+        if (want[i].section) assert_string_equal(e->section, want[i].section);
+        else assert_null(e->section);
+        if (want[i].key) assert_string_equal(e->key, want[i].key);
+        else assert_null(e->key);
+    }
+    errlist_clear(&el);
+
+    /* The topics: a key of its own where it has one, else its section's,
+     * else "plan"; a text that looks like another section fools nothing. */
+    static const struct { const char *section, *key, *topic; } topics[] = {
+        { "disk", "scheduler", "iosched" }, { "disk", "aio", "cache" }, { "disk", "file", "disks" }, { "disk", NULL, "disks" },
+        { "memory", "nodes", "nodes" },     { "memory", "backing", "hugepages" }, { "vm", "accel", "kvm" },
+        { "vm", "name", "plan" },           { "cpu", "vcpu.3", "cpus" },  { "hostnic", "xps", "hostnic" }, { NULL, NULL, "plan" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(topics); i++) {
+        ErrEntry e = { 1, topics[i].section, (char *)topics[i].key, (char *)"t.ini:1: [net \"n\"] vhost: as text, another topic" };
+        assert_string_equal(check_topic_of(&e), topics[i].topic);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_derived),     cmocka_unit_test(test_topology),
         cmocka_unit_test(test_multiline),  cmocka_unit_test(test_all_errors_reported), cmocka_unit_test(test_line_limits),
         cmocka_unit_test(test_error_cap),  cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_schema_table),
         cmocka_unit_test(test_notes),      cmocka_unit_test(test_cross_key),  cmocka_unit_test(test_checks_after_refused_lines),
-        cmocka_unit_test(test_roff_escape),
+        cmocka_unit_test(test_roff_escape), cmocka_unit_test(test_structured_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
