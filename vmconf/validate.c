@@ -129,7 +129,7 @@ static void check_memory(Check *c) {
         for (size_t i = 0; i < ELEMENTSOF(huge_keys); i++)
             if (section_key_set(SECTION_MEMORY, h, huge_keys[i]))
                 fail_key(c, SECTION_MEMORY, h, huge_keys[i], "expected backing = hugepages with this key, found backing = %s",
-                         m->backing == BACKING_MEMFD ? "memfd" : "anonymous");
+                         mem_backing_to_string(m->backing));
     } else if (c->cfg->vm.memory && c->cfg->vm.memory % m->hugepage_size) {
         _cleanup_free_ char *hp = size_format(m->hugepage_size);
         _cleanup_free_ char *mem = size_format(c->cfg->vm.memory);
@@ -162,7 +162,7 @@ static void check_disks(Check *c) {
         if (d->aio == AIO_DEFAULT) d->aio = direct ? AIO_NATIVE : AIO_THREADS;
         else if (d->aio == AIO_NATIVE && !direct)
             fail_key(c, SECTION_DISK, &d->head, "aio", "expected cache = none or directsync with aio = native (it needs O_DIRECT), found cache = %s",
-                     d->cache == CACHE_WRITEBACK ? "writeback" : d->cache == CACHE_WRITETHROUGH ? "writethrough" : "unsafe");
+                     cache_mode_to_string(d->cache));
         /* virtio-scsi adds its control and event queues to the 1024. */
         if (d->bus == BUS_VIRTIO_SCSI && d->queues > 1021)
             fail_key(c, SECTION_DISK, &d->head, "queues", "expected at most 1021 queues with bus = virtio-scsi, found %" PRId64, d->queues);

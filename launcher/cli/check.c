@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "schema.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -231,7 +232,7 @@ static void check_disk(CheckReport *r, const VmConfig *cfg, const DiskSection *d
     if (d->cache != CACHE_NONE && d->cache != CACHE_DIRECTSYNC) return;
     /* O_DIRECT is the filesystem's to refuse (tmpfs does): root asks. */
     e = open_as(NULL, d->file, O_RDONLY | O_DIRECT);
-    const char *cache = d->cache == CACHE_NONE ? "none" : "directsync";
+    const char *cache = cache_mode_to_string(d->cache);
     if (e == -EINVAL)
         add_key(r, CHECK_FAIL, "cache", cfg, SECTION_DISK, &d->head, "cache",
                 "%s needs O_DIRECT, which the filesystem holding %s refuses (tmpfs?); use cache = writeback or move the image", cache, d->file);

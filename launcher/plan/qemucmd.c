@@ -77,7 +77,6 @@ static const char *virtio_driver(Cmd *c, const char *base) {
 
 static void add_machine(Cmd *c) {
     const VmSection *vm = &c->cfg->vm;
-    static const char *const machines[] = { [MACHINE_Q35] = "q35", [MACHINE_PC] = "pc", [MACHINE_MICROVM] = "microvm" };
     _cleanup_free_ char *name = qemu_escape_keyval(vm->name);
     strvec_push(c->argv, "-name");
     strvec_pushf(c->argv, "guest=%s,debug-threads=on", name);
@@ -90,7 +89,8 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "timestamp=on");
 
     StrVec m = STRVEC_INIT;
-    strvec_push(&m, machines[vm->machine]);
+    /* QEMU's machine types are named as vm.ini names them. */
+    strvec_push(&m, machine_type_to_string(vm->machine));
     if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
     size_t len = 0;
@@ -113,7 +113,7 @@ static void add_machine(Cmd *c) {
                  as ? " by " : "", as ? as : "");
     c->kvm = vm->accel == ACCEL_KVM || (vm->accel == ACCEL_AUTO && c->facts->kvm_usable);
     strvec_push(c->argv, "-accel");
-    strvec_push(c->argv, c->kvm ? "kvm" : "tcg");
+    strvec_push(c->argv, accel_kind_to_string(c->kvm ? ACCEL_KVM : ACCEL_TCG));
 
     const char *model = vm->cpu_model ? vm->cpu_model : c->kvm ? "host" : "max";
     if (!c->kvm && (streq(model, "host") || !strncmp(model, "host,", 5)))
@@ -155,8 +155,8 @@ static void add_memory(Cmd *c) {
         json_object *nodes = json_object_new_array();
         for (size_t i = 0; i < mem->nodes.n; i++) json_object_array_add(nodes, json_object_new_int(mem->nodes.cpu[i]));
         json_object_object_add(o, "host-nodes", nodes);
-        static const char *const policies[] = { [POLICY_BIND] = "bind", [POLICY_PREFERRED] = "preferred", [POLICY_INTERLEAVE] = "interleave" };
-        jset_str(o, "policy", policies[mem->policy == POLICY_DEFAULT ? POLICY_BIND : mem->policy]);
+        /* QEMU's HostMemPolicy words are vm.ini's. */
+        jset_str(o, "policy", mem_policy_to_string(mem->policy == POLICY_DEFAULT ? POLICY_BIND : mem->policy));
     }
     push_json(c, "-object", o);
     if (cfg->vm.machine != MACHINE_MICROVM) {
@@ -238,9 +238,14 @@ static json_object *cache_object(CacheBits cb) {
     return o;
 }
 
+/* aio=, discard= and the format driver: QEMU spells them as vm.ini does.
+ * cache= is no word for QEMU but three bits (cache_bits above). */
 static const char *aio_name(int aio) {
-    return aio == AIO_NATIVE ? "native" : aio == AIO_IO_URING ? "io_uring" : "threads";
+    /* validate resolved AIO_DEFAULT; threads is QEMU's own default. */
+    return aio_mode_to_string(aio == AIO_DEFAULT ? AIO_THREADS : aio);
 }
+
+static const char *format_driver(int format) { return disk_format_to_string(format == FORMAT_QCOW2 ? FORMAT_QCOW2 : FORMAT_RAW); }
 
 /* A snapshot disk goes through -drive: QEMU itself puts a temporary qcow2
  * overlay on top and deletes it, which -blockdev cannot ask for. file.driver
@@ -251,8 +256,8 @@ static void add_snapshot_drive(Cmd *c, const DiskSection *d, int format, bool is
     strvec_pushf(c->argv,
                  "if=none,id=fmt-%s,driver=%s,file.driver=%s,file.filename=%s,file.aio=%s,cache.direct=%s,cache.no-flush=%s,"
                  "discard=%s,read-only=%s,snapshot=on",
-                 d->head.id, format == FORMAT_QCOW2 ? "qcow2" : "raw", is_block ? "host_device" : "file", path, aio_name(d->aio),
-                 cb.direct ? "on" : "off", cb.no_flush ? "on" : "off", d->discard == DISCARD_UNMAP ? "unmap" : "ignore",
+                 d->head.id, format_driver(format), is_block ? "host_device" : "file", path, aio_name(d->aio),
+                 cb.direct ? "on" : "off", cb.no_flush ? "on" : "off", discard_mode_to_string(d->discard),
                  d->readonly ? "on" : "off");
 }
 
@@ -290,13 +295,13 @@ static void add_disk(Cmd *c, size_t i, bool *boot_given) {
         jset_str(f, "filename", d->file);
         jset_str(f, "aio", aio_name(d->aio));
         json_object_object_add(f, "cache", cache_object(cb));
-        jset_str(f, "discard", d->discard == DISCARD_UNMAP ? "unmap" : "ignore");
+        jset_str(f, "discard", discard_mode_to_string(d->discard));
         jset_bool(f, "read-only", d->readonly);
         push_json(c, "-blockdev", f);
-        json_object *fmt = jobj("driver", format == FORMAT_QCOW2 ? "qcow2" : "raw", "node-name", fmt_node);
+        json_object *fmt = jobj("driver", format_driver(format), "node-name", fmt_node);
         jset_str(fmt, "file", file_node);
         json_object_object_add(fmt, "cache", cache_object(cb));
-        jset_str(fmt, "discard", d->discard == DISCARD_UNMAP ? "unmap" : "ignore");
+        jset_str(fmt, "discard", discard_mode_to_string(d->discard));
         jset_bool(fmt, "read-only", d->readonly);
         push_json(c, "-blockdev", fmt);
     }
