@@ -38,6 +38,18 @@ static void cmd_note(Cmd *c, SectionKind kind, const SectionHead *head, const ch
     va_end(ap);
 }
 
+/* What reaches QEMU's argv, and so the guest's kernel command line, names
+ * and paths, must be printable UTF-8: no C0 or C1 control character, no
+ * invalid byte. The emulator may come from PATH, which the loader never
+ * saw: that refusal points at [vm] qemu, where it can be written instead. */
+static void check_text(Cmd *c, const char *s, const char *key, const char *what) {
+    long bad = value_find_bad_char(s);
+    if (bad < 0) return;
+    _cleanup_free_ char *shown = value_quote(s);
+    cmd_error(c, SECTION_VM, &c->cfg->vm.head, key, "expected printable UTF-8 text, found byte 0x%02x at column %ld of %s %s",
+              (unsigned char)s[bad], bad + 1, what, shown);
+}
+
 char *qemu_escape_keyval(const char *s) {
     size_t n = 0;
     for (const char *p = s; *p; p++) n += *p == ',' ? 2 : 1;
@@ -416,7 +428,9 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     size_t before = errors->n;
     if (facts->running_as_root && !cfg->vm.user)
         cmd_error(&c, SECTION_VM, &cfg->vm.head, "user", "required when kvmlaunch runs as root (QEMU never runs as root)");
-    strvec_push(argv, facts->qemu_binary ? facts->qemu_binary : cfg->vm.qemu ? cfg->vm.qemu : "qemu-system-x86_64");
+    const char *qemu = facts->qemu_binary ? facts->qemu_binary : cfg->vm.qemu ? cfg->vm.qemu : "qemu-system-x86_64";
+    check_text(&c, qemu, "qemu", "the emulator's path");
+    strvec_push(argv, qemu);
     add_machine(&c);
     add_memory(&c);
     add_boot(&c);
@@ -424,6 +438,12 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     add_devices(&c);
     strvec_push(argv, "-sandbox");
     strvec_push(argv, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    /* The loader refuses such bytes in every value it reads; this is the
+     * one place every argument passes, whatever filled the model. */
+    for (size_t i = 1; i < argv->n && errors->n == before; i++) {
+        _cleanup_free_ char *what = xasprintf("argument %zu of QEMU's command line", i);
+        check_text(&c, argv->v[i], NULL, what);
+    }
     errlist_sort(errors);
     errlist_sort(notes);
     return errors->n > before ? -EINVAL : 0;
