@@ -33,7 +33,7 @@ void check_report_free(CheckReport *r);
 /* "PASS  cpus       ..." lines. */
 void check_report_print(FILE *f, const CheckReport *r);
 
-/* The topic a plan message is about, from its "[section] key:" part. */
-const char *check_topic_of(const char *msg);
+/* The topic a plan message is about, from the section and key it names. */
+const char *check_topic_of(const ErrEntry *e);
 
 #endif

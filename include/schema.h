@@ -43,7 +43,8 @@ typedef struct KeyDef {
     const char *name;
     ValueType type;
     size_t offset;            /* of the value in the section's struct */
-    const EnumName *words;    /* VT_ENUM values, VT_CPULIST extra words */
+    const EnumName *words;    /* VT_ENUM values; VT_CPULIST: cpu_spec_kind_table, or NULL */
+    unsigned words_mask;      /* VT_CPULIST: the words of cpu_spec_kind_table it takes, CPUSPEC_WORD()s */
     int64_t min, max;         /* VT_INT, VT_INT_KEEP */
     unsigned flags;
     const char *dflt;         /* parsed like a written value before the file is read */
@@ -51,6 +52,9 @@ typedef struct KeyDef {
     const char *type_doc;     /* the accepted values, for docs and messages */
     const char *help;
 } KeyDef;
+
+/* A word of cpu_spec_kind_table a cpulist key takes, for KeyDef.words_mask. */
+#define CPUSPEC_WORD(kind) (1u << (kind))
 
 typedef struct SectionDef {
     SectionKind kind;
@@ -60,6 +64,40 @@ typedef struct SectionDef {
     const char *id_doc;       /* what an ID looks like, for named sections */
     const char *help;
 } SectionDef;
+
+/* One table per enum of the model, as vm.ini spells its values: the parser,
+ * the validator's messages, the reference (`kvmlaunch keys`), `check` and
+ * the planners all read these, so a word is written once. For ENUM,
+ * ENUM_to_string(v) is v's word (NULL for a value that has none, such as
+ * AIO_DEFAULT); ENUM_from_string(s) takes every word, legacy aliases too,
+ * and returns its value, or -EINVAL for any other word (an int: some enums
+ * hold -1 for keep, others are unsigned to the compiler). Where QEMU or the kernel spells a
+ * value otherwise, that mapping is explicit where the argument or the
+ * kernel file is written (qemucmd.c, hostplan.c), not here. */
+#define DECLARE_STRING_TABLE_LOOKUP(name, type) \
+    extern const EnumName name##_table[];       \
+    const char *name##_to_string(type v);       \
+    int name##_from_string(const char *s)
+
+DECLARE_STRING_TABLE_LOOKUP(machine_type, MachineType);
+DECLARE_STRING_TABLE_LOOKUP(accel_kind, AccelKind);
+DECLARE_STRING_TABLE_LOOKUP(serial_kind, SerialKind);
+DECLARE_STRING_TABLE_LOOKUP(mem_backing, MemBacking);
+DECLARE_STRING_TABLE_LOOKUP(mem_policy, MemPolicy);
+DECLARE_STRING_TABLE_LOOKUP(sched_kind, SchedKind);
+DECLARE_STRING_TABLE_LOOKUP(thp_mode, ThpMode);
+DECLARE_STRING_TABLE_LOOKUP(thp_defrag, ThpDefrag);
+DECLARE_STRING_TABLE_LOOKUP(irqbalance_mode, IrqbalanceMode);
+DECLARE_STRING_TABLE_LOOKUP(disk_format, DiskFormat);
+DECLARE_STRING_TABLE_LOOKUP(disk_bus, DiskBus);
+DECLARE_STRING_TABLE_LOOKUP(cache_mode, CacheMode);
+DECLARE_STRING_TABLE_LOOKUP(aio_mode, AioMode);
+DECLARE_STRING_TABLE_LOOKUP(discard_mode, DiscardMode);
+DECLARE_STRING_TABLE_LOOKUP(io_scheduler, IoScheduler);
+DECLARE_STRING_TABLE_LOOKUP(vhost_mode, VhostMode);
+DECLARE_STRING_TABLE_LOOKUP(xps_mode, XpsMode);
+DECLARE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode);
+DECLARE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind);
 
 extern const KeyDef schema_keys[];
 extern const size_t schema_n_keys;

@@ -36,6 +36,8 @@ int value_parse_mac(const char *s, MacAddr *out, char *err);
 /* Returns the matched entry's index in table (terminated by a NULL name). */
 int value_parse_enum(const char *s, const EnumName *table, int *out, char *err);
 const char *enum_to_string(const EnumName *table, int value);
+/* The value of word S (an alias too), or -EINVAL. */
+int enum_from_string(const EnumName *table, const char *s);
 /* "a, b or c" for messages and docs; the caller frees it. */
 char *enum_list_names(const EnumName *table);
 

@@ -160,10 +160,21 @@ typedef struct HostNicSection {
     int offloads;                   /* OffloadsMode */
 } HostNicSection;
 
-/* Collected error messages, each "FILE:LINE: [section] key: ...", kept in
- * line order so a user fixes the file top to bottom. */
+/* One diagnostic: the line printed, and what it is about, so a reader (the
+ * topics of `kvmlaunch check`) need not parse the text. SECTION and KEY are
+ * those the message names in its "[section] key:" part; NULL where it names
+ * none (a line that is no key, the file as a whole). */
+typedef struct ErrEntry {
+    int line;                       /* 0: about the file as a whole */
+    const char *section;            /* static: the schema's name ("disk"), or NULL */
+    char *key;                      /* owned: "pin", "vcpu.3", or NULL */
+    char *msg;                      /* owned: the whole message, "FILE:LINE: [section] key: ..." */
+} ErrEntry;
+
+/* Collected error messages, kept in line order so a user fixes the file top
+ * to bottom. */
 typedef struct ErrList {
-    struct ErrEntry { int line; char *msg; /* owned */ } *e;
+    ErrEntry *e;
     size_t n, alloc;
     bool full;                      /* ERRLIST_MAX reached: the rest was dropped */
 } ErrList;
@@ -191,7 +202,14 @@ typedef struct VmConfig {
 #define TRISTATE_UNSET (-1)
 
 
+/* A message about no section or key (FMT writes the whole line). */
 void errlist_addf(ErrList *el, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A message FMT writes whole, about SECTION (a schema name, or NULL) and KEY
+ * (copied, or NULL): for the few that errlist_add_key cannot word. */
+void errlist_add_about(ErrList *el, int line, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void errlist_add_aboutv(ErrList *el, int line, const char *section, const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 void errlist_sort(ErrList *el);
 /* "FILE:LINE: [section] key: MESSAGE" at KEY's line, or at the section
  * header's (and without " key") when KEY is NULL or was not written; every
@@ -209,6 +227,11 @@ int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors);
 /* The same on bytes in memory; NAME is used in messages. */
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors);
 void vmconf_free(VmConfig *cfg);
+
+/* Instance INDEX of KIND (0 for the singletons), and how many KIND has
+ * (1 for the singletons). */
+void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index);
+size_t vmconf_section_count(const VmConfig *cfg, SectionKind kind);
 
 /* The label of a section instance as the user wrote it: `[vm]`, `[disk "root"]`. */
 const char *section_kind_name(SectionKind kind);

@@ -6,7 +6,7 @@
 #include "util.h"
 #include "vmconf.h"
 
-void errlist_addf(ErrList *el, int line, const char *fmt, ...) {
+void errlist_add_aboutv(ErrList *el, int line, const char *section, const char *key, const char *fmt, va_list ap) {
     if (el->full) return;
     if (el->n == ERRLIST_MAX) {
         el->full = true;
@@ -16,16 +16,27 @@ void errlist_addf(ErrList *el, int line, const char *fmt, ...) {
         el->alloc = el->alloc ? el->alloc * 2 : 8;
         el->e = xrealloc(el->e, el->alloc * sizeof(*el->e));
     }
-    va_list ap;
     char *msg = NULL;
-    va_start(ap, fmt);
     if (vasprintf(&msg, fmt, ap) < 0) abort();
+    el->e[el->n++] = (ErrEntry){ line, section, key ? xstrdup(key) : NULL, msg };
+}
+
+void errlist_add_about(ErrList *el, int line, const char *section, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    errlist_add_aboutv(el, line, section, key, fmt, ap);
     va_end(ap);
-    el->e[el->n++] = (struct ErrEntry){ line, msg };
+}
+
+void errlist_addf(ErrList *el, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    errlist_add_aboutv(el, line, NULL, NULL, fmt, ap);
+    va_end(ap);
 }
 
 static int cmp_entry(const void *a, const void *b) {
-    const struct ErrEntry *x = a, *y = b;
+    const ErrEntry *x = a, *y = b;
     return (x->line > y->line) - (x->line < y->line);
 }
 
@@ -33,7 +44,7 @@ void errlist_sort(ErrList *el) {
     /* Insertion sort: stable, so messages of one line keep the order they
      * were found in (qsort is not), and lists are short (ERRLIST_MAX). */
     for (size_t i = 1; i < el->n; i++) {
-        struct ErrEntry cur = el->e[i];
+        ErrEntry cur = el->e[i];
         size_t j = i;
         while (j > 0 && cmp_entry(&el->e[j - 1], &cur) > 0) {
             el->e[j] = el->e[j - 1];
@@ -44,28 +55,12 @@ void errlist_sort(ErrList *el) {
 }
 
 void errlist_clear(ErrList *el) {
-    for (size_t i = 0; i < el->n; i++) free(el->e[i].msg);
+    for (size_t i = 0; i < el->n; i++) {
+        free(el->e[i].key);
+        free(el->e[i].msg);
+    }
     free(el->e);
     *el = (ErrList){ 0 };
-}
-
-const char *section_kind_name(SectionKind kind) { return schema_sections[kind].name; }
-
-char *section_label(SectionKind kind, const SectionHead *head) {
-    if (schema_sections[kind].named) return xasprintf("[%s \"%s\"]", section_kind_name(kind), head->id ? head->id : "");
-    return xasprintf("[%s]", section_kind_name(kind));
-}
-
-int section_key_line(SectionKind kind, const SectionHead *head, const char *key) {
-    int index;
-    if (!schema_key_find(kind, key, &index)) abort();
-    return head->key_line[index] ? head->key_line[index] : head->line;
-}
-
-bool section_key_set(SectionKind kind, const SectionHead *head, const char *key) {
-    int index;
-    if (!schema_key_find(kind, key, &index)) abort();
-    return head->key_line[index] != 0;
 }
 
 void errlist_add_keyv(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt,
@@ -75,7 +70,8 @@ void errlist_add_keyv(ErrList *el, const char *file, SectionKind kind, const Sec
     int line = key ? section_key_line(kind, head, key) : head->line;
     if (line <= 0) line = 1;
     _cleanup_free_ char *label = section_label(kind, head);
-    errlist_addf(el, line, "%s:%d: %s%s%s: %s", file, line, label, key ? " " : "", key ? key : "", buf);
+    errlist_add_about(el, line, section_kind_name(kind), key, "%s:%d: %s%s%s: %s", file, line, label, key ? " " : "", key ? key : "",
+                      buf);
 }
 
 void errlist_add_key(ErrList *el, const char *file, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {

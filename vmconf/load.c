@@ -45,33 +45,23 @@ typedef struct Loader {
     bool lines_refused;         /* some line was refused: what seems missing may be in it */
 } Loader;
 
-static void *section_base(VmConfig *cfg, SectionKind kind, size_t index) {
-    switch (kind) {
-    case SECTION_VM: return &cfg->vm;
-    case SECTION_CPU: return &cfg->cpu;
-    case SECTION_MEMORY: return &cfg->memory;
-    case SECTION_BALLOON: return &cfg->balloon;
-    case SECTION_HOST: return &cfg->host;
-    case SECTION_DISK: return &cfg->disks[index];
-    case SECTION_NET: return &cfg->nets[index];
-    case SECTION_HOSTNIC: return &cfg->hostnics[index];
-    default: return NULL;
-    }
-}
-
-void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) { return section_base(cfg, kind, index); }
-
-static void report(Loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(Loader *ld, const char *fmt, ...) {
+/* A refused line: the message names SECTION and KEY where they are known
+ * (a schema name and a key, or NULL), as its "[section] key:" part says. */
+static void report_about(Loader *ld, const char *section, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void report_about(Loader *ld, const char *section, const char *key, const char *fmt, ...) {
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    errlist_addf(ld->errors, ld->lineno, "%s:%d: %s", ld->name, ld->lineno, buf);
+    errlist_add_about(ld->errors, ld->lineno, section, key, "%s:%d: %s", ld->name, ld->lineno, buf);
     ld->lines_refused = true;
-    if (ld->cur_index >= 0) ((SectionHead *)section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index))->lines_refused = true;
+    if (ld->cur_index >= 0) ((SectionHead *)vmconf_section(ld->cfg, ld->cur_kind, (size_t)ld->cur_index))->lines_refused = true;
 }
+
+#define report(ld, ...) report_about((ld), NULL, NULL, __VA_ARGS__)
+/* About the section being read, and KEY in it. */
+#define report_key(ld, key, ...) report_about((ld), section_kind_name((ld)->cur_kind), (key), __VA_ARGS__)
 
 /* Adds an instance of a named section and returns its index. */
 static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int line) {
@@ -94,9 +84,9 @@ static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int lin
 }
 
 static long find_named(VmConfig *cfg, SectionKind kind, const char *id) {
-    size_t n = kind == SECTION_DISK ? cfg->n_disks : kind == SECTION_NET ? cfg->n_nets : cfg->n_hostnics;
+    size_t n = vmconf_section_count(cfg, kind);
     for (size_t i = 0; i < n; i++)
-        if (streq(((SectionHead *)section_base(cfg, kind, i))->id, id)) return (long)i;
+        if (streq(((SectionHead *)vmconf_section(cfg, kind, i))->id, id)) return (long)i;
     return -1;
 }
 
@@ -136,15 +126,15 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     if (!sec->named) {
         if (rest != close) {
             _cleanup_free_ char *id = value_escape(rest, (size_t)(close - rest));
-            report(ld, "[%s]: expected a section without an ID, found \"%s\"", sec->name, id);
+            report_about(ld, sec->name, NULL, "[%s]: expected a section without an ID, found \"%s\"", sec->name, id);
             return;
         }
         if (ld->singleton_line[sec->kind]) {
-            report(ld, "[%s]: section repeated, first at line %d; write each section once", sec->name, ld->singleton_line[sec->kind]);
+            report_about(ld, sec->name, NULL, "[%s]: section repeated, first at line %d; write each section once", sec->name, ld->singleton_line[sec->kind]);
             return;
         }
         ld->singleton_line[sec->kind] = ld->lineno;
-        ((SectionHead *)section_base(ld->cfg, sec->kind, 0))->line = ld->lineno;
+        ((SectionHead *)vmconf_section(ld->cfg, sec->kind, 0))->line = ld->lineno;
         ld->cur_kind = sec->kind;
         ld->cur_index = 0;
         return;
@@ -152,27 +142,27 @@ static void read_header(Loader *ld, const char *p, size_t len) {
     if (ld->too_many[sec->kind]) return; /* said once, at the first one too many */
     const char *q2 = close - 1;
     if (rest >= close || *rest != '"' || q2 <= rest || *q2 != '"') {
-        report(ld, "[%s]: expected [%s \"ID\"] with the ID in double quotes", sec->name, sec->name);
+        report_about(ld, sec->name, NULL, "[%s]: expected [%s \"ID\"] with the ID in double quotes", sec->name, sec->name);
         return;
     }
     _cleanup_free_ char *id = xstrndup(rest + 1, (size_t)(q2 - rest - 1));
     char err[VALUE_ERR_MAX];
     if (value_find_bad_char(id) >= 0 || schema_check_id(sec->kind, id, err) < 0) {
         if (value_find_bad_char(id) >= 0) snprintf(err, sizeof(err), "expected %s, found a control character or invalid UTF-8", sec->id_doc);
-        report(ld, "[%s]: %s", sec->name, err);
+        report_about(ld, sec->name, NULL, "[%s]: %s", sec->name, err);
         return;
     }
-    size_t count = sec->kind == SECTION_DISK ? ld->cfg->n_disks : sec->kind == SECTION_NET ? ld->cfg->n_nets : ld->cfg->n_hostnics;
+    size_t count = vmconf_section_count(ld->cfg, sec->kind);
     if (count >= VMCONF_MAX_NAMED) {
         if (!ld->too_many[sec->kind])
-            report(ld, "[%s \"%s\"]: expected at most %d [%s] sections, found more", sec->name, id, VMCONF_MAX_NAMED, sec->name);
+            report_about(ld, sec->name, NULL, "[%s \"%s\"]: expected at most %d [%s] sections, found more", sec->name, id, VMCONF_MAX_NAMED, sec->name);
         ld->too_many[sec->kind] = true;
         return;
     }
     long prev = find_named(ld->cfg, sec->kind, id);
     if (prev >= 0) {
-        SectionHead *h = section_base(ld->cfg, sec->kind, (size_t)prev);
-        report(ld, "[%s \"%s\"]: section repeated, first at line %d; IDs must be unique", sec->name, id, h->line);
+        SectionHead *h = vmconf_section(ld->cfg, sec->kind, (size_t)prev);
+        report_about(ld, sec->name, NULL, "[%s \"%s\"]: section repeated, first at line %d; IDs must be unique", sec->name, id, h->line);
         return;
     }
     ld->cur_kind = sec->kind;
@@ -313,7 +303,7 @@ static int handle_vcpu_key(Loader *ld, const char *label, const char *name, cons
     int64_t n;
     char err[VALUE_ERR_MAX];
     if (value_parse_int(name + 5, 0, 287, &n, err) < 0 || (name[5] == '0' && name[6])) {
-        report(ld, "%s %s: unknown key, expected vcpu.N with N a vCPU number from 0 to 287", label, name);
+        report_key(ld, name, "%s %s: unknown key, expected vcpu.N with N a vCPU number from 0 to 287", label, name);
         return 1;
     }
     if ((size_t)n >= cpu->n_vcpu_override) {
@@ -325,12 +315,12 @@ static int handle_vcpu_key(Loader *ld, const char *label, const char *name, cons
         cpu->n_vcpu_override = want;
     }
     if (cpu->vcpu_override_line[n]) {
-        report(ld, "%s %s: duplicate key, first set on line %d", label, name, cpu->vcpu_override_line[n]);
+        report_key(ld, name, "%s %s: duplicate key, first set on line %d", label, name, cpu->vcpu_override_line[n]);
         return 1;
     }
     CpuList l;
     if (value_parse_cpulist(value, &l, err) < 0) {
-        report(ld, "%s %s: %s", label, name, err);
+        report_key(ld, name, "%s %s: %s", label, name, err);
         return 1;
     }
     cpu->vcpu_override[n] = l;
@@ -349,7 +339,7 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         return 1;
     }
-    void *base = section_base(ld->cfg, ld->cur_kind, (size_t)ld->cur_index);
+    void *base = vmconf_section(ld->cfg, ld->cur_kind, (size_t)ld->cur_index);
     SectionHead *head = base;
     _cleanup_free_ char *label = section_label(ld->cur_kind, head);
     _cleanup_free_ char *value = xstrdup(raw);
@@ -359,7 +349,7 @@ static int handler(void *user, const char *section, const char *name, const char
     if (bad >= 0) {
         /* The key itself is checked only below. */
         _cleanup_free_ char *key = value_escape(name, strlen(name));
-        report(ld, "%s %s: expected printable UTF-8 text, found byte 0x%02x at column %ld of the value", label, key,
+        report_key(ld, key, "%s %s: expected printable UTF-8 text, found byte 0x%02x at column %ld of the value", label, key,
                (unsigned char)value[bad], bad + 1);
         return 1;
     }
@@ -367,7 +357,7 @@ static int handler(void *user, const char *section, const char *name, const char
         const KeyDef *def = ld->prev_def;
         if (!def || !ld->multiline) return 1; /* the key line itself was refused, or ran too long */
         if (strlen(ld->multiline) + 1 + strlen(value) > VMCONF_MAX_MULTILINE) {
-            report(ld, "%s %s: expected at most %d bytes in all, found more with this line (x86 kernels read 2047)", label, def->name,
+            report_key(ld, def->name, "%s %s: expected at most %d bytes in all, found more with this line (x86 kernels read 2047)", label, def->name,
                    VMCONF_MAX_MULTILINE);
             ld->multiline = x_free(ld->multiline);
             ld->multiline_cut = true;
@@ -378,18 +368,18 @@ static int handler(void *user, const char *section, const char *name, const char
         ld->multiline = joined;
         char err[VALUE_ERR_MAX];
         const char *note;
-        if (schema_parse_value(def, joined, base, err, &note) < 0) report(ld, "%s %s: %s", label, def->name, err);
+        if (schema_parse_value(def, joined, base, err, &note) < 0) report_key(ld, def->name, "%s %s: %s", label, def->name, err);
         return 1;
     }
     ld->multiline = x_free(ld->multiline);
     ld->multiline_cut = false;
     if (!*name) {
-        report(ld, "%s: expected KEY = VALUE, found no key before the =", label);
+        report_key(ld, NULL, "%s: expected KEY = VALUE, found no key before the =", label);
         return 1;
     }
     if (value_find_bad_char(name) >= 0) {
         _cleanup_free_ char *shown = value_quote(name);
-        report(ld, "%s: expected a key name, found %s", label, shown);
+        report_key(ld, NULL, "%s: expected a key name, found %s", label, shown);
         return 1;
     }
     if (ld->cur_kind == SECTION_CPU && !strncmp(name, "vcpu.", 5)) return handle_vcpu_key(ld, label, name, value);
@@ -398,13 +388,13 @@ static int handler(void *user, const char *section, const char *name, const char
     const KeyDef *def = schema_key_find(ld->cur_kind, name, &index);
     if (!def || (def->flags & KEY_INDEXED)) {
         const char *hint = schema_key_suggest(ld->cur_kind, name);
-        if (hint) report(ld, "%s %s: unknown key (did you mean %s?)", label, name, hint);
-        else report(ld, "%s %s: unknown key; `kvmlaunch keys` lists the keys of every section", label, name);
+        if (hint) report_key(ld, name, "%s %s: unknown key (did you mean %s?)", label, name, hint);
+        else report_key(ld, name, "%s %s: unknown key; `kvmlaunch keys` lists the keys of every section", label, name);
         return 1;
     }
     ld->prev_def = def;
     if (head->key_line[index]) {
-        report(ld, "%s %s: duplicate key, first set on line %d", label, name, head->key_line[index]);
+        report_key(ld, name, "%s %s: duplicate key, first set on line %d", label, name, head->key_line[index]);
         ld->prev_def = NULL;
         return 1;
     }
@@ -412,11 +402,11 @@ static int handler(void *user, const char *section, const char *name, const char
     char err[VALUE_ERR_MAX];
     const char *note;
     if (schema_parse_value(def, value, base, err, &note) < 0) {
-        report(ld, "%s %s: %s", label, name, err);
+        report_key(ld, name, "%s %s: %s", label, name, err);
         head->key_refused[index] = 1;
         return 1;
     }
-    if (note) errlist_addf(&ld->cfg->notes, ld->lineno, "%s:%d: %s %s: %s", ld->name, ld->lineno, label, name, note);
+    if (note) errlist_add_about(&ld->cfg->notes, ld->lineno, section_kind_name(ld->cur_kind), name, "%s:%d: %s %s: %s", ld->name, ld->lineno, label, name, note);
     if (def->flags & KEY_MULTILINE) ld->multiline = xstrdup(value);
     return 1;
 }
@@ -424,7 +414,7 @@ static int handler(void *user, const char *section, const char *name, const char
 static void config_init(VmConfig *cfg, const char *name) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = xstrdup(name);
-    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, section_base(cfg, k, 0));
+    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, vmconf_section(cfg, k, 0));
 }
 
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors) {
@@ -485,7 +475,7 @@ int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors) {
 }
 
 void vmconf_free(VmConfig *cfg) {
-    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_free_section(k, section_base(cfg, k, 0));
+    for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_free_section(k, vmconf_section(cfg, k, 0));
     for (size_t i = 0; i < cfg->n_disks; i++) schema_free_section(SECTION_DISK, &cfg->disks[i]);
     for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
     for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);

@@ -70,8 +70,18 @@ static int check_cpu_model(const char *s, char *err) {
     return 0;
 }
 
+/* The words of cpu_spec_kind_table DEF takes, in the table's order. */
+static void cpuspec_words(const KeyDef *def, EnumName out[static 8]) {
+    size_t n = 0;
+    for (const EnumName *w = def->words; w && w->name && n < 7; w++)
+        if (def->words_mask & CPUSPEC_WORD(w->value)) out[n++] = *w;
+    out[n] = (EnumName){ NULL, 0, NULL };
+}
+
 static int parse_cpuspec(const KeyDef *def, const char *s, CpuSpec *out, char *err) {
-    for (const EnumName *w = def->words; w->name; w++) {
+    EnumName words[8];
+    cpuspec_words(def, words);
+    for (const EnumName *w = words; w->name; w++) {
         if (streq(s, w->name)) {
             cpulist_free(&out->list);
             out->kind = (CpuSpecKind)w->value;
@@ -83,8 +93,8 @@ static int parse_cpuspec(const KeyDef *def, const char *s, CpuSpec *out, char *e
     /* A value that starts like a list keeps the list parser's precise
      * message ("2 is listed twice"); anything else hears the words too. */
     if (r < 0) {
-        if (def->words[0].name && !isdigit((unsigned char)s[0])) {
-            _cleanup_free_ char *names = enum_list_names(def->words);
+        if (words[0].name && !isdigit((unsigned char)s[0])) {
+            _cleanup_free_ char *names = enum_list_names(words);
             _cleanup_free_ char *shown = value_quote(s);
             snprintf(err, VALUE_ERR_MAX, "expected a CPU list such as 0-3,8, %s, found %s", names, shown);
         }
@@ -98,19 +108,20 @@ static int parse_cpuspec(const KeyDef *def, const char *s, CpuSpec *out, char *e
 
 static int parse_sched(const char *s, Sched *out, char *err) {
     static const char what[] = "other, fifo:PRIO or rr:PRIO with PRIO from 1 to 99";
-    if (streq(s, "other")) {
+    if (sched_kind_from_string(s) == SCHED_KIND_OTHER) {
         *out = (Sched){ SCHED_KIND_OTHER, 0 };
         return 0;
     }
-    SchedKind kind;
-    const char *prio;
-    if (!strncmp(s, "fifo:", 5)) { kind = SCHED_KIND_FIFO; prio = s + 5; }
-    else if (!strncmp(s, "rr:", 3)) { kind = SCHED_KIND_RR; prio = s + 3; }
-    else return fail(err, s, what);
+    /* fifo:PRIO, rr:PRIO */
+    const char *colon = strchr(s, ':');
+    _cleanup_free_ char *word = colon ? xstrndup(s, (size_t)(colon - s)) : NULL;
+    int kind = word ? sched_kind_from_string(word) : -EINVAL;
+    if (kind != SCHED_KIND_FIFO && kind != SCHED_KIND_RR) return fail(err, s, what);
+    const char *prio = colon + 1;
     int64_t v;
     char ignored[VALUE_ERR_MAX];
     if (value_parse_int(prio, 1, 99, &v, ignored) < 0) return fail(err, s, what);
-    *out = (Sched){ kind, (int)v };
+    *out = (Sched){ (SchedKind)kind, (int)v };
     return 0;
 }
 
@@ -123,13 +134,12 @@ static int parse_path(const char *s, char **out, char *err) {
 }
 
 static int parse_serial(const char *s, Serial *out, char *err) {
-    static const EnumName words[] = { { "stdout", SERIAL_STDOUT, NULL }, { "pty", SERIAL_PTY, NULL }, { "none", SERIAL_NONE, NULL }, { NULL, 0, NULL } };
-    for (const EnumName *w = words; w->name; w++) {
-        if (streq(s, w->name)) {
-            out->path = x_free(out->path);
-            out->kind = (SerialKind)w->value;
-            return 0;
-        }
+    /* A word alone, but file: it takes a path (below). */
+    int kind = serial_kind_from_string(s);
+    if (kind >= 0 && kind != SERIAL_FILE) {
+        out->path = x_free(out->path);
+        out->kind = (SerialKind)kind;
+        return 0;
     }
     if (strncmp(s, "file:", 5)) return fail(err, s, "stdout, file:PATH, pty or none");
     char *path = NULL;

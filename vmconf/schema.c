@@ -17,39 +17,80 @@ const SectionDef schema_sections[SECTION__MAX] = {
     [SECTION_HOSTNIC] = { SECTION_HOSTNIC, "hostnic", true, false, "a host interface name", "The host's physical NIC: `[hostnic \"DEV\"]`." },
 };
 
-static const EnumName machine_words[] = { { "q35", MACHINE_Q35, NULL }, { "pc", MACHINE_PC, NULL }, { "microvm", MACHINE_MICROVM, NULL }, { NULL, 0, NULL } };
-static const EnumName accel_words[] = { { "auto", ACCEL_AUTO, NULL }, { "kvm", ACCEL_KVM, NULL }, { "tcg", ACCEL_TCG, NULL }, { NULL, 0, NULL } };
-static const EnumName pin_words[] = { { "auto", CPUSPEC_AUTO, NULL }, { "none", CPUSPEC_NONE, NULL }, { NULL, 0, NULL } };
-static const EnumName vhost_cpu_words[] = { { "emulator", CPUSPEC_EMULATOR, NULL }, { "none", CPUSPEC_NONE, NULL }, { NULL, 0, NULL } };
-static const EnumName no_words[] = { { NULL, 0, NULL } };
-static const EnumName backing_words[] = { { "anonymous", BACKING_ANONYMOUS, NULL }, { "hugepages", BACKING_HUGEPAGES, NULL }, { "memfd", BACKING_MEMFD, NULL }, { NULL, 0, NULL } };
-static const EnumName policy_words[] = { { "bind", POLICY_BIND, NULL }, { "preferred", POLICY_PREFERRED, NULL }, { "interleave", POLICY_INTERLEAVE, NULL }, { NULL, 0, NULL } };
-static const EnumName thp_words[] = { { "always", THP_ALWAYS, NULL }, { "madvise", THP_MADVISE, NULL }, { "never", THP_NEVER, NULL }, { "keep", THP_KEEP, NULL }, { NULL, 0, NULL } };
-static const EnumName thp_defrag_words[] = {
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                                  \
+    const char *name##_to_string(type v) { return enum_to_string(name##_table, (int)v); }       \
+    int name##_from_string(const char *s) { return enum_from_string(name##_table, s); }
+
+/* One table per enum (schema.h): the first word of a value is how it is
+ * printed; a word with a note is a legacy alias the parser also takes. The
+ * order is the order of the docs and of "expected a, b or c". */
+#define END { NULL, 0, NULL }
+const EnumName machine_type_table[] = { { "q35", MACHINE_Q35, NULL }, { "pc", MACHINE_PC, NULL }, { "microvm", MACHINE_MICROVM, NULL }, END };
+const EnumName accel_kind_table[] = { { "auto", ACCEL_AUTO, NULL }, { "kvm", ACCEL_KVM, NULL }, { "tcg", ACCEL_TCG, NULL }, END };
+/* SERIAL_FILE is written file:PATH; SERIAL_DEFAULT has no word. */
+const EnumName serial_kind_table[] = { { "stdout", SERIAL_STDOUT, NULL }, { "file", SERIAL_FILE, NULL }, { "pty", SERIAL_PTY, NULL },
+                                       { "none", SERIAL_NONE, NULL }, END };
+const EnumName mem_backing_table[] = { { "anonymous", BACKING_ANONYMOUS, NULL }, { "hugepages", BACKING_HUGEPAGES, NULL },
+                                       { "memfd", BACKING_MEMFD, NULL }, END };
+const EnumName mem_policy_table[] = { { "bind", POLICY_BIND, NULL }, { "preferred", POLICY_PREFERRED, NULL }, { "interleave", POLICY_INTERLEAVE, NULL },
+                                      END };
+/* Written other or POLICY:PRIO (fifo:10). */
+const EnumName sched_kind_table[] = { { "other", SCHED_KIND_OTHER, NULL }, { "fifo", SCHED_KIND_FIFO, NULL }, { "rr", SCHED_KIND_RR, NULL }, END };
+const EnumName thp_mode_table[] = { { "always", THP_ALWAYS, NULL }, { "madvise", THP_MADVISE, NULL }, { "never", THP_NEVER, NULL },
+                                    { "keep", THP_KEEP, NULL }, END };
+const EnumName thp_defrag_table[] = {
     { "always", THP_DEFRAG_ALWAYS, NULL }, { "defer", THP_DEFRAG_DEFER, NULL }, { "defer+madvise", THP_DEFRAG_DEFER_MADVISE, NULL },
-    { "madvise", THP_DEFRAG_MADVISE, NULL }, { "never", THP_DEFRAG_NEVER, NULL }, { "keep", THP_DEFRAG_KEEP, NULL }, { NULL, 0, NULL } };
-static const EnumName ksm_words[] = { { "on", 1, NULL }, { "off", 0, NULL }, { "keep", TRISTATE_UNSET, NULL }, { NULL, 0, NULL } };
-static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL }, { "keep", TRISTATE_UNSET, NULL }, { NULL, 0, NULL } };
-static const EnumName irqbalance_words[] = { { "warn", IRQBALANCE_WARN, NULL }, { "ignore", IRQBALANCE_IGNORE, NULL }, { NULL, 0, NULL } };
-static const EnumName format_words[] = { { "raw", FORMAT_RAW, NULL }, { "qcow2", FORMAT_QCOW2, NULL }, { NULL, 0, NULL } };
-static const EnumName bus_words[] = { { "virtio-blk", BUS_VIRTIO_BLK, NULL }, { "virtio-scsi", BUS_VIRTIO_SCSI, NULL }, { NULL, 0, NULL } };
-static const EnumName cache_words[] = {
+    { "madvise", THP_DEFRAG_MADVISE, NULL }, { "never", THP_DEFRAG_NEVER, NULL }, { "keep", THP_DEFRAG_KEEP, NULL }, END };
+const EnumName irqbalance_mode_table[] = { { "warn", IRQBALANCE_WARN, NULL }, { "ignore", IRQBALANCE_IGNORE, NULL }, END };
+/* FORMAT_AUTO has no word: it is the format not written. */
+const EnumName disk_format_table[] = { { "raw", FORMAT_RAW, NULL }, { "qcow2", FORMAT_QCOW2, NULL }, END };
+const EnumName disk_bus_table[] = { { "virtio-blk", BUS_VIRTIO_BLK, NULL }, { "virtio-scsi", BUS_VIRTIO_SCSI, NULL }, END };
+const EnumName cache_mode_table[] = {
     { "none", CACHE_NONE, NULL }, { "writeback", CACHE_WRITEBACK, NULL }, { "writethrough", CACHE_WRITETHROUGH, NULL },
-    { "directsync", CACHE_DIRECTSYNC, NULL }, { "unsafe", CACHE_UNSAFE, NULL }, { NULL, 0, NULL } };
-static const EnumName aio_words[] = { { "native", AIO_NATIVE, NULL }, { "io_uring", AIO_IO_URING, NULL }, { "threads", AIO_THREADS, NULL }, { NULL, 0, NULL } };
-static const EnumName discard_words[] = { { "unmap", DISCARD_UNMAP, NULL }, { "ignore", DISCARD_IGNORE, NULL }, { NULL, 0, NULL } };
-static const EnumName iosched_words[] = {
+    { "directsync", CACHE_DIRECTSYNC, NULL }, { "unsafe", CACHE_UNSAFE, NULL }, END };
+/* AIO_DEFAULT has no word: validate derives it from cache. */
+const EnumName aio_mode_table[] = { { "native", AIO_NATIVE, NULL }, { "io_uring", AIO_IO_URING, NULL }, { "threads", AIO_THREADS, NULL }, END };
+const EnumName discard_mode_table[] = { { "unmap", DISCARD_UNMAP, NULL }, { "ignore", DISCARD_IGNORE, NULL }, END };
+const EnumName io_scheduler_table[] = {
     { "none", IOSCHED_NONE, NULL }, { "mq-deadline", IOSCHED_MQ_DEADLINE, NULL }, { "bfq", IOSCHED_BFQ, NULL },
     { "kyber", IOSCHED_KYBER, NULL }, { "keep", IOSCHED_KEEP, NULL },
     { "noop", IOSCHED_NONE, "legacy scheduler name noop means none on blk-mq kernels" },
     { "deadline", IOSCHED_MQ_DEADLINE, "legacy scheduler name deadline means mq-deadline on blk-mq kernels" },
     { "cfq", IOSCHED_BFQ, "legacy scheduler name cfq is gone from blk-mq kernels; bfq is used instead" },
-    { NULL, 0, NULL } };
-static const EnumName vhost_words[] = { { "auto", VHOST_AUTO, NULL }, { "on", VHOST_ON, NULL }, { "off", VHOST_OFF, NULL }, { NULL, 0, NULL } };
-static const EnumName irq_cpus_words[] = { { "local", CPUSPEC_LOCAL, NULL }, { "keep", CPUSPEC_KEEP, NULL }, { NULL, 0, NULL } };
-static const EnumName rps_cpus_words[] = { { "local", CPUSPEC_LOCAL, NULL }, { "off", CPUSPEC_OFF, NULL }, { "keep", CPUSPEC_KEEP, NULL }, { NULL, 0, NULL } };
-static const EnumName xps_words[] = { { "spread", XPS_SPREAD, NULL }, { "off", XPS_OFF, NULL }, { "keep", XPS_KEEP, NULL }, { NULL, 0, NULL } };
-static const EnumName offloads_words[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, { NULL, 0, NULL } };
+    END };
+const EnumName vhost_mode_table[] = { { "auto", VHOST_AUTO, NULL }, { "on", VHOST_ON, NULL }, { "off", VHOST_OFF, NULL }, END };
+const EnumName xps_mode_table[] = { { "spread", XPS_SPREAD, NULL }, { "off", XPS_OFF, NULL }, { "keep", XPS_KEEP, NULL }, END };
+const EnumName offloads_mode_table[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, END };
+/* The words of the cpulist keys; each key takes some (KeyDef.words_mask).
+ * CPUSPEC_LIST is a list, CPUSPEC_UNSET not written: no word. */
+const EnumName cpu_spec_kind_table[] = { { "auto", CPUSPEC_AUTO, NULL }, { "emulator", CPUSPEC_EMULATOR, NULL }, { "none", CPUSPEC_NONE, NULL },
+                                         { "local", CPUSPEC_LOCAL, NULL }, { "off", CPUSPEC_OFF, NULL }, { "keep", CPUSPEC_KEEP, NULL }, END };
+
+DEFINE_STRING_TABLE_LOOKUP(machine_type, MachineType)
+DEFINE_STRING_TABLE_LOOKUP(accel_kind, AccelKind)
+DEFINE_STRING_TABLE_LOOKUP(serial_kind, SerialKind)
+DEFINE_STRING_TABLE_LOOKUP(mem_backing, MemBacking)
+DEFINE_STRING_TABLE_LOOKUP(mem_policy, MemPolicy)
+DEFINE_STRING_TABLE_LOOKUP(sched_kind, SchedKind)
+DEFINE_STRING_TABLE_LOOKUP(thp_mode, ThpMode)
+DEFINE_STRING_TABLE_LOOKUP(thp_defrag, ThpDefrag)
+DEFINE_STRING_TABLE_LOOKUP(irqbalance_mode, IrqbalanceMode)
+DEFINE_STRING_TABLE_LOOKUP(disk_format, DiskFormat)
+DEFINE_STRING_TABLE_LOOKUP(disk_bus, DiskBus)
+DEFINE_STRING_TABLE_LOOKUP(cache_mode, CacheMode)
+DEFINE_STRING_TABLE_LOOKUP(aio_mode, AioMode)
+DEFINE_STRING_TABLE_LOOKUP(discard_mode, DiscardMode)
+DEFINE_STRING_TABLE_LOOKUP(io_scheduler, IoScheduler)
+DEFINE_STRING_TABLE_LOOKUP(vhost_mode, VhostMode)
+DEFINE_STRING_TABLE_LOOKUP(xps_mode, XpsMode)
+DEFINE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode)
+DEFINE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind)
+
+/* Not enums but words for an int: the on/off/keep of ksm, the 0/1/keep of
+ * zone_reclaim_mode (the kernel's own numbers). */
+static const EnumName ksm_words[] = { { "on", 1, NULL }, { "off", 0, NULL }, { "keep", TRISTATE_UNSET, NULL }, END };
+static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL }, { "keep", TRISTATE_UNSET, NULL }, END };
+#undef END
 
 /* Highest vCPU count QEMU 7.2's q35 accepts; pc allows 255 (checked later). */
 #define VCPUS_MAX 288
@@ -73,8 +114,8 @@ const KeyDef schema_keys[] = {
     VM("sockets", sockets, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology; sockets*cores*threads must equal vcpus"),
     VM("cores", cores, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
     VM("threads", threads, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
-    VM("machine", machine, .type = VT_ENUM, .words = machine_words, .dflt = "q35", .help = "-machine TYPE"),
-    VM("accel", accel, .type = VT_ENUM, .words = accel_words, .dflt = "auto",
+    VM("machine", machine, .type = VT_ENUM, .words = machine_type_table, .dflt = "q35", .help = "-machine TYPE"),
+    VM("accel", accel, .type = VT_ENUM, .words = accel_kind_table, .dflt = "auto",
        .help = "auto: kvm when /dev/kvm opens read-write, else tcg with a warning"),
     VM("cpu-model", cpu_model, .type = VT_CPU_MODEL, .dflt_doc = "host (kvm), max (tcg)", .type_doc = "MODEL[,+FEATURE][,-FEATURE]...",
        .help = "-cpu"),
@@ -96,20 +137,22 @@ const KeyDef schema_keys[] = {
     VM("exit-device", exit_device, .type = VT_BOOL, .dflt = "no",
        .help = "isa-debug-exit at 0xf4: the guest's code becomes kvmlaunch's exit code"),
 
-    CPU("pin", pin, .type = VT_CPULIST, .words = pin_words, .dflt = "none", .type_doc = "cpulist, auto or none",
+    CPU("pin", pin, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_AUTO) | CPUSPEC_WORD(CPUSPEC_NONE),
+        .dflt = "none", .type_doc = "cpulist, auto or none",
         .help = "vCPU i runs on the i-th CPU of the list (as many CPUs as vcpus); auto picks a NUMA node"),
-    CPU("vcpu.N", vcpu_override, .type = VT_CPULIST, .words = no_words, .flags = KEY_INDEXED, .dflt_doc = "from pin", .type_doc = "cpulist",
+    CPU("vcpu.N", vcpu_override, .type = VT_CPULIST, .flags = KEY_INDEXED, .dflt_doc = "from pin", .type_doc = "cpulist",
         .help = "the CPUs of vCPU N, overriding pin"),
-    CPU("emulator", emulator, .type = VT_CPULIST, .words = no_words, .dflt_doc = "none", .type_doc = "cpulist",
+    CPU("emulator", emulator, .type = VT_CPULIST, .dflt_doc = "none", .type_doc = "cpulist",
         .help = "QEMU's main and helper threads"),
-    CPU("iothreads", iothreads, .type = VT_CPULIST, .words = no_words, .dflt_doc = "none", .type_doc = "cpulist",
+    CPU("iothreads", iothreads, .type = VT_CPULIST, .dflt_doc = "none", .type_doc = "cpulist",
         .help = "the disks' I/O threads"),
     CPU("scheduler", scheduler, .type = VT_SCHED, .dflt = "other", .type_doc = "other, fifo:PRIO or rr:PRIO (PRIO 1-99)",
         .help = "vCPU scheduling policy"),
-    CPU("vhost", vhost, .type = VT_CPULIST, .words = vhost_cpu_words, .dflt = "emulator", .type_doc = "cpulist, emulator or none",
+    CPU("vhost", vhost, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_EMULATOR) | CPUSPEC_WORD(CPUSPEC_NONE),
+        .dflt = "emulator", .type_doc = "cpulist, emulator or none",
         .help = "the vhost-net worker threads"),
 
-    MEM("backing", backing, .type = VT_ENUM, .words = backing_words, .dflt = "anonymous",
+    MEM("backing", backing, .type = VT_ENUM, .words = mem_backing_table, .dflt = "anonymous",
         .help = "anonymous: memory-backend-ram; hugepages: memfd with hugetlb (or a file on hugepage-path); memfd: shareable"),
     MEM("hugepage-size", hugepage_size, .type = VT_HUGEPAGE_SIZE, .dflt = "2M", .type_doc = "2M or 1G",
         .help = "with backing = hugepages; must divide memory"),
@@ -120,7 +163,7 @@ const KeyDef schema_keys[] = {
     MEM("share", share, .type = VT_BOOL, .dflt = "no", .help = "share=on"),
     MEM("lock", lock, .type = VT_BOOL, .dflt = "no", .help = "-overcommit mem-lock=on"),
     MEM("nodes", nodes, .type = VT_NODELIST, .dflt_doc = "none", .type_doc = "nodelist", .help = "host-nodes= of the backend"),
-    MEM("policy", policy, .type = VT_ENUM, .words = policy_words, .dflt_doc = "bind when nodes is set", .help = "policy= of the backend"),
+    MEM("policy", policy, .type = VT_ENUM, .words = mem_policy_table, .dflt_doc = "bind when nodes is set", .help = "policy= of the backend"),
     MEM("merge", merge, .type = VT_BOOL, .dflt = "yes", .help = "merge=: whether KSM may merge this guest's pages"),
     MEM("migrate", migrate, .type = VT_BOOL, .dflt = "no", .help = "after start, move pages that lie off nodes onto them"),
 
@@ -130,8 +173,8 @@ const KeyDef schema_keys[] = {
     BAL("stats-period", stats_period_ms, .type = VT_DURATION, .dflt = "10s", .type_doc = "duration in whole seconds",
         .help = "guest-stats-polling-interval; 0 turns it off"),
 
-    HOST("thp", thp, .type = VT_ENUM, .words = thp_words, .dflt = "keep", .help = "/sys/kernel/mm/transparent_hugepage/enabled"),
-    HOST("thp-defrag", thp_defrag, .type = VT_ENUM, .words = thp_defrag_words, .dflt = "keep", .help = "/sys/kernel/mm/transparent_hugepage/defrag"),
+    HOST("thp", thp, .type = VT_ENUM, .words = thp_mode_table, .dflt = "keep", .help = "/sys/kernel/mm/transparent_hugepage/enabled"),
+    HOST("thp-defrag", thp_defrag, .type = VT_ENUM, .words = thp_defrag_table, .dflt = "keep", .help = "/sys/kernel/mm/transparent_hugepage/defrag"),
     HOST("ksm", ksm, .type = VT_ENUM, .words = ksm_words, .dflt = "keep", .help = "/sys/kernel/mm/ksm/run"),
     HOST("ksm-merge-across-nodes", ksm_merge_across_nodes, .type = VT_BOOL_KEEP, .dflt = "keep", .type_doc = "bool or keep",
          .help = "/sys/kernel/mm/ksm/merge_across_nodes"),
@@ -140,22 +183,22 @@ const KeyDef schema_keys[] = {
     HOST("ksm-sleep-ms", ksm_sleep_ms, .type = VT_INT_KEEP, .min = 0, .max = 3600000, .dflt = "keep",
          .type_doc = "int or keep", .help = "/sys/kernel/mm/ksm/sleep_millisecs"),
     HOST("zone-reclaim", zone_reclaim, .type = VT_ENUM, .words = zone_reclaim_words, .dflt = "keep", .help = "/proc/sys/vm/zone_reclaim_mode"),
-    HOST("irqbalance", irqbalance, .type = VT_ENUM, .words = irqbalance_words, .dflt = "warn",
+    HOST("irqbalance", irqbalance, .type = VT_ENUM, .words = irqbalance_mode_table, .dflt = "warn",
          .help = "kvmlaunch never stops services; warn when a running irqbalance would undo IRQ pinning"),
 
     DISK("file", file, .type = VT_PATH, .flags = KEY_REQUIRED, .help = "image or block device"),
-    DISK("format", format, .type = VT_ENUM, .words = format_words, .dflt_doc = "detected (qcow2 magic), raw said aloud",
+    DISK("format", format, .type = VT_ENUM, .words = disk_format_table, .dflt_doc = "detected (qcow2 magic), raw said aloud",
          .help = "the image format"),
-    DISK("bus", bus, .type = VT_ENUM, .words = bus_words, .dflt = "virtio-blk", .help = "virtio-blk-pci, or virtio-scsi-pci with scsi-hd"),
-    DISK("cache", cache, .type = VT_ENUM, .words = cache_words, .dflt = "none", .help = "none bypasses the host page cache"),
-    DISK("aio", aio, .type = VT_ENUM, .words = aio_words, .dflt_doc = "native with cache none/directsync, else threads",
+    DISK("bus", bus, .type = VT_ENUM, .words = disk_bus_table, .dflt = "virtio-blk", .help = "virtio-blk-pci, or virtio-scsi-pci with scsi-hd"),
+    DISK("cache", cache, .type = VT_ENUM, .words = cache_mode_table, .dflt = "none", .help = "none bypasses the host page cache"),
+    DISK("aio", aio, .type = VT_ENUM, .words = aio_mode_table, .dflt_doc = "native with cache none/directsync, else threads",
          .help = "native needs cache = none or directsync"),
     DISK("iothread", iothread, .type = VT_BOOL, .dflt = "yes", .help = "one -object iothread for this disk"),
     DISK("readonly", readonly, .type = VT_BOOL, .dflt = "no", .help = "read-only"),
     DISK("snapshot", snapshot, .type = VT_BOOL, .dflt = "no", .help = "writes go to a temporary overlay, thrown away on exit (CI)"),
-    DISK("discard", discard, .type = VT_ENUM, .words = discard_words, .dflt = "ignore", .help = "discard="),
+    DISK("discard", discard, .type = VT_ENUM, .words = discard_mode_table, .dflt = "ignore", .help = "discard="),
     DISK("queues", queues, .type = VT_INT, .min = 1, .max = 1024, .dflt_doc = "vcpus", .help = "virtio-blk num-queues, virtio-scsi num_queues"),
-    DISK("scheduler", scheduler, .type = VT_ENUM, .words = iosched_words, .dflt = "keep",
+    DISK("scheduler", scheduler, .type = VT_ENUM, .words = io_scheduler_table, .dflt = "keep",
          .help = "I/O scheduler of the host disk that holds file; noop, deadline, cfq are mapped"),
 
     NET("bridge", bridge, .type = VT_IFNAME, .dflt_doc = "none", .type_doc = "interface name", .help = "the tap is attached to this bridge"),
@@ -163,7 +206,7 @@ const KeyDef schema_keys[] = {
         .help = "kvmlaunch creates it (multi-queue, vnet header) and removes it"),
     NET("queues", queues, .type = VT_INT, .min = 1, .max = 16, .dflt_doc = "vcpus (at most 16)",
         .help = "tap queues; mq=on and vectors=2*queues+2 when above 1"),
-    NET("vhost", vhost, .type = VT_ENUM, .words = vhost_words, .dflt = "auto",
+    NET("vhost", vhost, .type = VT_ENUM, .words = vhost_mode_table, .dflt = "auto",
         .help = "on fails without /dev/vhost-net; auto warns and falls back"),
     NET("mac", mac, .type = VT_MAC, .dflt_doc = "derived from name and ID, locally administered", .type_doc = "MAC",
         .help = "the guest NIC's address"),
@@ -171,12 +214,15 @@ const KeyDef schema_keys[] = {
     NET("steering", steering, .type = VT_BOOL_DERIVED, .dflt_doc = "yes when vCPUs are pinned",
         .help = "rx-i/rps_cpus and tx-i/xps_cpus of the tap follow the CPU of vCPU i"),
 
-    NIC("irq-cpus", irq_cpus, .type = VT_CPULIST, .words = irq_cpus_words, .dflt = "keep", .type_doc = "cpulist, local or keep",
+    NIC("irq-cpus", irq_cpus, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_LOCAL) | CPUSPEC_WORD(CPUSPEC_KEEP),
+        .dflt = "keep", .type_doc = "cpulist, local or keep",
         .help = "/proc/irq/N/smp_affinity_list of each queue IRQ; local = the NIC's NUMA node"),
-    NIC("rps-cpus", rps_cpus, .type = VT_CPULIST, .words = rps_cpus_words, .dflt = "keep", .type_doc = "cpulist, local, off or keep",
+    NIC("rps-cpus", rps_cpus, .type = VT_CPULIST, .words = cpu_spec_kind_table,
+        .words_mask = CPUSPEC_WORD(CPUSPEC_LOCAL) | CPUSPEC_WORD(CPUSPEC_OFF) | CPUSPEC_WORD(CPUSPEC_KEEP),
+        .dflt = "keep", .type_doc = "cpulist, local, off or keep",
         .help = "queues/rx-*/rps_cpus"),
-    NIC("xps", xps, .type = VT_ENUM, .words = xps_words, .dflt = "keep", .help = "queues/tx-*/xps_cpus: tx queue i to one CPU each"),
-    NIC("offloads", offloads, .type = VT_ENUM, .words = offloads_words, .dflt = "keep", .help = "TSO, GSO, GRO on (reported either way)"),
+    NIC("xps", xps, .type = VT_ENUM, .words = xps_mode_table, .dflt = "keep", .help = "queues/tx-*/xps_cpus: tx queue i to one CPU each"),
+    NIC("offloads", offloads, .type = VT_ENUM, .words = offloads_mode_table, .dflt = "keep", .help = "TSO, GSO, GRO on (reported either way)"),
 };
 
 const size_t schema_n_keys = ELEMENTSOF(schema_keys);

@@ -28,24 +28,16 @@ static void fail_key(Check *c, SectionKind kind, const SectionHead *head, const 
     va_end(ap);
 }
 
-static size_t section_count(const VmConfig *cfg, SectionKind kind) {
-    switch (kind) {
-    case SECTION_DISK: return cfg->n_disks;
-    case SECTION_NET: return cfg->n_nets;
-    case SECTION_HOSTNIC: return cfg->n_hostnics;
-    default: return 1;
-    }
-}
-
 static void check_required(Check *c, bool lines_refused) {
     for (SectionKind k = 0; k < SECTION__MAX; k++) {
         const SectionDef *sec = &schema_sections[k];
-        for (size_t i = 0; i < section_count(c->cfg, k); i++) {
+        for (size_t i = 0; i < vmconf_section_count(c->cfg, k); i++) {
             SectionHead *head = vmconf_section(c->cfg, k, i);
             if (!sec->named && !head->line) {
                 if (sec->required && !lines_refused)
-                    errlist_addf(c->errors, 1, "%s:1: [%s]: required section missing (it needs at least name, memory and vcpus)",
-                                 c->cfg->path, sec->name);
+                    errlist_add_about(c->errors, 1, sec->name, NULL,
+                                      "%s:1: [%s]: required section missing (it needs at least name, memory and vcpus)", c->cfg->path,
+                                      sec->name);
                 continue;
             }
             for (size_t j = 0; j < schema_n_keys; j++) {
@@ -122,8 +114,10 @@ static void check_cpu(Check *c) {
     for (size_t i = 0; i < cpu->n_vcpu_override; i++) {
         if (!cpu->vcpu_override_line[i] || (int64_t)i < vcpus) continue;
         int line = cpu->vcpu_override_line[i];
-        errlist_addf(c->errors, line, "%s:%d: [cpu] vcpu.%zu: expected a vCPU number below vcpus = %" PRId64 ", found %zu",
-                     c->cfg->path, line, i, vcpus, i);
+        char key[32];
+        snprintf(key, sizeof(key), "vcpu.%zu", i);
+        errlist_add_about(c->errors, line, "cpu", key, "%s:%d: [cpu] %s: expected a vCPU number below vcpus = %" PRId64 ", found %zu",
+                          c->cfg->path, line, key, vcpus, i);
     }
 }
 
@@ -135,7 +129,7 @@ static void check_memory(Check *c) {
         for (size_t i = 0; i < ELEMENTSOF(huge_keys); i++)
             if (section_key_set(SECTION_MEMORY, h, huge_keys[i]))
                 fail_key(c, SECTION_MEMORY, h, huge_keys[i], "expected backing = hugepages with this key, found backing = %s",
-                         m->backing == BACKING_MEMFD ? "memfd" : "anonymous");
+                         mem_backing_to_string(m->backing));
     } else if (c->cfg->vm.memory && c->cfg->vm.memory % m->hugepage_size) {
         _cleanup_free_ char *hp = size_format(m->hugepage_size);
         _cleanup_free_ char *mem = size_format(c->cfg->vm.memory);
@@ -168,7 +162,7 @@ static void check_disks(Check *c) {
         if (d->aio == AIO_DEFAULT) d->aio = direct ? AIO_NATIVE : AIO_THREADS;
         else if (d->aio == AIO_NATIVE && !direct)
             fail_key(c, SECTION_DISK, &d->head, "aio", "expected cache = none or directsync with aio = native (it needs O_DIRECT), found cache = %s",
-                     d->cache == CACHE_WRITEBACK ? "writeback" : d->cache == CACHE_WRITETHROUGH ? "writethrough" : "unsafe");
+                     cache_mode_to_string(d->cache));
         /* virtio-scsi adds its control and event queues to the 1024. */
         if (d->bus == BUS_VIRTIO_SCSI && d->queues > 1021)
             fail_key(c, SECTION_DISK, &d->head, "queues", "expected at most 1021 queues with bus = virtio-scsi, found %" PRId64, d->queues);

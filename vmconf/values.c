@@ -280,6 +280,12 @@ const char *enum_to_string(const EnumName *table, int value) {
     return NULL;
 }
 
+int enum_from_string(const EnumName *table, const char *s) {
+    for (const EnumName *e = table; e->name; e++)
+        if (streq(e->name, s)) return e->value;
+    return -EINVAL;
+}
+
 char *size_format(uint64_t bytes) {
     static const char units[] = "KMGT";
     int u = -1;

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "schema.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -51,26 +52,23 @@ static void add_key(CheckReport *r, CheckLevel level, const char *topic, const V
     errlist_clear(&el);
 }
 
-const char *check_topic_of(const char *msg) {
+const char *check_topic_of(const ErrEntry *e) {
     static const struct { const char *section, *key, *topic; } map[] = {
-        { "cpu", "", "cpus" },           { "memory", "nodes", "nodes" },   { "memory", "policy", "nodes" },
-        { "memory", "migrate", "nodes" }, { "memory", "", "hugepages" },    { "vm", "accel", "kvm" },
-        { "vm", "qemu", "qemu" },         { "vm", "user", "user" },         { "net", "vhost", "vhost" },
-        { "net", "", "network" },         { "disk", "cache", "cache" },     { "disk", "aio", "cache" },
-        { "disk", "scheduler", "iosched" }, { "disk", "", "disks" },      { "hostnic", "", "hostnic" },
-        { "host", "", "host" },
+        { "cpu", NULL, "cpus" },
+        { "memory", "nodes", "nodes" },    { "memory", "policy", "nodes" }, { "memory", "migrate", "nodes" },
+        { "memory", NULL, "hugepages" },
+        { "vm", "accel", "kvm" },          { "vm", "qemu", "qemu" },        { "vm", "user", "user" },
+        { "net", "vhost", "vhost" },       { "net", NULL, "network" },
+        { "disk", "cache", "cache" },      { "disk", "aio", "cache" },      { "disk", "scheduler", "iosched" },
+        { "disk", NULL, "disks" },
+        { "hostnic", NULL, "hostnic" },
+        { "host", NULL, "host" },
     };
-    const char *open = strstr(msg, ": [");
-    if (!open) return "plan";
-    open += 3;
-    size_t sl = strcspn(open, " ]");
-    const char *close = strstr(open, "] ");
-    const char *key = close ? close + 2 : "";
-    size_t kl = strcspn(key, ":");
-    if (!key[kl]) kl = 0;           /* "[vm]: ..." or no key: the section only */
+    if (!e->section) return "plan";
     for (size_t i = 0; i < ELEMENTSOF(map); i++) {
-        if (strlen(map[i].section) != sl || strncmp(open, map[i].section, sl)) continue;
-        if (!*map[i].key || (strlen(map[i].key) == kl && !strncmp(key, map[i].key, kl))) return map[i].topic;
+        if (!streq(map[i].section, e->section)) continue;
+        /* A NULL key takes every message about the section not taken above. */
+        if (!map[i].key || (e->key && streq(map[i].key, e->key))) return map[i].topic;
     }
     return "plan";
 }
@@ -79,9 +77,9 @@ const char *check_topic_of(const char *msg) {
 static size_t add_plan_lines(CheckReport *r, const VmPlan *p, const char *topic) {
     size_t n = 0;
     for (size_t i = 0; i < p->errors.n; i++)
-        if (streq(check_topic_of(p->errors.e[i].msg), topic)) add(r, CHECK_FAIL, topic, xstrdup(p->errors.e[i].msg)), n++;
+        if (streq(check_topic_of(&p->errors.e[i]), topic)) add(r, CHECK_FAIL, topic, xstrdup(p->errors.e[i].msg)), n++;
     for (size_t i = 0; i < p->notes.n; i++)
-        if (streq(check_topic_of(p->notes.e[i].msg), topic)) add(r, CHECK_WARN, topic, xstrdup(p->notes.e[i].msg)), n++;
+        if (streq(check_topic_of(&p->notes.e[i]), topic)) add(r, CHECK_WARN, topic, xstrdup(p->notes.e[i].msg)), n++;
     return n;
 }
 
@@ -234,7 +232,7 @@ static void check_disk(CheckReport *r, const VmConfig *cfg, const DiskSection *d
     if (d->cache != CACHE_NONE && d->cache != CACHE_DIRECTSYNC) return;
     /* O_DIRECT is the filesystem's to refuse (tmpfs does): root asks. */
     e = open_as(NULL, d->file, O_RDONLY | O_DIRECT);
-    const char *cache = d->cache == CACHE_NONE ? "none" : "directsync";
+    const char *cache = cache_mode_to_string(d->cache);
     if (e == -EINVAL)
         add_key(r, CHECK_FAIL, "cache", cfg, SECTION_DISK, &d->head, "cache",
                 "%s needs O_DIRECT, which the filesystem holding %s refuses (tmpfs?); use cache = writeback or move the image", cache, d->file);

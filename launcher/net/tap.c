@@ -45,26 +45,24 @@ void tap_preflight(const VmConfig *cfg, ErrList *errors) {
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
         if (n->bridge) {
-            int line = section_key_line(SECTION_NET, &n->head, "bridge");
             if (!if_nametoindex(n->bridge))
-                errlist_addf(errors, line, "%s:%d: [net \"%s\"] bridge: expected a bridge of this host, found no interface %s", cfg->path, line,
-                             n->head.id, n->bridge);
+                errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "bridge", "expected a bridge of this host, found no interface %s",
+                                n->bridge);
             else if (!is_dir("/sys/class/net/%s/bridge", n->bridge))
-                errlist_addf(errors, line, "%s:%d: [net \"%s\"] bridge: expected a bridge, found %s is another kind of interface", cfg->path,
-                             line, n->head.id, n->bridge);
+                errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "bridge", "expected a bridge, found %s is another kind of interface",
+                                n->bridge);
         }
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
         if (!if_nametoindex(tap)) continue;
-        int line = section_key_line(SECTION_NET, &n->head, "tap");
         _cleanup_free_ char *flags = sysfs_read("/sys/class/net/%s/tun_flags", tap);
         if (!flags) {
-            errlist_addf(errors, line, "%s:%d: [net \"%s\"] tap: expected a tap device or a free name, found %s, which is no tap", cfg->path,
-                         line, n->head.id, tap);
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap", "expected a tap device or a free name, found %s, which is no tap",
+                            tap);
         } else if (!(strtoul(flags, NULL, 16) & IFF_MULTI_QUEUE) && vmconf_net_queues(cfg, n) > 1) {
             /* QEMU would say "Unable to create multiple fds". */
-            errlist_addf(errors, line, "%s:%d: [net \"%s\"] tap: expected a multi-queue tap for %lld queues, found %s without IFF_MULTI_QUEUE "
-                         "(recreate it with `ip tuntap add %s mode tap multi_queue`)", cfg->path, line, n->head.id,
-                         (long long)vmconf_net_queues(cfg, n), tap, tap);
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
+                            "expected a multi-queue tap for %lld queues, found %s without IFF_MULTI_QUEUE "
+                            "(recreate it with `ip tuntap add %s mode tap multi_queue`)", (long long)vmconf_net_queues(cfg, n), tap, tap);
         }
     }
 }

@@ -80,14 +80,11 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
     size_t before = errors->n;
     const HostSection *h = &cfg->host;
     const SectionHead *hd = &h->head;
-    static const char *const thp[] = { [THP_ALWAYS] = "always", [THP_MADVISE] = "madvise", [THP_NEVER] = "never" };
-    static const char *const defrag[] = { [THP_DEFRAG_ALWAYS] = "always", [THP_DEFRAG_DEFER] = "defer",
-                                          [THP_DEFRAG_DEFER_MADVISE] = "defer+madvise", [THP_DEFRAG_MADVISE] = "madvise",
-                                          [THP_DEFRAG_NEVER] = "never" };
-
-    if (h->thp != THP_KEEP) plan_knob(&p, &st->thp, SECTION_HOST, hd, "thp", thp[h->thp], "[host] thp (seed: THP modes)");
+    /* vm.ini's words for thp, thp-defrag and a disk's scheduler are the
+     * kernel's own: the schema's tables spell what is written there. */
+    if (h->thp != THP_KEEP) plan_knob(&p, &st->thp, SECTION_HOST, hd, "thp", thp_mode_to_string(h->thp), "[host] thp (seed: THP modes)");
     if (h->thp_defrag != THP_DEFRAG_KEEP)
-        plan_knob(&p, &st->thp_defrag, SECTION_HOST, hd, "thp-defrag", defrag[h->thp_defrag], "[host] thp-defrag");
+        plan_knob(&p, &st->thp_defrag, SECTION_HOST, hd, "thp-defrag", thp_defrag_to_string(h->thp_defrag), "[host] thp-defrag");
     if (h->ksm_merge_across_nodes != TRISTATE_UNSET) {
         /* The kernel takes a new merge_across_nodes only while no pages are
          * merged: run = 2 unmerges them first (and again on restore). */
@@ -169,8 +166,6 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
     }
 
     /* I/O schedulers of the disks that hold the images. */
-    static const char *const sched[] = { [IOSCHED_NONE] = "none", [IOSCHED_MQ_DEADLINE] = "mq-deadline", [IOSCHED_BFQ] = "bfq",
-                                         [IOSCHED_KYBER] = "kyber" };
     for (size_t i = 0; i < cfg->n_disks && i < st->n_disks; i++) {
         const DiskSection *d = &cfg->disks[i];
         if (d->scheduler == IOSCHED_KEEP) continue;
@@ -178,9 +173,8 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
         if (!k->path && k->error == -ENOENT) {
             /* Not there yet (a --dry-run of a VM to be): said, not fatal; a
              * run refuses a missing disk before it plans. */
-            int line = section_key_line(SECTION_DISK, &d->head, "scheduler");
-            errlist_addf(notes, line, "%s:%d: [disk \"%s\"] scheduler: %s does not exist: its disk's scheduler cannot be planned", cfg->path,
-                         line, d->head.id, d->file);
+            errlist_add_key(notes, cfg->path, SECTION_DISK, &d->head, "scheduler", "%s does not exist: its disk's scheduler cannot be planned",
+                            d->file);
             continue;
         }
         if (!k->path) {
@@ -189,7 +183,7 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
             continue;
         }
         _cleanup_free_ char *why = xasprintf("[disk \"%s\"] scheduler (seed: I/O scheduler)", d->head.id);
-        plan_knob(&p, k, SECTION_DISK, &d->head, "scheduler", sched[d->scheduler], why);
+        plan_knob(&p, k, SECTION_DISK, &d->head, "scheduler", io_scheduler_to_string(d->scheduler), why);
     }
     errlist_sort(errors);
     return errors->n > before ? -EINVAL : 0;

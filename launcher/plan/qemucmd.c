@@ -38,6 +38,18 @@ static void cmd_note(Cmd *c, SectionKind kind, const SectionHead *head, const ch
     va_end(ap);
 }
 
+/* What reaches QEMU's argv, and so the guest's kernel command line, names
+ * and paths, must be printable UTF-8: no C0 or C1 control character, no
+ * invalid byte. The emulator may come from PATH, which the loader never
+ * saw: that refusal points at [vm] qemu, where it can be written instead. */
+static void check_text(Cmd *c, const char *s, const char *key, const char *what) {
+    long bad = value_find_bad_char(s);
+    if (bad < 0) return;
+    _cleanup_free_ char *shown = value_quote(s);
+    cmd_error(c, SECTION_VM, &c->cfg->vm.head, key, "expected printable UTF-8 text, found byte 0x%02x at column %ld of %s %s",
+              (unsigned char)s[bad], bad + 1, what, shown);
+}
+
 char *qemu_escape_keyval(const char *s) {
     size_t n = 0;
     for (const char *p = s; *p; p++) n += *p == ',' ? 2 : 1;
@@ -77,7 +89,6 @@ static const char *virtio_driver(Cmd *c, const char *base) {
 
 static void add_machine(Cmd *c) {
     const VmSection *vm = &c->cfg->vm;
-    static const char *const machines[] = { [MACHINE_Q35] = "q35", [MACHINE_PC] = "pc", [MACHINE_MICROVM] = "microvm" };
     _cleanup_free_ char *name = qemu_escape_keyval(vm->name);
     strvec_push(c->argv, "-name");
     strvec_pushf(c->argv, "guest=%s,debug-threads=on", name);
@@ -90,7 +101,8 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "timestamp=on");
 
     StrVec m = STRVEC_INIT;
-    strvec_push(&m, machines[vm->machine]);
+    /* QEMU's machine types are named as vm.ini names them. */
+    strvec_push(&m, machine_type_to_string(vm->machine));
     if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
     size_t len = 0;
@@ -113,7 +125,7 @@ static void add_machine(Cmd *c) {
                  as ? " by " : "", as ? as : "");
     c->kvm = vm->accel == ACCEL_KVM || (vm->accel == ACCEL_AUTO && c->facts->kvm_usable);
     strvec_push(c->argv, "-accel");
-    strvec_push(c->argv, c->kvm ? "kvm" : "tcg");
+    strvec_push(c->argv, accel_kind_to_string(c->kvm ? ACCEL_KVM : ACCEL_TCG));
 
     const char *model = vm->cpu_model ? vm->cpu_model : c->kvm ? "host" : "max";
     if (!c->kvm && (streq(model, "host") || !strncmp(model, "host,", 5)))
@@ -155,8 +167,8 @@ static void add_memory(Cmd *c) {
         json_object *nodes = json_object_new_array();
         for (size_t i = 0; i < mem->nodes.n; i++) json_object_array_add(nodes, json_object_new_int(mem->nodes.cpu[i]));
         json_object_object_add(o, "host-nodes", nodes);
-        static const char *const policies[] = { [POLICY_BIND] = "bind", [POLICY_PREFERRED] = "preferred", [POLICY_INTERLEAVE] = "interleave" };
-        jset_str(o, "policy", policies[mem->policy == POLICY_DEFAULT ? POLICY_BIND : mem->policy]);
+        /* QEMU's HostMemPolicy words are vm.ini's. */
+        jset_str(o, "policy", mem_policy_to_string(mem->policy == POLICY_DEFAULT ? POLICY_BIND : mem->policy));
     }
     push_json(c, "-object", o);
     if (cfg->vm.machine != MACHINE_MICROVM) {
@@ -238,9 +250,14 @@ static json_object *cache_object(CacheBits cb) {
     return o;
 }
 
+/* aio=, discard= and the format driver: QEMU spells them as vm.ini does.
+ * cache= is no word for QEMU but three bits (cache_bits above). */
 static const char *aio_name(int aio) {
-    return aio == AIO_NATIVE ? "native" : aio == AIO_IO_URING ? "io_uring" : "threads";
+    /* validate resolved AIO_DEFAULT; threads is QEMU's own default. */
+    return aio_mode_to_string(aio == AIO_DEFAULT ? AIO_THREADS : aio);
 }
+
+static const char *format_driver(int format) { return disk_format_to_string(format == FORMAT_QCOW2 ? FORMAT_QCOW2 : FORMAT_RAW); }
 
 /* A snapshot disk goes through -drive: QEMU itself puts a temporary qcow2
  * overlay on top and deletes it, which -blockdev cannot ask for. file.driver
@@ -251,8 +268,8 @@ static void add_snapshot_drive(Cmd *c, const DiskSection *d, int format, bool is
     strvec_pushf(c->argv,
                  "if=none,id=fmt-%s,driver=%s,file.driver=%s,file.filename=%s,file.aio=%s,cache.direct=%s,cache.no-flush=%s,"
                  "discard=%s,read-only=%s,snapshot=on",
-                 d->head.id, format == FORMAT_QCOW2 ? "qcow2" : "raw", is_block ? "host_device" : "file", path, aio_name(d->aio),
-                 cb.direct ? "on" : "off", cb.no_flush ? "on" : "off", d->discard == DISCARD_UNMAP ? "unmap" : "ignore",
+                 d->head.id, format_driver(format), is_block ? "host_device" : "file", path, aio_name(d->aio),
+                 cb.direct ? "on" : "off", cb.no_flush ? "on" : "off", discard_mode_to_string(d->discard),
                  d->readonly ? "on" : "off");
 }
 
@@ -290,13 +307,13 @@ static void add_disk(Cmd *c, size_t i, bool *boot_given) {
         jset_str(f, "filename", d->file);
         jset_str(f, "aio", aio_name(d->aio));
         json_object_object_add(f, "cache", cache_object(cb));
-        jset_str(f, "discard", d->discard == DISCARD_UNMAP ? "unmap" : "ignore");
+        jset_str(f, "discard", discard_mode_to_string(d->discard));
         jset_bool(f, "read-only", d->readonly);
         push_json(c, "-blockdev", f);
-        json_object *fmt = jobj("driver", format == FORMAT_QCOW2 ? "qcow2" : "raw", "node-name", fmt_node);
+        json_object *fmt = jobj("driver", format_driver(format), "node-name", fmt_node);
         jset_str(fmt, "file", file_node);
         json_object_object_add(fmt, "cache", cache_object(cb));
-        jset_str(fmt, "discard", d->discard == DISCARD_UNMAP ? "unmap" : "ignore");
+        jset_str(fmt, "discard", discard_mode_to_string(d->discard));
         jset_bool(fmt, "read-only", d->readonly);
         push_json(c, "-blockdev", fmt);
     }
@@ -411,7 +428,9 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     size_t before = errors->n;
     if (facts->running_as_root && !cfg->vm.user)
         cmd_error(&c, SECTION_VM, &cfg->vm.head, "user", "required when kvmlaunch runs as root (QEMU never runs as root)");
-    strvec_push(argv, facts->qemu_binary ? facts->qemu_binary : cfg->vm.qemu ? cfg->vm.qemu : "qemu-system-x86_64");
+    const char *qemu = facts->qemu_binary ? facts->qemu_binary : cfg->vm.qemu ? cfg->vm.qemu : "qemu-system-x86_64";
+    check_text(&c, qemu, "qemu", "the emulator's path");
+    strvec_push(argv, qemu);
     add_machine(&c);
     add_memory(&c);
     add_boot(&c);
@@ -419,6 +438,12 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     add_devices(&c);
     strvec_push(argv, "-sandbox");
     strvec_push(argv, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    /* The loader refuses such bytes in every value it reads; this is the
+     * one place every argument passes, whatever filled the model. */
+    for (size_t i = 1; i < argv->n && errors->n == before; i++) {
+        _cleanup_free_ char *what = xasprintf("argument %zu of QEMU's command line", i);
+        check_text(&c, argv->v[i], NULL, what);
+    }
     errlist_sort(errors);
     errlist_sort(notes);
     return errors->n > before ? -EINVAL : 0;

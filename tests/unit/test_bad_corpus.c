@@ -4,7 +4,8 @@
  * from inside tests/bad: a case with `# expect-check: 1` must load (the host
  * checks refuse it later); any other must be refused with at most
  * ERRLIST_MAX messages, every one starting `NAME.ini:LINE: `, and one of them
- * matching its `# expect:` regex (FILE standing for NAME.ini). */
+ * matching its `# expect:` regex (FILE standing for NAME.ini), and the
+ * section and key each names in its fields named in its text too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +56,34 @@ static char *as_file(const char *msg, const char *file) {
     return xstrdup(msg);
 }
 
+/* The structured fields of E agree with its text: a message about SECTION
+ * (and KEY) reads "FILE:LINE: [SECTION...] KEY: " after the place; one about
+ * none names no section of the schema there. The topics of `kvmlaunch check`
+ * are picked from the fields, the user reads the text. */
+static void check_fields(const char *file, const ErrEntry *e) {
+    const char *p = strstr(e->msg, ": ");
+    if (!p) fail_msg("%s: no \": \" in %s", file, e->msg);
+    p += 2;
+    if (!e->section) {
+        if (e->key) fail_msg("%s: a key (%s) without a section: %s", file, e->key, e->msg);
+        for (SectionKind k = 0; k < SECTION__MAX; k++) {
+            _cleanup_free_ char *plain = xasprintf("[%s]", section_kind_name(k));
+            _cleanup_free_ char *named = xasprintf("[%s \"", section_kind_name(k));
+            if (!strncmp(p, plain, strlen(plain)) || !strncmp(p, named, strlen(named)))
+                fail_msg("%s: names [%s] in its text but no section in its fields: %s", file, section_kind_name(k), e->msg);
+        }
+        return;
+    }
+    _cleanup_free_ char *open = xasprintf("[%s", e->section);
+    if (strncmp(p, open, strlen(open)) || (p[strlen(open)] != ']' && p[strlen(open)] != ' '))
+        fail_msg("%s: section %s in its fields, not in its text: %s", file, e->section, e->msg);
+    const char *close = strchr(p, ']');
+    assert_non_null(close);
+    _cleanup_free_ char *tail = e->key ? xasprintf("] %s: ", e->key) : xstrdup("]: ");
+    if (strncmp(close, tail, strlen(tail)))
+        fail_msg("%s: key %s in its fields, the text says otherwise: %s", file, e->key ? e->key : "(none)", e->msg);
+}
+
 static void test_case(void **state) {
     const Case *c = *state;
     _cleanup_free_ char *expect = header_value(c->file, "expect");
@@ -95,6 +124,7 @@ static void test_case(void **state) {
         }
         if (!named) print_message("%s: a message that names no FILE:LINE: %s\n", c->file, m);
         assert_true(named);
+        check_fields(c->file, &errors.e[i]);
         matched |= regexec(&re, m, 0, NULL, 0) == 0;
     }
     if (errors.full) matched |= regexec(&re, "stopped after 50 messages; fix these first", 0, NULL, 0) == 0;

@@ -156,10 +156,65 @@ static void test_host_errors(void **state) {
     vmconf_free(&cfg);
 }
 
+/* Nothing reaches QEMU's argv with a control character (C0 or C1) or
+ * invalid UTF-8, whatever filled the model: the emulator found on PATH,
+ * or a value set after the loader checked the file. */
+static void test_argv_text(void **state) {
+    (void)state;
+    static const char ini[] = "[vm]\nname = t\nmemory = 1G\nvcpus = 1\nkernel = /k\nappend = quiet\n";
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(vmconf_load_buffer("t.ini", ini, strlen(ini), &cfg, &el), 0);
+    HostFacts f;
+    StrVec argv = STRVEC_INIT;
+    ErrList errors = { 0 }, notes = { 0 };
+
+    fake_facts(&cfg, &f, true, true);
+    free(f.qemu_binary);
+    f.qemu_binary = xstrdup("/opt/\xc2\x9b/qemu-system-x86_64");
+    assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), -EINVAL);
+    assert_int_equal(errors.n, 1);
+    assert_string_equal(errors.e[0].msg, "t.ini:1: [vm] qemu: expected printable UTF-8 text, found byte 0xc2 at column 6 of the emulator's "
+                                         "path \"/opt/\\xc2\\x9b/qemu-system-x86_64\"");
+    assert_string_equal(errors.e[0].section, "vm");
+    assert_string_equal(errors.e[0].key, "qemu");
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    hostfacts_free(&f);
+
+    static const char *const bad[] = { "quiet \xc2\x85", "quiet \xff", "quiet \x1b[2J", "quiet \xe2\x82" };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        free(cfg.vm.append);
+        cfg.vm.append = xstrdup(bad[i]);
+        fake_facts(&cfg, &f, true, true);
+        assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), -EINVAL);
+        assert_int_equal(errors.n, 1);
+        if (!strstr(errors.e[0].msg, "t.ini:1: [vm]: expected printable UTF-8 text, found byte 0x") ||
+            !strstr(errors.e[0].msg, "of QEMU's command line \"quiet \\x"))
+            fail_msg("%s", errors.e[0].msg);
+        assert_null(errors.e[0].key);
+        strvec_clear(&argv);
+        errlist_clear(&errors);
+        errlist_clear(&notes);
+        hostfacts_free(&f);
+    }
+    /* The same model with clean text builds. */
+    free(cfg.vm.append);
+    cfg.vm.append = xstrdup("quiet caf\xc3\xa9 \xe2\x82\xac");
+    fake_facts(&cfg, &f, true, true);
+    assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), 0);
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+    errlist_clear(&notes);
+    hostfacts_free(&f);
+    vmconf_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape), cmocka_unit_test(test_shell_quote), cmocka_unit_test(test_render),
-        cmocka_unit_test(test_hostile_values), cmocka_unit_test(test_host_errors),
+        cmocka_unit_test(test_hostile_values), cmocka_unit_test(test_host_errors), cmocka_unit_test(test_argv_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "schema.h"
 #include "util.h"
 #include "vmconf.h"
@@ -370,13 +371,124 @@ static void test_roff_escape(void **state) {
     }
 }
 
+/* X_to_string takes its enum type: called through an int, as a table loop needs. */
+#define TO_INT(name, type) \
+    static const char *name##_to(int v) { return name##_to_string((type)v); }
+TO_INT(machine_type, MachineType) TO_INT(accel_kind, AccelKind) TO_INT(serial_kind, SerialKind) TO_INT(mem_backing, MemBacking)
+TO_INT(mem_policy, MemPolicy) TO_INT(sched_kind, SchedKind) TO_INT(thp_mode, ThpMode) TO_INT(thp_defrag, ThpDefrag)
+TO_INT(irqbalance_mode, IrqbalanceMode) TO_INT(disk_format, DiskFormat) TO_INT(disk_bus, DiskBus) TO_INT(cache_mode, CacheMode)
+TO_INT(aio_mode, AioMode) TO_INT(discard_mode, DiscardMode) TO_INT(io_scheduler, IoScheduler) TO_INT(vhost_mode, VhostMode)
+TO_INT(xps_mode, XpsMode) TO_INT(offloads_mode, OffloadsMode) TO_INT(cpu_spec_kind, CpuSpecKind)
+#undef TO_INT
+
+/* One table per enum, and the lookups both ways agree with it. */
+static void test_enum_tables(void **state) {
+    (void)state;
+    static const struct { const EnumName *table; const char *(*to)(int); int (*from)(const char *); } tables[] = {
+#define T(name) { name##_table, name##_to, name##_from_string }
+        T(machine_type), T(accel_kind), T(serial_kind), T(mem_backing), T(mem_policy), T(sched_kind), T(thp_mode),
+        T(thp_defrag), T(irqbalance_mode), T(disk_format), T(disk_bus), T(cache_mode), T(aio_mode), T(discard_mode),
+        T(io_scheduler), T(vhost_mode), T(xps_mode), T(offloads_mode), T(cpu_spec_kind),
+#undef T
+    };
+    for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
+        size_t words = 0;
+        for (const EnumName *w = tables[i].table; w->name; w++, words++) {
+            assert_int_equal(tables[i].from(w->name), w->value);
+            /* An alias is read, never printed. */
+            if (!w->note) assert_string_equal(tables[i].to(w->value), w->name);
+            else assert_string_not_equal(tables[i].to(w->value), w->name);
+        }
+        assert_true(words >= 2);
+        assert_int_equal(tables[i].from("no such word"), -EINVAL);
+        assert_int_equal(tables[i].from(""), -EINVAL);
+    }
+    assert_int_equal(io_scheduler_from_string("noop"), IOSCHED_NONE);
+    assert_string_equal(io_scheduler_to_string(IOSCHED_NONE), "none");
+    assert_int_equal(thp_mode_from_string("keep"), THP_KEEP);
+    assert_null(aio_mode_to_string(AIO_DEFAULT));
+    assert_null(disk_format_to_string(FORMAT_AUTO));
+
+    /* Every enumerated key reads a table of the schema's own. */
+    for (size_t i = 0; i < schema_n_keys; i++) {
+        const KeyDef *def = &schema_keys[i];
+        if (def->type == VT_CPULIST) {
+            assert_true(def->words == NULL || def->words == cpu_spec_kind_table);
+            assert_true((def->words != NULL) == (def->words_mask != 0));
+        }
+    }
+
+    /* A cpulist key takes only its own words of the shared table. */
+    expect_error(MINIMAL "[cpu]\npin = emulator\n", "vm.ini:6: [cpu] pin: expected a CPU list such as 0-3,8, auto or none, found \"emulator\"");
+    expect_error(MINIMAL "[cpu]\nvhost = auto\n", "[cpu] vhost: expected a CPU list such as 0-3,8, emulator or none, found \"auto\"");
+    expect_error(MINIMAL "[hostnic \"eth0\"]\nirq-cpus = off\n", "irq-cpus: expected a CPU list such as 0-3,8, local or keep, found \"off\"");
+    expect_error(MINIMAL "[cpu]\nemulator = none\n", "[cpu] emulator: expected a CPU list such as 0-3,8,10-11, found \"none\"");
+    expect_error(MINIMAL "[vm]\n", "section repeated");
+    expect_error(MINIMAL "serial = file\n", "serial: expected stdout, file:PATH, pty or none, found \"file\"");
+    expect_error(MINIMAL "[cpu]\nscheduler = other:5\n", "scheduler: expected other, fifo:PRIO or rr:PRIO");
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(MINIMAL "serial = pty\n[cpu]\nscheduler = rr:7\nvhost = none\n[hostnic \"eth0\"]\nrps-cpus = off\n", &cfg, &el), 0);
+    assert_int_equal(cfg.vm.serial.kind, SERIAL_PTY);
+    assert_int_equal(cfg.cpu.scheduler.kind, SCHED_KIND_RR);
+    assert_int_equal(cfg.cpu.scheduler.priority, 7);
+    assert_int_equal(cfg.cpu.vhost.kind, CPUSPEC_NONE);
+    assert_int_equal(cfg.hostnics[0].rps_cpus.kind, CPUSPEC_OFF);
+    vmconf_free(&cfg);
+}
+
+/* Each message says in fields what it is about; `check` picks its topic
+ * from them, never from the text. */
+static void test_structured_errors(void **state) {
+    (void)state;
+    static const char ini[] = "[vm]\nname = t1\nmemory = 1G\nvcpus = 2\n"  /* 1-4 */
+                              "[cpu]\npin = 0\nvcpu.5 = 1\n"                   /* 5-7 */
+                              "[disk \"a\"]\nfile = /x\ncache = bogus\n"        /* 8-10 */
+                              "[VM]\n"                                          /* 11 */
+                              "[host]\nthp = keep\n";                           /* 12-13 */
+    VmConfig cfg;
+    ErrList el = { 0 };
+    assert_int_equal(load(ini, &cfg, &el), -EINVAL);
+    static const struct { int line; const char *section, *key, *start; } want[] = {
+        { 6, "cpu", "pin", "vm.ini:6: [cpu] pin: expected 2 CPUs" },
+        { 7, "cpu", "vcpu.5", "vm.ini:7: [cpu] vcpu.5: expected a vCPU number below vcpus = 2" },
+        { 10, "disk", "cache", "vm.ini:10: [disk \"a\"] cache: expected none," },
+        { 11, NULL, NULL, "vm.ini:11: [VM]: unknown section" },
+    };
+    _cleanup_free_ char *msgs = all_errors(&el);
+    if (el.n != ELEMENTSOF(want)) fail_msg("expected %zu messages, got:\n%s", ELEMENTSOF(want), msgs);
+    for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+        const ErrEntry *e = &el.e[i];
+        assert_int_equal(e->line, want[i].line);
+        if (strncmp(e->msg, want[i].start, strlen(want[i].start))) fail_msg("message %zu: %s", i, e->msg);
+        if (want[i].section) assert_string_equal(e->section, want[i].section);
+        else assert_null(e->section);
+        if (want[i].key) assert_string_equal(e->key, want[i].key);
+        else assert_null(e->key);
+    }
+    errlist_clear(&el);
+
+    /* The topics: a key of its own where it has one, else its section's,
+     * else "plan"; a text that looks like another section fools nothing. */
+    static const struct { const char *section, *key, *topic; } topics[] = {
+        { "disk", "scheduler", "iosched" }, { "disk", "aio", "cache" }, { "disk", "file", "disks" }, { "disk", NULL, "disks" },
+        { "memory", "nodes", "nodes" },     { "memory", "backing", "hugepages" }, { "vm", "accel", "kvm" },
+        { "vm", "name", "plan" },           { "cpu", "vcpu.3", "cpus" },  { "hostnic", "xps", "hostnic" }, { NULL, NULL, "plan" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(topics); i++) {
+        ErrEntry e = { 1, topics[i].section, (char *)topics[i].key, (char *)"t.ini:1: [net \"n\"] vhost: as text, another topic" };
+        assert_string_equal(check_topic_of(&e), topics[i].topic);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_derived),     cmocka_unit_test(test_topology),
         cmocka_unit_test(test_multiline),  cmocka_unit_test(test_all_errors_reported), cmocka_unit_test(test_line_limits),
         cmocka_unit_test(test_error_cap),  cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_schema_table),
         cmocka_unit_test(test_notes),      cmocka_unit_test(test_cross_key),  cmocka_unit_test(test_checks_after_refused_lines),
-        cmocka_unit_test(test_roff_escape),
+        cmocka_unit_test(test_roff_escape), cmocka_unit_test(test_structured_errors),
+        cmocka_unit_test(test_enum_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
