@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exitcode.h"
 #include "commands.h"
 #include "hostinfo.h"
 #include "hostroot.h"
