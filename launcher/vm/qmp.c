@@ -23,14 +23,13 @@ static int64_t now_ms(void) {
 static int set_error(QmpClient *q, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int set_error(QmpClient *q, int r, const char *fmt, ...) {
     va_list ap;
-    char *msg = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     free(q->error);
     /* QEMU's error text is logged to a terminal, and a QEMU the guest took
      * over may send escape sequences in it. */
-    q->error = msg ? value_escape(msg, strlen(msg)) : NULL;
+    q->error = value_escape(msg, strlen(msg));
     free(msg);
     return r;
 }
@@ -52,6 +51,7 @@ void qmp_init(QmpClient *q, int fd) {
     memset(q, 0, sizeof(*q));
     q->fd = fd;
     q->tok = json_tokener_new();
+    if (!q->tok) die_oom();
     q->next_id = 1;
 }
 
