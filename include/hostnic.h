@@ -15,8 +15,10 @@
  *
  * How the run flow uses it (launcher/vm/run.c, cli.c, commands.c):
  *
+ *   probe     with the other probes (vmplan_probe), before planning:
+ *               hostnic_probe(&hr, cfg, &nics);
  *   plan      after hostplan_build(cfg, &hst, &plan, &errors, &notes):
- *               hostnic_plan(&hr, cfg, &plan, &errors, &notes);
+ *               hostnic_plan_build(cfg, &nics, &plan, &errors, &notes);
  *             (appends to PLAN; a negative return, like hostplan_build's,
  *             is exit 2 with ERRORS printed)
  *   dry-run   after hostplan_render(&plan):
@@ -36,7 +38,7 @@
  *             probing, `kvmlaunch cleanup`):
  *               hostnic_offloads_replay_dead(&hr);
  *             and `cleanup NAME` also calls hostnic_offloads_restore(&hr, NAME).
- *   check     hostnic_plan's errors are FAIL lines, its notes WARN lines.
+ *   check     hostnic_plan_build's errors are FAIL lines, its notes WARN lines.
  *   host      for each physical NIC, hostnic_probe_dev(hr, dev, true, &f)
  *             fills NicFacts (driver, NUMA node, queue IRQs and their
  *             affinity, MSI or MSI-X and vector count, rx/tx queues with
@@ -180,7 +182,9 @@ int hostnic_find_irqbalance(const HostRoot *hr);
  * when it added errors. */
 int hostnic_plan_build(const VmConfig *cfg, const HostNicFacts *facts, HostPlan *plan, ErrList *errors, ErrList *notes);
 
-/* hostnic_probe + hostnic_plan_build + hostnic_facts_free. */
+/* hostnic_probe + hostnic_plan_build + hostnic_facts_free, in one go for
+ * a caller that plans only the NICs; the run's plan probes apart
+ * (vmplan_probe) and stays pure. */
 int hostnic_plan(const HostRoot *hr, const VmConfig *cfg, HostPlan *plan, ErrList *errors, ErrList *notes);
 
 /* ---- offloads: ethtool ioctls on the caller's network namespace ---- */

@@ -9,14 +9,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Events queued at most: more than QEMU sends while one command waits
+ * for its reply in normal life. */
+#define QMP_EVENTS_MAX 256
+
 typedef struct QmpClient {
     int fd;                         /* owned */
     struct json_tokener *tok;       /* owned */
     char buf[8192];                 /* bytes read, not yet parsed */
     size_t len;
     int64_t next_id;
-    json_object **events;           /* owned queue, oldest first */
-    size_t n_events, alloc_events;
+    /* Events wait here until read, oldest first, at most QMP_EVENTS_MAX:
+     * a guest can make QEMU send them without end, and only the newest
+     * are dropped (counted, logged once) while the queue is full. */
+    json_object *events[QMP_EVENTS_MAX]; /* owned: a ring from events_head */
+    size_t events_head, n_events;
+    uint64_t events_dropped;        /* since qmp_init */
+    uint64_t events_dropped_told;   /* of those, how many were logged */
     json_object *greeting;          /* owned; the "QMP" object */
     char *error;                    /* owned: the last failure, for messages */
 } QmpClient;
@@ -41,7 +50,9 @@ int qmp_send(QmpClient *q, const char *command, json_object *args, int64_t *id);
 int qmp_reply(QmpClient *q, int64_t id, const char *command, json_object **ret, int timeout_ms);
 
 /* The oldest queued event, or the next one to arrive within timeout_ms
- * (0: only what is already queued or readable). *event is the caller's. */
+ * (0: only what is already queued or readable). *event is the caller's.
+ * Once the queue is empty after events were dropped, a warning says how
+ * many (later drops are debug lines). */
 int qmp_next_event(QmpClient *q, json_object **event, int timeout_ms);
 
 /* The name of an event object ("SHUTDOWN"), or "". */

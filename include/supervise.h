@@ -42,7 +42,4 @@ int supervise_exit_code(const VmConfig *cfg, int wait_status, StopReason stop, b
 int64_t monotonic_ms(void);
 int64_t monotonic_us(void);
 
-/* `kvmlaunch VM.INI`. */
-int run_vm(const char *path);
-
 #endif

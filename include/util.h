@@ -4,6 +4,7 @@
 #define KVMLAUNCH_UTIL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -28,13 +29,19 @@ static inline void closep(int *fd) { if (*fd >= 0) { int e = errno; close(*fd); 
 static inline bool streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 static inline bool strempty(const char *s) { return !s || !*s; }
 
-/* malloc that never returns NULL: kvmlaunch cannot do anything useful without
- * a few kilobytes, and every caller checking would hide the real logic. */
+/* Out of memory is handled one way: a line on stderr and abort(). kvmlaunch
+ * cannot do anything useful without a few kilobytes, and every caller
+ * checking would hide the real logic; the x* allocators below call it,
+ * and so does any other allocation that fails (open_memstream, say). */
+_Noreturn void die_oom(void);
+
+/* malloc that never returns NULL. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 #endif

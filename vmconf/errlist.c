@@ -16,8 +16,7 @@ void errlist_add_aboutv(ErrList *el, int line, const char *section, const char *
         el->alloc = el->alloc ? el->alloc * 2 : 8;
         el->e = xrealloc(el->e, el->alloc * sizeof(*el->e));
     }
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0) abort();
+    char *msg = xvasprintf(fmt, ap);
     el->e[el->n++] = (ErrEntry){ line, section, key ? xstrdup(key) : NULL, msg };
 }
 

@@ -18,11 +18,9 @@ void strvec_push(StrVec *sv, const char *s) { strvec_push_take(sv, xstrdup(s)); 
 
 void strvec_pushf(StrVec *sv, const char *fmt, ...) {
     va_list ap;
-    char *p = NULL;
     va_start(ap, fmt);
-    int r = vasprintf(&p, fmt, ap);
+    char *p = xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0) abort();
     strvec_push_take(sv, p);
 }
 

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static void die_oom(void) {
+void die_oom(void) {
     static const char msg[] = "kvmlaunch: out of memory\n";
     ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
     (void)r;
@@ -40,12 +40,16 @@ char *xstrndup(const char *s, size_t n) {
     return p;
 }
 
+char *xvasprintf(const char *fmt, va_list ap) {
+    char *p = NULL;
+    if (vasprintf(&p, fmt, ap) < 0) die_oom();
+    return p;
+}
+
 char *xasprintf(const char *fmt, ...) {
     va_list ap;
-    char *p = NULL;
     va_start(ap, fmt);
-    int r = vasprintf(&p, fmt, ap);
+    char *p = xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0) die_oom();
     return p;
 }

@@ -129,7 +129,7 @@ char *cgroup_plan_render(const CgroupPlan *plan, const CgroupGroups *groups) {
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
-    if (!f) abort();
+    if (!f) die_oom();
     for (size_t i = 0; i < plan->n; i++) {
         const CgroupOp *op = &plan->op[i];
         bool shared = op->flags & CGROUP_OP_SHARED;

@@ -16,7 +16,7 @@ static void log_placed(const CgroupLayout *l, const VmConfig *cfg, const CgroupG
     char *line = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&line, &size);
-    if (!f) abort();
+    if (!f) die_oom();
     for (size_t i = 0; i < gs->n; i++) {
         _cleanup_free_ char *c = cg_cpus_text(&gs->g[i].cpus, &l->cpus);
         fprintf(f, " %s=%s", gs->g[i].name, c);

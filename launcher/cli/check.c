@@ -32,8 +32,7 @@ static void addf(CheckReport *r, CheckLevel level, const char *topic, const char
 static void addf(CheckReport *r, CheckLevel level, const char *topic, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0) abort();
+    char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     add(r, level, topic, msg);
 }

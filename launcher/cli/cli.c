@@ -17,8 +17,8 @@
 #include "hostplan.h"
 #include "log.h"
 #include "qemucmd.h"
+#include "run.h"
 #include "schema.h"
-#include "supervise.h"
 #include "util.h"
 #include "vmconf.h"
 #include "vmplan.h"
@@ -40,22 +40,6 @@ static void print_usage(FILE *f) {
           "Exit status: 0 the guest ended cleanly, 1 runtime failure, 2 bad configuration\n"
           "or usage, 124 timeout, the guest's code with exit-device.\n",
           f);
-}
-
-static void print_errlist(FILE *f, const ErrList *el, const char *prefix) {
-    for (size_t i = 0; i < el->n; i++) fprintf(f, "%s%s\n", prefix, el->e[i].msg);
-    if (el->full) fprintf(f, "%sstopped after %d messages; fix these first\n", prefix, ERRLIST_MAX);
-}
-
-int cli_load_config(const char *path, VmConfig *cfg, FILE *err) {
-    ErrList errors = { 0 };
-    int r = vmconf_load_file(path, cfg, &errors);
-    print_errlist(err, &errors, "");
-    errlist_clear(&errors);
-    if (r < 0) return EXIT_CONFIG;
-    log_set_vm_name(cfg->vm.name);
-    print_errlist(err, &cfg->notes, "note: ");
-    return EXIT_OK;
 }
 
 /* The VM's cgroup tree, as it would be made (thread ids come at run time). */
@@ -97,14 +81,14 @@ static void print_network(const VmConfig *cfg, const HostFacts *facts) {
 
 static int cmd_dry_run(const char *path) {
     VmConfig cfg;
-    int r = cli_load_config(path, &cfg, stderr);
+    int r = run_load_config(path, &cfg, stderr);
     if (r) return r;
     VmPlan p;
     int rc = EXIT_OK;
     r = vmplan_make(&cfg, &p);
-    print_errlist(stderr, &p.notes, "warning: ");
+    run_print_errlist(stderr, &p.notes, "warning: ");
     if (r == -EINVAL || r == -ENOSPC) {
-        print_errlist(stderr, &p.errors, "");
+        run_print_errlist(stderr, &p.errors, "");
         rc = EXIT_CONFIG;
     } else if (r < 0) {
         rc = EXIT_RUNTIME;
@@ -131,7 +115,7 @@ static int cmd_dry_run(const char *path) {
 /* One PASS/WARN/FAIL line per need; exit 1 on any FAIL. */
 static int cmd_check(const char *path) {
     VmConfig cfg;
-    int r = cli_load_config(path, &cfg, stderr);
+    int r = run_load_config(path, &cfg, stderr);
     if (r) return r;
     VmPlan p;
     int rc = EXIT_RUNTIME;

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "cli.h"
+#include "exitcode.h"
 #include "cpuclaim.h"
 #include "hostnic.h"
 #include "hostplan.h"

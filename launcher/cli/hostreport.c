@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exitcode.h"
 #include "commands.h"
 #include "hostinfo.h"
 #include "hostroot.h"
@@ -51,11 +51,10 @@ static const char *keep(Report *r, char *s) {
 static const char *fmt(Report *r, const char *format, ...) __attribute__((format(printf, 2, 3)));
 static const char *fmt(Report *r, const char *format, ...) {
     va_list ap;
-    char *s = NULL;
     va_start(ap, format);
-    if (vasprintf(&s, format, ap) < 0) s = NULL;
+    char *s = xvasprintf(format, ap);
     va_end(ap);
-    return keep(r, s ? s : xstrdup(""));
+    return keep(r, s);
 }
 
 /* The string at PATH, or DFLT when it is null or missing. */
@@ -120,6 +119,7 @@ static const char *wrap_words(Report *r, int width, const char *label, const Str
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
+    if (!f) die_oom();
     int col = fprintf(f, "%-*s", width, label);
     for (size_t i = 0; i < words->n; i++) {
         int wl = (int)strlen(words->v[i]);
@@ -463,6 +463,7 @@ char *hostreport_render(json_object *host) {
     char *buf = NULL;
     size_t size = 0;
     Report r = { open_memstream(&buf, &size), STRVEC_INIT };
+    if (!r.f) die_oom();
     void (*const sections[])(Report *, json_object *) = { render_cpu, render_nodes, render_pools, render_knobs, render_nics, render_disks, render_vms };
     for (size_t i = 0; i < ELEMENTSOF(sections); i++) {
         if (i) fputc('\n', r.f);

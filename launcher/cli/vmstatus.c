@@ -220,14 +220,13 @@ typedef struct Text {
 static void text_addf(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void text_addf(Text *t, const char *fmt, ...) {
     va_list ap;
-    char *piece = NULL;
     va_start(ap, fmt);
-    int n = vasprintf(&piece, fmt, ap);
+    char *piece = xvasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0) return; /* out of memory: the line is left out, as xmalloc would not return either */
-    t->s = xrealloc(t->s, t->len + (size_t)n + 1);
-    memcpy(t->s + t->len, piece, (size_t)n + 1);
-    t->len += (size_t)n;
+    size_t n = strlen(piece);
+    t->s = xrealloc(t->s, t->len + n + 1);
+    memcpy(t->s + t->len, piece, n + 1);
+    t->len += n;
     free(piece);
 }
 
@@ -456,7 +455,7 @@ static json_object *qemu_memory(pid_t qemu) {
     return m;
 }
 
-/* The VM's status monitor (run.c listens on NAME/qmp.sock). */
+/* The VM's status monitor (run_start.c listens on NAME/qmp.sock). */
 static int status_qmp_open(const char *name, QmpClient *q) {
     _cleanup_free_ char *path = xasprintf("%s/%s/qmp.sock", runtime_base(), name);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };

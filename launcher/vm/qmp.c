@@ -23,30 +23,43 @@ static int64_t now_ms(void) {
 static int set_error(QmpClient *q, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int set_error(QmpClient *q, int r, const char *fmt, ...) {
     va_list ap;
-    char *msg = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     free(q->error);
     /* QEMU's error text is logged to a terminal, and a QEMU the guest took
      * over may send escape sequences in it. */
-    q->error = msg ? value_escape(msg, strlen(msg)) : NULL;
+    q->error = value_escape(msg, strlen(msg));
     free(msg);
     return r;
+}
+
+/* One warning for the drops of this client's life, when the first run of
+ * them is over and its count known; later ones are debug lines. */
+static void report_dropped(QmpClient *q) {
+    uint64_t n = q->events_dropped - q->events_dropped_told;
+    if (!n) return;
+    if (!q->events_dropped_told)
+        log_warning("QMP: %llu events from QEMU were dropped: more than %d came in before they were read (a guest that makes QEMU "
+                    "send events without end?)",
+                    (unsigned long long)n, QMP_EVENTS_MAX);
+    else log_debug("QMP: %llu more events from QEMU were dropped", (unsigned long long)n);
+    q->events_dropped_told = q->events_dropped;
 }
 
 void qmp_init(QmpClient *q, int fd) {
     memset(q, 0, sizeof(*q));
     q->fd = fd;
     q->tok = json_tokener_new();
+    if (!q->tok) die_oom();
     q->next_id = 1;
 }
 
 void qmp_close(QmpClient *q) {
     if (q->fd >= 0) close(q->fd);
     if (q->tok) json_tokener_free(q->tok);
-    for (size_t i = 0; i < q->n_events; i++) json_object_put(q->events[i]);
-    free(q->events);
+    report_dropped(q);
+    for (size_t i = 0; i < q->n_events; i++) json_object_put(q->events[(q->events_head + i) % QMP_EVENTS_MAX]);
     json_object_put(q->greeting);
     free(q->error);
     memset(q, 0, sizeof(*q));
@@ -121,12 +134,16 @@ static int read_message(QmpClient *q, int64_t deadline, json_object **out) {
     }
 }
 
+/* A full queue keeps its oldest events and drops the newest: the order
+ * of what is kept stays true, and a reply still gets through. */
 static void queue_event(QmpClient *q, json_object *ev) {
-    if (q->n_events == q->alloc_events) {
-        q->alloc_events = q->alloc_events ? q->alloc_events * 2 : 8;
-        q->events = xrealloc(q->events, q->alloc_events * sizeof(*q->events));
+    if (q->n_events == QMP_EVENTS_MAX) {
+        q->events_dropped++;
+        log_debug("QMP event %s dropped: %d are queued already", qmp_event_name(ev), QMP_EVENTS_MAX);
+        json_object_put(ev);
+        return;
     }
-    q->events[q->n_events++] = ev;
+    q->events[(q->events_head + q->n_events++) % QMP_EVENTS_MAX] = ev;
     log_debug("QMP event %s", qmp_event_name(ev));
 }
 
@@ -248,8 +265,8 @@ int qmp_next_event(QmpClient *q, json_object **event, int timeout_ms) {
             json_object_put(msg);
         }
     }
-    *event = q->events[0];
-    memmove(q->events, q->events + 1, (q->n_events - 1) * sizeof(*q->events));
-    q->n_events--;
+    *event = q->events[q->events_head];
+    q->events_head = (q->events_head + 1) % QMP_EVENTS_MAX;
+    if (!--q->n_events) report_dropped(q);
     return 0;
 }

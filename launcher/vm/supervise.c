@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "notify.h"
-#include "cli.h"
+#include "exitcode.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"

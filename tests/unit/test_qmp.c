@@ -1,12 +1,14 @@
 /* The QMP client against a scripted fake QEMU on a socketpair: split and
  * coalesced reads, events between replies, replies without or with stale
- * ids, two commands in flight, garbage, a peer that closes or never greets. */
+ * ids, two commands in flight, garbage, a peer that closes or never greets,
+ * a flood of events. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -18,11 +20,12 @@
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, \"capabilities\": [\"oob\"]}}\r\n"
 
-typedef enum { SEND, RECV, SLEEP, HOLD } Op;
+typedef enum { SEND, RECV, SLEEP, HOLD, FLOOD } Op;
 typedef struct Step { Op op; const char *text; int ms; } Step;
 
 /* Runs SCRIPT as the peer in a child; RECV fails the child (exit 3) when
- * the request lacks text. Returns the child's pid; *fd is our end. */
+ * the request lacks text; FLOOD sends text (a format with one %d, given
+ * 0, 1, ...) ms times. Returns the child's pid; *fd is our end. */
 static pid_t start_peer(const Step *script, size_t n, int *fd) {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -45,6 +48,12 @@ static pid_t start_peer(const Step *script, size_t n, int *fd) {
                 }
                 buf[len] = 0;
                 if (!strstr(buf, s->text)) _exit(3);
+            } else if (s->op == FLOOD) {
+                for (int k = 0; k < s->ms; k++) {
+                    char buf[256];
+                    int len = snprintf(buf, sizeof(buf), s->text, k);
+                    if (write(sv[1], buf, (size_t)len) != len) _exit(2);
+                }
             } else if (s->op == SLEEP) {
                 usleep((useconds_t)s->ms * 1000);
             } else {
@@ -233,6 +242,79 @@ static void test_broken_peers(void **state) {
     finish_peer(pid);
 }
 
+/* Runs FN(Q) with stderr in a file; returns what was written there. */
+static char *capture_stderr(void (*fn)(QmpClient *), QmpClient *q) {
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    fn(q);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    off_t n = lseek(fileno(tmp), 0, SEEK_END);
+    assert_true(n >= 0);
+    char *text = xcalloc(1, (size_t)n + 1);
+    assert_int_equal(pread(fileno(tmp), text, (size_t)n, 0), n);
+    fclose(tmp);
+    return text;
+}
+
+#define FLOOD_EVENTS 1000
+#define FLOOD_EVENT "{\"event\": \"RTC_CHANGE\", \"data\": {\"offset\": %d}}\r\n"
+
+static int next_offset(QmpClient *q) {
+    json_object *ev, *data;
+    if (qmp_next_event(q, &ev, 0) < 0) return -1;
+    int n = json_object_object_get_ex(ev, "data", &data) ? json_object_get_int(json_object_object_get(data, "offset")) : -2;
+    json_object_put(ev);
+    return n;
+}
+
+/* Reads every queued event, checking they are the oldest, in order. */
+static void drain_in_order(QmpClient *q) {
+    for (int i = 0; i < QMP_EVENTS_MAX; i++) assert_int_equal(next_offset(q), i);
+    json_object *ev;
+    assert_int_equal(qmp_next_event(q, &ev, 0), -ETIMEDOUT);
+}
+
+/* A guest that makes QEMU send events without end: the queue stays at
+ * QMP_EVENTS_MAX (the oldest, in order), the rest is counted and told
+ * once, and the reply behind the flood gets through. */
+static void test_event_flood(void **state) {
+    (void)state;
+    const Step script[] = {
+        { SEND, GREETING, 0 }, { RECV, "qmp_capabilities", 0 }, { SEND, "{\"return\": {}, \"id\": 1}\r\n", 0 },
+        { RECV, "query-status", 0 }, { FLOOD, FLOOD_EVENT, FLOOD_EVENTS },
+        { SEND, "{\"return\": {\"status\": \"running\"}, \"id\": 2}\r\n", 0 },
+        { RECV, "query-name", 0 }, { FLOOD, FLOOD_EVENT, FLOOD_EVENTS }, { SEND, "{\"return\": {}, \"id\": 3}\r\n", 0 },
+        { HOLD, NULL, 0 },
+    };
+    QmpClient q;
+    pid_t pid = connect_peer(script, ELEMENTSOF(script), &q);
+    assert_int_equal(qmp_handshake(&q, 2000), 0);
+    json_object *ret;
+    assert_int_equal(qmp_execute(&q, "query-status", NULL, &ret, 5000), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "status")), "running");
+    json_object_put(ret);
+    assert_int_equal(q.n_events, QMP_EVENTS_MAX);
+    assert_int_equal(q.events_dropped, FLOOD_EVENTS - QMP_EVENTS_MAX);
+    _cleanup_free_ char *told = capture_stderr(drain_in_order, &q);
+    assert_non_null(strstr(told, "QMP: 744 events from QEMU were dropped"));
+    assert_null(strstr(strstr(told, "were dropped") + 1, "were dropped"));
+
+    /* A second flood: counted on, not told again. */
+    assert_int_equal(qmp_execute(&q, "query-name", NULL, NULL, 5000), 0);
+    assert_int_equal(q.n_events, QMP_EVENTS_MAX);
+    assert_int_equal(q.events_dropped, 2 * (FLOOD_EVENTS - QMP_EVENTS_MAX));
+    _cleanup_free_ char *again = capture_stderr(drain_in_order, &q);
+    assert_null(strstr(again, "dropped"));
+    qmp_close(&q);
+    assert_int_equal(finish_peer(pid), -1); /* killed while holding: it got both requests */
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -240,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_coalesced_and_ids),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_broken_peers),
+        cmocka_unit_test(test_event_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
