@@ -74,8 +74,9 @@ bool journal_vm_gone(const char *vm);
  * RESTORE (NULL: nothing to put back), newest first. Returns the first
  * failure, 0 when every restore worked. */
 int journal_settle(Journal *j, const char *leaving, JournalRestoreFn restore, const void *ctx);
-/* open + settle + save + close, for restores and replays. Nothing recorded
- * (no file): nothing to do. */
+/* open + settle + save + close, for restores and replays. The lock is
+ * taken (and the run dir made) even with nothing recorded: a replay
+ * before a start's probe waits for another start's changes to be done. */
 int journal_release(const char *file, const char *key, bool say_dead, const char *leaving, JournalRestoreFn restore, const void *ctx);
 
 #endif

@@ -162,7 +162,6 @@ int journal_settle(Journal *j, const char *leaving, JournalRestoreFn restore, co
 }
 
 int journal_release(const char *file, const char *key, bool say_dead, const char *leaving, JournalRestoreFn restore, const void *ctx) {
-    if (!journal_exists(file)) return 0;
     Journal j = JOURNAL_INIT;
     j.say_dead = say_dead;
     int r = journal_open(&j, file, key);

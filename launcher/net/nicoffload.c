@@ -318,6 +318,7 @@ static int off_restore(json_object *e, const void *ctx) {
 }
 
 static int off_release(const HostRoot *hr, const char *leaving) {
+    if (!journal_exists(HOSTNIC_OFFLOADS_STATE_FILE)) return 0; /* nothing was ever recorded */
     OffloadCtx oc = { hr, netns_id() };
     int r = journal_release(HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, false, leaving, off_restore, &oc);
     free(oc.netns);
