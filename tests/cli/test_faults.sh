@@ -296,7 +296,7 @@ faults=$((faults + 1))
 grep -q "Read-only file system" "$tmp/h.out" && grep -q " -> never" "$tmp/h.out" && ok "the plan failed at its last knob, after the others were set" || bad "h: the write did not fail where planned"
 [ $rc = 1 ] && grep -q "Failed to write 77 to $ro: Read-only file system" "$tmp/h.out" &&
     ok "a sysfs write fails half-way: exit 1: $(grep -o "Failed to write 77.*" "$tmp/h.out")" || { bad "half-way write: exit $rc"; cat "$tmp/h.out"; }
-grep -q "restored /sys/kernel/mm/transparent_hugepage/enabled to madvise" "$tmp/h.out" && ok "what was applied before is put back: $(grep -c '^kvmlaunch: restored' "$tmp/h.out") knobs restored" || { bad "no restore logged"; cat "$tmp/h.out"; }
+grep -q "restored /sys/kernel/mm/transparent_hugepage/enabled to madvise" "$tmp/h.out" && ok "what was applied before is put back: $(grep -c '^kvmlaunch[^:]*: restored' "$tmp/h.out") knobs restored" || { bad "no restore logged"; cat "$tmp/h.out"; }
 if diff -r "$tmp/root.orig" "$tmp/root" > "$tmp/h.diff" && [ -z "$(ls -A "$tmp/run.fake")" ]; then
     ok "half-way write: the fake tree is byte for byte as before, the runtime base empty"; survived=$((survived + 1))
 else
