@@ -1,9 +1,9 @@
-/* Which CPUs the vCPUs of running VMs are pinned to, host-wide: the file
- * BASE/cpus.state (BASE = runtime_base()), read and changed under the lock
- * on BASE that the other state files use (include/statefile.h). A VM
- * records its CPUs after taking its runtime lock and before its threads are
- * pinned, and drops them when QEMU is gone; an entry whose VM is not running
- * (its runtime lock is free: a crash) is dropped by the next reader. So two
+/* Which CPUs the vCPUs of running VMs are pinned to, host-wide: records of
+ * the journal (include/journal.h) in BASE/cpus.state (BASE =
+ * runtime_base()), {"vm", "cpus", "users": [vm]}. A VM records its CPUs
+ * after taking its runtime lock and before its threads are pinned, and
+ * drops them when QEMU is gone; an entry whose VM is not running (its
+ * runtime lock is free: a crash) is dropped by the next reader. So two
  * starts at once never get the same CPUs from `pin = auto`, and `check`
  * sees CPUs another VM pinned. */
 #ifndef KVMLAUNCH_CPUCLAIM_H
@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "statefile.h"
+#include "journal.h"
 #include "values.h"
 
 typedef struct CpuClaim {
@@ -37,7 +37,7 @@ const char *cpuclaims_holder(const CpuClaims *c, int cpu, const char *except);
  * VMs (CLAIMS), the caller decides, commit records NAME's CPUs (replacing an
  * entry of the same name) and drops the lock; abort only drops it. */
 typedef struct CpuClaimTxn {
-    StateFile sf;
+    Journal j;
     CpuClaims claims;
     bool locked;
 } CpuClaimTxn;

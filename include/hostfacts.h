@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hostroot.h"
 #include "vmconf.h"
 
 typedef enum { STDOUT_TERMINAL, STDOUT_PIPE, STDOUT_OTHER } StdoutKind;
@@ -31,7 +32,7 @@ typedef struct HostFacts {
     bool running_as_root;
     StdoutKind stdout_kind;
     char *qemu_binary;              /* owned: the emulator to exec */
-    char *runtime_dir;              /* owned: /run/kvmlaunch/NAME */
+    char *runtime_dir;              /* owned: BASE/NAME (runtime_base()) */
     int qmp_fd;                     /* QEMU's end of the QMP socketpair */
     int status_fd;                  /* a listening socket: the second monitor, for `kvmlaunch status` */
     int serial_fd;                  /* the serial log opened by kvmlaunch, or -1 when serial is no file */
@@ -42,8 +43,12 @@ typedef struct HostFacts {
     int *bridge_mtu;                /* owned, one per [net]: its bridge's MTU, 0 when unknown */
 } HostFacts;
 
-/* Looks at the host: /dev/kvm, /dev/vhost-net, stdout, each disk file
- * (exists, block device, qcow2 magic), the emulator on PATH. Reads only. */
+/* Looks at the host: /dev/kvm and /dev/vhost-net through HR (as `host`
+ * does; on the real root /dev/kvm as the [vm] user), stdout, each disk
+ * file (exists, block device, qcow2 magic), the emulator on PATH. Reads
+ * only. */
+void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts);
+/* The same through a HostRoot of its own (hostroot_open). */
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
  * socket at 4, the serial log next when serial goes to a file, then each

@@ -7,11 +7,11 @@
  * the host plan: hostplan_apply records their originals in the host-wide
  * state file and hostplan_restore puts them back when the last VM relying
  * on them is gone. Offloads are not files, so they have their own
- * apply/restore pair with a host-wide state file of their own,
- * BASE/host.offloads (BASE = runtime_base(), locked through
- * BASE/host.offloads.lock), with the same rules: original recorded and
- * saved before the device changes, one user list per feature, the last
- * VM relying on a feature puts its original back.
+ * apply/restore pair, records of the journal (include/journal.h) in
+ * BASE/host.offloads (BASE = runtime_base()), with the same rules:
+ * original recorded and saved before the device changes, one user list per
+ * feature, the last VM relying on a feature puts its original back; a
+ * restore that fails keeps its record for `kvmlaunch cleanup`.
  *
  * How the run flow uses it (launcher/vm/run.c, cli.c, commands.c):
  *
@@ -45,8 +45,9 @@
  *             their RPS/XPS masks) and hostnic_offloads_read() its
  *             TSO/GSO/GRO; hostnic_find_irqbalance() (launcher/host/hostinfo.c).
  *
- * Under a fake host root (KVMLAUNCH_ROOT) nothing here touches a real NIC:
- * the ethtool functions read and change nothing, and say so. */
+ * Every ethtool request goes through hostroot_ethtool(): under a redirected
+ * root (KVMLAUNCH_ROOT) no real NIC is asked (the request answers
+ * -EOPNOTSUPP, said, nothing changed), and tests put their own ops there. */
 #ifndef KVMLAUNCH_HOSTNIC_H
 #define KVMLAUNCH_HOSTNIC_H
 
@@ -171,7 +172,7 @@ void hostnic_facts_free(HostNicFacts *facts);
 void hostnic_probe_dev(const HostRoot *hr, const char *dev, bool irqs, NicFacts *f);
 void nicfacts_free(NicFacts *f);
 /* The pid of a process whose /proc/PID/comm is "irqbalance", or 0. Reads
- * /proc through the HostRoot, so a fake tree decides. */
+ * /proc through the HostRoot, so a test tree decides. */
 int hostnic_find_irqbalance(const HostRoot *hr);
 
 /* Pure: appends to PLAN the writes [hostnic] asks for. Errors (file:line):
@@ -194,8 +195,9 @@ int hostnic_plan(const HostRoot *hr, const VmConfig *cfg, HostPlan *plan, ErrLis
 #define HOSTNIC_OFFLOADS_STATE_FILE "host.offloads"
 #define HOSTNIC_OFFLOADS_STATE_KEY "features"
 
-/* Reads DEV's TSO/GSO/GRO state (no privilege needed). Under a fake root,
- * out->error = -EOPNOTSUPP and nothing is asked of the kernel. */
+/* Reads DEV's TSO/GSO/GRO state (no privilege needed) through
+ * hostroot_ethtool(): under a redirected root out->error = -EOPNOTSUPP and
+ * no real NIC is asked. */
 int hostnic_offloads_read(const HostRoot *hr, const char *dev, NicOffloads *out);
 /* One NicOffloads per [hostnic] of CFG (errors recorded inside). */
 NicOffloads *hostnic_offloads_read_all(const HostRoot *hr, const VmConfig *cfg);
@@ -212,7 +214,8 @@ char *hostnic_render_offloads(const VmConfig *cfg, const NicOffloads *read, size
 /* For VM NAME = cfg->vm.name: for each [hostnic] with offloads = on, records
  * each present feature's requested state in BASE/host.offloads (saved first)
  * with NAME as a user, then turns TSO, GSO and GRO on with one
- * ETHTOOL_SFEATURES; logs one report line per [hostnic] (offloads = keep
+ * ETHTOOL_SFEATURES (a device that answers no ethtool request is said and
+ * left alone); logs one report line per [hostnic] (offloads = keep
  * included: their state, unchanged). A feature the device cannot change or
  * whose dependencies keep it off is reported, not an error. On failure what
  * this call changed is put back. */
@@ -220,7 +223,8 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg);
 /* Drops NAME from every feature; a feature nobody relies on any more gets
  * its recorded requested state back. Safe after lockdown. A device that is
  * gone, or lives in another network namespace than the one recorded, is
- * said and its entry dropped (gone) or kept for a cleanup from there. */
+ * said and its entry dropped (gone) or kept for a cleanup from there; one
+ * whose restore fails is kept with its users for a later try. */
 int hostnic_offloads_restore(const HostRoot *hr, const char *name);
 /* Puts back what VMs that are no longer running left behind. */
 int hostnic_offloads_replay_dead(const HostRoot *hr);

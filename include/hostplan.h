@@ -80,13 +80,15 @@ char *hostplan_render(const HostPlan *plan);
 #define HOSTPLAN_STATE_FILE "host.state"
 #define HOSTPLAN_STATE_KEY "knobs"
 
-/* Applies PLAN for VM NAME. The host-wide state file under /run/kvmlaunch
- * (locked) records each knob's original value and the VMs relying on it,
+/* Applies PLAN for VM NAME. The journal (include/journal.h) records each
+ * knob's original value and the VMs relying on it in BASE/host.state,
  * saved before the knob is written. On failure everything this call
  * changed is undone and the error names the file. */
 int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan);
 /* Drops NAME from every knob it relies on; a knob no running VM relies on
- * any more gets its original value back, in reverse order. */
+ * any more gets its original value back, in reverse order. A knob whose
+ * original cannot be written back keeps its record and users: `kvmlaunch
+ * cleanup` or the next start tries again (said). */
 int hostplan_restore(const HostRoot *hr, const char *name);
 /* Restores what VMs that are no longer running left behind. */
 int hostplan_replay_dead(const HostRoot *hr);

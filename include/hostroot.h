@@ -1,6 +1,6 @@
 /* Every /sys, /proc, /dev and cgroup path kvmlaunch reads or writes goes
  * through a HostRoot: a directory fd opened once, "/" on a real host or the
- * fake tree named by $KVMLAUNCH_ROOT in tests (DESIGN.md). */
+ * test tree named by $KVMLAUNCH_ROOT (a redirected root, DESIGN.md). */
 #ifndef KVMLAUNCH_HOSTROOT_H
 #define KVMLAUNCH_HOSTROOT_H
 

@@ -15,8 +15,15 @@ typedef struct Runtime {
 
 #define RUNTIME_INIT { NULL, -1, -1 }
 
-/* BASE is $KVMLAUNCH_RUNDIR, else /run/kvmlaunch. */
+/* BASE is $KVMLAUNCH_RUNDIR, else /run/kvmlaunch. Under a redirected root
+ * ($KVMLAUNCH_ROOT names another tree) never the host's /run/kvmlaunch:
+ * without a private $KVMLAUNCH_RUNDIR it is ROOT/run/kvmlaunch. */
 const char *runtime_base(void);
+/* -EPERM (said) when $KVMLAUNCH_ROOT is redirected and $KVMLAUNCH_RUNDIR
+ * names the host's run dir: such a run is refused (hostroot_open). */
+int runtime_check_base(void);
+/* Creates BASE when missing (with the tree's /run for a derived one). */
+int runtime_make_base(void);
 
 /* Creates BASE/NAME and takes the lock of its pid file. -EBUSY when another
  * kvmlaunch holds it (*holder: its supervisor pid, or 0 when unknown). */

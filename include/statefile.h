@@ -1,6 +1,6 @@
-/* Host-wide state kvmlaunch keeps under the run dir (/run/kvmlaunch): a
- * JSON array per file, read and replaced under a lock on the run dir. Used
- * for the knobs of the host plan and for NIC offloads. */
+/* Host-wide state kvmlaunch keeps under the run dir (runtime_base()): a
+ * JSON array per file, read and replaced under a lock on the run dir. The
+ * journal of host changes (include/journal.h) is built on it. */
 #ifndef KVMLAUNCH_STATEFILE_H
 #define KVMLAUNCH_STATEFILE_H
 

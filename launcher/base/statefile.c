@@ -15,9 +15,8 @@
 
 int statefile_lock(StateFile *sf, const char *name, const char *key) {
     const char *base = runtime_base();
-    /* stat first: after lockdown the supervisor may not call mkdir. */
-    struct stat st;
-    if (stat(base, &st) < 0 && mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
+    int rb = runtime_make_base();
+    if (rb < 0) return rb;
     /* The lock is on the directory itself (flock needs no write access), so
      * no lock file is left behind when no VM runs. */
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

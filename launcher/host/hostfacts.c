@@ -5,24 +5,32 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
+#include "hostroot.h"
+#include "runtime.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
 
 /* As kvmlaunch itself: vhost-net is opened here and passed as an fd. */
-static bool opens_rw(const char *path) {
-    return spawn_open_as(false, 0, 0, path, O_RDWR) == 0;
+static bool opens_rw(const HostRoot *hr, const char *path) {
+    int fd = hostroot_openat(hr, path, O_RDWR | O_NOCTTY, 0);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
 }
 
 /* QEMU opens /dev/kvm itself, as the VM's user with no supplementary
  * groups: root being able to open it says nothing (a 0600 root or a 0660
- * root:kvm /dev/kvm refuses a user outside group kvm). */
-static bool kvm_opens_for_qemu(const VmConfig *cfg, HostFacts *facts) {
-    if (!cfg->vm.user || geteuid() != 0) return opens_rw("/dev/kvm");
+ * root:kvm /dev/kvm refuses a user outside group kvm). A redirected root's
+ * device is a file of its tree, opened as kvmlaunch like every other. */
+static bool kvm_opens_for_qemu(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
+    if (hr->fd < 0) return false;
+    if (hr->redirected || !cfg->vm.user || geteuid() != 0) return opens_rw(hr, "/dev/kvm");
     struct passwd *pw = getpwnam(cfg->vm.user);
-    if (!pw) return opens_rw("/dev/kvm");
+    if (!pw) return opens_rw(hr, "/dev/kvm");
     facts->kvm_checked_as = xstrdup(cfg->vm.user);
     return spawn_open_as(true, pw->pw_uid, pw->pw_gid, "/dev/kvm", O_RDWR) == 0;
 }
@@ -67,15 +75,14 @@ static char *find_qemu(const char *configured) {
     return xstrdup("qemu-system-x86_64");
 }
 
-void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
+void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     memset(facts, 0, sizeof(*facts));
-    facts->kvm_usable = kvm_opens_for_qemu(cfg, facts);
-    facts->vhost_net_usable = opens_rw("/dev/vhost-net");
+    facts->kvm_usable = kvm_opens_for_qemu(hr, cfg, facts);
+    facts->vhost_net_usable = opens_rw(hr, "/dev/vhost-net");
     facts->running_as_root = geteuid() == 0;
     facts->stdout_kind = probe_stdout();
     facts->qemu_binary = find_qemu(cfg->vm.qemu);
-    const char *base = getenv("KVMLAUNCH_RUNDIR");
-    facts->runtime_dir = xasprintf("%s/%s", base && *base ? base : "/run/kvmlaunch", cfg->vm.name);
+    facts->runtime_dir = xasprintf("%s/%s", runtime_base(), cfg->vm.name);
     facts->n_disks = cfg->n_disks;
     facts->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
     for (size_t i = 0; i < cfg->n_disks; i++) facts->disks[i] = probe_disk(cfg->disks[i].file);
@@ -85,12 +92,20 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
     hostfacts_assign_fds(cfg, facts);
 }
 
+void hostfacts_probe(const VmConfig *cfg, HostFacts *facts) {
+    HostRoot hr = HOSTROOT_INIT;
+    /* A root that does not open (said) opens no device either. */
+    (void)hostroot_open(&hr);
+    hostfacts_probe_in(&hr, cfg, facts);
+    hostroot_close(&hr);
+}
+
 SerialKind hostfacts_serial(const VmConfig *cfg, const HostFacts *facts, char **path) {
     SerialKind kind = cfg->vm.serial.kind;
     *path = NULL;
     if (kind == SERIAL_DEFAULT) {
         if (facts->stdout_kind != STDOUT_OTHER) return SERIAL_STDOUT;
-        *path = xasprintf("%s/serial.log", facts->runtime_dir ? facts->runtime_dir : "/run/kvmlaunch");
+        *path = xasprintf("%s/serial.log", facts->runtime_dir ? facts->runtime_dir : runtime_base());
         return SERIAL_FILE;
     }
     if (kind == SERIAL_FILE) *path = xstrdup(cfg->vm.serial.path);

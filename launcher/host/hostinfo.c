@@ -249,8 +249,8 @@ static json_object *nic_irqs_json(const NicFacts *f) {
     return a;
 }
 
-/* TSO/GSO/GRO through ethtool; NULL where it cannot be asked (a fake
- * root, a device without ethtool operations). */
+/* TSO/GSO/GRO through ethtool; NULL where it cannot be asked (a
+ * redirected root, a device without ethtool operations). */
 static json_object *nic_offloads_json(const HostRoot *hr, const char *dev) {
     NicOffloads off;
     hostnic_offloads_read(hr, dev, &off);
@@ -350,8 +350,8 @@ static json_object *vm_json(const char *name, pid_t sup, pid_t qemu) {
     return o;
 }
 
-/* The runtime dirs are real directories, not part of the HostRoot (a fake
- * root's tests point KVMLAUNCH_RUNDIR at a dir of their own). */
+/* The runtime dirs are real directories, not part of the HostRoot (a
+ * redirected root has a run dir of its own, runtime.h). */
 static json_object *probe_vms(void) {
     json_object *a = json_object_new_array();
     StrVec names = STRVEC_INIT;

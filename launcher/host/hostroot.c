@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "runtime.h"
 #include "util.h"
 
 #define HOSTROOT_MAX_FILE (1u << 20)
@@ -34,6 +35,8 @@ int hostroot_open(HostRoot *hr) {
     const char *root = getenv("KVMLAUNCH_ROOT");
     bool redirected = root && *root && !streq(root, "/");
     if (!redirected) root = "/";
+    int r = runtime_check_base();
+    if (r < 0) return r;
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_PATH);
     if (fd < 0) return log_error_errno(-errno, "Failed to open the host root %s: %m", root);
     hr->fd = fd;

@@ -502,7 +502,7 @@ static size_t count_queues(const StrVec *names, const char *prefix) {
 }
 
 /* DRIVER= of device/uevent: the driver's name without following the
- * device/driver symlink, which fake trees cannot have. */
+ * device/driver symlink, which test trees cannot have. */
 static char *probe_driver(const HostRoot *hr, const char *dev) {
     _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/device/uevent", dev), *text = NULL;
     char *driver = NULL;

@@ -9,23 +9,18 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <linux/sockios.h>
 #include "kfiles.h"
 #include "log.h"
-#include "runtime.h"
 #include "schema.h"
 #include "strvec.h"
 #include "tap.h"
-#include "statefile.h"
+#include "journal.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ */
@@ -159,7 +154,7 @@ char *hostnic_render_offloads(const VmConfig *cfg, const NicOffloads *read, size
         bool on = h->offloads == OFFLOADS_ON;
         const NicOffloads *o = read && i < n ? &read[i] : NULL;
         if (!o || o->error) {
-            const char *why = !o ? "not read" : o->error == -EOPNOTSUPP ? "not read under a fake host root" : strerror(-o->error);
+            const char *why = !o ? "not read" : o->error == -EOPNOTSUPP ? "the device answers no ethtool request here" : strerror(-o->error);
             if (on) strvec_pushf(&lines, "#   %s: TSO, GSO, GRO -> on (current state unknown: %s)\n", h->head.id, why);
             else strvec_pushf(&lines, "#   %s: kept (current state unknown: %s)\n", h->head.id, why);
             continue;
@@ -188,35 +183,19 @@ static void eth_features_free(EthFeatures *e) {
     memset(e, 0, sizeof(*e));
 }
 
-static int ethtool_socket(void) {
-    /* The lockdown filter allows exactly this socket (launcher/vm/lockdown.c). */
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    return fd < 0 ? -errno : fd;
-}
-
-static int ethtool_call(int fd, const char *dev, void *cmd) {
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    if (strlen(dev) >= sizeof(ifr.ifr_name)) return -EINVAL;
-    memcpy(ifr.ifr_name, dev, strlen(dev));
-    ifr.ifr_data = cmd;
-    int r = ioctl(fd, SIOCETHTOOL, &ifr);
-    return r < 0 ? -errno : r;
-}
-
-static int eth_features_read(int fd, const char *dev, EthFeatures *out) {
+static int eth_features_read(const HostRoot *hr, const char *dev, EthFeatures *out) {
     memset(out, 0, sizeof(*out));
     struct {
         struct ethtool_sset_info info;
         uint32_t count;
     } sset = { .info = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = UINT64_C(1) << ETH_SS_FEATURES } };
-    int r = ethtool_call(fd, dev, &sset);
+    int r = hostroot_ethtool(hr, dev, &sset);
     if (r < 0) return r;
     if (!(sset.info.sset_mask & (UINT64_C(1) << ETH_SS_FEATURES)) || sset.count == 0 || sset.count > 4096) return -EOPNOTSUPP;
     size_t n = sset.count;
     struct ethtool_gstrings *gs = xcalloc(1, sizeof(*gs) + n * ETH_GSTRING_LEN);
     *gs = (struct ethtool_gstrings){ .cmd = ETHTOOL_GSTRINGS, .string_set = ETH_SS_FEATURES, .len = (uint32_t)n };
-    r = ethtool_call(fd, dev, gs);
+    r = hostroot_ethtool(hr, dev, gs);
     if (r >= 0 && gs->len != n) r = -EIO; /* the set changed between the calls */
     if (r < 0) {
         free(gs);
@@ -229,7 +208,7 @@ static int eth_features_read(int fd, const char *dev, EthFeatures *out) {
     size_t nb = (n + 31) / 32;
     struct ethtool_gfeatures *gf = xcalloc(1, sizeof(*gf) + nb * sizeof(struct ethtool_get_features_block));
     *gf = (struct ethtool_gfeatures){ .cmd = ETHTOOL_GFEATURES, .size = (uint32_t)nb };
-    r = ethtool_call(fd, dev, gf);
+    r = hostroot_ethtool(hr, dev, gf);
     if (r < 0) {
         free(gf);
         eth_features_free(out);
@@ -243,18 +222,18 @@ static int eth_features_read(int fd, const char *dev, EthFeatures *out) {
 }
 
 /* Sends the set blocks; returns the kernel's ETHTOOL_F_* flags. */
-static int eth_features_write(int fd, const char *dev, const struct ethtool_set_features_block *blocks, size_t n_blocks) {
+static int eth_features_write(const HostRoot *hr, const char *dev, const struct ethtool_set_features_block *blocks, size_t n_blocks) {
     struct ethtool_sfeatures *sf = xcalloc(1, sizeof(*sf) + n_blocks * sizeof(struct ethtool_set_features_block));
     *sf = (struct ethtool_sfeatures){ .cmd = ETHTOOL_SFEATURES, .size = (uint32_t)n_blocks };
     memcpy(sf->features, blocks, n_blocks * sizeof(struct ethtool_set_features_block));
-    int r = ethtool_call(fd, dev, sf);
+    int r = hostroot_ethtool(hr, dev, sf);
     free(sf);
     return r;
 }
 
-static int offloads_read_fd(int fd, NicOffloads *out) {
+static int offloads_read_dev(const HostRoot *hr, NicOffloads *out) {
     EthFeatures e;
-    int r = eth_features_read(fd, out->dev, &e);
+    int r = eth_features_read(hr, out->dev, &e);
     if (r < 0) return out->error = r;
     r = hostnic_features_decode(e.names, e.n_names, e.blocks, e.n_blocks, out);
     eth_features_free(&e);
@@ -265,12 +244,7 @@ static int offloads_read_fd(int fd, NicOffloads *out) {
 int hostnic_offloads_read(const HostRoot *hr, const char *dev, NicOffloads *out) {
     memset(out, 0, sizeof(*out));
     out->dev = xstrdup(dev);
-    if (hr->redirected) return out->error = -EOPNOTSUPP;
-    int fd = ethtool_socket();
-    if (fd < 0) return out->error = fd;
-    int r = offloads_read_fd(fd, out);
-    close(fd);
-    return r;
+    return offloads_read_dev(hr, out);
 }
 
 NicOffloads *hostnic_offloads_read_all(const HostRoot *hr, const VmConfig *cfg) {
@@ -285,18 +259,7 @@ void hostnic_offloads_free(NicOffloads *o, size_t n) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Offloads: the host-wide state                                       */
-
-/* stat, not access(): the supervisor's filter allows newfstatat only. */
-static bool file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static const char *jstr(json_object *o, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
+/* Offloads: their records in the journal (include/journal.h)          */
 
 /* The network namespace we run in: ethtool reaches the devices of that one
  * only, so an entry is put back from the same namespace. */
@@ -306,221 +269,159 @@ static char *netns_id(void) {
     return xasprintf("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
 }
 
-static json_object *off_find(json_object *list, const char *dev, const char *netns, const char *feature) {
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *e = json_object_array_get_idx(list, i);
-        const char *d = jstr(e, "dev"), *n = jstr(e, "netns"), *f = jstr(e, "feature");
-        if (d && n && f && streq(d, dev) && streq(n, netns) && streq(f, feature)) return e;
-    }
-    return NULL;
-}
+typedef struct OffloadCtx {
+    const HostRoot *hr;
+    char *netns;                    /* owned: netns_id() */
+} OffloadCtx;
 
-static void off_add_user(json_object *e, const char *name) {
-    json_object *users = json_object_object_get(e, "users");
-    for (size_t i = 0; users && i < json_object_array_length(users); i++)
-        if (streq(json_object_get_string(json_object_array_get_idx(users, i)), name)) return;
-    json_object_array_add(users, json_object_new_string(name));
-}
-
-static void off_remove_user(json_object *list, const char *name) {
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *users = json_object_object_get(json_object_array_get_idx(list, i), "users");
-        for (size_t j = users ? json_object_array_length(users) : 0; j-- > 0;)
-            if (streq(json_object_get_string(json_object_array_get_idx(users, j)), name)) json_object_array_del_idx(users, j, 1);
-    }
-}
-
-static void off_drop_dead(json_object *list) {
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *users = json_object_object_get(json_object_array_get_idx(list, i), "users");
-        for (size_t j = users ? json_object_array_length(users) : 0; j-- > 0;) {
-            const char *u = json_object_get_string(json_object_array_get_idx(users, j));
-            if (runtime_query(u, NULL, NULL) != 1) json_object_array_del_idx(users, j, 1);
-        }
-    }
-}
-
-/* Puts back entry E. 1: done (or nothing left to do), drop it; 0: keep it
- * (another namespace); -errno: failed, keep it for a later cleanup. */
-static int off_restore_one(int fd, json_object *e, const char *netns) {
-    const char *dev = jstr(e, "dev"), *ns = jstr(e, "netns"), *feature = jstr(e, "feature");
-    json_object *orig_o = json_object_object_get(e, "original");
-    if (!dev || !ns || !feature || !orig_o) return 1;
-    bool orig = json_object_get_boolean(orig_o);
-    if (!streq(ns, netns) && !streq(ns, "unknown") && !streq(netns, "unknown")) {
-        log_notice("%s %s: recorded in another network namespace; `kvmlaunch cleanup` from there puts it back", dev, feature);
-        return 0;
-    }
-    NicFeature f = feature_by_name(feature);
-    if (f == NIC_F__MAX) return 1;
-    if (fd < 0) return log_error_errno(fd, "Failed to open a socket to put %s %s back: %m", dev, feature);
+/* Sets DEV's feature F to ON unless it is so already (or gone from the
+ * device): 0, or -errno. */
+static int feature_put(const HostRoot *hr, const char *dev, NicFeature f, bool on) {
     EthFeatures ef;
-    int r = eth_features_read(fd, dev, &ef);
-    if (r == -ENODEV) {
-        log_notice("%s is gone: its %s needs no putting back", dev, feature);
-        return 1;
-    }
-    if (r < 0) return log_error_errno(r, "Failed to read the features of %s: %m", dev);
+    int r = eth_features_read(hr, dev, &ef);
+    if (r < 0) return r;
     NicOffloads now = { .dev = (char *)dev };
     r = hostnic_features_decode(ef.names, ef.n_names, ef.blocks, ef.n_blocks, &now);
-    if (r == 0 && (!now.f[f].present || now.f[f].requested == orig)) {
+    if (r == 0 && (!now.f[f].present || now.f[f].requested == on)) {
         eth_features_free(&ef);
-        return 1; /* as it was: nothing to write */
+        return 0; /* as it was: nothing to write */
     }
     struct ethtool_set_features_block *sb = xcalloc(ef.n_blocks, sizeof(*sb));
-    if (r == 0) r = hostnic_features_request(ef.names, ef.n_names, f, orig, sb, ef.n_blocks);
-    if (r == 0) r = eth_features_write(fd, dev, sb, ef.n_blocks);
+    if (r == 0) r = hostnic_features_request(ef.names, ef.n_names, f, on, sb, ef.n_blocks);
+    if (r == 0) r = eth_features_write(hr, dev, sb, ef.n_blocks);
     free(sb);
     eth_features_free(&ef);
-    if (r == -ENOENT) return 1;
+    return r == -ENOENT ? 0 : r;
+}
+
+/* The journal's restore callback for one feature's record. */
+static int off_restore(json_object *e, const void *ctx) {
+    const OffloadCtx *oc = ctx;
+    const char *dev = journal_str(e, "dev"), *ns = journal_str(e, "netns"), *feature = journal_str(e, "feature");
+    json_object *orig_o = json_object_object_get(e, "original");
+    if (!dev || !ns || !feature || !orig_o) return JOURNAL_RESTORED;
+    bool orig = json_object_get_boolean(orig_o);
+    if (!streq(ns, oc->netns) && !streq(ns, "unknown") && !streq(oc->netns, "unknown")) {
+        log_notice("%s %s: recorded in another network namespace; `kvmlaunch cleanup` from there puts it back", dev, feature);
+        return JOURNAL_KEEP;
+    }
+    NicFeature f = feature_by_name(feature);
+    if (f == NIC_F__MAX) return JOURNAL_RESTORED;
+    int r = feature_put(oc->hr, dev, f, orig);
+    if (r == -ENODEV) {
+        log_notice("%s is gone: its %s needs no putting back", dev, feature);
+        return JOURNAL_RESTORED;
+    }
     if (r < 0) return log_error_errno(r, "Failed to put %s %s back to %s: %m", dev, feature, orig ? "on" : "off");
     log_info("restored %s %s to %s", dev, feature, orig ? "on" : "off");
-    return 1;
+    return JOURNAL_RESTORED;
 }
 
-/* Puts back and drops every entry nobody relies on any more, newest first. */
-static int off_settle(json_object *list) {
-    bool any = false;
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *users = json_object_object_get(json_object_array_get_idx(list, i), "users");
-        any |= !users || json_object_array_length(users) == 0;
-    }
-    if (!any) return 0;
-    _cleanup_free_ char *netns = netns_id();
-    int fd = ethtool_socket();
-    int result = 0;
-    for (size_t i = json_object_array_length(list); i-- > 0;) {
-        json_object *e = json_object_array_get_idx(list, i);
-        json_object *users = json_object_object_get(e, "users");
-        if (users && json_object_array_length(users) > 0) continue;
-        int r = off_restore_one(fd, e, netns);
-        if (r < 0 && !result) result = r;
-        if (r == 1) json_object_array_del_idx(list, i, 1);
-    }
-    if (fd >= 0) close(fd);
-    return result;
-}
-
-static int off_restore_locked(const char *name) {
-    StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
-    if (r < 0) return r;
-    json_object *list = statefile_load(&l);
-    if (!list) {
-        statefile_unlock(&l);
-        return -EIO;
-    }
-    if (name) off_remove_user(list, name);
-    else off_drop_dead(list);
-    r = off_settle(list);
-    int r2 = statefile_save(&l, list);
-    json_object_put(list);
-    statefile_unlock(&l);
-    return r < 0 ? r : r2;
+static int off_release(const HostRoot *hr, const char *leaving) {
+    if (!journal_exists(HOSTNIC_OFFLOADS_STATE_FILE)) return 0; /* nothing was ever recorded */
+    OffloadCtx oc = { hr, netns_id() };
+    int r = journal_release(HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, false, leaving, off_restore, &oc);
+    free(oc.netns);
+    return r;
 }
 
 int hostnic_offloads_restore(const HostRoot *hr, const char *name) {
-    if (hr->redirected) return 0;
-    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), HOSTNIC_OFFLOADS_STATE_FILE);
-    if (!file_exists(path)) return 0; /* nothing was ever recorded */
-    return off_restore_locked(name);
+    return off_release(hr, name);
 }
 
 int hostnic_offloads_replay_dead(const HostRoot *hr) {
-    if (hr->redirected) return 0;
-    _cleanup_free_ char *path = xasprintf("%s/%s", runtime_base(), HOSTNIC_OFFLOADS_STATE_FILE);
-    if (!file_exists(path)) return 0;
-    return off_restore_locked(NULL);
+    return off_release(hr, NULL);
 }
 
-/* Records and turns on the offloads of one NIC. */
-static int offloads_on(int fd, json_object *list, const StateFile *l, const char *name, const char *netns, const char *dev) {
-    EthFeatures ef;
-    int r = eth_features_read(fd, dev, &ef);
-    if (r < 0) return log_error_errno(r, "Failed to read the ethtool features of %s: %m", dev);
-    NicOffloads before = { .dev = (char *)dev };
-    r = hostnic_features_decode(ef.names, ef.n_names, ef.blocks, ef.n_blocks, &before);
-    struct ethtool_set_features_block *sb = xcalloc(ef.n_blocks, sizeof(*sb));
-    bool change = false;
+/* Records each present feature of DEV with NAME as a user, and asks for
+ * those that are off; *change says whether one is. */
+static int offloads_record(Journal *j, const char *name, const char *netns, const char *dev, const EthFeatures *ef,
+                           const NicOffloads *before, struct ethtool_set_features_block *sb, bool *change) {
+    int r = 0;
     for (int f = 0; f < NIC_F__MAX && r >= 0; f++) {
-        const NicFeatureState *s = &before.f[f];
+        const NicFeatureState *s = &before->f[f];
         if (!s->present) continue;
-        json_object *e = off_find(list, dev, netns, feature_names[f]);
+        json_object *e = journal_find(j, "dev", dev, "netns", netns, "feature", feature_names[f], NULL);
         if (!e) {
             e = json_object_new_object();
             json_object_object_add(e, "dev", json_object_new_string(dev));
             json_object_object_add(e, "netns", json_object_new_string(netns));
             json_object_object_add(e, "feature", json_object_new_string(feature_names[f]));
             json_object_object_add(e, "original", json_object_new_boolean(s->requested));
-            json_object_object_add(e, "users", json_object_new_array());
-            json_object_array_add(list, e);
+            journal_add(j, e);
         }
-        off_add_user(e, name);
+        journal_add_user(e, name);
         if (s->changeable && !s->requested) {
-            r = hostnic_features_request(ef.names, ef.n_names, (NicFeature)f, true, sb, ef.n_blocks);
-            change = true;
+            r = hostnic_features_request(ef->names, ef->n_names, (NicFeature)f, true, sb, ef->n_blocks);
+            *change = true;
         }
     }
+    return r;
+}
+
+/* Records and turns on the offloads of one NIC. */
+static int offloads_on(const HostRoot *hr, Journal *j, const char *name, const char *netns, const char *dev) {
+    EthFeatures ef;
+    int r = eth_features_read(hr, dev, &ef);
+    if (r == -EOPNOTSUPP) {
+        log_notice("%s offloads: not changed: ethtool is not asked here (%s)", dev, strerror(-r));
+        return 0;
+    }
+    if (r < 0) return log_error_errno(r, "Failed to read the ethtool features of %s: %m", dev);
+    NicOffloads before = { .dev = (char *)dev };
+    r = hostnic_features_decode(ef.names, ef.n_names, ef.blocks, ef.n_blocks, &before);
+    struct ethtool_set_features_block *sb = xcalloc(ef.n_blocks, sizeof(*sb));
+    bool change = false;
+    if (r >= 0) r = offloads_record(j, name, netns, dev, &ef, &before, sb, &change);
     /* The originals are on disk before the device changes. */
-    if (r >= 0) r = statefile_save(l, list);
+    if (r >= 0) r = journal_save(j);
     if (r >= 0 && change) {
-        r = eth_features_write(fd, dev, sb, ef.n_blocks);
+        r = eth_features_write(hr, dev, sb, ef.n_blocks);
         if (r < 0) log_error_errno(r, "Failed to turn on the offloads of %s (ETHTOOL_SFEATURES): %m", dev);
     }
     free(sb);
     eth_features_free(&ef);
     if (r < 0) return r;
     NicOffloads after = { .dev = (char *)dev };
-    int ra = offloads_read_fd(fd, &after);
+    int ra = offloads_read_dev(hr, &after);
     _cleanup_free_ char *s = offloads_summary(&before, ra >= 0 ? &after : NULL, true);
     log_info("%s offloads: %s", dev, s);
     return 0;
 }
 
+/* offloads = keep: reported, untouched. */
+static void offloads_report_kept(const HostRoot *hr, const char *dev) {
+    NicOffloads o;
+    if (hostnic_offloads_read(hr, dev, &o) == 0) {
+        _cleanup_free_ char *s = offloads_summary(&o, NULL, false);
+        log_info("%s offloads (kept): %s", dev, s);
+    } else if (o.error != -EOPNOTSUPP) {
+        log_notice("%s offloads (kept): unknown (%s)", dev, strerror(-o.error));
+    }
+    free(o.dev);
+}
+
 int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
     bool any_on = false;
     for (size_t i = 0; i < cfg->n_hostnics; i++) {
-        const HostNicSection *h = &cfg->hostnics[i];
-        if (h->offloads == OFFLOADS_ON) {
-            any_on = true;
-            if (hr->redirected) log_notice("%s offloads: not changed under the fake host root %s", h->head.id, hr->path);
-            continue;
-        }
-        /* keep: reported, untouched. */
-        NicOffloads o;
-        if (hostnic_offloads_read(hr, h->head.id, &o) == 0) {
-            _cleanup_free_ char *s = offloads_summary(&o, NULL, false);
-            log_info("%s offloads (kept): %s", h->head.id, s);
-        } else if (o.error != -EOPNOTSUPP) {
-            log_notice("%s offloads (kept): unknown (%s)", h->head.id, strerror(-o.error));
-        }
-        free(o.dev);
+        if (cfg->hostnics[i].offloads == OFFLOADS_ON) any_on = true;
+        else offloads_report_kept(hr, cfg->hostnics[i].head.id);
     }
-    if (!any_on || hr->redirected) return 0;
-
-    StateFile l = { -1, NULL, NULL };
-    int r = statefile_lock(&l, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
-    if (r < 0) return r;
-    json_object *list = statefile_load(&l);
-    if (!list) {
-        statefile_unlock(&l);
-        return -EIO;
-    }
-    off_drop_dead(list);
-    off_settle(list);
-    _cleanup_free_ char *netns = netns_id();
-    int fd = ethtool_socket();
-    if (fd < 0) r = log_error_errno(fd, "Failed to open a socket for the ethtool ioctl: %m");
-    for (size_t i = 0; i < cfg->n_hostnics && r >= 0; i++)
-        if (cfg->hostnics[i].offloads == OFFLOADS_ON) r = offloads_on(fd, list, &l, cfg->vm.name, netns, cfg->hostnics[i].head.id);
-    if (fd >= 0) close(fd);
+    if (!any_on) return 0;
+    OffloadCtx oc = { hr, netns_id() };
+    Journal j = JOURNAL_INIT;
+    int r = journal_open(&j, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
     if (r < 0) {
-        /* Nothing half-done: what this call changed goes back now. */
-        off_remove_user(list, cfg->vm.name);
-        off_settle(list);
+        free(oc.netns);
+        return r;
     }
-    int r2 = statefile_save(&l, list);
-    json_object_put(list);
-    statefile_unlock(&l);
+    journal_settle(&j, NULL, off_restore, &oc);
+    for (size_t i = 0; i < cfg->n_hostnics && r >= 0; i++)
+        if (cfg->hostnics[i].offloads == OFFLOADS_ON) r = offloads_on(hr, &j, cfg->vm.name, oc.netns, cfg->hostnics[i].head.id);
+    /* Nothing half-done: what this call changed goes back now. */
+    if (r < 0) journal_settle(&j, cfg->vm.name, off_restore, &oc);
+    int r2 = journal_save(&j);
+    journal_close(&j);
+    free(oc.netns);
     return r < 0 ? r : r2;
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,63 @@
 
 #define PIDFILE "pid"
 
+#define HOST_RUNDIR "/run/kvmlaunch"
+
+/* $KVMLAUNCH_ROOT when it names a tree other than "/" (as hostroot_open). */
+static const char *redirected_root(void) {
+    const char *root = getenv("KVMLAUNCH_ROOT");
+    return root && *root && !streq(root, "/") ? root : NULL;
+}
+
+/* Whether DIR is the host's own run dir, by another spelling too. stat,
+ * not realpath: the supervisor's filter allows newfstatat, not readlink. */
+static bool is_host_rundir(const char *dir) {
+    struct stat sa, sb;
+    if (stat(dir, &sa) == 0 && stat(HOST_RUNDIR, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    /* Not there yet: by its name, with repeated and trailing slashes gone. */
+    char a[PATH_MAX];
+    char *p = a;
+    for (const char *s = dir; *s && p < a + sizeof(a) - 1; s++)
+        if (*s != '/' || p == a || p[-1] != '/') *p++ = *s;
+    while (p > a + 1 && p[-1] == '/') p--;
+    *p = '\0';
+    return streq(a, HOST_RUNDIR);
+}
+
+/* A redirected root never shares the host's run dir: the journal there
+ * would name its tree's paths, and a start or cleanup on the real host
+ * would put them back on the host. Without a private $KVMLAUNCH_RUNDIR it
+ * is the tree's own, ROOT/run/kvmlaunch. */
+static char derived[PATH_MAX];
+
 const char *runtime_base(void) {
-    const char *b = getenv("KVMLAUNCH_RUNDIR");
-    return b && *b ? b : "/run/kvmlaunch";
+    const char *b = getenv("KVMLAUNCH_RUNDIR"), *root = redirected_root();
+    if (b && *b && !(root && is_host_rundir(b))) return b;
+    if (!root) return HOST_RUNDIR;
+    snprintf(derived, sizeof(derived), "%s/run/kvmlaunch", root);
+    return derived;
+}
+
+int runtime_check_base(void) {
+    const char *b = getenv("KVMLAUNCH_RUNDIR"), *root = redirected_root();
+    if (root && b && *b && is_host_rundir(b))
+        return log_error_errno(-EPERM, "KVMLAUNCH_ROOT=%s must not share the host's run dir %s: unset KVMLAUNCH_RUNDIR (the tree's own "
+                                       "%s/run/kvmlaunch is used) or name a private one", root, b, root);
+    return 0;
+}
+
+int runtime_make_base(void) {
+    const char *base = runtime_base();
+    /* stat first: after lockdown the supervisor may not call mkdir. */
+    struct stat st;
+    if (stat(base, &st) == 0) return 0;
+    if (base == derived) {
+        /* The tree's /run may be missing. */
+        _cleanup_free_ char *run = xasprintf("%s/run", redirected_root());
+        if (mkdir(run, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", run);
+    }
+    if (mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
+    return 0;
 }
 
 static int lock_fd(int fd, short type, bool wait) {
@@ -53,7 +108,8 @@ static void rmdir_if_empty(const char *dir) {
 int runtime_acquire(const char *name, Runtime *rt, pid_t *holder) {
     const char *base = runtime_base();
     if (holder) *holder = 0;
-    if (mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);
+    int rb = runtime_make_base();
+    if (rb < 0) return rb;
     _cleanup_free_ char *dir = xasprintf("%s/%s", base, name);
     /* A racing start may remove the dir between our steps: try again. */
     for (int attempt = 0; attempt < 20; attempt++) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_kernel.h"
+#include "hostroot.h"
 #include "util.h"
 
 int test_sh(const char *fmt, ...) {
@@ -30,6 +32,8 @@ int fake_root_setup(FakeRoot *f, const char *scenario) {
     setenv("KVMLAUNCH_ROOT", f->root, 1);
     _cleanup_free_ char *run = xasprintf("%s/run", f->dir);
     setenv("KVMLAUNCH_RUNDIR", run, 1);
+    /* The tree's list files and NICs answer as the kernel's do. */
+    hostroot_set_ops_override(&fake_kernel_ops, NULL);
     return 0;
 }
 
@@ -37,6 +41,8 @@ void fake_root_teardown(FakeRoot *f) {
     test_sh("rm -rf %s", f->dir);
     unsetenv("KVMLAUNCH_ROOT");
     unsetenv("KVMLAUNCH_RUNDIR");
+    hostroot_set_ops_override(NULL, NULL);
+    fake_kernel_fail(NULL, 0);
     free(f->root);
     free(f->orig);
     f->root = f->orig = NULL;

@@ -1,5 +1,7 @@
 /* Tests on fake host trees (tests/hostroot/SCENARIO): a private copy in a
- * temp dir becomes $KVMLAUNCH_ROOT, with a private $KVMLAUNCH_RUNDIR. */
+ * temp dir becomes $KVMLAUNCH_ROOT, with a private $KVMLAUNCH_RUNDIR, and
+ * every HostRoot opened until the teardown gets the fake kernel's ops
+ * (fake_kernel.h). */
 #ifndef KVMLAUNCH_FAKE_ROOT_H
 #define KVMLAUNCH_FAKE_ROOT_H
 

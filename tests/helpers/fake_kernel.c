@@ -1,0 +1,169 @@
+/* A fake kernel for test trees (fake_kernel.h). */
+#include "fake_kernel.h"
+
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static char *fail_path;
+static int fail_err;
+
+void fake_kernel_fail(const char *path, int err) {
+    free(fail_path);
+    fail_path = path ? xstrdup(path) : NULL;
+    fail_err = err;
+}
+
+static bool failing(const char *path) {
+    return fail_path && streq(fail_path, path);
+}
+
+/* The list file OLD with the brackets moved to VALUE; NULL when OLD is no
+ * list file or VALUE not one of its words. */
+static char *list_moved(const char *old, const char *value) {
+    if (!strchr(old, '[')) return NULL;
+    size_t vl = strlen(value);
+    char *out = xcalloc(1, strlen(old) + 3);
+    bool found = false;
+    for (const char *p = old; *p;) {
+        if (*p == ' ' || *p == '\n') {
+            strncat(out, p++, 1);
+            continue;
+        }
+        size_t n = strcspn(p, " \n");
+        const char *w = p;
+        size_t wl = n;
+        if (w[0] == '[' && wl >= 2 && w[wl - 1] == ']') {
+            w++;
+            wl -= 2;
+        }
+        bool sel = wl == vl && !memcmp(w, value, vl);
+        found |= sel;
+        if (sel) strcat(out, "[");
+        strncat(out, w, wl);
+        if (sel) strcat(out, "]");
+        p += n;
+    }
+    if (!found) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int fake_kernel_write(const HostRoot *hr, const char *path, const char *value) {
+    if (failing(path)) return fail_err;
+    _cleanup_free_ char *old = NULL, *emulated = NULL;
+    if (hostroot_read(hr, path, &old) == 0) emulated = list_moved(old, value);
+    if (!emulated && *value && value[strlen(value) - 1] != '\n') emulated = xasprintf("%s\n", value);
+    return hostroot_kernel_write(hr, path, emulated ? emulated : value);
+}
+
+int fake_kernel_mkdir(const HostRoot *hr, const char *path, mode_t mode) {
+    return hostroot_kernel_mkdir(hr, path, mode);
+}
+
+int fake_kernel_rmdir(const HostRoot *hr, const char *path) {
+    return hostroot_kernel_rmdir(hr, path);
+}
+
+/* ---- ethtool ---- */
+
+#define MAX_FEATURES 64
+
+typedef struct Features {
+    char name[MAX_FEATURES][ETH_GSTRING_LEN];
+    bool on[MAX_FEATURES], fixed[MAX_FEATURES];
+    uint32_t n;
+} Features;
+
+static int features_load(const HostRoot *hr, const char *path, Features *f) {
+    _cleanup_free_ char *text = NULL;
+    memset(f, 0, sizeof(*f));
+    if (hostroot_read(hr, path, &text) < 0) return -ENODEV;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[ETH_GSTRING_LEN + 1], state[8], fixed[8] = "";
+        int k = sscanf(line, "%32s %7s %7s", name, state, fixed);
+        if (k < 2 || f->n == MAX_FEATURES) return -EIO;
+        memcpy(f->name[f->n], name, strnlen(name, ETH_GSTRING_LEN));
+        f->on[f->n] = streq(state, "on");
+        f->fixed[f->n] = streq(fixed, "fixed");
+        f->n++;
+    }
+    return 0;
+}
+
+static int features_store(const HostRoot *hr, const char *path, const Features *f) {
+    size_t cap = (size_t)f->n * (ETH_GSTRING_LEN + 12) + 1;
+    _cleanup_free_ char *text = xcalloc(1, cap);
+    for (uint32_t i = 0; i < f->n; i++)
+        snprintf(text + strlen(text), cap - strlen(text), "%.*s %s%s\n", ETH_GSTRING_LEN, f->name[i], f->on[i] ? "on" : "off",
+                 f->fixed[i] ? " fixed" : "");
+    return hostroot_kernel_write(hr, path, text);
+}
+
+static void get_features(const Features *f, struct ethtool_gfeatures *gf) {
+    uint32_t nb = (f->n + 31) / 32;
+    for (uint32_t i = 0; i < f->n && i / 32 < gf->size; i++) {
+        uint32_t bit = UINT32_C(1) << (i % 32);
+        struct ethtool_get_features_block *b = &gf->features[i / 32];
+        if (!f->fixed[i]) b->available |= bit;
+        else b->never_changed |= bit;
+        if (f->on[i]) b->requested |= bit, b->active |= bit;
+    }
+    gf->size = nb;
+}
+
+static void set_features(Features *f, const struct ethtool_sfeatures *sf) {
+    for (uint32_t i = 0; i < f->n && i / 32 < sf->size; i++) {
+        uint32_t bit = UINT32_C(1) << (i % 32);
+        const struct ethtool_set_features_block *b = &sf->features[i / 32];
+        if ((b->valid & bit) && !f->fixed[i]) f->on[i] = (b->requested & bit) != 0;
+    }
+}
+
+int fake_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
+    _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/%s", dev, FAKE_KERNEL_FEATURES);
+    Features f;
+    int r = features_load(hr, path, &f);
+    if (r < 0) return r;
+    switch (*(uint32_t *)cmd) {
+    case ETHTOOL_GSSET_INFO: {
+        struct ethtool_sset_info *si = cmd;
+        if (!(si->sset_mask & (UINT64_C(1) << ETH_SS_FEATURES))) return -EOPNOTSUPP;
+        si->sset_mask = UINT64_C(1) << ETH_SS_FEATURES;
+        si->data[0] = f.n;
+        return 0;
+    }
+    case ETHTOOL_GSTRINGS: {
+        struct ethtool_gstrings *gs = cmd;
+        if (gs->string_set != ETH_SS_FEATURES) return -EOPNOTSUPP;
+        for (uint32_t i = 0; i < f.n && i < gs->len; i++) memcpy(gs->data + i * ETH_GSTRING_LEN, f.name[i], ETH_GSTRING_LEN);
+        gs->len = f.n;
+        return 0;
+    }
+    case ETHTOOL_GFEATURES:
+        get_features(&f, cmd);
+        return 0;
+    case ETHTOOL_SFEATURES:
+        if (failing(path)) return fail_err;
+        set_features(&f, cmd);
+        return features_store(hr, path, &f);
+    default:
+        return -EOPNOTSUPP;
+    }
+}
+
+const HostRootOps fake_kernel_ops = {
+    .write = fake_kernel_write,
+    .mkdir = fake_kernel_mkdir,
+    .rmdir = fake_kernel_rmdir,
+    .ethtool = fake_kernel_ethtool,
+};
