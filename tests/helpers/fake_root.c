@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_host.h"
 #include "fake_kernel.h"
 #include "hostroot.h"
 #include "util.h"
@@ -33,7 +34,7 @@ int fake_root_setup(FakeRoot *f, const char *scenario) {
     _cleanup_free_ char *run = xasprintf("%s/run", f->dir);
     setenv("KVMLAUNCH_RUNDIR", run, 1);
     /* The tree's list files and NICs answer as the kernel's do. */
-    hostroot_set_ops_override(&fake_kernel_ops, NULL);
+    hostroot_set_ops_override(&fake_host_ops, NULL);
     return 0;
 }
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fake_kernel.h"
+#include "fake_host.h"
 
 int main(int argc, char **argv) {
     const char *root = getenv("KVMLAUNCH_ROOT");
@@ -15,6 +15,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kvmlaunch-faketree: runs on a test tree only: set KVMLAUNCH_ROOT\n");
         return 2;
     }
-    hostroot_set_ops_override(&fake_kernel_ops, NULL);
+    hostroot_set_ops_override(&fake_host_ops, NULL);
     return cli_main(argc, argv);
 }
