@@ -6,7 +6,7 @@
  * of one raises it.
  *
  * Everything under /sys, /proc and /dev is read through the HostRoot, so a
- * fake tree decides the whole report, except the VMs kvmlaunch runs: their
+ * test tree decides the whole report, except the VMs kvmlaunch runs: their
  * runtime dirs are under runtime_base() and their threads are real
  * processes, read from the real /proc (vmthreads.h). Only reads; opening
  * /dev/kvm, /dev/vhost-net and /dev/net/tun read-write (closed at once) is

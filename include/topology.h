@@ -1,7 +1,7 @@
 /* The host's CPUs and NUMA nodes as the kernel describes them in
  * /sys/devices/system/{cpu,node}: which CPUs are online, which node and
  * physical core each belongs to, each node's memory, huge-page pools and
- * distances. Read through a HostRoot, so fake trees stand in for it in
+ * distances. Read through a HostRoot, so test trees stand in for it in
  * tests. `kvmlaunch host` reports it; `[cpu] pin = auto` places from it. */
 #ifndef KVMLAUNCH_TOPOLOGY_H
 #define KVMLAUNCH_TOPOLOGY_H

@@ -22,7 +22,7 @@ typedef struct VmVcpu {
 int vmthreads_parse_comm(const char *comm, int *index);
 
 /* The vCPU threads of process QEMU, by index. Always the real /proc, also
- * under a fake HostRoot: VMs are real processes. A thread that ends while
+ * under a redirected HostRoot: VMs are real processes. A thread that ends while
  * it is read is left out; -ENOENT when QEMU itself is gone. */
 int vmthreads_vcpus(pid_t qemu, VmVcpu **out, size_t *n);
 void vmthreads_free(VmVcpu *v, size_t n);

@@ -344,7 +344,7 @@ char *vmstatus_render(json_object *report) {
 /* Reading                                                             */
 
 /* A whole /proc file of QEMU's, read directly: status reports on a real
- * process even under a fake KVMLAUNCH_ROOT. -ENOENT when the process is
+ * process even under a redirected KVMLAUNCH_ROOT. -ENOENT when the process is
  * gone or the kernel lacks the file. */
 static int read_proc(const char *path, char **out) {
     FILE *f = fopen(path, "re");

@@ -126,7 +126,7 @@ static const Rule allowlist[] = {
      * and teardown: write root-owned knobs back (openat O_WRONLY|O_TRUNC),
      * remove what we created (files, cgroup and runtime directories), locks. */
     ALLOW("openat"), ALLOW("close"), ALLOW("lseek"),
-    /* The same opens inside a fake host tree (KVMLAUNCH_ROOT, tests):
+    /* The same opens inside a redirected host tree (KVMLAUNCH_ROOT, tests):
      * openat2 with RESOLVE_IN_ROOT can reach no more than openat. */
     ALLOW("openat2"),
     ALLOW("pread64"), ALLOW("pwrite64"), ALLOW("getdents64"),
