@@ -79,57 +79,51 @@ static void print_network(const VmConfig *cfg, const HostFacts *facts) {
     }
 }
 
-static int cmd_dry_run(const char *path) {
+/* Loads PATH, plans it, and hands both to SHOW with the plan's result. */
+static int with_plan(const char *path, int (*show)(const VmConfig *cfg, VmPlan *p, int r)) {
     VmConfig cfg;
     int r = run_load_config(path, &cfg, stderr);
     if (r) return r;
     VmPlan p;
-    int rc = EXIT_OK;
     r = vmplan_make(&cfg, &p);
-    run_print_errlist(stderr, &p.notes, "warning: ");
-    if (r == -EINVAL || r == -ENOSPC) {
-        run_print_errlist(stderr, &p.errors, "");
-        rc = EXIT_CONFIG;
-    } else if (r < 0) {
-        rc = EXIT_RUNTIME;
-    } else {
-        _cleanup_free_ char *plan_text = hostplan_render(&p.plan);
-        _cleanup_free_ char *text = qemucmd_render(p.argv.v);
-        if (p.auto_pin) printf("# [cpu] pin = auto: %s\n", p.choice.why);
-        printf("%s", plan_text);
-        if (cfg.n_hostnics) {
-            NicOffloads *o = hostnic_offloads_read_all(&p.hr, &cfg);
-            _cleanup_free_ char *off = hostnic_render_offloads(&cfg, o, cfg.n_hostnics);
-            printf("%s", off);
-            hostnic_offloads_free(o, cfg.n_hostnics);
-        }
-        print_cgroups(&p.hr, &cfg);
-        print_network(&cfg, &p.facts);
-        printf("# QEMU command line:\n%s", text);
-    }
+    int rc = show(&cfg, &p, r);
     vmplan_free(&p);
     vmconf_free(&cfg);
     return rc;
 }
 
-/* One PASS/WARN/FAIL line per need; exit 1 on any FAIL. */
-static int cmd_check(const char *path) {
-    VmConfig cfg;
-    int r = run_load_config(path, &cfg, stderr);
-    if (r) return r;
-    VmPlan p;
-    int rc = EXIT_RUNTIME;
-    r = vmplan_make(&cfg, &p);
-    if (r >= 0 || r == -EINVAL || r == -ENOSPC) {
-        CheckReport rep;
-        check_vm(&cfg, &p, true, &rep);
-        check_report_print(stdout, &rep);
-        printf("%s: %zu passed, %zu warnings, %zu failed\n", cfg.vm.name, rep.n - rep.warns - rep.fails, rep.warns, rep.fails);
-        rc = rep.fails ? EXIT_RUNTIME : EXIT_OK;
-        check_report_free(&rep);
+static int show_dry_run(const VmConfig *cfg, VmPlan *p, int r) {
+    run_print_errlist(stderr, &p->notes, "warning: ");
+    if (r == -EINVAL || r == -ENOSPC) {
+        run_print_errlist(stderr, &p->errors, "");
+        return EXIT_CONFIG;
     }
-    vmplan_free(&p);
-    vmconf_free(&cfg);
+    if (r < 0) return EXIT_RUNTIME;
+    _cleanup_free_ char *plan_text = hostplan_render(&p->plan);
+    _cleanup_free_ char *text = qemucmd_render(p->argv.v);
+    if (p->auto_pin) printf("# [cpu] pin = auto: %s\n", p->choice.why);
+    printf("%s", plan_text);
+    if (cfg->n_hostnics) {
+        NicOffloads *o = hostnic_offloads_read_all(&p->hr, cfg);
+        _cleanup_free_ char *off = hostnic_render_offloads(cfg, o, cfg->n_hostnics);
+        printf("%s", off);
+        hostnic_offloads_free(o, cfg->n_hostnics);
+    }
+    print_cgroups(&p->hr, cfg);
+    print_network(cfg, &p->facts);
+    printf("# QEMU command line:\n%s", text);
+    return EXIT_OK;
+}
+
+/* One PASS/WARN/FAIL line per need; exit 1 on any FAIL. */
+static int show_check(const VmConfig *cfg, VmPlan *p, int r) {
+    if (r < 0 && r != -EINVAL && r != -ENOSPC) return EXIT_RUNTIME;
+    CheckReport rep;
+    check_vm(cfg, p, true, &rep);
+    check_report_print(stdout, &rep);
+    printf("%s: %zu passed, %zu warnings, %zu failed\n", cfg->vm.name, rep.n - rep.warns - rep.fails, rep.warns, rep.fails);
+    int rc = rep.fails ? EXIT_RUNTIME : EXIT_OK;
+    check_report_free(&rep);
     return rc;
 }
 
@@ -203,7 +197,7 @@ int cli_main(int argc, char **argv) {
             fprintf(stderr, "kvmlaunch check: expected one VM.INI\n");
             return EXIT_CONFIG;
         }
-        return cmd_check(args[1]);
+        return with_plan(args[1], show_check);
     }
     if (streq(cmd, "run")) {
         args++;
@@ -220,6 +214,6 @@ int cli_main(int argc, char **argv) {
         print_usage(stderr);
         return EXIT_CONFIG;
     }
-    if (dry_run) return cmd_dry_run(args[0]);
+    if (dry_run) return with_plan(args[0], show_dry_run);
     return run_vm(args[0]);
 }

@@ -521,38 +521,35 @@ static json_object *state_load(const char *file, const char *key) {
     return a;
 }
 
-static json_object *host_knobs(const HostRoot *hr, const char *name) {
-    json_object *all = state_load(HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY);
-    if (!all) return NULL;
-    json_object *mine = vmstatus_knobs_json(all, name);
-    json_object_put(all);
-    for (size_t i = 0; i < json_object_array_length(mine); i++) {
-        json_object *k = json_object_array_get_idx(mine, i);
-        _cleanup_free_ char *now = NULL;
-        json_object_object_add(k, "current", knob_read_value(hr, jstr(k, "path"), &now) >= 0 ? json_object_new_string(now) : NULL);
-    }
-    return mine;
+static json_object *knob_now(const HostRoot *hr, json_object *k) {
+    _cleanup_free_ char *now = NULL;
+    return knob_read_value(hr, jstr(k, "path"), &now) >= 0 ? json_object_new_string(now) : NULL;
 }
 
-/* Whether DEV's FEATURE is requested on now; null when it cannot be read
- * (the NIC is gone, or lives in another network namespace). */
-static json_object *offload_now(const HostRoot *hr, const char *dev, const char *feature) {
+/* Whether an offload's feature is requested on now; null when it cannot be
+ * read (the NIC is gone, or lives in another network namespace). */
+static json_object *offload_now(const HostRoot *hr, json_object *e) {
+    const char *feature = jstr(e, "feature");
     NicOffloads o;
-    int r = hostnic_offloads_read(hr, dev, &o);
+    int r = hostnic_offloads_read(hr, jstr(e, "dev"), &o);
     free(o.dev);
     for (int f = 0; r >= 0 && f < NIC_F__MAX; f++)
         if (streq(hostnic_feature_name((NicFeature)f), feature) && o.f[f].present) return json_object_new_boolean(o.f[f].requested);
     return NULL;
 }
 
-static json_object *host_offloads(const HostRoot *hr, const char *name) {
-    json_object *all = state_load(HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY);
+/* NAME's entries of a host-wide state file (PICK chooses them), each with
+ * "current": what NOW reads on the host. */
+static json_object *recorded_with_now(const HostRoot *hr, const char *name, const char *file, const char *key,
+                                      json_object *(*pick)(json_object *, const char *),
+                                      json_object *(*now)(const HostRoot *, json_object *)) {
+    json_object *all = state_load(file, key);
     if (!all) return NULL;
-    json_object *mine = vmstatus_offloads_json(all, name);
+    json_object *mine = pick(all, name);
     json_object_put(all);
     for (size_t i = 0; i < json_object_array_length(mine); i++) {
         json_object *e = json_object_array_get_idx(mine, i);
-        json_object_object_add(e, "current", offload_now(hr, jstr(e, "dev"), jstr(e, "feature")));
+        json_object_object_add(e, "current", now(hr, e));
     }
     return mine;
 }
@@ -586,8 +583,9 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "memory", qemu_memory(qemu));
     json_object_object_add(out, "balloon", qemu_balloon(qp));
     json_object_object_add(out, "ksm", host_ksm(&hr, qemu));
-    json_object_object_add(out, "host_knobs", host_knobs(&hr, name));
-    json_object_object_add(out, "nic_offloads", host_offloads(&hr, name));
+    json_object_object_add(out, "host_knobs", recorded_with_now(&hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now));
+    json_object_object_add(out, "nic_offloads",
+                           recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

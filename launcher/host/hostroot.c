@@ -120,22 +120,22 @@ static int open_parent(const HostRoot *hr, const char *path, const char **base) 
     return hostroot_openat(hr, parent, O_PATH | O_DIRECTORY, 0);
 }
 
-int hostroot_kernel_mkdir(const HostRoot *hr, const char *path, mode_t mode) {
+/* mkdirat (MKDIR) or an rmdir of PATH, relative to its parent. */
+static int dir_op(const HostRoot *hr, const char *path, bool mkdir, mode_t mode) {
     const char *base;
     int pfd = open_parent(hr, path, &base);
     if (pfd < 0) return pfd;
-    int r = mkdirat(pfd, base, mode) < 0 ? -errno : 0;
+    int r = (mkdir ? mkdirat(pfd, base, mode) : unlinkat(pfd, base, AT_REMOVEDIR)) < 0 ? -errno : 0;
     close(pfd);
     return r;
 }
 
+int hostroot_kernel_mkdir(const HostRoot *hr, const char *path, mode_t mode) {
+    return dir_op(hr, path, true, mode);
+}
+
 int hostroot_kernel_rmdir(const HostRoot *hr, const char *path) {
-    const char *base;
-    int pfd = open_parent(hr, path, &base);
-    if (pfd < 0) return pfd;
-    int r = unlinkat(pfd, base, AT_REMOVEDIR) < 0 ? -errno : 0;
-    close(pfd);
-    return r;
+    return dir_op(hr, path, false, 0);
 }
 
 int hostroot_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd) {

@@ -334,7 +334,7 @@ static void plan_irqs(NicPlanner *p, const HostNicSection *h, const NicFacts *f,
 }
 
 /* rx-i/rps_cpus (RX) or tx-i/xps_cpus: MASKS[i] for queue i. */
-static void plan_queues(NicPlanner *p, const HostNicSection *h, const NicFacts *f, bool rx, char **masks, CpuList *sets) {
+static void plan_queues_of(NicPlanner *p, const HostNicSection *h, const NicFacts *f, bool rx, char **masks, CpuList *sets) {
     const char *key = rx ? "rps-cpus" : "xps";
     size_t n = rx ? f->n_rx : f->n_tx;
     char **now = rx ? f->rps : f->xps;
@@ -359,6 +359,18 @@ static void plan_queues(NicPlanner *p, const HostNicSection *h, const NicFacts *
     }
 }
 
+/* plan_queues_of, then MASKS and SETS (one a queue, at least one) go. */
+static void plan_queues(NicPlanner *p, const HostNicSection *h, const NicFacts *f, bool rx, char **masks, CpuList *sets) {
+    plan_queues_of(p, h, f, rx, masks, sets);
+    size_t n = (rx ? f->n_rx : f->n_tx) ? (rx ? f->n_rx : f->n_tx) : 1;
+    for (size_t q = 0; q < n; q++) {
+        free(masks[q]);
+        cpulist_free(&sets[q]);
+    }
+    free(masks);
+    free(sets);
+}
+
 static void plan_rps(NicPlanner *p, const HostNicSection *h, const NicFacts *f, bool *noted) {
     CpuList cpus = { 0 };
     if (h->rps_cpus.kind == CPUSPEC_LIST) {
@@ -379,12 +391,6 @@ static void plan_rps(NicPlanner *p, const HostNicSection *h, const NicFacts *f, 
         masks[q] = cpumask_format(&cpus);
     }
     plan_queues(p, h, f, true, masks, sets);
-    for (size_t q = 0; q < n; q++) {
-        free(masks[q]);
-        cpulist_free(&sets[q]);
-    }
-    free(masks);
-    free(sets);
     cpulist_free(&cpus);
 }
 
@@ -406,12 +412,6 @@ static void plan_xps(NicPlanner *p, const HostNicSection *h, const NicFacts *f, 
         masks[q] = cpumask_format(&sets[q]);
     }
     plan_queues(p, h, f, false, masks, sets);
-    for (size_t q = 0; q < n; q++) {
-        free(masks[q]);
-        cpulist_free(&sets[q]);
-    }
-    free(masks);
-    free(sets);
     cpulist_free(&cpus);
 }
 

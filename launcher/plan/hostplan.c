@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,14 +17,8 @@ typedef struct Planner {
     ErrList *errors, *notes;
 } Planner;
 
-static void plan_error(Planner *p, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void plan_error(Planner *p, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    errlist_add_keyv(p->errors, p->cfg->path, kind, head, key, fmt, ap);
-    va_end(ap);
-}
+/* An error about one key, worded with its file:line. */
+#define plan_error(p, ...) errlist_add_key((p)->errors, (p)->cfg->path, __VA_ARGS__)
 
 HostChange *hostplan_add(HostPlan *plan, const char *path, const char *old, const char *new, const char *why) {
     plan->c = xrealloc(plan->c, (plan->n + 1) * sizeof(HostChange));

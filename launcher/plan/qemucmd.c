@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,23 +19,9 @@ typedef struct Cmd {
     bool pci;                       /* virtio devices sit on PCI (not microvm's MMIO) */
 } Cmd;
 
-static void cmd_error(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void cmd_error(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    errlist_add_keyv(c->errors, c->cfg->path, kind, head, key, fmt, ap);
-    va_end(ap);
-}
-
-static void cmd_note(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void cmd_note(Cmd *c, SectionKind kind, const SectionHead *head, const char *key, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    errlist_add_keyv(c->notes, c->cfg->path, kind, head, key, fmt, ap);
-    va_end(ap);
-}
+/* An error or a note about one key, worded with its file:line. */
+#define cmd_error(c, ...) errlist_add_key((c)->errors, (c)->cfg->path, __VA_ARGS__)
+#define cmd_note(c, ...) errlist_add_key((c)->notes, (c)->cfg->path, __VA_ARGS__)
 
 /* What reaches QEMU's argv, and so the guest's kernel command line, names
  * and paths, must be printable UTF-8: no C0 or C1 control character, no
