@@ -17,6 +17,8 @@ void strvec_push(StrVec *sv, const char *s);
 void strvec_push_take(StrVec *sv, char *s);
 void strvec_pushf(StrVec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strvec_clear(StrVec *sv);
+/* The strings joined by SEP ("" when there are none). Caller frees. */
+char *strvec_join(const StrVec *sv, const char *sep);
 /* Detach the array; the caller frees it with strv_free(). */
 char **strvec_detach(StrVec *sv);
 void strv_free(char **v);

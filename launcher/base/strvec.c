@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -34,6 +35,17 @@ void strvec_clear(StrVec *sv) {
     for (size_t i = 0; i < sv->n; i++) free(sv->v[i]);
     free(sv->v);
     *sv = (StrVec)STRVEC_INIT;
+}
+
+char *strvec_join(const StrVec *sv, const char *sep) {
+    size_t len = 1;
+    for (size_t i = 0; i < sv->n; i++) len += strlen(sv->v[i]) + strlen(sep);
+    char *s = xcalloc(1, len);
+    for (size_t i = 0; i < sv->n; i++) {
+        if (i) strcat(s, sep);
+        strcat(s, sv->v[i]);
+    }
+    return s;
 }
 
 char **strvec_detach(StrVec *sv) {

@@ -94,14 +94,7 @@ static const char *page_text(Report *r, int64_t kib) {
 
 /* PARTS joined by SEP. */
 static const char *join_strv(Report *r, const StrVec *parts, const char *sep) {
-    size_t n = 1;
-    for (size_t i = 0; i < parts->n; i++) n += strlen(parts->v[i]) + strlen(sep);
-    char *s = xcalloc(1, n);
-    for (size_t i = 0; i < parts->n; i++) {
-        if (i) strcat(s, sep);
-        strcat(s, parts->v[i]);
-    }
-    return keep(r, s);
+    return keep(r, strvec_join(parts, sep));
 }
 
 /* The elements of an array of strings (or numbers; null is "?"), joined by SEP. */

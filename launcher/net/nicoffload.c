@@ -93,13 +93,7 @@ const char *hostnic_offload_state(const NicOffloads *o, NicOffload off) {
 
 /* The lines of SV joined with SEP, and SV cleared. Caller frees. */
 static char *join_clear(StrVec *sv, const char *sep) {
-    size_t len = 1;
-    for (size_t i = 0; i < sv->n; i++) len += strlen(sv->v[i]) + strlen(sep);
-    char *s = xcalloc(1, len);
-    for (size_t i = 0; i < sv->n; i++) {
-        if (i) strcat(s, sep);
-        strcat(s, sv->v[i]);
-    }
+    char *s = strvec_join(sv, sep);
     strvec_clear(sv);
     return s;
 }

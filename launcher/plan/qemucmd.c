@@ -90,13 +90,7 @@ static void add_machine(Cmd *c) {
     strvec_push(&m, machine_type_to_string(vm->machine));
     if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
-    size_t len = 0;
-    for (size_t i = 0; i < m.n; i++) len += strlen(m.v[i]) + 1;
-    char *joined = xcalloc(1, len);
-    for (size_t i = 0; i < m.n; i++) {
-        if (i) strcat(joined, ",");
-        strcat(joined, m.v[i]);
-    }
+    char *joined = strvec_join(&m, ",");
     strvec_clear(&m);
     strvec_push(c->argv, "-machine");
     strvec_push_take(c->argv, joined);
