@@ -67,68 +67,71 @@ static HostChange *plan_knob(Planner *p, const Knob *k, SectionKind kind, const 
     return c;
 }
 
-int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, ErrList *errors, ErrList *notes) {
-    Planner p = { cfg, plan, errors, notes };
-    memset(plan, 0, sizeof(*plan));
-    size_t before = errors->n;
-    const HostSection *h = &cfg->host;
+/* The [host] knobs. */
+static void plan_host_knobs(Planner *p, const HostState *st) {
+    const HostSection *h = &p->cfg->host;
     const SectionHead *hd = &h->head;
     /* vm.ini's words for thp, thp-defrag and a disk's scheduler are the
      * kernel's own: the schema's tables spell what is written there. */
-    if (h->thp != THP_KEEP) plan_knob(&p, &st->thp, SECTION_HOST, hd, "thp", thp_mode_to_string(h->thp), "[host] thp (seed: THP modes)");
+    if (h->thp != THP_KEEP) plan_knob(p, &st->thp, SECTION_HOST, hd, "thp", thp_mode_to_string(h->thp), "[host] thp (seed: THP modes)");
     if (h->thp_defrag != THP_DEFRAG_KEEP)
-        plan_knob(&p, &st->thp_defrag, SECTION_HOST, hd, "thp-defrag", thp_defrag_to_string(h->thp_defrag), "[host] thp-defrag");
+        plan_knob(p, &st->thp_defrag, SECTION_HOST, hd, "thp-defrag", thp_defrag_to_string(h->thp_defrag), "[host] thp-defrag");
     if (h->ksm_merge_across_nodes != TRISTATE_UNSET) {
         /* The kernel takes a new merge_across_nodes only while no pages are
          * merged: run = 2 unmerges them first (and again on restore). */
-        HostChange *c = plan_knob(&p, &st->ksm_merge, SECTION_HOST, hd, "ksm-merge-across-nodes", h->ksm_merge_across_nodes ? "1" : "0",
+        HostChange *c = plan_knob(p, &st->ksm_merge, SECTION_HOST, hd, "ksm-merge-across-nodes", h->ksm_merge_across_nodes ? "1" : "0",
                                   "[host] ksm-merge-across-nodes (seed: KSM for NUMA)");
         if (c) {
             c->prep_path = xstrdup(st->ksm_run.path);
             c->prep_value = xstrdup("2");
         }
     }
-    if (h->ksm != TRISTATE_UNSET) plan_knob(&p, &st->ksm_run, SECTION_HOST, hd, "ksm", h->ksm ? "1" : "0", "[host] ksm (seed: KSM run)");
+    if (h->ksm != TRISTATE_UNSET) plan_knob(p, &st->ksm_run, SECTION_HOST, hd, "ksm", h->ksm ? "1" : "0", "[host] ksm (seed: KSM run)");
     char num[32];
     if (h->ksm_pages_to_scan >= 0) {
         snprintf(num, sizeof(num), "%" PRId64, h->ksm_pages_to_scan);
-        plan_knob(&p, &st->ksm_pages, SECTION_HOST, hd, "ksm-pages-to-scan", num, "[host] ksm-pages-to-scan");
+        plan_knob(p, &st->ksm_pages, SECTION_HOST, hd, "ksm-pages-to-scan", num, "[host] ksm-pages-to-scan");
     }
     if (h->ksm_sleep_ms >= 0) {
         snprintf(num, sizeof(num), "%" PRId64, h->ksm_sleep_ms);
-        plan_knob(&p, &st->ksm_sleep, SECTION_HOST, hd, "ksm-sleep-ms", num, "[host] ksm-sleep-ms");
+        plan_knob(p, &st->ksm_sleep, SECTION_HOST, hd, "ksm-sleep-ms", num, "[host] ksm-sleep-ms");
     }
     if (h->zone_reclaim != TRISTATE_UNSET)
-        plan_knob(&p, &st->zone_reclaim, SECTION_HOST, hd, "zone-reclaim", h->zone_reclaim ? "1" : "0", "[host] zone-reclaim (seed: NUMA reclaim)");
+        plan_knob(p, &st->zone_reclaim, SECTION_HOST, hd, "zone-reclaim", h->zone_reclaim ? "1" : "0", "[host] zone-reclaim (seed: NUMA reclaim)");
+}
 
-    /* The NUMA nodes memory is bound to exist and have memory. */
-    const MemorySection *m = &cfg->memory;
+/* The NUMA nodes memory is bound to exist and have memory; hugepage-path
+ * must be a hugetlbfs mount of the page size asked for. */
+static void plan_memory_checks(Planner *p, const HostState *st) {
+    const MemorySection *m = &p->cfg->memory;
     for (size_t i = 0; i < m->nodes.n && st->nodes_known; i++) {
         int node = m->nodes.cpu[i];
         _cleanup_free_ char *have = cpulist_format(&st->nodes_online);
         if (!cpulist_contains(&st->nodes_online, node)) {
-            plan_error(&p, SECTION_MEMORY, &m->head, "nodes", "expected NUMA nodes this host has (%s), found node %d", have, node);
+            plan_error(p, SECTION_MEMORY, &m->head, "nodes", "expected NUMA nodes this host has (%s), found node %d", have, node);
             break;
         }
         if (!cpulist_contains(&st->nodes_with_memory, node)) {
-            plan_error(&p, SECTION_MEMORY, &m->head, "nodes", "expected nodes with memory, found node %d without any (a CPU-only node)", node);
+            plan_error(p, SECTION_MEMORY, &m->head, "nodes", "expected nodes with memory, found node %d without any (a CPU-only node)", node);
             break;
         }
     }
-
-    /* hugepage-path must be a hugetlbfs mount of the page size asked for. */
     if (m->backing == BACKING_HUGEPAGES && m->hugepage_path && st->mounts) {
         _cleanup_free_ char *hp = size_format(m->hugepage_size);
         if (!st->hugetlbfs_mount)
-            plan_error(&p, SECTION_MEMORY, &m->head, "hugepage-path", "expected a hugetlbfs mount of %s pages, found none in /proc/mounts", hp);
+            plan_error(p, SECTION_MEMORY, &m->head, "hugepage-path", "expected a hugetlbfs mount of %s pages, found none in /proc/mounts", hp);
         else if (!streq(st->hugetlbfs_mount, m->hugepage_path))
-            plan_error(&p, SECTION_MEMORY, &m->head, "hugepage-path", "expected a hugetlbfs mount of %s pages, found %s is none (%s is)",
+            plan_error(p, SECTION_MEMORY, &m->head, "hugepage-path", "expected a hugetlbfs mount of %s pages, found %s is none (%s is)",
                        hp, m->hugepage_path, st->hugetlbfs_mount);
     }
+}
 
-    /* Huge pages: enough free on the nodes, or reserve the difference. */
+/* Huge pages: enough free on the nodes, or reserve the difference. */
+static void plan_hugepages(Planner *p, const HostState *st) {
+    const MemorySection *m = &p->cfg->memory;
+    char num[32];
     if (m->backing == BACKING_HUGEPAGES && st->n_pools) {
-        uint64_t pages = cfg->vm.memory / m->hugepage_size;
+        uint64_t pages = p->cfg->vm.memory / m->hugepage_size;
         _cleanup_free_ char *hp = size_format(m->hugepage_size);
         for (size_t i = 0; i < st->n_pools; i++) {
             const HugePool *pool = &st->pools[i];
@@ -137,14 +140,14 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
             char where[32] = "this host";
             if (pool->node >= 0) snprintf(where, sizeof(where), "node %d", pool->node);
             if (!pool->nr.value) {
-                plan_error(&p, SECTION_MEMORY, &m->head, "hugepage-size", "expected %s huge pages on %s, found no pool (%s)", hp, where,
+                plan_error(p, SECTION_MEMORY, &m->head, "hugepage-size", "expected %s huge pages on %s, found no pool (%s)", hp, where,
                            pool->nr.path);
                 continue;
             }
             if (pool->free >= share) continue;
             uint64_t missing = share - pool->free;
             if (!m->reserve_hugepages) {
-                plan_error(&p, SECTION_MEMORY, &m->head, "backing",
+                plan_error(p, SECTION_MEMORY, &m->head, "backing",
                            "expected %" PRIu64 " free %s huge pages on %s, found %" PRIu64 " (set reserve-hugepages = yes, or raise %s by %" PRIu64 ")",
                            share, hp, where, pool->free, pool->nr.path, missing);
                 continue;
@@ -152,13 +155,16 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
             uint64_t nr = strtoull(pool->nr.value, NULL, 10);
             snprintf(num, sizeof(num), "%" PRIu64, nr + missing);
             _cleanup_free_ char *why = xasprintf("[memory] reserve-hugepages: %" PRIu64 " more %s pages on %s", missing, hp, where);
-            HostChange *c = hostplan_add(p.plan, pool->nr.path, pool->nr.value, num, why);
+            HostChange *c = hostplan_add(p->plan, pool->nr.path, pool->nr.value, num, why);
             c->additive = true;
             c->add = missing;
         }
     }
+}
 
-    /* I/O schedulers of the disks that hold the images. */
+/* I/O schedulers of the disks that hold the images. */
+static void plan_disk_schedulers(Planner *p, const HostState *st) {
+    const VmConfig *cfg = p->cfg;
     for (size_t i = 0; i < cfg->n_disks && i < st->n_disks; i++) {
         const DiskSection *d = &cfg->disks[i];
         if (d->scheduler == IOSCHED_KEEP) continue;
@@ -166,18 +172,28 @@ int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, Err
         if (!k->path && k->error == -ENOENT) {
             /* Not there yet (a --dry-run of a VM to be): said, not fatal; a
              * run refuses a missing disk before it plans. */
-            errlist_add_key(notes, cfg->path, SECTION_DISK, &d->head, "scheduler", "%s does not exist: its disk's scheduler cannot be planned",
+            errlist_add_key(p->notes, cfg->path, SECTION_DISK, &d->head, "scheduler", "%s does not exist: its disk's scheduler cannot be planned",
                             d->file);
             continue;
         }
         if (!k->path) {
-            plan_error(&p, SECTION_DISK, &d->head, "scheduler", "expected %s on a block device to set the scheduler of, found none (%s)",
+            plan_error(p, SECTION_DISK, &d->head, "scheduler", "expected %s on a block device to set the scheduler of, found none (%s)",
                        d->file, k->error ? strerror(-k->error) : "no device");
             continue;
         }
         _cleanup_free_ char *why = xasprintf("[disk \"%s\"] scheduler (seed: I/O scheduler)", d->head.id);
-        plan_knob(&p, k, SECTION_DISK, &d->head, "scheduler", io_scheduler_to_string(d->scheduler), why);
+        plan_knob(p, k, SECTION_DISK, &d->head, "scheduler", io_scheduler_to_string(d->scheduler), why);
     }
+}
+
+int hostplan_build(const VmConfig *cfg, const HostState *st, HostPlan *plan, ErrList *errors, ErrList *notes) {
+    Planner p = { cfg, plan, errors, notes };
+    memset(plan, 0, sizeof(*plan));
+    size_t before = errors->n;
+    plan_host_knobs(&p, st);
+    plan_memory_checks(&p, st);
+    plan_hugepages(&p, st);
+    plan_disk_schedulers(&p, st);
     errlist_sort(errors);
     return errors->n > before ? -EINVAL : 0;
 }
