@@ -40,75 +40,69 @@ static int64_t get_int(json_object *o, const char *key) {
     return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
 }
 
-int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool vhost_open, Placement *out) {
-    memset(out, 0, sizeof(*out));
-    json_object *cpus = NULL, *iothreads = NULL;
-    /* Both questions at once: one round trip to QEMU instead of two. */
-    int64_t id_cpus, id_iothreads;
-    int r = qmp_send(qmp, "query-cpus-fast", NULL, &id_cpus);
-    if (r == 0) r = qmp_send(qmp, "query-iothreads", NULL, &id_iothreads);
-    if (r == 0) r = qmp_reply(qmp, id_cpus, "query-cpus-fast", &cpus, QMP_TIMEOUT_MS);
-    if (r < 0) return log_error_errno(r, "query-cpus-fast failed: %s", qmp->error ? qmp->error : strerror(-r));
+/* The first line of a /proc comm file, without its newline ("" when it
+ * cannot be read: the task is gone). */
+static void read_comm(const char *path, char comm[static 32]) {
+    comm[0] = 0;
+    FILE *f = fopen(path, "re");
+    if (!f) return;
+    if (!fgets(comm, 32, f)) comm[0] = 0;
+    fclose(f);
+    comm[strcspn(comm, "\n")] = 0;
+}
+
+static CpuList copy_if_list(const CpuSpec *spec) {
+    return spec && spec->kind == CPUSPEC_LIST ? cpulist_copy(&spec->list) : (CpuList){ NULL, 0 };
+}
+
+/* The vCPU threads of query-cpus-fast's answer CPUS. */
+static int add_vcpus(const VmConfig *cfg, json_object *cpus, Placement *out) {
     size_t n = json_object_array_length(cpus);
-    if ((int64_t)n != cfg->vm.vcpus) {
-        json_object_put(cpus);
-        return log_error_errno(-EPROTO, "QEMU reports %zu vCPUs, the VM has %lld", n, (long long)cfg->vm.vcpus);
-    }
+    if ((int64_t)n != cfg->vm.vcpus) return log_error_errno(-EPROTO, "QEMU reports %zu vCPUs, the VM has %lld", n, (long long)cfg->vm.vcpus);
     for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_array_get_idx(cpus, i);
         /* The host TID is the top-level thread-id; props.thread-id is the
          * guest topology's thread number. */
         int64_t index = get_int(c, "cpu-index"), tid = get_int(c, "thread-id");
-        if (index < 0 || tid <= 0) {
-            json_object_put(cpus);
-            return log_error_errno(-EPROTO, "query-cpus-fast: an entry without cpu-index or thread-id");
-        }
+        if (index < 0 || tid <= 0) return log_error_errno(-EPROTO, "query-cpus-fast: an entry without cpu-index or thread-id");
         Sched s = cfg->cpu.scheduler;
         add(out, THREAD_VCPU, (int)index, xasprintf("vcpu%lld", (long long)index), (pid_t)tid, placement_vcpu_cpus(cfg, (size_t)index));
         out->t[out->n - 1].policy = s.kind == SCHED_KIND_FIFO ? SCHED_FIFO : s.kind == SCHED_KIND_RR ? SCHED_RR : SCHED_OTHER;
         out->t[out->n - 1].priority = s.priority;
     }
-    json_object_put(cpus);
+    return 0;
+}
 
-    r = qmp_reply(qmp, id_iothreads, "query-iothreads", &iothreads, QMP_TIMEOUT_MS);
-    if (r < 0) return log_error_errno(r, "query-iothreads failed: %s", qmp->error ? qmp->error : strerror(-r));
+static void add_iothreads(const VmConfig *cfg, json_object *iothreads, Placement *out) {
     for (size_t i = 0; i < json_object_array_length(iothreads); i++) {
         json_object *t = json_object_array_get_idx(iothreads, i), *id;
         int64_t tid = get_int(t, "thread-id");
         const char *name = json_object_object_get_ex(t, "id", &id) ? json_object_get_string(id) : "iothread";
-        CpuList l = cfg->cpu.iothreads.kind == CPUSPEC_LIST ? cpulist_copy(&cfg->cpu.iothreads.list) : (CpuList){ NULL, 0 };
-        add(out, THREAD_IOTHREAD, (int)i, xstrdup(name), (pid_t)tid, l);
+        add(out, THREAD_IOTHREAD, (int)i, xstrdup(name), (pid_t)tid, copy_if_list(&cfg->cpu.iothreads));
     }
-    json_object_put(iothreads);
+}
 
-    /* vhost-net workers: tasks of QEMU named vhost-PID since Linux 6.4,
-     * kernel threads of that name before. [cpu] vhost says where. */
-    const CpuSpec *vh = &cfg->cpu.vhost;
-    const CpuSpec *vh_cpus = vh->kind == CPUSPEC_LIST ? vh : vh->kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : NULL;
+/* vhost-net workers that are processes of their own, named vhost-PID
+ * (kernel threads before Linux 6.4; tasks of QEMU since, found with the
+ * rest). */
+static void add_vhost_processes(pid_t qemu_pid, const CpuSpec *vh_cpus, Placement *out) {
     _cleanup_free_ char *vhost_comm = xasprintf("vhost-%ld", (long)qemu_pid);
-    /* Only when a vhost-net fd was really handed over: walking every
-     * process's comm costs a few ms per hundred processes on a busy host
-     * (docs/BENCHMARKS.md), for nothing when vhost = auto fell back. */
-    DIR *all = vhost_open ? opendir("/proc") : NULL;
+    DIR *all = opendir("/proc");
     struct dirent *pe;
     while (all && (pe = readdir(all))) {
         char *end;
         long pid = strtol(pe->d_name, &end, 10);
         if (*end || pid <= 0 || pid == qemu_pid) continue;
         _cleanup_free_ char *comm_path = xasprintf("/proc/%ld/comm", pid);
-        char comm[32] = "";
-        FILE *f = fopen(comm_path, "re");
-        if (!f) continue;
-        if (!fgets(comm, sizeof(comm), f)) comm[0] = 0;
-        fclose(f);
-        comm[strcspn(comm, "\n")] = 0;
-        if (!streq(comm, vhost_comm)) continue;
-        CpuList l = vh_cpus && vh_cpus->kind == CPUSPEC_LIST ? cpulist_copy(&vh_cpus->list) : (CpuList){ NULL, 0 };
-        add(out, THREAD_VHOST, -1, xstrdup(comm), (pid_t)pid, l);
+        char comm[32];
+        read_comm(comm_path, comm);
+        if (streq(comm, vhost_comm)) add(out, THREAD_VHOST, -1, xstrdup(comm), (pid_t)pid, copy_if_list(vh_cpus));
     }
     if (all) closedir(all);
+}
 
-    /* Everything else QEMU runs: main loop, RCU, workers. */
+/* Everything else QEMU runs: main loop, RCU, workers, vhost tasks. */
+static int add_other_threads(const VmConfig *cfg, pid_t qemu_pid, const CpuSpec *vh_cpus, Placement *out) {
     _cleanup_free_ char *path = xasprintf("/proc/%ld/task", (long)qemu_pid);
     DIR *d = opendir(path);
     if (!d) return log_error_errno(-errno, "Failed to list %s: %m", path);
@@ -118,22 +112,39 @@ int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool
         long tid = strtol(de->d_name, &end, 10);
         if (*end || tid <= 0 || known_tid(out, (pid_t)tid)) continue;
         _cleanup_free_ char *comm_path = xasprintf("%s/%ld/comm", path, tid);
-        char comm[32] = "";
-        FILE *f = fopen(comm_path, "re");
-        if (f) {
-            if (!fgets(comm, sizeof(comm), f)) comm[0] = 0;
-            fclose(f);
-        }
-        if (!strncmp(comm, "vhost-", 6)) {
-            CpuList l = vh_cpus && vh_cpus->kind == CPUSPEC_LIST ? cpulist_copy(&vh_cpus->list) : (CpuList){ NULL, 0 };
-            add(out, THREAD_VHOST, -1, xstrdup("vhost"), (pid_t)tid, l);
-            continue;
-        }
-        CpuList l = cfg->cpu.emulator.kind == CPUSPEC_LIST ? cpulist_copy(&cfg->cpu.emulator.list) : (CpuList){ NULL, 0 };
-        add(out, THREAD_EMULATOR, -1, xstrdup("emulator"), (pid_t)tid, l);
+        char comm[32];
+        read_comm(comm_path, comm);
+        if (!strncmp(comm, "vhost-", 6)) add(out, THREAD_VHOST, -1, xstrdup("vhost"), (pid_t)tid, copy_if_list(vh_cpus));
+        else add(out, THREAD_EMULATOR, -1, xstrdup("emulator"), (pid_t)tid, copy_if_list(&cfg->cpu.emulator));
     }
     closedir(d);
     return 0;
+}
+
+int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool vhost_open, Placement *out) {
+    memset(out, 0, sizeof(*out));
+    json_object *cpus = NULL, *iothreads = NULL;
+    /* Both questions at once: one round trip to QEMU instead of two. */
+    int64_t id_cpus, id_iothreads;
+    int r = qmp_send(qmp, "query-cpus-fast", NULL, &id_cpus);
+    if (r == 0) r = qmp_send(qmp, "query-iothreads", NULL, &id_iothreads);
+    if (r == 0) r = qmp_reply(qmp, id_cpus, "query-cpus-fast", &cpus, QMP_TIMEOUT_MS);
+    if (r < 0) return log_error_errno(r, "query-cpus-fast failed: %s", qmp->error ? qmp->error : strerror(-r));
+    r = add_vcpus(cfg, cpus, out);
+    json_object_put(cpus);
+    if (r < 0) return r;
+    r = qmp_reply(qmp, id_iothreads, "query-iothreads", &iothreads, QMP_TIMEOUT_MS);
+    if (r < 0) return log_error_errno(r, "query-iothreads failed: %s", qmp->error ? qmp->error : strerror(-r));
+    add_iothreads(cfg, iothreads, out);
+    json_object_put(iothreads);
+    /* [cpu] vhost says where the vhost-net workers go. */
+    const CpuSpec *vh = &cfg->cpu.vhost;
+    const CpuSpec *vh_cpus = vh->kind == CPUSPEC_LIST ? vh : vh->kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : NULL;
+    /* Only when a vhost-net fd was really handed over: walking every
+     * process's comm costs a few ms per hundred processes on a busy host
+     * (docs/BENCHMARKS.md), for nothing when vhost = auto fell back. */
+    if (vhost_open) add_vhost_processes(qemu_pid, vh_cpus, out);
+    return add_other_threads(cfg, qemu_pid, vh_cpus, out);
 }
 
 static void to_cpuset(const CpuList *l, cpu_set_t *set) {
