@@ -187,6 +187,64 @@ static void refuse_header(Loader *ld, const char *p, size_t len) {
     ld->prev_def = NULL;
 }
 
+/* A line too long for inih, with a NUL, a stray CR or a BOM inside: said
+ * and its header refused; true when so. SKIP: the file's own BOM. */
+static bool line_refused(Loader *ld, const char *line, size_t len, int num, size_t *skip) {
+    /* inih reads at most num-1 bytes with the newline; more would be split
+     * into two lines, the tail parsed as if it were a line of its own. */
+    size_t max = (size_t)num - 2;
+    if (len > max) {
+        report(ld, "expected lines of at most %zu bytes, found %zu (a long append= continues on indented lines)", max, len);
+        refuse_header(ld, line, len);
+        return true;
+    }
+    if (memchr(line, '\0', len)) {
+        report(ld, "expected text, found a NUL byte at column %zu", (size_t)((const char *)memchr(line, '\0', len) - line) + 1);
+        refuse_header(ld, line, len);
+        return true;
+    }
+    *skip = ld->lineno == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    const char *cr = memchr(line, '\r', len);
+    if (cr && cr != line + len - 1) {
+        report(ld, "expected lines ending in \\n or \\r\\n, found a carriage return at column %zu (old Mac line endings?)", (size_t)(cr - line) + 1);
+        refuse_header(ld, line, len);
+        return true;
+    }
+    const char *bom = memmem(line + *skip, len - *skip, "\xEF\xBB\xBF", 3);
+    if (bom) {
+        report(ld, "expected text, found a byte-order mark (U+FEFF) at column %zu; it belongs at the start of the file only",
+               (size_t)(bom - line) + 1);
+        refuse_header(ld, bom + 3, (size_t)(line + len - bom - 3));
+        return true;
+    }
+    return false;
+}
+
+/* An indented line after a key: more of its value, where the key may span
+ * lines and the line is no indented header or key; else said. */
+static bool continuation_ok(Loader *ld, const char *start, size_t slen) {
+    /* inih takes an indented line after a key as more of its value. */
+    if (ld->multiline_cut) return false; /* said once: the rest is skipped unread */
+    if (!ld->prev_def || !(ld->prev_def->flags & KEY_MULTILINE)) {
+        report(ld, "expected a key at the start of the line, found an indented line that would continue the key above "
+                   "(only append may span lines; remove the indentation)");
+        return false;
+    }
+    /* An indented header or key would silently become kernel arguments. */
+    const char *eq = memchr(start, '=', slen);
+    _cleanup_free_ char *word = eq ? xstrndup(start, (size_t)(eq - start)) : NULL;
+    if (word) {
+        size_t wl = strlen(word);
+        while (wl && isspace((unsigned char)word[wl - 1])) word[--wl] = '\0';
+    }
+    if (*start == '[' || (word && ld->cur_index >= 0 && schema_key_find(ld->cur_kind, word, NULL))) {
+        report(ld, "expected more of %s, found an indented %s; remove the indentation", ld->prev_def->name,
+               *start == '[' ? "section header" : "key");
+        return false;
+    }
+    return true;
+}
+
 /* The ini_reader: hands inih one line at a time, or an empty line in place of
  * one that is broken (after saying why), so line numbers stay true. */
 static char *reader(char *str, int num, void *stream) {
@@ -200,34 +258,8 @@ static char *reader(char *str, int num, void *stream) {
     ld->continuation = false;
     strcpy(str, "\n");
 
-    /* inih reads at most num-1 bytes with the newline; more would be split
-     * into two lines, the tail parsed as if it were a line of its own. */
-    size_t max = (size_t)num - 2;
-    if (len > max) {
-        report(ld, "expected lines of at most %zu bytes, found %zu (a long append= continues on indented lines)", max, len);
-        refuse_header(ld, line, len);
-        return str;
-    }
-    if (memchr(line, '\0', len)) {
-        report(ld, "expected text, found a NUL byte at column %zu", (size_t)((const char *)memchr(line, '\0', len) - line) + 1);
-        refuse_header(ld, line, len);
-        return str;
-    }
-    size_t skip = 0;
-    if (ld->lineno == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) skip = 3;
-    const char *cr = memchr(line, '\r', len);
-    if (cr && cr != line + len - 1) {
-        report(ld, "expected lines ending in \\n or \\r\\n, found a carriage return at column %zu (old Mac line endings?)", (size_t)(cr - line) + 1);
-        refuse_header(ld, line, len);
-        return str;
-    }
-    const char *bom = memmem(line + skip, len - skip, "\xEF\xBB\xBF", 3);
-    if (bom) {
-        report(ld, "expected text, found a byte-order mark (U+FEFF) at column %zu; it belongs at the start of the file only",
-               (size_t)(bom - line) + 1);
-        refuse_header(ld, bom + 3, (size_t)(line + len - bom - 3));
-        return str;
-    }
+    size_t skip;
+    if (line_refused(ld, line, len, num, &skip)) return str;
     const char *p = line + skip;
     size_t plen = len - skip;
     size_t lead = 0;
@@ -239,25 +271,7 @@ static char *reader(char *str, int num, void *stream) {
     if (slen == 0 || *start == ';' || *start == '#') {
         /* blank or comment: inih skips it too */
     } else if (lead > 0 && ld->has_prev_key) {
-        /* inih takes an indented line after a key as more of its value. */
-        if (ld->multiline_cut) return str; /* said once: the rest is skipped unread */
-        if (!ld->prev_def || !(ld->prev_def->flags & KEY_MULTILINE)) {
-            report(ld, "expected a key at the start of the line, found an indented line that would continue the key above "
-                       "(only append may span lines; remove the indentation)");
-            return str;
-        }
-        /* An indented header or key would silently become kernel arguments. */
-        const char *eq = memchr(start, '=', slen);
-        _cleanup_free_ char *word = eq ? xstrndup(start, (size_t)(eq - start)) : NULL;
-        if (word) {
-            size_t wl = strlen(word);
-            while (wl && isspace((unsigned char)word[wl - 1])) word[--wl] = '\0';
-        }
-        if (*start == '[' || (word && ld->cur_index >= 0 && schema_key_find(ld->cur_kind, word, NULL))) {
-            report(ld, "expected more of %s, found an indented %s; remove the indentation", ld->prev_def->name,
-                   *start == '[' ? "section header" : "key");
-            return str;
-        }
+        if (!continuation_ok(ld, start, slen)) return str;
         ld->continuation = true;
     } else if (*start == '[') {
         read_header(ld, start, slen);
