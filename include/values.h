@@ -65,8 +65,9 @@ long value_find_bad_char(const char *s);
 char *value_quote(const char *s);
 
 /* The first N bytes of S (fewer at a NUL) as they are, but for control
- * characters (below 0x20, and 0x7f), written \xNN: text from a file or a
- * peer, for a message that reaches a terminal. Caller frees. */
+ * characters (C0, DEL and C1) and bytes that are no valid UTF-8, each
+ * written \xNN: text from a file or a peer, for a message that reaches a
+ * terminal. Caller frees. */
 char *value_escape(const char *s, size_t n);
 
 /* Levenshtein distance, for "did you mean". */

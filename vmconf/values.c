@@ -313,13 +313,44 @@ char *value_quote(const char *s) {
     return out;
 }
 
+/* The length of the printable character at P (at most AVAIL bytes): 1 for
+ * printable ASCII, 2 to 4 for a well-formed UTF-8 sequence that is no C1
+ * control; 0 for a control character or a byte that starts no such
+ * sequence. Overlong forms and surrogates are refused as json parsers do. */
+static size_t text_char_len(const unsigned char *p, size_t avail) {
+    unsigned char c = p[0];
+    if (c < 0x20 || c == 0x7f) return 0;
+    if (c < 0x80) return 1;
+    size_t extra;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) { extra = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { extra = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { extra = 3; cp = c & 0x07; }
+    else return 0;
+    if (extra >= avail) return 0;
+    for (size_t k = 1; k <= extra; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    /* C1 controls (U+0080..U+009F) are control characters too. */
+    if (cp >= 0x80 && cp <= 0x9f) return 0;
+    return extra + 1;
+}
+
 char *value_escape(const char *s, size_t n) {
     n = strnlen(s, n);
+    const unsigned char *p = (const unsigned char *)s;
     char *out = xmalloc(4 * n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) o += sprintf(o, "\\x%02x", c);
-        else *o++ = (char)c;
+    for (size_t i = 0; i < n;) {
+        size_t len = text_char_len(p + i, n - i);
+        if (!len) {
+            o += sprintf(o, "\\x%02x", p[i++]);
+            continue;
+        }
+        memcpy(o, p + i, len);
+        o += len;
+        i += len;
     }
     *o = '\0';
     return out;
@@ -327,28 +358,11 @@ char *value_escape(const char *s, size_t n) {
 
 long value_find_bad_char(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
-    for (long i = 0; p[i];) {
-        unsigned char c = p[i];
-        if (c < 0x20 || c == 0x7f) return i;
-        if (c < 0x80) { i++; continue; }
-        /* UTF-8: the lead byte says how many continuation bytes follow;
-         * overlong forms and surrogates are refused as json parsers do. */
-        int extra;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) { extra = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { extra = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { extra = 3; cp = c & 0x07; }
-        else return i;
-        for (int k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return i;
-        /* C1 controls (U+0080..U+009F) are control characters too. */
-        if (cp >= 0x80 && cp <= 0x9f) return i;
-        i += extra + 1;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len = text_char_len(p + i, n - i);
+        if (!len) return (long)i;
+        i += len;
     }
     return -1;
 }

@@ -315,15 +315,12 @@ static void qmp_fuzz_conversation(const uint8_t *data, size_t size) {
     r = qmp_execute(&q, "fail", NULL, NULL, QMP_TIMEOUT_MS);
     qmp_fuzz_check_ret(&q, r, "an error reply");
     /* "Class: desc", desc as far as a C string goes, control characters
-     * written \xNN. */
+     * (C0, DEL, C1) and invalid UTF-8 written \xNN: what is left is
+     * printable UTF-8 (checked apart from value_escape's own rules). */
     const char *desc = json_object_get_string(short_payload);
-    _cleanup_free_ char *message = xmalloc(strlen("GenericError: ") + 4 * strlen(desc) + 1);
-    char *w = stpcpy(message, "GenericError: ");
-    for (const char *p = desc; *p; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) w += sprintf(w, "\\x%02x", (unsigned char)*p);
-        else *w++ = *p;
-    }
-    *w = '\0';
+    _cleanup_free_ char *escaped = value_escape(desc, strlen(desc));
+    _cleanup_free_ char *message = xasprintf("GenericError: %s", escaped);
+    FUZZ_CHECK(value_find_bad_char(escaped) < 0, "an escaped error text still holds a control character or invalid UTF-8: %s", escaped);
     FUZZ_CHECK(r == -EIO && streq(q.error, message), "an error reply gave %d: %s, expected %s", r, q.error, message);
     for (int i = 0; i < n_events; i++) {
         json_object *ev = NULL, *want = event_object(i, short_payload);

@@ -198,12 +198,39 @@ static void test_distance(void **state) {
     assert_int_equal(string_distance("", "abc"), 3);
 }
 
+/* Text echoed to a terminal: printable UTF-8 stays, every control
+ * character (C0, DEL, C1) and every byte of invalid UTF-8 is \xNN. */
+static void test_escape(void **state) {
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        { "plain", "plain" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+        { "a\x1b[31mb", "a\\x1b[31mb" },
+        { "del\x7f", "del\\x7f" },
+        { "csi\xc2\x9b", "csi\\xc2\\x9b" },             /* U+009B, the C1 CSI */
+        { "latin1 \xe9t\xe9", "latin1 \\xe9t\\xe9" },
+        { "cut \xe2\x82", "cut \\xe2\\x82" },              /* a sequence cut short */
+        { "overlong \xc0\xaf", "overlong \\xc0\\xaf" },
+        { "surrogate \xed\xa0\x80", "surrogate \\xed\\xa0\\x80" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *e = value_escape(cases[i].in, strlen(cases[i].in));
+        if (strcmp(e, cases[i].out)) fail_msg("value_escape(%zu): got \"%s\", expected \"%s\"", i, e, cases[i].out);
+        assert_int_equal(value_find_bad_char(e), -1);
+        free(e);
+    }
+    /* At most N bytes: a sequence that N cuts is escaped, not read past N. */
+    char *e = value_escape("\xc3\xa9", 1);
+    assert_string_equal(e, "\\xc3");
+    free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size),     cmocka_unit_test(test_duration), cmocka_unit_test(test_bool),
         cmocka_unit_test(test_cpulist),  cmocka_unit_test(test_cpulist_sets), cmocka_unit_test(test_mac),      cmocka_unit_test(test_enum),
         cmocka_unit_test(test_int),      cmocka_unit_test(test_bad_char), cmocka_unit_test(test_size_format),
-        cmocka_unit_test(test_distance),
+        cmocka_unit_test(test_distance), cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
