@@ -31,6 +31,7 @@
 #include "fuzz_common.h"
 #include "qmp.h"
 #include "strvec.h"
+#include "values.h"
 #include "util.h"
 
 /* Bytes of a raw stream used; the rest is ignored. Small enough that the
