@@ -12,12 +12,13 @@
 #   need_root / need_guest / need_cmd / need_tun: skip_all unless there;
 #   defer CMD ARGS...          a cleanup, run at exit (also on failure or a
 #                              signal), the last deferred first;
-#   make_tmp [--rundir] / make_user / make_netns: a temp dir, a system user, a network
-#                              namespace, each removed at exit;
+#   make_tmp / make_user / make_netns: a temp dir, a system user, a
+#                              network namespace, each removed at exit;
 #   vms_named PREFIX           this test's VMs are PREFIX-ID: at exit what is
 #                              left of them is killed and removed;
 #   vm_ini ID ARGS...          writes $tmp/ID.ini;
-#   leftovers ID               what is left of a VM, one thing a line;
+#   leftovers ID               what is left of a VM (runtime dir, cgroups, QEMU,
+#                              kvmlaunch), one thing a line;
 #   wait_for, keep_knob, in_ns, links, asan_build: see each below.
 # Skips are also written to $KLTEST_SKIP_LOG when it is set: tests/run-tests.sh
 # counts every skip and prints its reason.
@@ -60,7 +61,8 @@ cleanups=()
 defer() { cleanups+=("$(printf '%q ' "$@")"); }
 run_cleanups() {
     local i
-    for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[i]}"; done
+    # Each runs whatever came before: what is already gone is no error.
+    for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[i]}" 2> /dev/null; done
     cleanups=()
 }
 trap 'rc=$?; run_cleanups; exit $rc' EXIT
@@ -90,7 +92,7 @@ links() { in_ns ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort |
 
 # The host's cgroup folders where kvmlaunch makes a VM's.
 cgroup_bases=(/sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch /sys/fs/cgroup/unified/kvmlaunch)
-pids=()
+pids=() vm_prefix=
 vms_named() { # PREFIX
     vm_prefix=$1
     defer kill_vms
@@ -111,6 +113,7 @@ leftovers() { # ID: what is left of VM ID, one thing a line
     [ -e "$KVMLAUNCH_RUNDIR/$n" ] && echo "runtime dir $KVMLAUNCH_RUNDIR/$n"
     for c in "${cgroup_bases[@]}"; do [ -e "$c/$n" ] && echo "cgroup $c/$n"; done
     [ -n "$(qemu_of "$1")" ] && echo "QEMU process $(qemu_of "$1")"
+    pgrep -f "$tmp/$1.ini" > /dev/null && echo "kvmlaunch process"
     return 0
 }
 vm_running() { "$bin" status "$vm_prefix-$1" 2> /dev/null | grep -q running; }
@@ -126,21 +129,22 @@ wait_for() { # SECONDS CMD...: polls every $wait_step s until CMD succeeds
 keep_knob() { defer restore_knob "$1" "$(cat "$1")"; }
 restore_knob() { [ "$(cat "$1")" = "$2" ] || echo "$2" > "$1"; }
 
-# vm_ini ID ARGS...: writes $tmp/ID.ini, the VM $vm_prefix-ID. Each ARG is
-# SECTION.KEY=VALUE (vm.memory=64M, cpu.pin=auto, cpu.vcpu.0=1), which sets
-# that key (an empty VALUE leaves it out; "{id}" in VALUE is ID), or text
-# (a whole section) written after the keys. $vm_defaults come first: a
-# script sets them once, `vm_preset` fills in common ones.
+# vm_ini ID ARGS...: writes $tmp/ID.ini, the VM $vm_prefix-ID (ID without
+# vms_named). Each ARG is SECTION.KEY=VALUE (vm.memory=64M, cpu.pin=auto,
+# cpu.vcpu.0=1), which sets that key (an empty VALUE leaves it out; "{id}"
+# in VALUE is ID), or text (a whole section) written after the keys.
+# $vm_defaults come first: a script sets them once, or `vm_preset` does.
 vm_defaults=()
 vm_ini() {
     local id=$1 a s k v i
     shift
     local -a secs=() keys=() vals=() texts=()
-    for a in "vm.name=$vm_prefix-$id" "${vm_defaults[@]}" "$@"; do
+    for a in "vm.name=${vm_prefix:+$vm_prefix-}$id" "${vm_defaults[@]}" "$@"; do
         if [[ $a =~ ^([a-z-]+)\.([a-z0-9.-]+)=(.*)$ ]]; then
-            s=${BASH_REMATCH[1]} k=${BASH_REMATCH[2]} v=${BASH_REMATCH[3]}
-            for i in "${!keys[@]}"; do [ "${secs[i]}.${keys[i]}" = "$s.$k" ] && unset 'secs[i]' 'keys[i]' 'vals[i]'; done
-            secs+=("$s") keys+=("$k") vals+=("${v//\{id\}/$id}")
+            s=${BASH_REMATCH[1]} k=${BASH_REMATCH[2]} v=${BASH_REMATCH[3]//\{id\}/$id}
+            # A key set again keeps its place.
+            for i in "${!keys[@]}"; do [ "${secs[i]}.${keys[i]}" = "$s.$k" ] && { vals[i]=$v; continue 2; }; done
+            secs+=("$s") keys+=("$k") vals+=("$v")
         else
             texts+=("$a")
         fi
@@ -150,8 +154,10 @@ vm_ini() {
         for sec in "${secs[@]}"; do
             [[ $done_secs == *" $sec "* ]] && continue
             done_secs+="$sec "
-            echo "[$sec]"
-            for i in "${!keys[@]}"; do [ "${secs[i]}" = "$sec" ] && [ -n "${vals[i]}" ] && echo "${keys[i]} = ${vals[i]}"; done
+            a=
+            for i in "${!keys[@]}"; do [ "${secs[i]}" = "$sec" ] && [ -n "${vals[i]}" ] && a+="${keys[i]} = ${vals[i]}"$'\n'; done
+            # A section whose keys were all left out is left out.
+            [ -z "$a" ] || printf '[%s]\n%s' "$sec" "$a"
         done
         [ ${#texts[@]} = 0 ] || printf '%s\n' "${texts[@]}"
     } > "$tmp/$id.ini"

@@ -7,11 +7,11 @@
 # $KVMLAUNCH_BIN and checks that the host's cgroup directories are as
 # before. Skips (77) without root or a cpuset hierarchy.
 set -u
-bin=${KVMLAUNCH_BIN:-build/plain/kvmlaunch}
-cd "$(dirname "$0")/../.."
+KVMLAUNCH_BIN=${KVMLAUNCH_BIN:-build/plain/kvmlaunch}
+. "$(dirname "$0")/lib.sh"
 test=$(dirname "$bin")/tests/unit/test_cgroup
-[ -x "$test" ] || { echo "SKIP: $test is not built (make tests)"; exit 77; }
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (it creates cgroups)"; exit 77; }
+[ -x "$test" ] || skip_all "$test is not built (make tests)"
+need_root "it creates cgroups"
 
 # Every cgroup directory of the cpuset hierarchies, v1 and v2.
 dirs() {
@@ -21,7 +21,7 @@ dirs() {
 before=$(dirs)
 # Safety net: whatever the test left of its own (kltest-*) goes, threads
 # first; nothing that was there before is touched.
-leftovers() {
+remove_own_cgroups() {
     comm -13 <(echo "$before") <(dirs) | grep -E '/kvmlaunch(/kltest-[0-9]+(/[a-z0-9]+)?)?$' | sort -r |
         while read -r d; do
             for t in $(cat "$d/tasks" "$d/cgroup.threads" 2>/dev/null); do kill -9 "$t" 2>/dev/null; done
@@ -29,15 +29,16 @@ leftovers() {
             rmdir "$d" 2>/dev/null && echo "removed a leftover $d"
         done
 }
-trap leftovers EXIT
+defer remove_own_cgroups
 "$test" --real
 rc=$?
-[ $rc -eq 77 ] && exit 77
+[ $rc -eq 77 ] && exit 77   # it said why
 after=$(dirs)
 if [ "$before" != "$after" ]; then
-    echo "FAIL: the cgroup directories changed:"
+    bad "the cgroup directories changed:"
     diff <(echo "$before") <(echo "$after")
-    exit 1
+    finish
 fi
-[ $rc -eq 0 ] || { echo "FAIL: test_cgroup --real exited $rc"; exit 1; }
-echo "PASS: cgroups placed and removed; the host's cgroup directories are as before"
+[ $rc -eq 0 ] || { bad "test_cgroup --real exited $rc"; finish; }
+ok "cgroups placed and removed; the host's cgroup directories are as before"
+finish
