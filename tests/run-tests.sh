@@ -39,6 +39,7 @@ run() {
     fi
 }
 
+shopt -s nullglob
 for build in "$@"; do
     for src in tests/unit/test_*.c tests/e2e/test_*.c; do
         t=$build/${src%.c}

@@ -44,13 +44,11 @@ finish() {
 
 need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root${1:+ ($1)}"; }
 need_guest() { [ -f "$guest/vmlinuz" ] && [ -f "$guest/initrd.img" ] || skip_all "the test guest is not built (tests/guest/build.sh)"; }
-need_cmd() { # CMD... [-- HINT]
-    local c hint=
-    for c in "$@"; do [ "$c" = -- ] && { hint=" (${*: -1})"; break; }; done
-    for c in "$@"; do
-        [ "$c" = -- ] && break
-        command -v "$c" > /dev/null || skip_all "$c is not installed$hint"
-    done
+need_cmd() { # CMD... [-- HINT WORDS]
+    local cmds=() hint= c
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do cmds+=("$1"); shift; done
+    [ $# -gt 1 ] && { shift; hint=" ($*)"; }
+    for c in "${cmds[@]}"; do command -v "$c" > /dev/null || skip_all "$c is not installed$hint"; done
 }
 need_tun() { [ -c /dev/net/tun ] || skip_all "no /dev/net/tun"; }
 asan_build() { ldd "$bin" 2> /dev/null | grep -q libasan; }

@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 asan_build && skip_all "this is the ASan build, which cannot be static: the static build is tested beside the plain one"
 
-make -s build/static/kvmlaunch 2>/dev/null || { echo "FAIL: make build/static/kvmlaunch"; exit 1; }
+make -s build/static/kvmlaunch 2>/dev/null || { bad "make build/static/kvmlaunch"; finish; }
 static=build/static/kvmlaunch
 if readelf -l "$static" | grep -q 'Requesting program interpreter'; then bad "$static has a program interpreter"; else ok "no program interpreter"; fi
 if readelf -d "$static" | grep -q NEEDED; then bad "$static needs shared libraries: $(readelf -d "$static" | grep NEEDED | tr -s ' ')"; else ok "no shared library needed"; fi
