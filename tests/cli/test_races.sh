@@ -111,7 +111,7 @@ again=$(grep -l "choosing again" "$tmp"/auto*.out | wc -l)
 [ $refused = $((8 - free)) ] && ok "the other $refused exited 2 with \"no NUMA node has 1 free CPUs\", nothing left of them ($again chose again under the lock)" ||
     { bad "$refused refused as expected, not $((8 - free))"; printf '  %s\n' "${other[@]}"; }
 st=$(jq -r '.claims[] | "\(.vm)=\(.cpus)"' "$KVMLAUNCH_RUNDIR/cpus.state" 2>/dev/null | sort | tr '\n' ' ')
-[ "$(jq '.claims | length' "$KVMLAUNCH_RUNDIR/cpus.state" 2>/dev/null)" = "${#runners[@]}" ] && ok "cpus.state records exactly the vm_running ones: $st" || bad "cpus.state: $st"
+[ "$(jq '.claims | length' "$KVMLAUNCH_RUNDIR/cpus.state" 2>/dev/null)" = "${#runners[@]}" ] && ok "cpus.state records exactly the running ones: $st" || bad "cpus.state: $st"
 for id in "${runners[@]}"; do "$bin" stop "klrace-$$-$id" > /dev/null 2>&1 || bad "stop $id failed"; done
 wait_all 30 "${starters[@]}"
 left=$(for id in "${ids[@]}"; do leftovers "$id"; done; ls -A "$KVMLAUNCH_RUNDIR")
