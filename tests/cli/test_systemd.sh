@@ -18,7 +18,7 @@ need_cmd qemu-system-x86_64
 
 make_tmp --rundir
 name=klsd-$$
-defer pkill -9 -f "guest=$name"
+defer pkill -9 -f "guest=$name[,-]"
 
 # /etc/kvmlaunch/%i.ini stands in $tmp.
 vm_preset guest
