@@ -5,9 +5,9 @@
 # tests/e2e/test_*.c): one that is not built fails. A program or script
 # that exits 0 passed, 77 skipped (it says why), anything else failed.
 # Skipped counts each skip with its reason: a whole program or script that
-# exited 77, and each part of a passing one that could not run here (a
-# cmocka test that called skip_because(), a script's `skip`). Both write
-# their reason to $KLTEST_SKIP_LOG (tests/helpers/skip.h, tests/cli/lib.sh).
+# exited 77, and each part of one that could not run here (a cmocka test
+# that called skip_because(), a script's `skip`). Both write their reason to
+# $KLTEST_SKIP_LOG (tests/helpers/skip.h, tests/cli/lib.sh).
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0
@@ -31,11 +31,10 @@ run() {
         skip_lines+=("$name: $line")
         n=$((n + 1))
     done < "$KLTEST_SKIP_LOG"
-    if [ $rc -eq 0 ]; then passed=$((passed + 1)) skipped=$((skipped + n))
-    elif [ $rc -eq 77 ]; then
-        [ $n -gt 0 ] || skip_lines+=("$name: (it did not say why)")
-        skipped=$((skipped + (n > 0 ? n : 1)))
-    else failed=$((failed + 1)); failed_names+=("$name (exit $rc)")
+    if [ $rc -eq 77 ] && [ $n = 0 ]; then skip_lines+=("$name: (it did not say why)"); n=1; fi
+    skipped=$((skipped + n))
+    if [ $rc -eq 0 ]; then passed=$((passed + 1))
+    elif [ $rc -ne 77 ]; then failed=$((failed + 1)); failed_names+=("$name (exit $rc)")
     fi
 }
 
