@@ -31,16 +31,14 @@
 # of its own.
 set -u
 export LC_ALL=C
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the real run path, and cases that open files as QEMU's user)"; exit 77; }
-[ -x "$bin" ] || { echo "FAIL: no kvmlaunch binary at $bin"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+need_root "the real run path, and cases that open files as QEMU's user"
+[ -x "$bin" ] || { bad "no kvmlaunch binary at $bin"; finish; }
 all_modes=1
-case "$bin" in *asan*) all_modes=0 ;; esac
+asan_build && all_modes=0
 
-tmp=$(mktemp -d /tmp/kl-badinputs.XXXXXX)
-export KVMLAUNCH_RUNDIR=$tmp/run
-fail=0 cases=0 runs=0 effects=0
+make_tmp --rundir /tmp/kl-badinputs.XXXXXX
+cases=0 runs=0 effects=0
 failed_cases=()
 t_start=$EPOCHREALTIME
 shopt -s nullglob dotglob
@@ -50,7 +48,7 @@ IFACE_PAT='^(kl-klbad|klbad|br,script)'
 procs() { pgrep -f "$PROC_PAT" | sort; }
 ifaces() { ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | sort; }
 # Builtins only from here to the end of the case loop: forks are what costs.
-cgroups() { CG=(/sys/fs/cgroup/cpuset/kvmlaunch/klbad-* /sys/fs/cgroup/kvmlaunch/klbad-* /sys/fs/cgroup/unified/kvmlaunch/klbad-*); }
+cgroups() { local c; CG=(); for c in "${cgroup_bases[@]}"; do CG+=("$c"/klbad-*); done; }
 rundir_left() { LEFT=("$KVMLAUNCH_RUNDIR"/*); }
 knob_files=(/sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag
     /sys/kernel/mm/ksm/run /sys/kernel/mm/ksm/pages_to_scan /sys/kernel/mm/ksm/sleep_millisecs /sys/kernel/mm/ksm/merge_across_nodes
@@ -105,18 +103,16 @@ knobs; for k in "${!KNOB[@]}"; do KNOB0[$k]=${KNOB[$k]}; done
   done ) &
 watchdog=$!
 
-cleanup() {
+cleanup_cases() {
     kill "$watchdog" 2>/dev/null
     # Only what our cases started: processes that were not there before.
     for p in $(comm -13 <(echo "$procs0") <(procs)); do kill -9 "$p" 2>/dev/null; done
     for d in "$tmp"/run*/klbad-*; do [ -d "$d" ] && KVMLAUNCH_RUNDIR=${d%/*} "$bin" cleanup "${d##*/}" >/dev/null 2>&1; done
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
+defer cleanup_cases
 
-bad() { # CASE MESSAGE...
-    echo "FAIL: $1: ${*:2}"
-    fail=1
+bad_case() { # CASE MESSAGE...
+    bad "$1: ${*:2}"
     [[ " ${failed_cases[*]} " == *" $1 "* ]] || failed_cases+=("$1")
 }
 
@@ -126,18 +122,18 @@ side_effects() {
     local name=$1 file=$2 full=$3 window=${4:-$1} k
     rundir_left
     if [ ${#LEFT[@]} -gt 0 ]; then
-        bad "$name" "left in the runtime dir: ${LEFT[*]}"
+        bad_case "$name" "left in the runtime dir: ${LEFT[*]}"
         effects=$((effects + 1))
         for k in "${LEFT[@]}"; do [ -d "$k" ] && "$bin" cleanup "${k##*/}" >/dev/null 2>&1; done
         rm -rf "${KVMLAUNCH_RUNDIR:?}"/*
     fi
     cgroups
-    if [ ${#CG[@]} -gt $cg0 ]; then bad "$name" "left cgroups: ${CG[*]}"; effects=$((effects + 1)); cg0=${#CG[@]}; fi
+    if [ ${#CG[@]} -gt $cg0 ]; then bad_case "$name" "left cgroups: ${CG[*]}"; effects=$((effects + 1)); cg0=${#CG[@]}; fi
     knobs
     for k in "${!KNOB[@]}"; do
         [ "${KNOB[$k]}" = "${KNOB0[$k]-}" ] && continue
         if [ -f "$file" ] && knob_asked "$k" "$file" "${KNOB[$k]}"; then
-            bad "$name" "changed $k: ${KNOB0[$k]-} -> ${KNOB[$k]}, as the case asks"
+            bad_case "$name" "changed $k: ${KNOB0[$k]-} -> ${KNOB[$k]}, as the case asks"
             effects=$((effects + 1))
         else
             [ -n "${moved[$k]-}" ] || moved[$k]="first during $name"
@@ -157,14 +153,14 @@ side_effects() {
         new=$(comm -12 <(tr ' ' '\n' <<<"$left" | sort) <(procs))
     fi
     if [ -n "$new" ]; then
-        bad "$name" "left processes after one of $window: $(for p in $new; do { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | cut -c1-160; echo; done)"
+        bad_case "$name" "left processes after one of $window: $(for p in $new; do { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | cut -c1-160; echo; done)"
         effects=$((effects + 1))
         for p in $new; do kill -9 "$p" 2>/dev/null; done
     fi
     new=$(comm -13 <(echo "$ifaces0") <(ifaces) | grep -E "$IFACE_PAT")
     # As above: what is left lives on.
     [ -n "$new" ] && { sleep 1; new=$(comm -12 <(echo "$new") <(ifaces)); }
-    [ -n "$new" ] && { bad "$name" "left interfaces after one of $window: $new"; effects=$((effects + 1)); }
+    [ -n "$new" ] && { bad_case "$name" "left interfaces after one of $window: $new"; effects=$((effects + 1)); }
     return 0
 }
 
@@ -185,7 +181,7 @@ one() {
     : > "$tmp/current.$lane"
     runs=$((runs + 1))
     if [ "$rc" != "$want" ]; then
-        bad "$name" "$mode: exit $rc, expected $want: $(head -c 300 "$err" | tr '\n' '|')"
+        bad_case "$name" "$mode: exit $rc, expected $want: $(head -c 300 "$err" | tr '\n' '|')"
         return
     fi
     [ "$want" = 0 ] && return
@@ -193,11 +189,11 @@ one() {
     if [ "$mode" = check ] && [ "$want" = 1 ]; then
         src=$out
     elif [ -s "$out" ]; then
-        bad "$name" "$mode: exit $want but stdout is not empty: $(head -c 200 "$out" | tr '\n' '|')"
+        bad_case "$name" "$mode: exit $want but stdout is not empty: $(head -c 200 "$out" | tr '\n' '|')"
     fi
     local ctl=$'[\x01-\x08\x0b-\x1f\x7f]'
     while IFS= read -r line || [ -n "$line" ]; do
-        [[ $line =~ $ctl ]] && bad "$name" "$mode: a control character in a message: ${line//$ctl/?}"
+        [[ $line =~ $ctl ]] && bad_case "$name" "$mode: a control character in a message: ${line//$ctl/?}"
         if [ "$src" = "$out" ]; then
             [[ $line == "FAIL "* ]] || continue
             msg=${line#FAIL }; msg=${msg#"${msg%%[! ]*}"}; msg=${msg#*[ ]}; msg=${msg#"${msg%%[! ]*}"}
@@ -207,7 +203,7 @@ one() {
         fi
         msg=${msg//"$file"/FILE}
         [[ $msg =~ $expect ]] && matched=1
-        [ -n "$expect_not" ] && [[ $msg =~ $expect_not ]] && bad "$name" "$mode: a message matches /$expect_not/, which it must not: $msg"
+        [ -n "$expect_not" ] && [[ $msg =~ $expect_not ]] && bad_case "$name" "$mode: a message matches /$expect_not/, which it must not: $msg"
         if [[ $msg == FILE:* ]]; then
             n=$((n + 1))
             [[ $msg =~ ^FILE:[0-9]+:\  ]] || { [ "$whole" = 1 ] && [[ $msg == "FILE: "* ]]; } || stray=$msg
@@ -215,10 +211,10 @@ one() {
             stray=$msg
         fi
     done < "$src"
-    [ $matched = 1 ] || bad "$name" "$mode: no message matches /$expect/: $(head -c 400 "$src" | tr '\n' '|')"
-    [ -z "$stray" ] || bad "$name" "$mode: a message that names no FILE:LINE: $stray"
-    [ $n -le 50 ] || bad "$name" "$mode: $n messages, more than ERRLIST_MAX (50)"
-    [ "$src" = "$out" ] && [ $n = 0 ] && bad "$name" "check: exit 1 without a FAIL line naming FILE:LINE"
+    [ $matched = 1 ] || bad_case "$name" "$mode: no message matches /$expect/: $(head -c 400 "$src" | tr '\n' '|')"
+    [ -z "$stray" ] || bad_case "$name" "$mode: a message that names no FILE:LINE: $stray"
+    [ $n -le 50 ] || bad_case "$name" "$mode: $n messages, more than ERRLIST_MAX (50)"
+    [ "$src" = "$out" ] && [ $n = 0 ] && bad_case "$name" "check: exit 1 without a FAIL line naming FILE:LINE"
     return 0
 }
 
@@ -242,9 +238,9 @@ read_header() {
 
 # --- the committed corpus, in two lanes (each with a runtime dir of its own)
 corpus=(tests/bad/*.ini)
-[ ${#corpus[@]} -ge 100 ] || bad corpus "only ${#corpus[@]} cases in tests/bad (at least 100)"
+[ ${#corpus[@]} -ge 100 ] || bad_case corpus "only ${#corpus[@]} cases in tests/bad (at least 100)"
 for f in tests/bad/*; do
-    case "$f" in *.ini | tests/bad/README.md | tests/bad/.gitattributes) ;; *) bad corpus "$f: neither a case (NAME.ini) nor the README" ;; esac
+    case "$f" in *.ini | tests/bad/README.md | tests/bad/.gitattributes) ;; *) bad_case corpus "$f: neither a case (NAME.ini) nor the README" ;; esac
 done
 LANES=${KLBAD_LANES:-3}
 run_lane() { # LANE: the cases i with i % LANES = LANE; prints FAIL lines, notes, then "STATS ..."
@@ -256,11 +252,11 @@ run_lane() { # LANE: the cases i with i % LANES = LANE; prints FAIL lines, notes
         name=${file##*/}; name=${name%.ini}
         read_header "$file" 2>/dev/null
         if [ -z "$what" ] || [ -z "$expect" ]; then
-            bad "$name" "the header lacks '# what it tests' and '# expect: REGEX' (tests/bad/README.md)"
+            bad_case "$name" "the header lacks '# what it tests' and '# expect: REGEX' (tests/bad/README.md)"
             continue
         fi
         if [ -n "$skip_if" ] && [ -e "$skip_if" ]; then
-            echo "note: $name not run: this host has $skip_if"
+            skip "$name not run: this host has $skip_if"
             continue
         fi
         host=0
@@ -293,7 +289,7 @@ run_lane() { # LANE: the cases i with i % LANES = LANE; prints FAIL lines, notes
 for ((l = 0; l < LANES; l++)); do run_lane $l > "$tmp/lane$l.log" 2>&1 & lanes[l]=$!; done
 for ((l = 0; l < LANES; l++)); do
     wait "${lanes[l]}"
-    grep -q '^STATS ' "$tmp/lane$l.log" || bad corpus "lane $l did not finish: $(tail -3 "$tmp/lane$l.log")"
+    grep -q '^STATS ' "$tmp/lane$l.log" || bad_case corpus "lane $l did not finish: $(tail -3 "$tmp/lane$l.log")"
     while IFS= read -r line; do
         if [[ $line == "STATS "* ]]; then
             read -r _ c r e f names <<<"$line"
@@ -301,6 +297,8 @@ for ((l = 0; l < LANES; l++)); do
             [ "$f" = 1 ] && fail=1 && failed_cases+=($names)
         else
             echo "$line"
+            # The lane's counts, in this shell.
+            case $line in "ok: "*) n_ok=$((n_ok + 1)) ;; "FAIL: "*) n_bad=$((n_bad + 1)) ;; "skip: "*) n_skip=$((n_skip + 1)) ;; esac
         fi
     done < "$tmp/lane$l.log"
 done
@@ -351,7 +349,7 @@ for mode in run dry-run check; do
         "^FILE:6: \[vm\] serial: expected a regular file \(or none: it is created\), found a symbolic link at $gen/serial-link.log\$"
 done
 side_effects gen-serial-symlink "$gen/serial-symlink.ini" 1
-[ -s "$gen/serial-target.log" ] && bad gen-serial-symlink "the guest wrote through the symlink: $(head -c 100 "$gen/serial-target.log")"
+[ -s "$gen/serial-target.log" ] && bad_case gen-serial-symlink "the guest wrote through the symlink: $(head -c 100 "$gen/serial-target.log")"
 
 # Unreadable: root reads any file, so this one runs as root without the
 # capabilities that bypass file permissions.
@@ -366,11 +364,11 @@ if command -v setpriv >/dev/null; then
             "$bin" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
         rc=$?; runs=$((runs + 1))
         if [ $rc = 2 ] && [ ! -s "$tmp/out" ] && grep -qx "$gen/unreadable.ini: cannot open the VM definition: Permission denied" "$tmp/err"; then :
-        else bad gen-unreadable "$mode: exit $rc: $(head -c 300 "$tmp/err")"; fi
+        else bad_case gen-unreadable "$mode: exit $rc: $(head -c 300 "$tmp/err")"; fi
     done
     side_effects gen-unreadable /dev/null 0
 else
-    echo "note: setpriv is missing: the unreadable-file case is not run"
+    skip "setpriv is not installed: the unreadable-file case is not run"
 fi
 
 # 10 MB: refused quickly (< 2 s), at most 50 messages.
@@ -381,13 +379,13 @@ big() { # NAME COMMAND EXPECT
     t0=$EPOCHREALTIME
     one "gen-$name" "$file" run 2 "$expect" "" 1
     ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
-    [ $ms -lt 2000 ] || bad "gen-$name" "took ${ms} ms to refuse a $(stat -c %s "$file")-byte file (limit 2000 ms)"
+    [ $ms -lt 2000 ] || bad_case "gen-$name" "took ${ms} ms to refuse a $(stat -c %s "$file")-byte file (limit 2000 ms)"
     if [ $all_modes = 1 ]; then
         one "gen-$name" "$file" dry-run 2 "$expect" "" 1
         one "gen-$name" "$file" check 2 "$expect" "" 1
     fi
     side_effects "gen-$name" /dev/null 0
-    echo "ok: $name: $(stat -c %s "$file") bytes refused in ${ms} ms"
+    ok "$name: $(stat -c %s "$file") bytes refused in ${ms} ms"
 }
 big 10MB-junk "{ echo '[vm]'; yes 'this line is neither a key nor a header' | head -c 10485760; }" '^stopped after 50 messages; fix these first$'
 big 10MB-comments "{ printf '[vm]\nname = klbad-big\nmemory = 64M\nvcpus = 1\nuser = nobody\n'; yes '# a comment, over and over, to fill ten megabytes' | head -c 10485760; echo; echo 'vcpus = 2'; }" \
@@ -400,17 +398,17 @@ big 10MB-continuation "{ printf '[vm]\nname = klbad-big\nmemory = 64M\nvcpus = 1
 
 # --- the whole run: nothing new of ours on the host
 new=$(comm -13 <(echo "$procs0") <(procs))
-[ -n "$new" ] && { bad whole-run "processes left at the end: $new"; effects=$((effects + 1)); }
-cgroups; [ ${#CG[@]} -le $cg0 ] || { bad whole-run "cgroups at the end: ${CG[*]}"; effects=$((effects + 1)); }
+[ -n "$new" ] && { bad_case whole-run "processes left at the end: $new"; effects=$((effects + 1)); }
+cgroups; [ ${#CG[@]} -le $cg0 ] || { bad_case whole-run "cgroups at the end: ${CG[*]}"; effects=$((effects + 1)); }
 new=$(comm -13 <(echo "$ifaces0") <(ifaces))
 if [ -n "$new" ]; then
-    grep -E "$IFACE_PAT" <<<"$new" >/dev/null && { bad whole-run "interfaces left at the end: $(grep -E "$IFACE_PAT" <<<"$new" | tr '\n' ' ')"; effects=$((effects + 1)); }
+    grep -E "$IFACE_PAT" <<<"$new" >/dev/null && { bad_case whole-run "interfaces left at the end: $(grep -E "$IFACE_PAT" <<<"$new" | tr '\n' ' ')"; effects=$((effects + 1)); }
     grep -vE "$IFACE_PAT" <<<"$new" | while read -r i; do echo "note: interface $i appeared during the run: not a name our cases use"; done
 fi
-rundir_left; [ ${#LEFT[@]} = 0 ] || bad whole-run "the runtime dir is not empty: ${LEFT[*]}"
+rundir_left; [ ${#LEFT[@]} = 0 ] || bad_case whole-run "the runtime dir is not empty: ${LEFT[*]}"
 for k in "${!moved[@]}"; do echo "note: $k changed ${moved_n[$k]} times (${moved[$k]}) to values no case asks for: another process's doing"; done
 
 ms=$(( (${EPOCHREALTIME/./} - ${t_start/./}) / 1000 ))
 summary="$cases bad inputs, $runs runs of kvmlaunch ($([ $all_modes = 1 ] && echo "every case in 3 modes" || echo "of the ${#corpus[@]} committed: those the loader accepts in 3 modes, one load error in 5 in 1 mode")), $((ms / 1000)).$(printf %03d $((ms % 1000))) s, side effects: $effects"
-if [ $fail = 0 ]; then echo "ok: $summary"; else echo "FAILED: ${failed_cases[*]}"; echo "$summary"; fi
-exit $fail
+if [ $fail = 0 ]; then ok "$summary"; else echo "FAILED: ${failed_cases[*]}"; echo "$summary"; fi
+finish

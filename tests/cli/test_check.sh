@@ -5,61 +5,22 @@
 # the same VM with exit 2 and leaves nothing. Then `pin = auto` for real:
 # two VMs started at once get different CPUs, a third finds none free.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-guest=$top/tests/guest/out
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (disks are opened as QEMU's user)"; exit 77; }
-[ -f "$guest/vmlinuz" ] && [ -f "$guest/initrd.img" ] || { echo "SKIP: the test guest is not built (tests/guest/build.sh)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_root "disks are opened as QEMU's user"
+need_guest; need_cmd qemu-system-x86_64
 
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
-user=klchk$$
-created_user=0
-fail=0
-cleanup() {
-    pkill -9 -f "guest=klchk-$$-" 2>/dev/null
-    [ $created_user = 1 ] && userdel "$user" 2>/dev/null
-    rm -rf "$tmp" "/dev/shm/klchk-$$.img"
-}
-trap cleanup EXIT
-useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && created_user=1
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+make_tmp --rundir
+make_user klchk
+vms_named klchk-$$
+defer rm -f "/dev/shm/klchk-$$.img"
 qemu-img create -q -f qcow2 "$tmp/disk.qcow2" 16M
 chmod 0644 "$tmp/disk.qcow2"
 chmod 0755 "$tmp"
 
+vm_preset guest
 vm() { # NAME [EXTRA INI TEXT]: writes $tmp/NAME.ini
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = klchk-$$-$1
-memory = 256M
-vcpus = ${VCPUS:-2}
-user = $user
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet ${APPEND:-kl.exit=0}
-serial = file:$tmp/$1.serial
-exit-device = yes
-timeout = 120s
-[cpu]
-pin = ${PIN:-1,0}
-[balloon]
-enabled = no
-[disk "root"]
-file = ${DISK:-$tmp/disk.qcow2}
-format = qcow2
-snapshot = yes
-INI
-    [ $# -gt 1 ] && printf '%s\n' "$2" >> "$tmp/$1.ini"
-    return 0
-}
-leftovers() { # NAME
-    [ -e "$KVMLAUNCH_RUNDIR/klchk-$$-$1" ] && echo "runtime dir"
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/klchk-$$-$1" ] && echo "cgroup"; done
-    pgrep -f "guest=klchk-$$-$1," >/dev/null && echo "qemu process"
+    vm_ini "$1" "vm.vcpus=${VCPUS:-2}" "vm.append=console=ttyS0 quiet ${APPEND:-kl.exit=0}" vm.exit-device=yes vm.shutdown-timeout= \
+        "cpu.pin=${PIN:-1,0}" '[disk "root"]' "file = ${DISK:-$tmp/disk.qcow2}" "format = qcow2" "snapshot = yes" "${@:2}"
 }
 line_of() { grep -n "^$2" "$tmp/$1.ini" | head -1 | cut -d: -f1; }
 
@@ -95,7 +56,7 @@ if [ "$free2m" -lt 128 ]; then
     vm nohuge "$(printf '[memory]\nbacking = hugepages\nhugepage-size = 2M\nnodes = 0')"
     fails nohuge hugepages "$tmp/nohuge.ini:[0-9]+: \[memory\] [a-z-]+: expected 128 free 2M huge pages on node 0, found $free2m" "too few huge pages"
 else
-    echo "note: $free2m free 2 MiB pages here: the too-few-huge-pages case is covered by the unit tests only"
+    skip "$free2m free 2 MiB pages here: the too-few-huge-pages case is covered by the unit tests only"
 fi
 cp "$tmp/disk.qcow2" "$tmp/private.qcow2"; chmod 0600 "$tmp/private.qcow2"
 DISK=$tmp/private.qcow2 vm private
@@ -106,7 +67,7 @@ if ! dd if="/dev/shm/klchk-$$.img" of=/dev/null bs=4096 count=1 iflag=direct 2>/
     DISK=/dev/shm/klchk-$$.img vm tmpfs
     fails tmpfs cache "$tmp/tmpfs.ini:[0-9]+: \[disk \"root\"\] cache: none needs O_DIRECT" "cache=none on tmpfs"
 else
-    echo "note: this kernel's tmpfs takes O_DIRECT: the cache=none refusal cannot be shown here"
+    skip "this kernel's tmpfs takes O_DIRECT: the cache=none refusal cannot be shown here"
 fi
 
 # 3. pin = auto for real: two VMs at once get different CPUs; a third gets none.
@@ -118,8 +79,7 @@ PIN=auto VCPUS=1 vm autoc
 grep -q "^# \[cpu\] pin = auto: node 0 (" "$tmp/autoa.dry" && ok "dry-run shows the choice: $(grep -o 'pin = auto: .*' "$tmp/autoa.dry")" || { bad "dry-run auto"; cat "$tmp/autoa.dry"; }
 "$bin" "$tmp/autoa.ini" > "$tmp/autoa.out" 2>&1 & pa=$!
 "$bin" "$tmp/autob.ini" > "$tmp/autob.out" 2>&1 & pb=$!
-running() { "$bin" status "klchk-$$-$1" 2>/dev/null | grep -q running; }
-for i in $(seq 1 150); do running autoa && running autob && break; sleep 0.2; done
+for i in $(seq 1 150); do vm_running autoa && vm_running autob && break; sleep 0.2; done
 "$bin" status "klchk-$$-autoa" --json > "$tmp/a.json" 2>&1
 "$bin" status "klchk-$$-autob" --json > "$tmp/b.json" 2>&1
 ca=$(jq -r '[.vcpus[].allowed_cpus] | join(",")' "$tmp/a.json" 2>/dev/null)
@@ -139,4 +99,4 @@ PIN=0 VCPUS=1 vm fixed
 wait $pa $pb 2>/dev/null
 [ -z "$(leftovers autoa)$(leftovers autob)" ] && [ ! -e "$KVMLAUNCH_RUNDIR/cpus.state" ] && ok "both stopped: nothing left, no CPU record" || bad "left: $(leftovers autoa) $(leftovers autob) $(ls "$KVMLAUNCH_RUNDIR")"
 
-exit $fail
+finish

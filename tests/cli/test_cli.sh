@@ -2,19 +2,16 @@
 # kvmlaunch's own command line: help, version, usage errors, exit codes, and
 # that bad input or --dry-run leaves nothing behind on the host.
 set -u
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+. "$(dirname "$0")/lib.sh"
+make_tmp
 check() { # NAME WANT_RC CMD...: runs CMD, keeps its output in $out
     local name=$1 want=$2; shift 2
     out=$("$@" 2>&1); rc=$?
-    if [ $rc -ne "$want" ]; then echo "FAIL: $name: exit $rc, expected $want"; echo "$out" | head -5; fail=1; return 1; fi
-    echo "ok: $name"
+    if [ $rc -ne "$want" ]; then bad "$name: exit $rc, expected $want"; echo "$out" | head -5; return 1; fi
+    ok "$name"
 }
 contains() { # NAME TEXT: the last output holds TEXT
-    if ! grep -qF -- "$2" <<<"$out"; then echo "FAIL: $1: output lacks \"$2\":"; echo "$out" | head -5; fail=1; else echo "ok: $1"; fi
+    if ! grep -qF -- "$2" <<<"$out"; then bad "$1: output lacks \"$2\":"; echo "$out" | head -5; else ok "$1"; fi
 }
 
 check "--help" 0 "$bin" --help && contains "--help names the commands" "kvmlaunch check VM.INI"
@@ -40,7 +37,7 @@ snapshot() { ls -A /run/kvmlaunch 2>/dev/null; ls /sys/fs/cgroup/cpuset 2>/dev/n
 before=$(snapshot)
 check "bad file: exit 2" 2 "$bin" "$tmp/bad.ini" && contains "bad file: file:line message" "$tmp/bad.ini:3: [vm] memory: expected a size such as 512M, 4G or 4GiB, found \"lots\""
 check "bad file with --dry-run: exit 2" 2 "$bin" --dry-run "$tmp/bad.ini"
-[ "$(snapshot)" = "$before" ] && echo "ok: bad input changed nothing on the host" || { echo "FAIL: bad input changed the host"; fail=1; }
+[ "$(snapshot)" = "$before" ] && ok "bad input changed nothing on the host" || bad "bad input changed the host"
 
 cat > "$tmp/good.ini" <<INI
 [vm]
@@ -56,6 +53,6 @@ before=$(snapshot)
 check "dry run: exit 0" 0 "$bin" --dry-run "$tmp/good.ini" && contains "dry run prints the command" "-name guest=clitest,debug-threads=on"
 contains "dry run: comma path stays in JSON" '"filename":"'"$tmp"'/a,b.img"'
 check "run --dry-run order" 0 "$bin" run --dry-run "$tmp/good.ini"
-[ "$(snapshot)" = "$before" ] && echo "ok: --dry-run changed nothing on the host" || { echo "FAIL: --dry-run changed the host"; fail=1; }
-[ ! -e "/run/kvmlaunch/clitest" ] && echo "ok: no runtime dir after --dry-run" || { echo "FAIL: runtime dir created"; fail=1; }
-exit $fail
+[ "$(snapshot)" = "$before" ] && ok "--dry-run changed nothing on the host" || bad "--dry-run changed the host"
+[ ! -e "/run/kvmlaunch/clitest" ] && ok "no runtime dir after --dry-run" || bad "runtime dir created"
+finish

@@ -4,21 +4,16 @@
 # directories, and each command's flags. Once with plain bash (compgen), once
 # with the bash-completion package's _filedir when it is installed.
 set -u
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-cd "$(dirname "$0")/../.." || exit 1
-root=$(pwd)
-case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+. "$(dirname "$0")/lib.sh"
+make_tmp
 
 # `kvmlaunch list` of this build with no VM running: its header, which the
 # completion must skip...
 mkdir -p "$tmp/run" "$tmp/stub" "$tmp/cwd/vms" "$tmp/cwd/empty"
 header=$(KVMLAUNCH_RUNDIR=$tmp/run "$bin" list)
 case "$header" in
-NAME*) echo "ok: 'kvmlaunch list' starts with its header line" ;;
-*) echo "FAIL: 'kvmlaunch list' with no VM printed \"$header\", not a NAME header"; fail=1 ;;
+NAME*) ok "'kvmlaunch list' starts with its header line" ;;
+*) bad "'kvmlaunch list' with no VM printed \"$header\", not a NAME header" ;;
 esac
 # ...followed by two running VMs, as a stub on PATH prints them.
 cat > "$tmp/stub/kvmlaunch" <<EOF
@@ -81,7 +76,7 @@ run_cases() {
                 _kvmlaunch kvmlaunch "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}" 2>/dev/null
                 printf "%s|\n" "$line"
                 for w in "${COMPREPLY[@]}"; do printf "%s|%s\n" "$line" "$w"; done
-            done' "$root/completions/kvmlaunch" "$preload" "${cases[@]}"
+            done' "$top/completions/kvmlaunch" "$preload" "${cases[@]}"
     )
 }
 
@@ -97,11 +92,10 @@ check_mode() {
     local mode=$1 preload=$2
     run_cases "$preload" | LC_ALL=C sort > "$tmp/got"
     if cmp -s "$tmp/want" "$tmp/got"; then
-        echo "ok ($mode): ${#cases[@]} cases complete as expected"
+        ok "($mode) ${#cases[@]} cases complete as expected"
     else
-        echo "FAIL ($mode): completions differ (< expected, > got; WORDS|REPLY):"
+        bad "($mode) completions differ (< expected, > got; WORDS|REPLY):"
         diff "$tmp/want" "$tmp/got" | grep '^[<>]' | head -30
-        fail=1
     fi
 }
 
@@ -110,6 +104,6 @@ bc=/usr/share/bash-completion/bash_completion
 if [ -f "$bc" ]; then
     check_mode "bash-completion" "$bc"
 else
-    echo "note: bash-completion is not installed; its _filedir path is untested"
+    skip "bash-completion is not installed: its _filedir path is untested"
 fi
-exit $fail
+finish

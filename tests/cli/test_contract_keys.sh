@@ -3,31 +3,27 @@
 # table, as `kvmlaunch keys` lists it; and docs/KEYS.md and
 # man/kvmlaunch.ini.5 are what the table generates now.
 set -u
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-cd "$(dirname "$0")/../.."
-fail=0
+. "$(dirname "$0")/lib.sh"
 
 got=$("$bin" keys --markdown)
 if [ "$got" != "$(cat docs/KEYS.md)" ]; then
-    echo "FAIL: docs/KEYS.md is stale: run 'make docs/KEYS.md'"
+    bad "docs/KEYS.md is stale: run 'make docs/KEYS.md'"
     diff <(echo "$got") docs/KEYS.md | head -20
-    fail=1
 else
-    echo "ok: docs/KEYS.md matches the schema table"
+    ok "docs/KEYS.md matches the schema table"
 fi
 if ! "$bin" keys --man | cmp -s - man/kvmlaunch.ini.5; then
-    echo "FAIL: man/kvmlaunch.ini.5 is stale: run 'make man/kvmlaunch.ini.5'"
+    bad "man/kvmlaunch.ini.5 is stale: run 'make man/kvmlaunch.ini.5'"
     diff <("$bin" keys --man) man/kvmlaunch.ini.5 | head -20
-    fail=1
 else
-    echo "ok: man/kvmlaunch.ini.5 matches the schema table"
+    ok "man/kvmlaunch.ini.5 matches the schema table"
 fi
 
 contract=""
 for c in ../shared/CONFIG.md shared/CONFIG.md; do [ -f "$c" ] && contract=$c && break; done
 if [ -z "$contract" ]; then
-    echo "SKIP: shared/CONFIG.md not found beside the repository; the contract cross-check needs it"
-    [ $fail -eq 0 ] && exit 77 || exit 1
+    skip "shared/CONFIG.md is not beside the repository: the contract cross-check needs it"
+    finish
 fi
 
 # "section key" pairs from the contract's tables...
@@ -44,11 +40,10 @@ have=$("$bin" keys | awk '/^\[/ { s = $1; gsub(/[\[\]]/, "", s); next } /^  [a-z
 missing=$(comm -23 <(echo "$want") <(echo "$have"))
 n=$(echo "$want" | wc -l)
 if [ -n "$missing" ]; then
-    echo "FAIL: keys of the contract that the schema lacks:"
+    bad "keys of the contract that the schema lacks:"
     echo "$missing"
-    fail=1
 else
-    echo "ok: all $n keys of $contract are in the schema"
+    ok "all $n keys of $contract are in the schema"
 fi
-[ "$n" -ge 60 ] || { echo "FAIL: only $n keys read from the contract; the table parser is broken"; fail=1; }
-exit $fail
+[ "$n" -ge 60 ] || bad "only $n keys read from the contract; the table parser is broken"
+finish

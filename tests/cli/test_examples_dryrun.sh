@@ -4,13 +4,8 @@
 # user), and its command line must hold what the example is there to show.
 # Prints each check; exits 1 when one fails.
 set -u
-cd "$(dirname "$0")/../.."
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-fail=0
+. "$(dirname "$0")/lib.sh"
 checked=0
-
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 
 # has EXAMPLE TEXT [WHY]: the last command line contains TEXT (fixed string).
 has() {
@@ -103,4 +98,4 @@ for ini in examples/*.ini; do
     esac
 done
 echo "$checked examples checked"
-exit $fail
+finish

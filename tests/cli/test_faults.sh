@@ -23,72 +23,36 @@
 # test_run.sh covers kill -9 of QEMU and kvmlaunch with a booted guest. The
 # last line gives the figures: faults injected, survived, leftovers found.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/lib.sh"
 knob=/sys/kernel/mm/ksm/sleep_millisecs
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (QEMU runs as another user, taps, cgroups, mounts)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-for c in ip nsenter unshare mount; do command -v $c >/dev/null || { echo "SKIP: $c is not installed"; exit 77; }; done
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-[ -w $knob ] || { echo "SKIP: $knob is not writable here"; exit 77; }
-ns=klflt$$
-ip netns add $ns || { echo "SKIP: cannot create a network namespace"; exit 77; }
+need_root "QEMU runs as another user, taps, cgroups, mounts"
+need_cmd qemu-system-x86_64 ip nsenter unshare mount
+need_tun
+[ -w $knob ] || skip_all "$knob is not writable here"
+make_netns klflt
 
-tmp=$(mktemp -d)
+make_tmp --rundir
 chmod 0755 "$tmp"                # QEMU runs as nobody and execs the fake below
-export KVMLAUNCH_RUNDIR=$tmp/run
 unset KVMLAUNCH_ROOT
 fq=$tmp/fq                       # the fake QEMU, its mode file and its marks
 mkdir "$fq" && chmod 1777 "$fq"
 cp tests/helpers/fake-qemu.sh "$fq/qemu" && chmod 0755 "$fq/qemu" && mkfifo -m 0666 "$fq/fifo"
 knob_before=$(cat $knob)
+keep_knob $knob
 knob_want=$((knob_before + 13))
 tapname=klft$$
 mounts=()
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    pkill -9 -f "guest=klflt-$$-" 2>/dev/null
-    for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null; done
-    ip netns del $ns 2>/dev/null
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch/klflt-$$-*; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
-    [ "$(cat $knob)" = "$knob_before" ] || echo "$knob_before" > $knob
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail=0 faults=0 survived=0 leftovers_found=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-wait_for() { # SECONDS CMD...: polls until CMD succeeds
-    local end=$((SECONDS + $1)); shift
-    while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.1; done
-    return 1
-}
+umount_all() { for m in "${mounts[@]}"; do umount -l "$m"; done; }
+defer umount_all
+vms_named klflt-$$
+faults=0 survived=0 leftovers_found=0
+wait_step=0.1
 now_ms() { date +%s%3N; }
 
+vm_preset bios
 vm() { # ID [TIMEOUT]: writes $tmp/ID.ini, a BIOS VM with a tap and a knob
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = klflt-$$-$1
-memory = 128M
-vcpus = 1
-user = nobody
-qemu = $fq/qemu
-serial = none
-shutdown-timeout = 3s
-timeout = ${2:-60s}
-[cpu]
-pin = 0
-[balloon]
-enabled = no
-[host]
-ksm-sleep-ms = $knob_want
-[net "n"]
-tap = $tapname
-queues = 1
-vhost = off
-steering = no
-INI
+    vm_ini "$1" vm.memory=128M vm.user=nobody "vm.qemu=$fq/qemu" vm.shutdown-timeout=3s "vm.timeout=${2:-60s}" cpu.pin=0 \
+        "host.ksm-sleep-ms=$knob_want" '[net "n"]' "tap = $tapname" "queues = 1" "vhost = off" "steering = no"
 }
 mode() { echo "$*" > "$fq/mode"; rm -f "$fq"/at.*; }
 # Stops the VM of kvmlaunch $sup, which logs to OUT: the BIOS ignores the
@@ -103,21 +67,27 @@ start() { # ID: kvmlaunch in the background, in the namespace; $sup is its pid
     nsenter --net=/run/netns/$ns "$bin" "$tmp/$1.ini" > "$tmp/$1.out" 2>&1 &
     sup=$!; pids+=($sup)
 }
-qemu_of() { pgrep -f "guest=klflt-$$-$1," | head -1; }
 running() { grep -q "klflt-$$-$1 runs" "$tmp/$1.out"; }
 running_or_gone() { running "$1" || ! kill -0 $sup 2>/dev/null; }
-leftovers() { # ID: prints what is left of it, one thing a line
-    local name=klflt-$$-$1
-    [ -n "$(qemu_of "$1")" ] && echo "QEMU process $(qemu_of "$1")"
-    [ -e "$KVMLAUNCH_RUNDIR/$name" ] && echo "runtime dir $KVMLAUNCH_RUNDIR/$name"
+# VM ID with the real QEMU, in its BIOS; false (and said) when it does not come up.
+start_real() { # ID
+    vm "$1"; mode real; start "$1"
+    wait_for 30 running "$1" || { bad "$1 did not start"; cat "$tmp/$1.out"; return 1; }
+}
+# SIGTERM: the power button, which the BIOS ignores; until kvmlaunch asked.
+power_button() { # ID
+    kill -TERM $sup
+    wait_for 10 grep -q "asking the guest of klflt-$$-$1 to power down" "$tmp/$1.out"
+}
+fault_leftovers() { # ID: prints what is left of it, one thing a line
+    leftovers "$1"
     [ -e "$KVMLAUNCH_RUNDIR/host.state" ] && echo "host state file: $(tr -d ' \n' < "$KVMLAUNCH_RUNDIR/host.state")"
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/$name" ] && echo "cgroup $c/$name"; done
     ip -n $ns -o link show | grep -q "$tapname" && echo "tap $tapname"
     [ "$(cat $knob)" = "$knob_before" ] || echo "$knob is $(cat $knob), was $knob_before"
 }
 # Nothing left, then a start with the real QEMU that runs and stops cleanly.
 check_after() { # ID WHAT
-    local left; left=$(leftovers "$1")
+    local left; left=$(fault_leftovers "$1")
     if [ -z "$left" ]; then
         ok "$2: nothing left"
     else
@@ -132,7 +102,7 @@ check_after() { # ID WHAT
         [ "$(cat $knob)" = "$knob_want" ] || bad "$2: restart: the knob is $(cat $knob), not $knob_want"
         stop_vm "$tmp/$1.out"
         wait $sup; local rc=$?
-        left=$(leftovers "$1")
+        left=$(fault_leftovers "$1")
         if [ $rc = 0 ] && [ -z "$left" ]; then
             ok "$2: the VM starts again, stops with exit 0, nothing left"
             survived=$((survived + 1))
@@ -182,21 +152,18 @@ grep -q "cgroups of klflt-$$-q3 in" "$tmp/q3.out" && ok "the cgroups were made b
 check_after q3 "kill -9 QEMU at cont"
 
 # While running (the real QEMU, in its BIOS).
-vm q4; mode real; start q4
-if wait_for 30 running q4; then
+if start_real q4; then
     kill -9 "$(qemu_of q4)"
     expect_exit q4 "kill -9 QEMU while running" 1 "QEMU was killed by signal 9"
-else bad "q4 did not start"; cat "$tmp/q4.out"; fi
+fi
 check_after q4 "kill -9 QEMU while running"
 
 # During shutdown: SIGTERM sent the power button, which the BIOS ignores.
-vm q5; mode real; start q5
-if wait_for 30 running q5; then
-    kill -TERM $sup
-    wait_for 10 grep -q "asking the guest of klflt-$$-q5 to power down" "$tmp/q5.out"
+if start_real q5; then
+    power_button q5
     kill -9 "$(qemu_of q5)"
     expect_exit q5 "kill -9 QEMU during shutdown" 1 "QEMU was killed by signal 9"
-else bad "q5 did not start"; cat "$tmp/q5.out"; fi
+fi
 check_after q5 "kill -9 QEMU during shutdown"
 section "kill -9 QEMU, 5 phases"
 
@@ -219,22 +186,18 @@ check_after s1 "kill -9 kvmlaunch before the greeting"
 
 vm s2; mode serve - cont; start s2
 if wait_for 30 test -e "$fq/at.cont"; then
-    [ -d "/sys/fs/cgroup/cpuset/kvmlaunch/klflt-$$-s2/vcpu0" ] && ok "at cont the VM's cgroups exist" || echo "note: no cpuset cgroups here"
+    [ -d "/sys/fs/cgroup/cpuset/kvmlaunch/klflt-$$-s2/vcpu0" ] && ok "at cont the VM's cgroups exist" || skip "no cpuset cgroups here: the VM's cgroups at cont are not looked for"
     kill_supervisor s2 "kill -9 kvmlaunch during placement (at cont)"
 else bad "s2: the fake QEMU never got cont"; cat "$tmp/s2.out"; fi
 check_after s2 "kill -9 kvmlaunch during placement"
 
-vm s3; mode real; start s3
-if wait_for 30 running s3; then kill_supervisor s3 "kill -9 kvmlaunch while running"
-else bad "s3 did not start"; cat "$tmp/s3.out"; fi
+start_real s3 && kill_supervisor s3 "kill -9 kvmlaunch while running"
 check_after s3 "kill -9 kvmlaunch while running"
 
-vm s4; mode real; start s4
-if wait_for 30 running s4; then
-    kill -TERM $sup
-    wait_for 10 grep -q "asking the guest of klflt-$$-s4 to power down" "$tmp/s4.out"
+if start_real s4; then
+    power_button s4
     kill_supervisor s4 "kill -9 kvmlaunch during shutdown"
-else bad "s4 did not start"; cat "$tmp/s4.out"; fi
+fi
 check_after s4 "kill -9 kvmlaunch during shutdown"
 section "kill -9 kvmlaunch, 4 phases"
 
@@ -363,19 +326,19 @@ for n in $(seq 4 64); do
     fi
     wait $sup; rc=$?
     emfile_runs=$((emfile_runs + 1)); faults=$((faults + 1))
-    left=$(leftovers e1)
+    left=$(fault_leftovers e1)
     msg=$(grep -m1 -E "error|Too many open files" "$tmp/e1.out" | sed 's/^kvmlaunch: //')
     if [ $rc = 1 ] && [ -n "$msg" ] && [ -z "$left" ]; then
-        echo "ok: ulimit -n $n: exit 1: $msg"; survived=$((survived + 1))
+        ok "ulimit -n $n: exit 1: $msg"; survived=$((survived + 1))
     else
         bad "ulimit -n $n: exit $rc, left: $(tr '\n' ';' <<<"$left")"; cat "$tmp/e1.out"; emfile_fail=1
         [ -n "$left" ] && leftovers_found=$((leftovers_found + $(wc -l <<<"$left")))
     fi
 done
 [ -n "$emfile_limit" ] && ok "EMFILE: $emfile_runs limits failed cleanly; the VM runs from ulimit -n $emfile_limit" || bad "EMFILE: the VM never ran up to ulimit -n 64"
-[ -z "$(leftovers e1)" ] || bad "EMFILE: left: $(leftovers e1)"
+[ -z "$(fault_leftovers e1)" ] || bad "EMFILE: left: $(fault_leftovers e1)"
 section "EMFILE sweep"
 
 echo "measure: faults injected $faults, survived (nothing left, and the VM started again or the tree is as before) $survived, leftovers found $leftovers_found, $(( ($(now_ms) - t_start) / 1000 )) s"
 [ $leftovers_found = 0 ] || bad "leftovers found: $leftovers_found"
-exit $fail
+finish

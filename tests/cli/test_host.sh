@@ -4,21 +4,17 @@
 # byte afterwards; knobs shared by two VMs go back after the second; a
 # kill -9 of kvmlaunch is undone by `kvmlaunch cleanup`.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-guest=$top/tests/guest/out
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (it writes /sys knobs)"; exit 77; }
-[ -f "$guest/vmlinuz" ] || { echo "SKIP: the test guest is not built (tests/guest/build.sh)"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_root "it writes /sys knobs"
+need_guest
 thp=/sys/kernel/mm/transparent_hugepage
 ksm=/sys/kernel/mm/ksm
 pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 for f in $thp/enabled $thp/defrag $ksm/run $ksm/pages_to_scan $pool; do
-    [ -w "$f" ] || { echo "SKIP: $f is not writable here"; exit 77; }
+    [ -w "$f" ] || skip_all "$f is not writable here"
 done
 
-tmp=$(mktemp -d /var/tmp/kltest-host.XXXXXX)   # on a block device, unlike a tmpfs
-export KVMLAUNCH_RUNDIR=$tmp/run
+make_tmp --rundir /var/tmp/kltest-host.XXXXXX   # on a block device, unlike a tmpfs
 disk=$tmp/disk.img
 chmod 0755 "$tmp"   # QEMU runs as nobody and opens the disk
 truncate -s 8M "$disk"
@@ -29,20 +25,16 @@ files=($thp/enabled $thp/defrag $ksm/run $ksm/pages_to_scan $pool)
 [ -w "$sched" ] && files+=("$sched")
 snapshot() { for f in "${files[@]}"; do printf '%s=%s\n' "$f" "$(cat "$f")"; done; }
 before=$(snapshot)
-# Safety net: whatever happens, the host goes back to how this test found it.
+# Safety net: whatever happens, the host goes back to how this test found it
+# (once the VMs are gone: vms_named below).
 restore_all() {
-    pkill -9 -f "guest=klhost-$$-" 2>/dev/null
     while IFS='=' read -r f v; do
         case "$v" in *"["*) v=$(sed 's/.*\[\(.*\)\].*/\1/' <<<"$v") ;; esac
         [ "$(cat "$f")" = "$(grep "^$f=" <<<"$before" | cut -d= -f2-)" ] || echo "$v" > "$f" 2>/dev/null
     done <<<"$before"
-    rm -rf "$tmp"
 }
-trap restore_all EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-wait_for() { local end=$((SECONDS + $1)); shift; while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done; return 1; }
+defer restore_all
+vms_named klhost-$$
 
 cur_thp=$(sed 's/.*\[\(.*\)\].*/\1/' $thp/enabled)
 want_thp=never; [ "$cur_thp" = never ] && want_thp=always
@@ -50,27 +42,9 @@ cur_sched=$(sed 's/.*\[\(.*\)\].*/\1/' "$sched" 2>/dev/null)
 want_sched=none; [ "$cur_sched" = none ] && want_sched=mq-deadline
 want_scan=$(( $(cat $ksm/pages_to_scan) + 7 ))
 
-vm() { # NAME [extra ini text]
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = klhost-$$-$1
-memory = 256M
-vcpus = 1
-user = nobody
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet kl.stay=1
-serial = file:$tmp/$1.serial
-shutdown-timeout = 20s
-timeout = 120s
-[balloon]
-enabled = no
-[host]
-thp = $want_thp
-ksm = on
-ksm-pages-to-scan = $want_scan
-$2
-INI
+vm_preset guest
+vm() { # NAME [SECTION.KEY=VALUE | TEXT]...
+    vm_ini "$1" vm.vcpus=1 "host.thp=$want_thp" host.ksm=on "host.ksm-pages-to-scan=$want_scan" "${@:2}"
 }
 
 # 1. One VM: knobs set while it runs, back byte for byte after it.
@@ -127,10 +101,9 @@ else
 fi
 
 # 4. Too few huge pages without reservation: exit 2, nothing changed.
-vm short "[memory]
+vm short vm.memory=16G "[memory]
 backing = hugepages
 hugepage-size = 2M"
-sed -i "s/^memory = 256M/memory = 16G/" "$tmp/short.ini"
 "$bin" "$tmp/short.ini" > "$tmp/short.out" 2>&1; rc=$?
 [ $rc = 2 ] && grep -q "expected 8192 free 2M huge pages" "$tmp/short.out" && ok "short of huge pages: exit 2 with the numbers" || { bad "short: exit $rc"; cat "$tmp/short.out"; }
 [ "$(snapshot)" = "$before" ] && [ ! -e "$KVMLAUNCH_RUNDIR/klhost-$$-short" ] && ok "and nothing changed" || bad "the refused VM changed the host"
@@ -145,7 +118,7 @@ scheduler = kyber"
         "$bin" "$tmp/nosched.ini" > "$tmp/nosched.out" 2>&1; rc=$?
         [ $rc = 2 ] && grep -q "expected a value this kernel offers" "$tmp/nosched.out" && ok "a scheduler the kernel lacks: exit 2" || bad "nosched: exit $rc"
     else
-        ok "kyber is offered here; the missing-scheduler case runs on fake trees"
+        skip "kyber is offered here: the missing-scheduler case runs on fake trees only"
     fi
 fi
-exit $fail
+finish

@@ -12,19 +12,13 @@
 #    device's scheduler, /dev/kvm and /dev/net/tun); the human form shows
 #    the node table. Run with the ASan build, a leak fails it too.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/lib.sh"
 golden=tests/host
-command -v jq >/dev/null || { echo "SKIP: jq is not installed (make deps installs it)"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+need_cmd jq -- make deps installs it
+make_tmp --rundir
 mkdir "$tmp/run"
-export KVMLAUNCH_RUNDIR=$tmp/run
 unset KVMLAUNCH_ROOT
 regen=${KVMLAUNCH_TEST_REGENERATE:-}
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 
 scenarios=(host-2x8 host-numa4 nic-msix cgroup1)
 # What a scenario may say on stderr: nic-msix has no /proc/mounts, so the
@@ -160,4 +154,4 @@ else
     bad "kvmlaunch host: exit $rc, stderr: $(cat "$tmp/err"), output:"
     cat "$tmp/real.txt"
 fi
-exit $fail
+finish

@@ -9,26 +9,16 @@
 # NIC with MSI-X vectors, which a veth lacks: tests/unit/test_hostnic.c
 # covers it on the nic-msix fake tree.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/lib.sh"
 helper=$(dirname "$bin")/tests/unit/test_hostnic
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, veths, queue files)"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: iproute2 is not installed"; exit 77; }
-[ -x "$helper" ] || { echo "SKIP: $helper is not built (make tests)"; exit 77; }
-ns=klnic$$
-ip netns add $ns || { echo "SKIP: cannot create a network namespace"; exit 77; }
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
+need_root "network namespaces, veths, queue files"
+need_cmd ip -- iproute2
+[ -x "$helper" ] || skip_all "$helper is not built (make tests)"
+make_tmp --rundir
+make_netns klnic
 unset KVMLAUNCH_ROOT
-cleanup() { ip netns del $ns 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-in_ns() { ip netns exec $ns "$@"; }
-if ! in_ns ip link add veth0 numtxqueues 4 numrxqueues 4 type veth peer name veth1 numtxqueues 4 numrxqueues 4; then
-    echo "SKIP: cannot create a veth pair (no veth module?)"; exit 77
-fi
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+in_ns ip link add veth0 numtxqueues 4 numrxqueues 4 type veth peer name veth1 numtxqueues 4 numrxqueues 4 ||
+    skip_all "cannot create a veth pair (no veth module?)"
 
 # Every queue file of the namespace's veth0, byte for byte; and the host's
 # own queue files, which must not change at all.
@@ -44,16 +34,8 @@ norm() { local s; s=$(tr -d ',\n' < "$1" | sed 's/^0*//'); echo "${s:-0}"; }
 all_mask=$(mask_of "${cpus[@]}")
 if [ ${#cpus[@]} -gt 0 ] && [ "${cpus[-1]}" -lt 63 ]; then exact=1; else exact=0; fi
 
-vm() { # NAME BODY
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = klnic-$$-$1
-memory = 256M
-vcpus = 2
-[hostnic "veth0"]
-$2
-INI
-}
+vms_named klnic-$$
+vm() { vm_ini "$1" vm.memory=256M vm.vcpus=2 "[hostnic \"veth0\"]" "$2"; }
 
 # 1. rps-cpus = local, xps = spread, offloads = on; a veth has no NUMA node
 #    (no device/), so local means every online CPU, said as a warning.
@@ -109,7 +91,7 @@ after=$(snapshot)
 if command -v ethtool >/dev/null; then
     in_ns ethtool -k veth0 | grep -q "^generic-receive-offload: off" && ok "ethtool -k agrees" || bad "ethtool -k: $(in_ns ethtool -k veth0 | grep -E 'segmentation-offload|receive-offload')"
 else
-    echo "skip: ethtool is not installed: the state is checked through the ioctl only"
+    skip "ethtool is not installed: the state is checked through the ioctl only"
 fi
 
 # 2. A cpulist and off, with the offloads already on: they stay on.
@@ -139,17 +121,10 @@ fi
 [ "$(in_ns "$helper" --offloads veth0)" = "TSO=on GSO=on GRO=on" ] && ok "offloads that were on stay on" || bad "offloads: $(in_ns "$helper" --offloads veth0)"
 
 # 3. A NIC that does not exist: a file:line error, nothing applied.
-cat > "$tmp/none.ini" <<INI
-[vm]
-name = klnic-$$-none
-memory = 256M
-vcpus = 2
-[hostnic "klnone0"]
-rps-cpus = local
-INI
+vm_ini none vm.memory=256M vm.vcpus=2 '[hostnic "klnone0"]' "rps-cpus = local"
 in_ns "$helper" --apply "$tmp/none.ini" -- true > "$tmp/none.out" 2>&1; rc=$?
 [ $rc = 93 ] && grep -q "none.ini:5: \[hostnic \"klnone0\"\]: expected a network interface of this host, found no /sys/class/net/klnone0" "$tmp/none.out" \
     && ok "a NIC that does not exist: file:line error, nothing applied" || { bad "missing NIC: exit $rc"; cat "$tmp/none.out"; }
 
 [ "$(host_snapshot)" = "$host_before" ] && ok "the host's own queue files did not change" || bad "the host's queue files changed"
-exit $fail
+finish

@@ -6,16 +6,11 @@
 # holds what a build and the package need. It installs ./kvmlaunch (what
 # `make` built), so it runs once, with the plain build.
 set -u
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-cd "$(dirname "$0")/../.." || exit 1
-case "$bin" in *asan*) echo "ok: left to the plain build (make install installs ./kvmlaunch)"; exit 0 ;; esac
-if ! command -v make >/dev/null; then echo "SKIP: make is not installed"; exit 77; fi
-if [ ! -x kvmlaunch ]; then echo "SKIP: ./kvmlaunch is not built (make)"; exit 77; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/lib.sh"
+asan_build && skip_all "this is the ASan build: make install installs ./kvmlaunch, the plain build checks it"
+need_cmd make
+[ -x kvmlaunch ] || skip_all "./kvmlaunch is not built (make)"
+make_tmp
 version=$(sed -n 's/^#define KVMLAUNCH_VERSION "\(.*\)"/\1/p' include/cli.h)
 
 # -o kvmlaunch: install what is built, never rebuild in the tree from a test.
@@ -101,6 +96,6 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
         bad "make dist: $(cat "$tmp/log")"
     fi
 else
-    echo "note: not a git checkout: make dist is not tried"
+    skip "not a git checkout: make dist is not tried"
 fi
-exit $fail
+finish

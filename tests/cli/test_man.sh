@@ -5,21 +5,11 @@
 # (That man/kvmlaunch.ini.5 is what `kvmlaunch keys --man` prints now is
 # checked by test_contract_keys.sh.)
 set -u
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-cd "$(dirname "$0")/../.." || exit 1
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-
-if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
-    echo "SKIP: man or groff is missing (make deps installs man-db and groff-base)"
-    exit 77
-fi
-
+. "$(dirname "$0")/lib.sh"
+need_cmd man groff -- make deps installs man-db and groff-base
 # The pages do not depend on the build: the plain one checks them.
-case "$bin" in *asan*) echo "ok: left to the plain build"; exit 0 ;; esac
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+asan_build && skip_all "this is the ASan build: the man pages do not depend on the build, the plain build checks them"
+make_tmp
 
 # ASCII output, a wide line: one key a line, nothing hyphenated.
 for page in man/kvmlaunch.1 man/kvmlaunch.ini.5; do
@@ -63,4 +53,4 @@ for var in KVMLAUNCH_RUNDIR KVMLAUNCH_ROOT NOTIFY_SOCKET JOURNAL_STREAM; do
     grep -q "$var" <<<"$page1" || bad "kvmlaunch(1) ENVIRONMENT lacks $var"
 done
 [ $fail -eq 0 ] && ok "kvmlaunch(1) has every command, option, exit code and variable"
-exit $fail
+finish

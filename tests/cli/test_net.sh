@@ -5,54 +5,21 @@
 # to the vCPUs' CPUs while the VM runs and is gone after it. Bad input: exit
 # 2 and nothing created.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-guest=$top/tests/guest/out
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, taps)"; exit 77; }
-[ -f "$guest/vmlinuz" ] || { echo "SKIP: the test guest is not built (tests/guest/build.sh)"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: iproute2 is not installed"; exit 77; }
-ns=klnet$$
-ip netns add $ns || { echo "SKIP: cannot create a network namespace"; exit 77; }
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
-cleanup() { pkill -9 -f "guest=klnet-$$-" 2>/dev/null; ip netns del $ns 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-in_ns() { ip netns exec $ns "$@"; }
+. "$(dirname "$0")/lib.sh"
+need_root "network namespaces, taps"
+need_guest; need_tun; need_cmd ip -- iproute2
+make_netns klnet
+make_tmp --rundir
+vms_named klnet-$$
 in_ns ip link set lo up
 in_ns ip link add br0 type bridge
 in_ns ip link set br0 up
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-wait_for() { local end=$((SECONDS + $1)); shift; while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done; return 1; }
-links() { in_ns ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; }
 before=$(links)
 
+vm_preset guest
 vm() { # NAME NETLINES [APPEND]
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = klnet-$$-$1
-memory = 256M
-vcpus = 4
-user = nobody
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet ${3:-kl.stay=1}
-serial = file:$tmp/$1.serial
-shutdown-timeout = 20s
-timeout = 150s
-[cpu]
-vcpu.0 = 0
-vcpu.1 = 1
-vcpu.2 = 0
-vcpu.3 = 1
-[balloon]
-enabled = no
-[net "lan"]
-$2
-INI
+    vm_ini "$1" vm.vcpus=4 "vm.append=console=ttyS0 quiet ${3:-kl.stay=1}" vm.timeout=150s \
+        cpu.vcpu.0=0 cpu.vcpu.1=1 cpu.vcpu.2=0 cpu.vcpu.3=1 '[net "lan"]' "$2"
 }
 
 vm mq "bridge = br0
@@ -96,7 +63,7 @@ if [ ! -e /dev/vhost-net ]; then
     vm von "vhost = on"
     in_ns "$bin" "$tmp/von.ini" > "$tmp/von.out" 2>&1; rc=$?
     [ $rc = 2 ] && grep -q "vhost-net" "$tmp/von.out" && ok "vhost = on without /dev/vhost-net: exit 2" || { bad "vhost on: exit $rc"; cat "$tmp/von.out"; }
-    echo "skip: vhost-net e2e: /dev/vhost-net does not exist on this machine (argv with vhostfds is covered by golden tests)"
+    skip "vhost-net e2e: /dev/vhost-net does not exist on this machine (argv with vhostfds is covered by golden tests)"
 else
     vm vh "bridge = br0
 queues = 2
@@ -111,4 +78,4 @@ vhost = on"
 fi
 [ "$(links)" = "$before" ] && ok "bad input created nothing in the namespace" || bad "namespace now: $(links)"
 [ -z "$(ls -A "$KVMLAUNCH_RUNDIR" 2>/dev/null | grep -v '^host\.')" ] && ok "no runtime dirs left" || bad "left: $(ls "$KVMLAUNCH_RUNDIR")"
-exit $fail
+finish

@@ -7,57 +7,16 @@
 # the host has free CPUs), every other is refused with exit 2 and "no NUMA
 # node has 1 free CPUs", and nothing is left of it.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (QEMU is started as another user)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_root "QEMU is started as another user"
+need_cmd qemu-system-x86_64 jq
 
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
-user=klrace$$
-created_user=0
-fail=0
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    pkill -9 -f "guest=klrace-$$-" 2>/dev/null
-    # What a failed run left: the VMs' cgroups (QEMU is dead by now).
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do
-        for d in "$c"/klrace-$$-*; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
-    done
-    [ $created_user = 1 ] && userdel "$user" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && created_user=1
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-
-vm() { # ID PIN: writes $tmp/ID.ini, a 1-vCPU VM without a kernel
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = klrace-$$-$1
-memory = 64M
-vcpus = 1
-user = $user
-serial = none
-shutdown-timeout = 0s
-timeout = 120s
-[cpu]
-pin = $2
-[balloon]
-enabled = no
-INI
-}
+make_tmp --rundir
+make_user klrace
+vms_named klrace-$$
+vm_preset bios
+vm() { vm_ini "$1" "cpu.pin=$2"; }   # ID PIN: writes $tmp/ID.ini, a 1-vCPU VM without a kernel
 qemus() { pgrep -fc "guest=klrace-$$-$1," ; }
-running() { "$bin" status "klrace-$$-$1" 2>/dev/null | grep -q running; }
-leftovers() { # ID: what is left of it
-    [ -e "$KVMLAUNCH_RUNDIR/klrace-$$-$1" ] && echo "runtime dir"
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/klrace-$$-$1" ] && echo "cgroup $c/klrace-$$-$1"; done
-    [ "$(qemus "$1")" != 0 ] && echo "qemu process"
-    pgrep -f "$tmp/$1.ini" >/dev/null && echo "kvmlaunch process"
-}
 wait_all() { # SECONDS PID...: waits for each, kills what outlives the deadline; sets rcs[PID]
     local end=$((SECONDS + $1)); shift
     for p in "$@"; do
@@ -83,7 +42,7 @@ for i in $(seq 1 20); do
 done
 go
 pids+=("${starters[@]}")
-for i in $(seq 1 300); do running one && break; sleep 0.1; done
+for i in $(seq 1 300); do vm_running one && break; sleep 0.1; done
 # The losers give up at once; the winner keeps running.
 sleep 1
 alive=() losers=0 other=()
@@ -94,7 +53,7 @@ for i in $(seq 1 20); do
     if [ $rc = 1 ] && grep -q "klrace-$$-one is already running (" "$tmp/one.$i.out"; then losers=$((losers + 1))
     else other+=("start $i: exit $rc: $(grep -v 'TCG' "$tmp/one.$i.out" | head -3 | tr '\n' ' ')"); fi
 done
-[ ${#alive[@]} = 1 ] && [ "$(qemus one)" = 1 ] && running one && ok "20 starts of one NAME at once: exactly one runs (start ${alive[0]}), one QEMU" ||
+[ ${#alive[@]} = 1 ] && [ "$(qemus one)" = 1 ] && vm_running one && ok "20 starts of one NAME at once: exactly one runs (start ${alive[0]}), one QEMU" ||
     bad "20 starts: ${#alive[@]} kvmlaunch alive (${alive[*]}), $(qemus one) QEMU"
 [ $losers = 19 ] && ok "the other 19 exited 1 with \"already running\"" || { bad "$losers of 19 said already running"; printf '  %s\n' "${other[@]}"; }
 if [ ${#alive[@]} = 1 ]; then
@@ -126,7 +85,7 @@ pids+=("${starters[@]}")
 end=$((SECONDS + 60))
 while [ $SECONDS -lt $end ]; do
     n=0; for p in "${starters[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
-    r=0; for id in "${ids[@]}"; do running "$id" && r=$((r + 1)); done
+    r=0; for id in "${ids[@]}"; do vm_running "$id" && r=$((r + 1)); done
     [ $n = $r ] && break
     sleep 0.2
 done
@@ -157,4 +116,4 @@ for id in "${runners[@]}"; do "$bin" stop "klrace-$$-$id" > /dev/null 2>&1 || ba
 wait_all 30 "${starters[@]}"
 left=$(for id in "${ids[@]}"; do leftovers "$id"; done; ls -A "$KVMLAUNCH_RUNDIR")
 [ -z "$left" ] && ok "all stopped: nothing left, no cpus.state" || bad "left after the auto race: $left"
-exit $fail
+finish

@@ -3,38 +3,27 @@
 # under valgrind (on the plain build; the ASan build checks itself): the
 # dry-run path, and a full start/stop of a real VM (see below).
 set -u
-bin=${KVMLAUNCH_BIN:-./kvmlaunch}
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-tmp=$(mktemp -d)
-ns=
-cleanup() {
-    pkill -9 -f "guest=klvg-$$" 2>/dev/null
-    [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
-    [ -n "${knob_before:-}" ] && [ "$(cat "$knob")" != "$knob_before" ] && echo "$knob_before" > "$knob"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail=0
+. "$(dirname "$0")/lib.sh"
+make_tmp
 
 awk '/^```ini$/ { on = 1; next } /^```$/ { on = 0 } on' README.md > "$tmp/readme.ini"
-[ -s "$tmp/readme.ini" ] || { echo "FAIL: no \`\`\`ini block in README.md"; exit 1; }
+[ -s "$tmp/readme.ini" ] || { bad "no \`\`\`ini block in README.md"; finish; }
 if "$bin" --dry-run "$tmp/readme.ini" > "$tmp/out" 2>&1; then
-    echo "ok: the README example passes --dry-run"
+    ok "the README example passes --dry-run"
 else
-    echo "FAIL: the README example: $(cat "$tmp/out")"; fail=1
+    bad "the README example: $(cat "$tmp/out")"
 fi
 
-case "$bin" in *asan*) echo "ok: valgrind part left to the plain build"; exit $fail ;; esac
-if ! command -v valgrind >/dev/null; then echo "SKIP: valgrind is not installed"; exit 77; fi
+asan_build && { skip "this is the ASan build: the valgrind part is left to the plain build"; finish; }
+command -v valgrind >/dev/null || { skip "valgrind is not installed"; finish; }
 printf '[vm]\nname = x\nmemory = 1X\nvcpus = 0\n[cpu]\npin = 9-1\n[disk "a"]\n' > "$tmp/bad.ini"
 for ini in "$tmp/readme.ini" examples/*.ini "$tmp/bad.ini"; do
     [ -f "$ini" ] || continue
     if valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
         --error-exitcode=99 "$bin" --dry-run "$ini" > "$tmp/vg" 2>&1; [ $? -eq 99 ]; then
-        echo "FAIL: valgrind on --dry-run $ini:"; grep '==' "$tmp/vg" | head -20; fail=1
+        bad "valgrind on --dry-run $ini:"; grep '==' "$tmp/vg" | head -20
     else
-        echo "ok: valgrind clean on --dry-run $ini"
+        ok "valgrind clean on --dry-run $ini"
     fi
 done
 
@@ -48,7 +37,6 @@ done
 # as well: lockdown fails under valgrind, the VM is stopped, and that error
 # path is clean too. QEMU itself is not traced (--trace-children=no).
 knob=/sys/kernel/mm/ksm/sleep_millisecs
-guest=$top/tests/guest/out
 why=
 [ "$(id -u)" = 0 ] || why="needs root"
 [ -z "$why" ] && { [ -f "$guest/vmlinuz" ] || why="the test guest is not built (tests/guest/build.sh)"; }
@@ -56,14 +44,17 @@ for c in qemu-system-x86_64 setpriv nsenter ip; do [ -z "$why" ] && ! command -v
 [ -z "$why" ] && { [ -w $knob ] && [ -c /dev/net/tun ] || why="$knob or /dev/net/tun is not usable here"; }
 [ -z "$why" ] && { ns=klvg$$; ip netns add $ns || { ns=; why="cannot create a network namespace"; }; }
 if [ -n "$why" ]; then
-    echo "ok: the valgrind run of a real VM is skipped: $why"
-    exit $fail
+    skip "the valgrind run of a real VM: $why"
+    finish
 fi
+defer ip netns del "$ns"
+defer pkill -9 -f "guest=klvg-$$"
 chmod 0755 "$tmp"
 abs=$(realpath "$bin")
 export KVMLAUNCH_RUNDIR=$tmp/run
 unset KVMLAUNCH_ROOT
 knob_before=$(cat $knob)
+keep_knob $knob
 truncate -s 16M "$tmp/disk.img"
 caps=+dac_override,+sys_admin,+net_admin,+sys_nice,+kill,+fowner
 vg() { # LOG CMD...: memcheck, exit 99 on any error or definite/indirect leak
@@ -72,32 +63,12 @@ vg() { # LOG CMD...: memcheck, exit 99 on any error or definite/indirect leak
         --error-exitcode=99 --trace-children=no --log-file="$log" "$@"
 }
 vg_clean() { # LOG RC WHAT
-    if [ "$2" != 99 ] && [ ! -s "$1" ]; then echo "ok: valgrind clean: $3"
-    else echo "FAIL: valgrind on $3 (exit $2):"; head -40 "$1"; fail=1; fi
+    if [ "$2" != 99 ] && [ ! -s "$1" ]; then ok "valgrind clean: $3"
+    else bad "valgrind on $3 (exit $2):"; head -40 "$1"; fi
 }
-cat > "$tmp/vg.ini" <<INI
-[vm]
-name = klvg-$$
-memory = 256M
-vcpus = 2
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet kl.stay=1
-serial = file:$tmp/vg.serial
-shutdown-timeout = 20s
-timeout = 120s
-[cpu]
-pin = 1,0
-[host]
-ksm-sleep-ms = $((knob_before + 11))
-[disk "d"]
-file = $tmp/disk.img
-format = raw
-[net "n"]
-tap = klvg$$
-vhost = off
-steering = no
-INI
+vm_preset guest
+vm_ini vg vm.name=klvg-$$ vm.user= cpu.pin=1,0 host.ksm-sleep-ms=$((knob_before + 11)) balloon.enabled= \
+    '[disk "d"]' "file = $tmp/disk.img" "format = raw" '[net "n"]' "tap = klvg$$" "vhost = off" "steering = no"
 chmod 0644 "$tmp/vg.ini"
 chown nobody "$tmp/disk.img"
 start=$SECONDS
@@ -108,19 +79,19 @@ sup=$!
 end=$((SECONDS + 90))
 while [ $SECONDS -lt $end ] && kill -0 $sup 2>/dev/null && ! grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/vg.serial"; do sleep 0.2; done
 if grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/vg.serial"; then
-    echo "ok: under valgrind the guest is up after $((SECONDS - start)) s"
-    [ "$(cat $knob)" = $((knob_before + 11)) ] && echo "ok: the [host] knob is set" || { echo "FAIL: knob $(cat $knob)"; fail=1; }
+    ok "under valgrind the guest is up after $((SECONDS - start)) s"
+    [ "$(cat $knob)" = $((knob_before + 11)) ] && ok "the [host] knob is set" || bad "knob $(cat $knob)"
     vg "$tmp/vg.status" "$abs" status "klvg-$$" --json > "$tmp/status.json" 2>&1; rc=$?
-    grep -qE '"state": ?"running"' "$tmp/status.json" || { echo "FAIL: status:"; cat "$tmp/status.json"; fail=1; }
+    grep -qE '"state": ?"running"' "$tmp/status.json" || { bad "status:"; cat "$tmp/status.json"; }
     vg_clean "$tmp/vg.status" $rc "status --json of the running VM"
     vg "$tmp/vg.list" "$abs" list > "$tmp/list.out" 2>&1; rc=$?
-    grep -q "klvg-$$" "$tmp/list.out" || { echo "FAIL: list: $(cat "$tmp/list.out")"; fail=1; }
+    grep -q "klvg-$$" "$tmp/list.out" || bad "list: $(cat "$tmp/list.out")"
     vg_clean "$tmp/vg.list" $rc "list"
     vg "$tmp/vg.stop" "$abs" stop "klvg-$$" > "$tmp/stop.out" 2>&1; rc=$?
-    [ $rc = 0 ] || { echo "FAIL: stop: exit $rc"; cat "$tmp/stop.out"; fail=1; }
+    [ $rc = 0 ] || { bad "stop: exit $rc"; cat "$tmp/stop.out"; }
     vg_clean "$tmp/vg.stop" $rc "stop (the guest powers down)"
 else
-    echo "FAIL: under valgrind the guest did not come up"; cat "$tmp/vg.out"; fail=1
+    bad "under valgrind the guest did not come up"; cat "$tmp/vg.out"
     kill -TERM $sup 2>/dev/null
 fi
 wait $sup; rc=$?
@@ -128,14 +99,14 @@ wait $sup; rc=$?
 # ended without exec (the checks' probes as the VM's user).
 vg_log_clean() { grep -q "ERROR SUMMARY: 0 errors" "$1" && ! grep -qE "ERROR SUMMARY: [1-9]|(definitely|indirectly) lost: [1-9]" "$1"; }
 if [ $rc = 0 ] && vg_log_clean "$tmp/vg.sup"; then
-    echo "ok: valgrind clean on a full start/stop of a real VM, exit 0, $((SECONDS - start)) s: supervisor $(grep -o 'total heap usage: .*' "$tmp/vg.sup" | tail -1)"
+    ok "valgrind clean on a full start/stop of a real VM, exit 0, $((SECONDS - start)) s: supervisor $(grep -o 'total heap usage: .*' "$tmp/vg.sup" | tail -1)"
 else
-    echo "FAIL: valgrind on the full start/stop (exit $rc):"; grep '==' "$tmp/vg.sup" | head -60; cat "$tmp/vg.out"; fail=1
+    bad "valgrind on the full start/stop (exit $rc):"; grep '==' "$tmp/vg.sup" | head -60; cat "$tmp/vg.out"
 fi
 [ "$(cat $knob)" = "$knob_before" ] && [ ! -e "$KVMLAUNCH_RUNDIR/klvg-$$" ] && ! ip -n $ns -o link show | grep -q "klvg$$" &&
-    [ ! -e /sys/fs/cgroup/cpuset/kvmlaunch/klvg-$$ ] && echo "ok: nothing left (knob back, no runtime dir, tap or cgroup)" || { echo "FAIL: left after the valgrind run"; fail=1; }
+    [ ! -e /sys/fs/cgroup/cpuset/kvmlaunch/klvg-$$ ] && ok "nothing left (knob back, no runtime dir, tap or cgroup)" || bad "left after the valgrind run"
 vg "$tmp/vg.cleanup" "$abs" cleanup "klvg-$$" > "$tmp/cleanup.out" 2>&1; rc=$?
-[ $rc = 0 ] || { echo "FAIL: cleanup: exit $rc"; cat "$tmp/cleanup.out"; fail=1; }
+[ $rc = 0 ] || { bad "cleanup: exit $rc"; cat "$tmp/cleanup.out"; }
 vg_clean "$tmp/vg.cleanup" $rc "cleanup"
 
 # As root: lockdown fails under valgrind and the VM is stopped, cleanly.
@@ -144,10 +115,10 @@ sed -i 's/^name = .*/&-root/; s/^\[vm\]/&\nuser = nobody/' "$tmp/vg.ini"
 nsenter --net=/run/netns/$ns valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
     --error-exitcode=99 --trace-children=no --log-file="$tmp/vg.root" "$abs" "$tmp/vg.ini" > "$tmp/root.out" 2>&1; rc=$?
 if [ $rc = 1 ] && grep -q "Failed to lock the supervisor down" "$tmp/root.out" && vg_log_clean "$tmp/vg.root"; then
-    echo "ok: valgrind clean on a root run, which stops the VM when lockdown fails (no seccomp under valgrind): $(grep -o 'total heap usage: .*' "$tmp/vg.root" | tail -1)"
+    ok "valgrind clean on a root run, which stops the VM when lockdown fails (no seccomp under valgrind): $(grep -o 'total heap usage: .*' "$tmp/vg.root" | tail -1)"
 else
-    echo "FAIL: the root run under valgrind (exit $rc):"; grep '==' "$tmp/vg.root" | head -40; cat "$tmp/root.out"; fail=1
+    bad "the root run under valgrind (exit $rc):"; grep '==' "$tmp/vg.root" | head -40; cat "$tmp/root.out"
 fi
 [ "$(cat $knob)" = "$knob_before" ] && [ ! -e "$KVMLAUNCH_RUNDIR/klvg-$$-root" ] && [ -z "$(pgrep -f "guest=klvg-$$-root,")" ] &&
-    echo "ok: nothing left after it" || { echo "FAIL: left after the root run"; fail=1; }
-exit $fail
+    ok "nothing left after it" || bad "left after the root run"
+finish

@@ -4,64 +4,16 @@
 # open fds and environment, pinning, exit codes, the lock, signals, kill -9
 # on either side, cleanup.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-guest=$top/tests/guest/out
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (QEMU is started as another user)"; exit 77; }
-[ -f "$guest/vmlinuz" ] && [ -f "$guest/initrd.img" ] || { echo "SKIP: the test guest is not built (tests/guest/build.sh)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_root "QEMU is started as another user"
+need_guest; need_cmd qemu-system-x86_64
 
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
-user=kltest$$
-created_user=0
-fail=0
-pids=()
-ns=
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    pkill -9 -f "guest=klrun-$$-" 2>/dev/null
-    [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
-    [ $created_user = 1 ] && userdel "$user" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && created_user=1
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-
-vm() { # NAME APPEND [extra [cpu] lines]: writes $tmp/NAME.ini
-    local name=klrun-$$-$1
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = $name
-memory = 256M
-vcpus = 2
-user = $user
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet $2
-serial = file:$tmp/$1.serial
-exit-device = yes
-shutdown-timeout = 20s
-timeout = 120s
-[cpu]
-pin = ${3:-1,0}
-[balloon]
-enabled = no
-INI
-}
-qemu_of() { pgrep -f "guest=klrun-$$-$1," | head -1; }
-wait_for() { # SECONDS CMD...: polls until CMD succeeds
-    local end=$((SECONDS + $1)); shift
-    while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
-    return 1
-}
-leftovers() { # NAME: prints what is left of it
-    [ -e "$KVMLAUNCH_RUNDIR/klrun-$$-$1" ] && echo "runtime dir"
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/klrun-$$-$1" ] && echo "cgroup $c/klrun-$$-$1"; done
-    [ -n "$(qemu_of "$1")" ] && echo "qemu process"
+make_tmp --rundir
+make_user kltest
+vms_named klrun-$$
+vm_preset guest
+vm() { # NAME APPEND [PIN]: writes $tmp/NAME.ini
+    vm_ini "$1" "vm.append=console=ttyS0 quiet $2" vm.exit-device=yes "cpu.pin=${3:-1,0}"
 }
 # Every thread of QEMU PID: the VM's uid and gid in all four fields, no
 # supplementary groups, every capability set empty, no_new_privs, seccomp.
@@ -192,21 +144,8 @@ fi
 # serial log's; the same privileges and environment.
 if [ -c /dev/net/tun ] && command -v ip >/dev/null && ip netns add "klrun$$" 2>/dev/null; then
     ns=klrun$$
-    cat > "$tmp/tap.ini" <<INI
-[vm]
-name = klrun-$$-tap
-memory = 64M
-vcpus = 2
-user = $user
-serial = file:$tmp/tap.serial
-shutdown-timeout = 0s
-timeout = 120s
-[balloon]
-enabled = no
-[net "lan"]
-tap = kl-rt$$
-queues = 2
-INI
+    defer ip netns del "$ns"
+    vm_ini tap vm.memory=64M vm.kernel= vm.initrd= vm.append= vm.shutdown-timeout=0s '[net "lan"]' "tap = kl-rt$$" "queues = 2"
     # ip netns exec execs kvmlaunch in place: $! is kvmlaunch itself.
     ip netns exec "$ns" "$bin" "$tmp/tap.ini" > "$tmp/tap.out" 2>&1 &
     sup=$!; pids+=($sup)
@@ -223,9 +162,9 @@ INI
     else
         bad "the VM with taps did not come up"; cat "$tmp/tap.out"
     fi
-    ip netns del "$ns"; ns=
+    ip netns del "$ns"
 else
-    echo "note: no network namespace with a tap here: QEMU's fds with taps not checked"
+    skip "no network namespace with a tap here: QEMU's fds with taps not checked"
 fi
 
 # 3. kill -9 QEMU: kvmlaunch exits non-zero and cleans up.
@@ -297,4 +236,4 @@ sed -i 's/^timeout = 120s/timeout = 8s/' "$tmp/slow.ini"
 "$bin" "$tmp/slow.ini" > "$tmp/slow.out" 2>&1; rc=$?
 [ $rc = 124 ] && ok "timeout: exit 124" || { bad "timeout: exit $rc"; cat "$tmp/slow.out"; }
 [ -z "$(leftovers slow)" ] && ok "nothing left after the timeout" || bad "left after timeout: $(leftovers slow)"
-exit $fail
+finish

@@ -13,44 +13,24 @@
 # SOAK_CYCLES: 200 by default (CI), 50 in the ASan build (each start there
 # costs several times as much); `make soak` runs 1000 in the plain build.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (QEMU is started as another user, taps, namespaces)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: iproute2 is not installed"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-if ldd "$bin" 2>/dev/null | grep -q libasan; then asan=1; else asan=0; fi
+. "$(dirname "$0")/lib.sh"
+need_root "QEMU is started as another user, taps, namespaces"
+need_cmd qemu-system-x86_64; need_cmd ip -- iproute2; need_tun
+if asan_build; then asan=1; else asan=0; fi
 cycles=${SOAK_CYCLES:-$([ $asan = 1 ] && echo 50 || echo 200)}
 
 # The cpuset hierarchy as the host mounts it, to mount again in the
 # namespace (ip netns exec mounts a fresh /sys, without cgroups).
 cg_v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuset(,|$)/ {print $2; exit}' /proc/self/mounts)
 cg_v2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
-ns=klsoak$$
-ip netns add $ns || { echo "SKIP: cannot create a network namespace"; exit 77; }
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
-user=klsoak$$
-name=klsoak-$$
-created_user=0
-fail=0
+make_netns klsoak
+make_tmp --rundir
+make_user klsoak
+vms_named klsoak-$$
+name=$(name soak)
 sup=
-cleanup() {
-    [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null
-    pkill -9 -f "guest=$name," 2>/dev/null
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do
-        [ -d "$c/$name" ] && find "$c/$name" -depth -type d -exec rmdir {} + 2>/dev/null
-    done
-    ip netns del $ns 2>/dev/null
-    [ $created_user = 1 ] && userdel "$user" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && created_user=1
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-in_ns() { ip netns exec $ns "$@"; }
-links() { in_ns ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; }
+kill_sup() { [ -n "$sup" ] && kill -9 "$sup"; }
+defer kill_sup
 # kvmlaunch in the namespace, with the cpuset hierarchy mounted where the
 # host has it (the mounts vanish with the process's mount namespace).
 start_in_ns() { # OUT: $! is kvmlaunch itself (ip netns exec and sh exec in place)
@@ -62,22 +42,8 @@ start_in_ns() { # OUT: $! is kvmlaunch itself (ip netns exec and sh exec in plac
 export CG_V1=$cg_v1 CG_V2=$cg_v2
 before=$(links)
 tap=kl-sk$$
-cat > "$tmp/soak.ini" <<INI
-[vm]
-name = $name
-memory = 64M
-vcpus = 1
-user = $user
-serial = none
-shutdown-timeout = 0s
-timeout = 300s
-[cpu]
-pin = auto
-[balloon]
-enabled = no
-[net "lan"]
-tap = $tap
-INI
+vm_preset bios
+vm_ini soak vm.timeout=300s cpu.pin=auto '[net "lan"]' "tap = $tap"
 
 status_field() { # PID KEY: the value of KEY: in /proc/PID/status (bash only: no fork)
     local k v
@@ -179,11 +145,9 @@ fi
 # Nothing left.
 left=()
 [ -n "$(ls -A "$KVMLAUNCH_RUNDIR" 2>/dev/null)" ] && left+=("in $KVMLAUNCH_RUNDIR: $(ls -A "$KVMLAUNCH_RUNDIR" | tr '\n' ' ')")
-for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/$name" ] && left+=("cgroup $c/$name"); done
+while read -r l; do left+=("$l"); done < <(leftovers soak)
 [ "$(links)" = "$before" ] || left+=("links in the namespace: $(links), were: $before")
-pgrep -f "guest=$name," > /dev/null && left+=("QEMU")
 pgrep -u "$user" > /dev/null && left+=("processes of $user")
-pgrep -f "$tmp/soak.ini" > /dev/null && left+=("kvmlaunch")
 echo "measure: leftovers after $n cycles: ${#left[@]}"
 [ ${#left[@]} = 0 ] && ok "nothing left: no runtime dir, host.state, cpus.state, cgroup, tap or process" || bad "left: ${left[*]}"
-exit $fail
+finish

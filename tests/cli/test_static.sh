@@ -8,21 +8,16 @@
 #
 # Runs once, beside the plain build (the ASan build cannot be static).
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-if ldd "$bin" 2>/dev/null | grep -q libasan; then echo "SKIP: the static build is tested beside the plain one"; exit 77; fi
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/lib.sh"
+asan_build && skip_all "this is the ASan build, which cannot be static: the static build is tested beside the plain one"
 
-make -s build/static/kvmlaunch 2>/dev/null || { echo "FAIL: make build/static/kvmlaunch"; exit 1; }
+make -s build/static/kvmlaunch 2>/dev/null || { bad "make build/static/kvmlaunch"; finish; }
 static=build/static/kvmlaunch
 if readelf -l "$static" | grep -q 'Requesting program interpreter'; then bad "$static has a program interpreter"; else ok "no program interpreter"; fi
 if readelf -d "$static" | grep -q NEEDED; then bad "$static needs shared libraries: $(readelf -d "$static" | grep NEEDED | tr -s ' ')"; else ok "no shared library needed"; fi
 "$static" --version | grep -q '^kvmlaunch ' && ok "--version" || bad "--version: $("$static" --version 2>&1)"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+make_tmp
 for ini in examples/*.ini; do
     KVMLAUNCH_RUNDIR=$tmp "$bin" --dry-run "$ini" > "$tmp/dyn" 2>&1
     KVMLAUNCH_RUNDIR=$tmp "$static" --dry-run "$ini" > "$tmp/sta" 2>&1
@@ -30,13 +25,14 @@ for ini in examples/*.ini; do
 done
 
 if [ "$(id -u)" != 0 ] || ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "SKIP (rest): starting VMs needs root and qemu-system-x86_64"
-    exit $fail
+    skip "the soak with the static build: starting VMs needs root and qemu-system-x86_64"
+    finish
 fi
-out=$(SOAK_CYCLES=5 KVMLAUNCH_BIN=$static tests/cli/test_soak.sh 2>&1)
+# Its skips are this test's: it says so itself below.
+out=$(SOAK_CYCLES=5 KVMLAUNCH_BIN=$static KLTEST_SKIP_LOG= tests/cli/test_soak.sh 2>&1)
 rc=$?
 echo "$out" | sed 's/^/  soak: /'
 if [ $rc = 0 ]; then ok "5 start/stop cycles with the static build"
-elif [ $rc = 77 ]; then echo "SKIP (soak): $(echo "$out" | grep SKIP)"
+elif [ $rc = 77 ]; then skip "the soak with the static build: $(echo "$out" | sed -n 's/^SKIP: //p')"
 else bad "the soak with the static build exited $rc"; fi
-exit $fail
+finish

@@ -5,67 +5,23 @@
 # original value, put back after `kvmlaunch stop`. The JSON fields are
 # those of docs/STATUS.md.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-guest=$top/tests/guest/out
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (QEMU is started as another user)"; exit 77; }
-[ -f "$guest/vmlinuz" ] && [ -f "$guest/initrd.img" ] || { echo "SKIP: the test guest is not built (tests/guest/build.sh)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: jq is not installed (make deps installs it)"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_root "QEMU is started as another user"
+need_guest; need_cmd qemu-system-x86_64; need_cmd jq -- make deps installs it
 knob=/sys/kernel/mm/ksm/sleep_millisecs
-[ -w $knob ] || { echo "SKIP: no $knob (a kernel without KSM)"; exit 77; }
+[ -w $knob ] || skip_all "no $knob (a kernel without KSM)"
 
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
-user=klstat$$
-created_user=0
-fail=0
-pids=()
+make_tmp --rundir
+make_user klstat
+# Whatever happens below, the host keeps its KSM scan interval.
+keep_knob $knob
+vms_named klstat-$$
 orig=$(cat $knob)
 want=$((orig + 3))
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for n in a b; do p=$(qemu_of $n); [ -n "$p" ] && kill -9 "$p"; done
-    # Whatever happened above, the host keeps its KSM scan interval.
-    [ "$(cat $knob)" = "$orig" ] || echo "$orig" > $knob
-    [ $created_user = 1 ] && userdel "$user" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && created_user=1
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-
-name() { echo "klstat-$$-$1"; }
-qemu_of() { pgrep -f "guest=klstat-$$-$1," | head -1; }
-wait_for() { # SECONDS CMD...: polls until CMD succeeds
-    local end=$((SECONDS + $1)); shift
-    while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.3; done
-    return 1
-}
-leftovers() { # ID: prints what is left of it
-    [ -e "$KVMLAUNCH_RUNDIR/$(name "$1")" ] && echo "runtime dir"
-    for c in /sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch; do [ -e "$c/$(name "$1")" ] && echo "cgroup $c/$(name "$1")"; done
-    [ -n "$(qemu_of "$1")" ] && echo "qemu process"
-}
-vm() { # ID VCPUS PIN EXTRA: writes $tmp/ID.ini
-    cat > "$tmp/$1.ini" <<INI
-[vm]
-name = $(name "$1")
-memory = 256M
-vcpus = $2
-user = $user
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet kl.stay=1
-serial = file:$tmp/$1.serial
-shutdown-timeout = 20s
-timeout = 180s
-[cpu]
-pin = $3
-$4
-INI
+wait_step=0.3
+vm_preset guest
+vm() { # ID VCPUS PIN [SECTION.KEY=VALUE | TEXT]...: writes $tmp/ID.ini
+    vm_ini "$1" "vm.vcpus=$2" vm.timeout=180s "cpu.pin=$3" "${@:4}"
 }
 # jq -e on the saved report of ID: a failed filter fails the check.
 jqa() { jq -e "$2" "$tmp/$1.json" > /dev/null; }
@@ -74,23 +30,19 @@ running() { status_json "$1" && jqa "$1" '.state == "running"'; }
 
 # VM a: pinned, bound to node 0, a balloon with guest stats every second,
 # and one host knob changed (KSM's scan interval: harmless, put back).
-vm a 2 1,0 "[memory]
+vm a 2 1,0 balloon.enabled=yes balloon.stats-period=1s "[memory]
 nodes = 0
-[balloon]
-enabled = yes
-stats-period = 1s
 [host]
 ksm-sleep-ms = $want"
 # VM b: no balloon device, no knob.
-vm b 1 none "[balloon]
-enabled = no"
+vm b 1 none
 "$bin" "$tmp/a.ini" > "$tmp/a.out" 2>&1 &
 pids+=($!); sup_a=$!
 "$bin" "$tmp/b.ini" > "$tmp/b.out" 2>&1 &
 pids+=($!); sup_b=$!
 
 if ! wait_for 90 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/a.serial" || ! wait_for 30 running a; then
-    bad "VM a did not come up"; cat "$tmp/a.out" "$tmp/a.json" "$tmp/a.err" 2>/dev/null; exit 1
+    bad "VM a did not come up"; cat "$tmp/a.out" "$tmp/a.json" "$tmp/a.err" 2>/dev/null; finish
 fi
 ok "status --json says running"
 q=$(qemu_of a)
@@ -179,4 +131,4 @@ wait $sup_a; src=$?
 wait $sup_b; src=$?
 [ $rc = 0 ] && [ $src = 0 ] && [ -z "$(leftovers b)" ] && ok "stop b: nothing left" || { bad "stop b: exit $rc, supervisor $src, left: $(leftovers b)"; cat "$tmp/stopb.out" "$tmp/b.out"; }
 [ ! -e "$KVMLAUNCH_RUNDIR/host.state" ] && ok "no host state left" || bad "host.state left: $(cat "$KVMLAUNCH_RUNDIR/host.state")"
-exit $fail
+finish

@@ -8,45 +8,21 @@
 # of the unit (the man pages are checked by their own test)
 # where systemd is installed.
 set -u
-bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
-cd "$(dirname "$0")/../.."
-top=$(pwd)
-guest=$top/tests/guest/out
+. "$(dirname "$0")/lib.sh"
 unit=$top/systemd/kvmlaunch@.service
 helper=$(dirname "$(dirname "$bin")")/$(basename "$(dirname "$bin")")/tests/unit/test_notify
 [ -x "$helper" ] || helper=$(dirname "$bin")/tests/unit/test_notify
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -f "$guest/vmlinuz" ] || { echo "SKIP: the test guest is not built"; exit 77; }
-[ -x "$helper" ] || { echo "SKIP: $helper is not built"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
+need_root; need_guest
+[ -x "$helper" ] || skip_all "$helper is not built"
+need_cmd qemu-system-x86_64
 
-tmp=$(mktemp -d)
-export KVMLAUNCH_RUNDIR=$tmp/run
+make_tmp --rundir
 name=klsd-$$
-fail=0
-cleanup() { pkill -9 -f "guest=$name," 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+defer pkill -9 -f "guest=$name[,-]"
 
 # /etc/kvmlaunch/%i.ini stands in $tmp.
-cat > "$tmp/$name.ini" <<INI
-[vm]
-name = $name
-memory = 256M
-vcpus = 2
-user = nobody
-kernel = $guest/vmlinuz
-initrd = $guest/initrd.img
-append = console=ttyS0 quiet kl.stay=1
-serial = file:$tmp/serial.log
-shutdown-timeout = 30s
-timeout = 120s
-[cpu]
-pin = 1,0
-[balloon]
-enabled = no
-INI
+vm_preset guest
+vm_ini "$name" "vm.serial=file:$tmp/serial.log" vm.shutdown-timeout=30s cpu.pin=1,0
 unit_cmd() { # KEY: the unit's command line for KEY, with this checkout's paths
     sed -n "s/^$1=-\{0,1\}//p" "$unit" | sed "s|/usr/sbin/kvmlaunch|$bin|; s|/etc/kvmlaunch/%i.ini|$tmp/$name.ini|; s|%i|$name|g"
 }
@@ -95,6 +71,7 @@ JOURNAL_STREAM=1:2 "$bin" "$tmp/j.ini" 2> "$tmp/nojournal"
 # next start of the VM puts back what the dead one left, and runs.
 ksm_path=/sys/kernel/mm/ksm/sleep_millisecs
 ksm_was=$(cat $ksm_path)
+keep_knob $ksm_path
 printf '[vm]\nname = %s-n\nmemory = 64M\nvcpus = 1\nuser = nobody\nshutdown-timeout = 2s\n[balloon]\nenabled = no\n[host]\nksm-sleep-ms = %d\n' "$name" $((ksm_was + 7)) > "$tmp/n.ini"
 running() { "$bin" status "$name-n" 2>/dev/null | grep -q running; }
 "$bin" "$tmp/n.ini" > "$tmp/n1.out" 2>&1 & sup=$!
@@ -108,7 +85,6 @@ for i in $(seq 1 100); do running && break; sleep 0.1; done
 running && ok "the next start of the VM runs" || { bad "restart"; cat "$tmp/n2.out"; }
 "$bin" stop "$name-n" > /dev/null 2>&1; wait $sup
 [ "$(cat $ksm_path)" = "$ksm_was" ] && [ ! -e "$KVMLAUNCH_RUNDIR/$name-n" ] && [ ! -e "$KVMLAUNCH_RUNDIR/host.state" ] && ok "after its stop: $ksm_path back to $ksm_was, nothing left" || bad "after restart+stop: $(cat $ksm_path), $(ls "$KVMLAUNCH_RUNDIR")"
-[ "$(cat $ksm_path)" = "$ksm_was" ] || echo "$ksm_was" > $ksm_path
 
 # systemd-analyze verify, with this checkout's binary in ExecStart.
 if command -v systemd-analyze >/dev/null; then
@@ -116,6 +92,6 @@ if command -v systemd-analyze >/dev/null; then
     if systemd-analyze verify --man=no "$tmp/kvmlaunch@demo.service" > "$tmp/verify.out" 2>&1; then ok "systemd-analyze verify passes"
     else bad "systemd-analyze verify"; cat "$tmp/verify.out"; fi
 else
-    echo "note: systemd-analyze is not installed: the unit is not verified here"
+    skip "systemd-analyze is not installed: the unit is not verified here"
 fi
-exit $fail
+finish

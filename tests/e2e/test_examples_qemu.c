@@ -42,6 +42,7 @@
 #include "qemucmd.h"
 #include "qmp.h"
 #include "strvec.h"
+#include "skip.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -1171,11 +1172,6 @@ static const char *pick_tmp_base(void) {
         if (direct) return cands[i];
     }
     return NULL;
-}
-
-static int skip_program(const char *why) {
-    printf("SKIP: %s\n", why);
-    return 77;
 }
 
 int main(void) {

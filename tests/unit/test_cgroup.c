@@ -30,6 +30,7 @@
 #include "kfiles.h"
 #include "fake_cgroup.h"
 #include "fake_root.h"
+#include "skip.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -563,9 +564,9 @@ static void test_v2_delegated(void **state) {
 
     _cleanup_free_ char *unit_dir = xasprintf("%s%s", e.root, unit);
     if (setxattr(unit_dir, "user.delegate", "1", 1, 0) < 0) {
-        print_message("skip: user xattrs do not work in %s (%s): the delegated case is not tested\n", e.dir, strerror(errno));
+        int err = errno;
         fake_root_teardown(&e);
-        skip();
+        skip_because("user xattrs do not work in the temp dir (%s): the delegated case is not tested", strerror(err));
     }
     open_root(&hr, &l);
     assert_true(l.delegated);
@@ -843,18 +844,17 @@ static int cpu_of(pid_t tid) {
 
 static int real_main(void) {
     if (geteuid() != 0) {
-        printf("SKIP: needs root (it creates cgroups)\n");
-        return 77;
+        return skip_program("needs root (it creates cgroups)");
     }
     unsetenv("KVMLAUNCH_ROOT");
     HostRoot hr = HOSTROOT_INIT;
     CgroupLayout l;
     if (hostroot_open(&hr) < 0 || cgroup_detect(&hr, &l) < 0) return 1;
     if (l.version == CGROUP_NONE) {
-        printf("SKIP: %s\n", l.why);
+        int rc = skip_program("%s", l.why);
         cgroup_layout_free(&l);
         hostroot_close(&hr);
-        return 77;
+        return rc;
     }
     /* kvmlaunch/ may be there (it stays once made) and hold other VMs;
      * this test touches only its own kltest-PID. */

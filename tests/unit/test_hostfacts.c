@@ -17,6 +17,7 @@
 
 #include "hostfacts.h"
 #include "spawn.h"
+#include "skip.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -100,8 +101,7 @@ static void test_probe_disks(void **state) {
 static void test_open_as(void **state) {
     (void)state;
     if (geteuid() != 0) {
-        print_message("SKIP: opening as another user needs root\n");
-        skip();
+        skip_because("opening as another user needs root");
     }
     char dir[] = "/tmp/kl-openas-XXXXXX";
     assert_non_null(mkdtemp(dir));

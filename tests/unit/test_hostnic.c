@@ -34,6 +34,7 @@
 #include "runtime.h"
 #include "tap.h"
 #include "fake_root.h"
+#include "skip.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -608,8 +609,7 @@ static void offloads_child(const char *run) {
 static void test_offloads_real(void **state) {
     (void)state;
     if (access("/dev/net/tun", R_OK | W_OK) < 0) {
-        printf("skip: no /dev/net/tun: the offloads are tested on fake data only here\n");
-        return;
+        skip_because("no /dev/net/tun: the offloads are tested on fake data only here");
     }
     char dir[] = "/tmp/kvmlaunch-hostnic-run-XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -621,8 +621,7 @@ static void test_offloads_real(void **state) {
     assert_int_equal(waitpid(pid, &st, 0), pid);
     test_sh("rm -rf %s", dir);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-        printf("skip: cannot make a network namespace with a tap here\n");
-        return;
+        skip_because("cannot make a network namespace with a tap here");
     }
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
@@ -710,8 +709,7 @@ int main(int argc, char **argv) {
     int r = cmocka_run_group_tests_name("hostnic parsers", pure, NULL, NULL);
     if (r) return r;
     if (geteuid() != 0) {
-        printf("SKIP: needs root (the fake trees keep root-owned modes; the offloads need a network namespace)\n");
-        return 77;
+        return skip_program("needs root (the fake trees keep root-owned modes; the offloads need a network namespace)");
     }
     const struct CMUnitTest root[] = {
         cmocka_unit_test(test_plan_local_msix), cmocka_unit_test(test_plan_cpulist),

@@ -16,6 +16,7 @@
 #include "hostplan.h"
 #include "runtime.h"
 #include "fake_root.h"
+#include "skip.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -340,8 +341,7 @@ static void test_unreadable_state_kept(void **state) {
 
 int main(void) {
     if (geteuid() != 0) {
-        printf("SKIP: needs root (runtime dirs and locks under a temp dir are fine, but the fake trees keep root-owned modes)\n");
-        return 77;
+        return skip_program("needs root (runtime dirs and locks under a temp dir are fine, but the fake trees keep root-owned modes)");
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_apply_restore), cmocka_unit_test(test_shared_and_dead),

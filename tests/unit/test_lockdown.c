@@ -42,6 +42,7 @@
 #include "lockdown.h"
 #include "netns_test.h"
 #include "runtime.h"
+#include "skip.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -597,8 +598,7 @@ static void test_offloads_restored_after_lockdown(void **state) {
     _cleanup_free_ char *cmd = xasprintf("rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-        printf("skip: no network namespace with a tap here: offloads after lockdown not tested\n");
-        return;
+        skip_because("no network namespace with a tap here: offloads after lockdown not tested");
     }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         fail_msg("offloads child: %s %d", WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
@@ -691,10 +691,9 @@ static void test_int80_kills(void **state) {
     }
     int st = wait_child(pid);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        printf("skip: no 32-bit syscall entry in this kernel (int $0x80 without a filter: %s %d): "
-               "the i386 arch is shown refused on the exported BPF only\n",
-               WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-        return;
+        skip_because("no 32-bit syscall entry in this kernel (int $0x80 without a filter: %s %d): "
+                     "the i386 arch is shown refused on the exported BPF only",
+                     WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
     }
     fflush(NULL);
     pid = fork();
@@ -740,8 +739,7 @@ int main(void) {
     int r = cmocka_run_group_tests_name("lockdown filter", filter_tests, NULL, NULL);
     if (r != 0) return r;
     if (geteuid() != 0) {
-        printf("SKIP: needs root (the lockdown itself runs in forked children as root)\n");
-        return 77;
+        return skip_program("needs root (the lockdown itself runs in forked children as root)");
     }
     const struct CMUnitTest root_tests[] = {
         cmocka_unit_test(test_locked_down_child),
