@@ -252,7 +252,7 @@ ro=/sys/kernel/mm/ksm/sleep_millisecs
 # tree's list files answer a write as the kernel's do.
 ftbin=$(dirname "$bin")/tests/helpers/kvmlaunch-faketree
 [ -x "$ftbin" ] || ftbin=$(realpath build/plain/tests/helpers/kvmlaunch-faketree 2>/dev/null)
-if [ ! -x "$ftbin" ]; then echo "skip: sysfs write failing half-way: no kvmlaunch-faketree (make tests builds it)"; else
+if [ ! -x "$ftbin" ]; then skip "sysfs write failing half-way: no kvmlaunch-faketree (make tests builds it)"; else
 # Its own runtime base: the state file names knobs by their path in the tree.
 KVMLAUNCH_RUNDIR=$tmp/run.fake KVMLAUNCH_ROOT=$tmp/root unshare -m sh -c "mount --bind '$tmp/root$ro' '$tmp/root$ro' && mount -o remount,bind,ro '$tmp/root$ro' && exec '$ftbin' '$tmp/h.ini'" > "$tmp/h.out" 2>&1; rc=$?
 faults=$((faults + 1))
