@@ -192,6 +192,10 @@ one() {
         bad_case "$name" "$mode: exit $want but stdout is not empty: $(head -c 200 "$out" | tr '\n' '|')"
     fi
     local ctl=$'[\x01-\x08\x0b-\x1f\x7f]'
+    # The C1 controls (U+0080..U+009F) and bytes that are no UTF-8 reach a
+    # terminal as raw as C0 would: messages carry them as \xNN.
+    iconv -f UTF-8 -t UTF-8 "$src" > /dev/null 2>&1 || bad_case "$name" "$mode: invalid UTF-8 in a message: $(head -c 200 "$src" | od -c | head -3 | tr '\n' ' ')"
+    LC_ALL=C grep -aq $'\xc2[\x80-\x9f]' "$src" && bad_case "$name" "$mode: a C1 control character in a message"
     while IFS= read -r line || [ -n "$line" ]; do
         [[ $line =~ $ctl ]] && bad_case "$name" "$mode: a control character in a message: ${line//$ctl/?}"
         if [ "$src" = "$out" ]; then
