@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kfiles.h"
 #include "log.h"
 #include "util.h"
 
@@ -16,6 +17,34 @@ static void record_enable(CgroupVm *vm, const char *dir, bool was) {
         if (streq(vm->enabled[i].path, dir)) return;
     vm->enabled = xrealloc(vm->enabled, (vm->n_enabled + 1) * sizeof(*vm->enabled));
     vm->enabled[vm->n_enabled++] = (CgroupEnable){ xstrdup(dir), was };
+}
+
+/* The shared kvmlaunch/'s cpuset.cpus or .mems (v1) NOW, widened by WANT:
+ * v1 takes a CPU that goes offline out of every cpuset and gives it back
+ * to the root alone when it comes back, so kvmlaunch/, which stays, would
+ * refuse that CPU to every later VM (EINVAL: a child wider than its
+ * parent). Never narrowed: other VMs may use what it has. NULL when NOW
+ * holds WANT already (or either does not parse: the write's check says). */
+static char *widen_list(const char *now, const char *want) {
+    CpuList a = { 0 }, b = { 0 };
+    char *out = NULL;
+    if (kfile_parse_cpulist(now, &a) >= 0 && kfile_parse_cpulist(want, &b) >= 0) {
+        bool grows = false;
+        for (size_t i = 0; i < b.n; i++) {
+            if (cpulist_contains(&a, b.cpu[i])) continue;
+            a.cpu = xrealloc(a.cpu, (a.n + 1) * sizeof(int));
+            a.cpu[a.n++] = b.cpu[i];
+            grows = true;
+        }
+        if (grows) {
+            CpuList sorted = cpulist_sorted(&a);
+            out = cpulist_format(&sorted);
+            cpulist_free(&sorted);
+        }
+    }
+    cpulist_free(&a);
+    cpulist_free(&b);
+    return out;
 }
 
 /* One configuration step; returns -errno without logging, so the caller
@@ -39,10 +68,13 @@ static int exec_op(const HostRoot *hr, const CgroupOp *op, CgroupVm *vm) {
     }
     case CGROUP_OP_WRITE:
         if (op->flags & CGROUP_OP_SHARED) {
-            _cleanup_free_ char *text = NULL;
+            _cleanup_free_ char *text = NULL, *widened = NULL;
             int r = hostroot_read(hr, op->path, &text);
             if (r < 0) return r;
-            if (cg_text_set(text)) return 0;
+            if (cg_text_set(text)) {
+                widened = widen_list(text, op->value);
+                return widened ? hostroot_write(hr, op->path, widened) : 0;
+            }
         }
         return hostroot_write(hr, op->path, op->value);
     case CGROUP_OP_ATTACH:

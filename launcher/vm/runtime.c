@@ -28,19 +28,30 @@ static const char *redirected_root(void) {
     return root && *root && !streq(root, "/") ? root : NULL;
 }
 
-/* Whether DIR is the host's own run dir, by another spelling too. stat,
- * not realpath: the supervisor's filter allows newfstatat, not readlink. */
-static bool is_host_rundir(const char *dir) {
+/* Whether A and B are the same file (both there). */
+static bool same_file(const char *a, const char *b) {
     struct stat sa, sb;
-    if (stat(dir, &sa) == 0 && stat(HOST_RUNDIR, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    /* Not there yet: by its name, with repeated and trailing slashes gone. */
-    char a[PATH_MAX];
-    char *p = a;
-    for (const char *s = dir; *s && p < a + sizeof(a) - 1; s++)
-        if (*s != '/' || p == a || p[-1] != '/') *p++ = *s;
-    while (p > a + 1 && p[-1] == '/') p--;
-    *p = '\0';
-    return streq(a, HOST_RUNDIR);
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Whether DIR is the host's own run dir, by another spelling or through a
+ * link too. stat, not realpath: the supervisor's filter allows newfstatat,
+ * not readlink. Not there yet: its parent is the host's /run and its last
+ * name "kvmlaunch". */
+static bool is_host_rundir(const char *dir) {
+    if (same_file(dir, HOST_RUNDIR)) return true;
+    struct stat st;
+    if (stat(dir, &st) == 0) return false;
+    char d[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n >= sizeof(d)) return false;
+    memcpy(d, dir, n + 1);
+    while (n > 1 && d[n - 1] == '/') d[--n] = '\0';
+    char *slash = strrchr(d, '/');
+    if (!slash || !streq(slash + 1, "kvmlaunch")) return false;
+    if (slash == d) return false; /* "/kvmlaunch" */
+    *slash = '\0';
+    return same_file(d, "/run");
 }
 
 /* A redirected root never shares the host's run dir: the journal there
@@ -62,6 +73,11 @@ int runtime_check_base(void) {
     if (root && b && *b && is_host_rundir(b))
         return log_error_errno(-EPERM, "KVMLAUNCH_ROOT=%s must not share the host's run dir %s: unset KVMLAUNCH_RUNDIR (the tree's own "
                                        "%s/run/kvmlaunch is used) or name a private one", root, b, root);
+    /* The tree's own may lead there too: a link to it, or a root that is
+     * "/" by another name ("//", "/."). */
+    if (root && is_host_rundir(runtime_base()))
+        return log_error_errno(-EPERM, "KVMLAUNCH_ROOT=%s leads to the host's run dir %s (%s): name a private KVMLAUNCH_RUNDIR", root,
+                               HOST_RUNDIR, runtime_base());
     return 0;
 }
 

@@ -683,6 +683,14 @@ static void test_v1(void **state) {
     /* v1 keeps kvmlaunch/'s CPUs and nodes for the next VM. */
     assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/cpuset.cpus", "0-1\n");
     assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/vm2/tasks", "(missing)");
+    /* CPU 0 went offline and came back: v1 gave it back to the root only.
+     * The next VM widens kvmlaunch/ again (its vm dir asks for 0-1). */
+    fake_put(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/cpuset.cpus", "1\n");
+    CgroupVm vm3;
+    assert_int_equal(cgroup_setup_vm(&hr, &l, &c2, &p2, 5000, &vm3), 0);
+    assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/cpuset.cpus", "0-1\n");
+    assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/vm2/cpuset.cpus", "0-1\n");
+    assert_int_equal(cgroup_teardown_vm(&hr, &vm3), 0);
     assert_top_bare(&e, &hr, "/sys/fs/cgroup/cpuset");
 
     placement_free(&p);

@@ -289,8 +289,23 @@ static void test_redirected_rundir(void **state) {
         assert_int_equal(hostroot_open(&hr), -EPERM);
     }
 
-    /* A start's journal goes to the tree's own run dir. */
+    /* Nor through the tree: its run/ a link to the host's /run, or a root
+     * that is "/" by another name. */
     unsetenv("KVMLAUNCH_RUNDIR");
+    assert_int_equal(test_sh("mv %s/run %s/run.saved 2>/dev/null; ln -s /run %s/run", f.root, f.root, f.root), 0);
+    assert_int_equal(hostroot_open(&hr), -EPERM);
+    assert_int_equal(test_sh("rm %s/run; mv %s/run.saved %s/run 2>/dev/null; true", f.root, f.root, f.root), 0);
+    _cleanup_free_ char *tree = xstrdup(getenv("KVMLAUNCH_ROOT"));
+    static const char *const slash[] = { "//", "/.", "/./" };
+    for (size_t i = 0; i < 3; i++) {
+        setenv("KVMLAUNCH_ROOT", slash[i], 1);
+        assert_int_equal(hostroot_open(&hr), -EPERM);
+    }
+    setenv("KVMLAUNCH_ROOT", tree, 1);
+    assert_int_equal(hostroot_open(&hr), 0);
+    hostroot_close(&hr);
+
+    /* A start's journal goes to the tree's own run dir. */
     VmConfig cfg;
     HostPlan plan;
     _cleanup_free_ char *ini = xasprintf(VM_INI "[host]\nthp = never\n", "redir");
