@@ -218,7 +218,8 @@ char *hostnic_render_offloads(const VmConfig *cfg, const NicOffloads *read, size
  * left alone); logs one report line per [hostnic] (offloads = keep
  * included: their state, unchanged). A feature the device cannot change or
  * whose dependencies keep it off is reported, not an error. On failure what
- * this call changed is put back. */
+ * this call changed is put back; -ENOTRECOVERABLE when some of it could not
+ * be (it stays recorded for cleanup). */
 int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg);
 /* Drops NAME from every feature; a feature nobody relies on any more gets
  * its recorded requested state back. Safe after lockdown. A device that is

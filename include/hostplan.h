@@ -83,7 +83,8 @@ char *hostplan_render(const HostPlan *plan);
 /* Applies PLAN for VM NAME. The journal (include/journal.h) records each
  * knob's original value and the VMs relying on it in BASE/host.state,
  * saved before the knob is written. On failure everything this call
- * changed is undone and the error names the file. */
+ * changed is undone and the error names the file; -ENOTRECOVERABLE when
+ * some of it could not be put back (it stays recorded for cleanup). */
 int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan);
 /* Drops NAME from every knob it relies on; a knob no running VM relies on
  * any more gets its original value back, in reverse order. A knob whose

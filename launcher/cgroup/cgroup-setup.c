@@ -12,9 +12,14 @@
 #include "log.h"
 #include "util.h"
 
+/* A retried pass may find cpuset on where an earlier pass did not (another
+ * VM turned it on between): what this VM ever turned on stays its own. */
 static void record_enable(CgroupVm *vm, const char *dir, bool was) {
     for (size_t i = 0; i < vm->n_enabled; i++)
-        if (streq(vm->enabled[i].path, dir)) return;
+        if (streq(vm->enabled[i].path, dir)) {
+            vm->enabled[i].was_enabled &= was;
+            return;
+        }
     vm->enabled = xrealloc(vm->enabled, (vm->n_enabled + 1) * sizeof(*vm->enabled));
     vm->enabled[vm->n_enabled++] = (CgroupEnable){ xstrdup(dir), was };
 }

@@ -105,7 +105,9 @@ int cgroup_release_cpuset(const HostRoot *hr, const char *dir) {
         return 0;
     }
     r = hostroot_write(hr, path, "-cpuset");
-    if (r < 0) return log_error_errno(r, "Failed to write -cpuset to %s: %m", path);
+    /* A VM that turned cpuset on in its own dir just now: still in use. */
+    if (r == -EBUSY) log_info("cpuset stays enabled in %s: a child took it up meanwhile", path);
+    else if (r < 0) return log_error_errno(r, "Failed to write -cpuset to %s: %m", path);
     return 0;
 }
 

@@ -77,15 +77,20 @@ int cmd_stop(const char *name) {
     return EXIT_RUNTIME;
 }
 
-static bool vm_running(const char *name) { return runtime_query(name, NULL, NULL) == 1; }
+/* A VM that holds its lock but whose pid file cannot be read yet counts as
+ * running, as the journal counts it (journal_vm_gone). */
+static bool vm_running(const char *name) { return runtime_query(name, NULL, NULL) != 0; }
 
 /* NAME's runtime dir, the host knobs it relied on and its cgroups; NULL:
  * every VM that is not running. */
 int cmd_cleanup(const char *name) {
     if (name && check_name(name) < 0) return EXIT_CONFIG;
     int rc = EXIT_OK;
+    /* NAME's lock is held until all of it is done: a start of NAME in
+     * between would otherwise lose its knobs, claims and cgroups to us. */
+    Runtime rt = RUNTIME_INIT;
     if (name) {
-        int r = runtime_cleanup(name);
+        int r = runtime_acquire(name, &rt, NULL);
         if (r == -EBUSY) {
             log_error("%s is running; `kvmlaunch stop %s` first", name, name);
             return EXIT_RUNTIME;
@@ -104,10 +109,15 @@ int cmd_cleanup(const char *name) {
         if (d) closedir(d);
     }
     HostRoot hr = HOSTROOT_INIT;
-    if (hostroot_open(&hr) < 0) return EXIT_RUNTIME;
+    if (hostroot_open(&hr) < 0) {
+        runtime_release(&rt);
+        return EXIT_RUNTIME;
+    }
     /* A dead VM's knobs go back unless a running VM still relies on them. */
-    if ((name && hostplan_restore(&hr, name) < 0) || hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
-    if ((name && hostnic_offloads_restore(&hr, name) < 0) || hostnic_offloads_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
+    if (name && hostplan_restore(&hr, name) < 0) rc = EXIT_RUNTIME;
+    if (hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
+    if (name && hostnic_offloads_restore(&hr, name) < 0) rc = EXIT_RUNTIME;
+    if (hostnic_offloads_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
     if (cpuclaim_release(name) < 0) rc = EXIT_RUNTIME;
     /* The cgroups of a dead VM too (kvmlaunch/ itself stays). */
     CgroupLayout cgl;
@@ -117,6 +127,7 @@ int cmd_cleanup(const char *name) {
         rc = EXIT_RUNTIME;
     cgroup_layout_free(&cgl);
     hostroot_close(&hr);
+    runtime_release(&rt);
     if (rc == EXIT_OK) log_info("%s: nothing is left", name ? name : "all stopped VMs");
     return rc;
 }

@@ -130,9 +130,8 @@ static int join_pool(Journal *j, json_object *k, const HostRoot *hr, const char 
  * recorded original stays. */
 static int join_knob(Journal *j, json_object *k, const HostRoot *hr, const char *name, const HostChange *c) {
     _cleanup_free_ char *set = xstrdup(journal_str(k, "value") ? journal_str(k, "value") : c->new);
-    bool mine = journal_has_user(k, name);
     journal_add_user(k, name);
-    if (streq(set, c->new) || mine) return journal_save(j);
+    if (streq(set, c->new)) return journal_save(j);
     const char *holder = journal_running_user(k, name);
     if (holder) return log_error_errno(-EBUSY, "%s is set to %s for running VM %s; this VM wants %s", c->path, set, holder, c->new);
     json_object_object_add(k, "value", json_object_new_string(c->new));
@@ -180,8 +179,9 @@ int hostplan_apply(const HostRoot *hr, const char *name, const HostPlan *plan) {
         json_object *k = journal_find(&j, "path", c->path, NULL);
         r = !k ? new_knob(&j, hr, name, c) : c->additive ? join_pool(&j, k, hr, name, c) : join_knob(&j, k, hr, name, c);
     }
-    /* Nothing half-done: what this call changed goes back now. */
-    if (r < 0) journal_settle(&j, name, knob_restore, hr);
+    /* Nothing half-done: what this call changed goes back now. What cannot
+     * stays recorded (the journal says so), and the caller is told. */
+    if (r < 0 && journal_settle(&j, name, knob_restore, hr) < 0) r = -ENOTRECOVERABLE;
     int r2 = journal_save(&j);
     journal_close(&j);
     return r < 0 ? r : r2;

@@ -412,8 +412,9 @@ int hostnic_offloads_apply(const HostRoot *hr, const VmConfig *cfg) {
     journal_settle(&j, NULL, off_restore, &oc);
     for (size_t i = 0; i < cfg->n_hostnics && r >= 0; i++)
         if (cfg->hostnics[i].offloads == OFFLOADS_ON) r = offloads_on(hr, &j, cfg->vm.name, oc.netns, cfg->hostnics[i].head.id);
-    /* Nothing half-done: what this call changed goes back now. */
-    if (r < 0) journal_settle(&j, cfg->vm.name, off_restore, &oc);
+    /* Nothing half-done: what this call changed goes back now, or stays
+     * recorded (said) where it cannot, and the caller is told. */
+    if (r < 0 && journal_settle(&j, cfg->vm.name, off_restore, &oc) < 0) r = -ENOTRECOVERABLE;
     int r2 = journal_save(&j);
     journal_close(&j);
     free(oc.netns);

@@ -142,6 +142,11 @@ static int prepare_host(RunSession *s) {
         run_session_reach(s, RUN_HOSTPLAN);
         if (s->cfg.n_hostnics) r = hostnic_offloads_apply(&s->p.hr, &s->cfg);
     }
+    if (r == -ENOTRECOVERABLE) {
+        log_error("the host could not be prepared for %s, and some of what was changed could not be put back; `kvmlaunch cleanup %s` "
+                  "tries again", s->cfg.vm.name, s->cfg.vm.name);
+        return EXIT_RUNTIME;
+    }
     if (r < 0) {
         log_error("the host could not be prepared for %s; what was changed is back", s->cfg.vm.name);
         return EXIT_RUNTIME;

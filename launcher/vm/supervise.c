@@ -169,7 +169,14 @@ int supervise(Supervisor *s) {
         /* Bytes may already sit in the QMP buffer from a command's reply. */
         if (s->qmp && (s->qmp->len || s->qmp->n_events)) wait = 0;
         int r = poll(p, 2, wait);
-        if (r < 0 && errno != EINTR) return log_error_errno(-errno, "poll failed: %m"), EXIT_RUNTIME;
+        if (r < 0 && errno != EINTR) {
+            /* Nothing can be watched any more: QEMU goes too, reaped, so
+             * that the teardown after us finds it dead as it assumes. */
+            log_error_errno(-errno, "poll failed: %m; stopping QEMU");
+            kill(s->qemu, SIGKILL);
+            waitpid(s->qemu, NULL, 0);
+            return EXIT_RUNTIME;
+        }
         if (s->qmp) drain_events(s);
         struct signalfd_siginfo si;
         while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

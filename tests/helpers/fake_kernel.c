@@ -11,17 +11,41 @@
 
 #include "util.h"
 
-static char *fail_path;
-static int fail_err;
+/* The writes made to fail: each rule lets PASSES writes to its path
+ * through, then fails every later one with ERR. */
+#define FAIL_RULES 4
+static struct {
+    char *path;
+    int err, passes;
+} rules[FAIL_RULES];
 
 void fake_kernel_fail(const char *path, int err) {
-    free(fail_path);
-    fail_path = path ? xstrdup(path) : NULL;
-    fail_err = err;
+    for (size_t i = 0; i < FAIL_RULES; i++) rules[i].path = x_free(rules[i].path);
+    if (path) fake_kernel_fail_after(path, err, 0);
 }
 
-static bool failing(const char *path) {
-    return fail_path && streq(fail_path, path);
+void fake_kernel_fail_after(const char *path, int err, int passes) {
+    for (size_t i = 0; i < FAIL_RULES; i++)
+        if (!rules[i].path) {
+            rules[i].path = xstrdup(path);
+            rules[i].err = err;
+            rules[i].passes = passes;
+            return;
+        }
+    abort(); /* a test with more rules than FAIL_RULES */
+}
+
+/* 0, or the error a write to PATH is made to fail with. */
+static int failing(const char *path) {
+    for (size_t i = 0; i < FAIL_RULES; i++) {
+        if (!rules[i].path || !streq(rules[i].path, path)) continue;
+        if (rules[i].passes > 0) {
+            rules[i].passes--;
+            return 0;
+        }
+        return rules[i].err;
+    }
+    return 0;
 }
 
 /* The list file OLD with the brackets moved to VALUE; NULL when OLD is no
@@ -58,7 +82,8 @@ static char *list_moved(const char *old, const char *value) {
 }
 
 int fake_kernel_write(const HostRoot *hr, const char *path, const char *value) {
-    if (failing(path)) return fail_err;
+    int fail = failing(path);
+    if (fail) return fail;
     _cleanup_free_ char *old = NULL, *emulated = NULL;
     if (hostroot_read(hr, path, &old) == 0) emulated = list_moved(old, value);
     if (!emulated && *value && value[strlen(value) - 1] != '\n') emulated = xasprintf("%s\n", value);
@@ -153,7 +178,8 @@ int fake_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
         get_features(&f, cmd);
         return 0;
     case ETHTOOL_SFEATURES:
-        if (failing(path)) return fail_err;
+        int fail = failing(path);
+    if (fail) return fail;
         set_features(&f, cmd);
         return features_store(hr, path, &f);
     default:

@@ -35,5 +35,8 @@ int fake_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd);
  * /sys/class/net/DEV/test-ethtool-features) fails with ERR (-errno) and
  * changes nothing; NULL: no failure. */
 void fake_kernel_fail(const char *path, int err);
+/* Besides what fails already: PASSES writes to PATH go through, every one
+ * after fails with ERR (a knob that can be set but not put back). */
+void fake_kernel_fail_after(const char *path, int err, int passes);
 
 #endif

@@ -187,6 +187,21 @@ static void test_knob_restore_fails(void **state) {
     assert_true(fake_root_unchanged(&f));
     assert_false(file_there(HOSTPLAN_STATE_FILE));
 
+    /* A start that fails half-way and cannot put back what it changed:
+     * -ENOTRECOVERABLE, and the record stays for cleanup. */
+    assert_int_equal(runtime_acquire("a", &rt, NULL), 0);
+    fake_kernel_fail_after(THP, -EIO, 1);
+    fake_kernel_fail_after("/sys/kernel/mm/ksm/run", -EIO, 0);
+    assert_int_equal(hostplan_apply(&hr, "a", &plan), -ENOTRECOVERABLE);
+    _cleanup_free_ char *kept = state_text(HOSTPLAN_STATE_FILE);
+    assert_non_null(strstr(kept, THP));
+    assert_null(strstr(kept, "/sys/kernel/mm/ksm/run"));
+    runtime_release(&rt);
+    fake_kernel_fail(NULL, 0);
+    assert_int_equal(hostplan_replay_dead(&hr), 0);
+    assert_true(fake_root_unchanged(&f));
+    assert_false(file_there(HOSTPLAN_STATE_FILE));
+
     /* The same with `cleanup NAME`: the name's restore is tried again. */
     assert_int_equal(runtime_acquire("a", &rt, NULL), 0);
     assert_int_equal(hostplan_apply(&hr, "a", &plan), 0);
