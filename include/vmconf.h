@@ -224,6 +224,9 @@ void errlist_clear(ErrList *el);
  * problem in *errors (each a complete line), or another -errno when the file
  * cannot be read (also described in *errors). On failure *cfg is freed. */
 int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors);
+/* The same from FD, opened by the caller (as another user, say); PATH names
+ * it in messages. FD stays open. */
+int vmconf_load_fd(int fd, const char *path, VmConfig *cfg, ErrList *errors);
 /* The same on bytes in memory; NAME is used in messages. */
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors);
 void vmconf_free(VmConfig *cfg);

@@ -457,6 +457,11 @@ int vmconf_load_file(const char *path, VmConfig *cfg, ErrList *errors) {
         errlist_addf(errors, 0, "%s: cannot open the VM definition: %s", path, strerror(errno));
         return r;
     }
+    return vmconf_load_fd(fd, path, cfg, errors);
+}
+
+int vmconf_load_fd(int fd, const char *path, VmConfig *cfg, ErrList *errors) {
+    memset(cfg, 0, sizeof(*cfg));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int r = -errno;

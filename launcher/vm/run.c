@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "caller.h"
 #include "cgroup.h"
 #include "check.h"
 #include "cpuclaim.h"
@@ -27,7 +28,11 @@ void run_print_errlist(FILE *f, const ErrList *el, const char *prefix) {
 
 int run_load_config(const char *path, VmConfig *cfg, FILE *err) {
     ErrList errors = { 0 };
-    int r = vmconf_load_file(path, cfg, &errors);
+    /* Read as the user kvmlaunch runs for (under sudo: SUDO_UID), so its
+     * messages never show a file that user could not read. */
+    memset(cfg, 0, sizeof(*cfg));
+    _cleanup_close_ int fd = caller_open_config(path, &errors);
+    int r = fd < 0 ? fd : vmconf_load_fd(fd, path, cfg, &errors);
     run_print_errlist(err, &errors, "");
     errlist_clear(&errors);
     if (r < 0) return EXIT_CONFIG;
@@ -201,5 +206,6 @@ int run_vm(const char *path) {
     if (rc == EXIT_OK) rc = take_vm(&s);
     if (rc == EXIT_OK) rc = prepare_host(&s);
     if (rc == EXIT_OK) rc = start_and_supervise(&s);
+    if (rc == EXIT_RUNTIME && !run_session_reached(&s, RUN_QMP)) caller_explain_unprivileged();
     return run_session_end(&s, rc);
 }

@@ -1,0 +1,155 @@
+/* The user kvmlaunch runs for, and VM.INI read as them (include/caller.h). */
+#include "caller.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* A decimal id, nothing else ("1000", not "1000x" or "-1"). */
+static bool parse_id(const char *s, unsigned long *out) {
+    if (!s || *s < '0' || *s > '9') return false;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v >= (unsigned long)(uid_t)-1) return false;
+    *out = v;
+    return true;
+}
+
+void caller_identify(Caller *c) {
+    memset(c, 0, sizeof(*c));
+    if (geteuid() != 0) return; /* the kernel already answers as this user */
+    unsigned long uid = getuid(), gid = getgid();
+    if (uid == 0) {
+        /* sudo (and run0) say whom they ran root for. Without it, or for
+         * root itself, root runs for root. */
+        if (!parse_id(getenv("SUDO_UID"), &uid) || uid == 0) return;
+        c->sudo = true;
+        gid = (unsigned long)-1;
+        parse_id(getenv("SUDO_GID"), &gid);
+    }
+    c->other = true;
+    c->uid = (uid_t)uid;
+    struct passwd *pw = getpwuid(c->uid);
+    c->gid = gid != (unsigned long)-1 ? (gid_t)gid : pw ? pw->pw_gid : (gid_t)uid;
+    /* The account's name from the user database; SUDO_USER only words the
+     * message when the database has none. */
+    const char *sudo_user = c->sudo ? getenv("SUDO_USER") : NULL;
+    c->name = pw ? xstrdup(pw->pw_name) : !strempty(sudo_user) ? xstrdup(sudo_user) : xasprintf("uid %lu", uid);
+    if (!pw) return; /* no groups known: the primary group alone */
+    /* getgrouplist says how many there are when the array is too small. */
+    int n = 16;
+    c->groups = xmalloc((size_t)n * sizeof(gid_t));
+    for (;;) {
+        int want = n;
+        if (getgrouplist(pw->pw_name, c->gid, c->groups, &want) >= 0) {
+            c->n_groups = want;
+            return;
+        }
+        if (want <= n || want > NGROUPS_MAX) return; /* the primary group alone */
+        n = want;
+        c->groups = xrealloc(c->groups, (size_t)n * sizeof(gid_t));
+    }
+}
+
+void caller_free(Caller *c) {
+    free(c->name);
+    free(c->groups);
+    memset(c, 0, sizeof(*c));
+}
+
+typedef struct OpenJob {
+    const Caller *c;
+    const char *path;
+    int fd;                         /* or -errno */
+    bool identity;                  /* false: the ids could not be taken */
+} OpenJob;
+
+/* Raw system calls: glibc's setgroups and setfs*id would change every
+ * thread's. The thread's fd lands in the process's table, which the
+ * threads share. */
+static void *open_thread(void *arg) {
+    OpenJob *j = arg;
+    const Caller *c = j->c;
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+    j->fd = -EPERM;
+    if (syscall(SYS_setgroups, (size_t)c->n_groups, c->groups) < 0) return NULL;
+    syscall(SYS_setfsgid, c->gid);
+    syscall(SYS_setfsuid, c->uid);
+    /* Asking again with -1 answers with the id that took. */
+    if (syscall(SYS_setfsgid, (gid_t)-1) != (long)c->gid || syscall(SYS_setfsuid, (uid_t)-1) != (long)c->uid) return NULL;
+    /* Leaving fsuid 0 dropped the file capabilities; the rest go too
+     * (CAP_DAC_READ_SEARCH would still read any file). */
+    if (syscall(SYS_capget, &hdr, caps) < 0) return NULL;
+    for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) caps[i].effective = 0;
+    if (syscall(SYS_capset, &hdr, caps) < 0) return NULL;
+    j->identity = true;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    j->fd = fd < 0 ? -errno : fd;
+    return NULL;
+}
+
+static int open_as(const Caller *c, const char *path, bool *identity) {
+    /* A thread changing its file-system ids makes the process
+     * non-dumpable; it is put back once the thread is gone. */
+    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    OpenJob j = { c, path, -EPERM, false };
+    pthread_t t;
+    int e = pthread_create(&t, NULL, open_thread, &j);
+    if (e) return -e;
+    pthread_join(t, NULL);
+    if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+    *identity = j.identity;
+    return j.fd;
+}
+
+int caller_open_config(const char *path, ErrList *errors) {
+    Caller c;
+    caller_identify(&c);
+    int fd;
+    if (!c.other) {
+        /* O_NONBLOCK: a FIFO must not hang the launcher; fstat refuses it next. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+            fd = -errno;
+            errlist_addf(errors, 0, "%s: cannot open the VM definition: %s", path, strerror(-fd));
+        }
+        return fd;
+    }
+    bool identity = false;
+    fd = open_as(&c, path, &identity);
+    if (fd < 0 && !identity)
+        errlist_addf(errors, 0, "%s: cannot open the VM definition as %s: %s", path, c.name, strerror(-fd));
+    else if (fd < 0)
+        errlist_addf(errors, 0, "%s: cannot be read by %s (the user %s): %s", path, c.name,
+                     c.sudo ? "sudo ran kvmlaunch for" : "who ran kvmlaunch", strerror(-fd));
+    caller_free(&c);
+    return fd;
+}
+
+void caller_explain_unprivileged(void) {
+    if (geteuid() == 0) return;
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &hdr, caps) < 0) return;
+    for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+        if (caps[i].effective) return;
+    struct passwd *pw = getpwuid(geteuid());
+    log_error("kvmlaunch ran as %s (uid %ld), not root: a run prepares the host (its run dir, cgroups, taps, kernel settings) and "
+              "needs root, as sudo or the unit kvmlaunch@.service gives it; `kvmlaunch check` and `--dry-run` work as any user",
+              pw ? pw->pw_name : "a user", (long)geteuid());
+}
