@@ -45,6 +45,23 @@ locked_down() { [ "$(status_field $sup Seccomp)" = 2 ]; }
 wait_for 30 locked_down || bad "the supervisor did not lock down"
 ok "the guest sets its RTC in a loop; the supervisor is locked down (Seccomp 2)"
 
+# QEMU's user (all a guest that broke out of QEMU is) reaches neither the
+# runtime dir nor the status monitor's socket in it.
+rdir=$KVMLAUNCH_RUNDIR/$name
+[ "$(stat -c '%a %U' "$rdir")" = "700 root" ] && ok "the runtime dir is 0700 root: $rdir" || bad "runtime dir: $(stat -c '%a %U' "$rdir")"
+# The system's python3 (a python3 in root's home is not for QEMU's user).
+if [ -x /usr/bin/python3 ]; then
+    connect='import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try: s.connect(sys.argv[1]); print("connected")
+except OSError as e: print(e.strerror)'
+    [ "$(/usr/bin/python3 -c "$connect" "$rdir/qmp.sock")" = connected ] || bad "root cannot connect to $rdir/qmp.sock: the probe is wrong"
+    got=$(setpriv --reuid "$user" --regid "$(id -g "$user")" --clear-groups /usr/bin/python3 -c "$connect" "$rdir/qmp.sock")
+    [ "$got" = "Permission denied" ] && ok "QEMU's user cannot connect to the status monitor's socket: $got" || bad "QEMU's user and $rdir/qmp.sock: $got"
+else
+    skip "/usr/bin/python3 is not installed: the status socket is not probed as QEMU's user"
+fi
+
 # The first events pass before sampling starts: the allocator has seen the
 # event path once when the first sample is taken.
 wait_for 10 have_events 2 || bad "no RTC_CHANGE events reached the supervisor in 10 s"
