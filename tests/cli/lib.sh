@@ -24,6 +24,9 @@
 # counts every skip and prints its reason.
 
 bin=$(realpath "${KVMLAUNCH_BIN:-./kvmlaunch}")
+# The tests are root's: under sudo, kvmlaunch would read their VM.INI files
+# (in root's temp dirs) as the user sudo ran them for (docs/SECURITY.md).
+unset SUDO_UID SUDO_GID SUDO_USER
 cd "$(dirname "$0")/../.." || exit 1
 top=$(pwd)
 guest=$top/tests/guest/out
