@@ -6,7 +6,10 @@
 # FLOOD_STEP seconds for FLOOD_SECONDS once it is locked down. Checked: the
 # events reach it (QEMU passes a guest-triggered event on at most once a
 # second: about one a second is expected), its VmRSS stays flat (no trend
-# and a small spread), and the VM stops cleanly, leaving nothing.
+# and a small spread), and the VM stops cleanly, leaving nothing. While it
+# runs, QEMU's user (what a guest that broke out of QEMU would be) is tried
+# against the runtime dir (0700 root), the status monitor's socket and the
+# VM's cgroup: each refuses it.
 #
 # FLOOD_SECONDS: 15 by default (make check); `make soak` runs 60.
 set -u
@@ -60,6 +63,19 @@ except OSError as e: print(e.strerror)'
     [ "$got" = "Permission denied" ] && ok "QEMU's user cannot connect to the status monitor's socket: $got" || bad "QEMU's user and $rdir/qmp.sock: $got"
 else
     skip "/usr/bin/python3 is not installed: the status socket is not probed as QEMU's user"
+fi
+
+# Nor can it move QEMU out of the VM's cgroup (into kvmlaunch/, above it).
+q=$(qemu_of f) cgdir=
+for c in "${cgroup_bases[@]}"; do [ -d "$c/$name" ] && { cgdir=$c; break; }; done
+if [ -n "$q" ] && [ -n "$cgdir" ]; then
+    before=$(grep -E 'cpuset|^0::' /proc/$q/cgroup)
+    setpriv --reuid "$user" --regid "$(id -g "$user")" --clear-groups sh -c 'echo "$1" > "$2/cgroup.procs"' sh "$q" "$cgdir" 2> "$tmp/cg.err"; rc=$?
+    [ $rc != 0 ] && [ "$(grep -E 'cpuset|^0::' /proc/$q/cgroup)" = "$before" ] &&
+        ok "QEMU's user cannot move QEMU out of its cgroup: $(sed 's/^sh: [0-9]*: //' "$tmp/cg.err" | head -1 | cut -c1-100)" ||
+        bad "QEMU's user moved QEMU: exit $rc, $(grep -E 'cpuset|^0::' /proc/$q/cgroup)"
+else
+    skip "no cgroup of the VM here: the cgroup escape is not tried"
 fi
 
 # The first events pass before sampling starts: the allocator has seen the
