@@ -8,8 +8,8 @@
 # second: about one a second is expected), its VmRSS stays flat (no trend
 # and a small spread), and the VM stops cleanly, leaving nothing. While it
 # runs, QEMU's user (what a guest that broke out of QEMU would be) is tried
-# against the runtime dir (0700 root), the status monitor's socket and the
-# VM's cgroup: each refuses it.
+# against the runtime dir (0700 root), the status monitor's socket, the
+# supervisor (a signal) and the VM's cgroup: each refuses it.
 #
 # FLOOD_SECONDS: 15 by default (make check); `make soak` runs 60.
 set -u
@@ -65,6 +65,9 @@ else
     skip "/usr/bin/python3 is not installed: the status socket is not probed as QEMU's user"
 fi
 
+# Nor signal the supervisor.
+setpriv --reuid "$user" --regid "$(id -g "$user")" --clear-groups kill -0 "$sup" 2> "$tmp/kill.err" &&
+    bad "QEMU's user can signal the supervisor" || ok "QEMU's user cannot signal the supervisor: $(sed 's/^.*: //' "$tmp/kill.err" | head -1)"
 # Nor can it move QEMU out of the VM's cgroup (into kvmlaunch/, above it).
 q=$(qemu_of f) cgdir=
 for c in "${cgroup_bases[@]}"; do [ -d "$c/$name" ] && { cgdir=$c; break; }; done
