@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -76,6 +77,17 @@ void tap_preflight(const VmConfig *cfg, ErrList *errors) {
 int tap_bridge_mtu(const char *bridge) {
     _cleanup_free_ char *mtu = sysfs_read("/sys/class/net/%s/mtu", bridge);
     return mtu ? atoi(mtu) : 0;
+}
+
+/* Whether interface NAME is a port of BRIDGE now. */
+static bool port_of(const char *name, const char *bridge) {
+    _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/master", name);
+    char target[PATH_MAX];
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n <= 0) return false;
+    target[n] = 0;
+    const char *base = strrchr(target, '/');
+    return streq(base ? base + 1 : target, bridge);
 }
 
 static int if_ioctl(unsigned long req, struct ifreq *ifr) {
@@ -155,7 +167,12 @@ int tap_open(const VmConfig *cfg, const NetSection *n, bool want_vhost, TapQueue
         log_error_errno(r, "Failed to set %s up: %m", out->name);
         goto fail;
     }
-    if (n->bridge) {
+    if (n->bridge && port_of(out->name, n->bridge)) {
+        /* An admin's persistent tap put on the bridge beforehand (or by an
+         * earlier VM: a persistent tap stays a port): SIOCBRADDIF would
+         * say EBUSY. */
+        log_debug("tap %s is a port of bridge %s already", out->name, n->bridge);
+    } else if (n->bridge) {
         ifreq_for(&ifr, n->bridge);
         ifr.ifr_ifindex = (int)if_nametoindex(out->name);
         if ((r = if_ioctl(SIOCBRADDIF, &ifr)) < 0) {
