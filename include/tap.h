@@ -78,7 +78,7 @@ int tap_link_parse(const void *buf, size_t len, TapLink *out);
  * (not said) when the kernel could not be asked. */
 int tap_link_query(const char *name, TapLink *out);
 
-/* A NIC of another running kvmlaunch VM: a tap its QEMU (or its
+/* A NIC of a running kvmlaunch VM: a tap its QEMU (or its
  * supervisor, while it starts) holds a descriptor of. */
 typedef struct VmNic {
     char *vm;                       /* owned: the VM's name */
@@ -92,10 +92,10 @@ typedef struct VmNic {
 typedef struct VmNics {
     VmNic *v;                       /* owned */
     size_t n;
-    StrVec running;                 /* every other running VM, also one whose taps are not known */
+    StrVec running;                 /* every running VM probed, also one whose taps are not known */
 } VmNics;
 
-/* The NICs of the running VMs other than EXCEPT, from their runtime dirs
+/* The NICs of the running VMs other than EXCEPT (NULL: all), from their runtime dirs
  * (runtime_base()): the supervisor's and QEMU's pids, the tap each of
  * their descriptors is attached to (/proc/PID/fdinfo/FD, "iff:"), the
  * guest's MAC from QEMU's command line (-netdev fds and -device mac), the
@@ -124,7 +124,8 @@ char *tap_fdinfo_iff(const char *fdinfo);
  * against the other running VMs (OTHERS, may be NULL): a tap with queues
  * attached, or held by another VM, and a MAC another VM uses on the same
  * bridge go to ERRORS; a tap whose use cannot be told goes to WARNINGS.
- * Each line names the holder when it is known. */
+ * Each line names the holder when it is known. What CFG's own VM holds
+ * (it runs already) is no matter here: its start stops at its lock. */
 void tap_judge(const VmConfig *cfg, const TapLink *links, const VmNics *others, ErrList *errors, ErrList *warnings);
 
 #endif

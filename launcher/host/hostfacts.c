@@ -91,7 +91,8 @@ static void probe_taps(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts
             *l = (TapLink){ .exists = if_nametoindex(tap) != 0, .is_tun = true };
         }
     }
-    tap_probe_others(hr, cfg->vm.name, &facts->other_nics);
+    /* This VM's own too: a tap it holds, were it running, is no other's. */
+    tap_probe_others(hr, NULL, &facts->other_nics);
 }
 
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {

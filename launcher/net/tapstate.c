@@ -361,6 +361,46 @@ static const char *holder_by_name(const VmNics *others, const char *tap) {
     return NULL;
 }
 
+/* Net N's tap TAP, as the kernel has it (L, NULL when not probed). */
+static void judge_tap(const VmConfig *cfg, const NetSection *n, const char *tap, const TapLink *l, const VmNics *others, ErrList *errors,
+                      ErrList *warnings) {
+    /* None here (another namespace's of that name is no matter), or no
+     * tap: tap_preflight says so. */
+    if (l && (!l->exists || !l->is_tun)) return;
+    const VmNic *held = NULL;
+    for (size_t k = 0; k < others->n && !held; k++)
+        if (streq(others->v[k].tap, tap)) held = &others->v[k];
+    if (held) {
+        errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
+                        "expected a tap no other VM uses, found %s held by the running VM %s%s%s%s: it would get part of %s's traffic", tap,
+                        held->vm, held->net ? " (its net \"" : "", held->net ? held->net : "", held->net ? "\")" : "", held->vm);
+        return;
+    }
+    if (!l) return;
+    const char *vm = holder_by_name(others, tap);
+    if (l->queues_known && l->queues > 0) {
+        if (vm)
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
+                            "expected a tap no other VM uses, found %s with %u queue%s attached, named as the running VM %s's taps are: "
+                            "it would get part of %s's traffic", tap, l->queues, l->queues == 1 ? "" : "s", vm, vm);
+        else
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
+                            "expected a tap no other process uses, found %s with %u queue%s attached by a process that is no running "
+                            "kvmlaunch VM: it would get part of that one's traffic", tap, l->queues, l->queues == 1 ? "" : "s");
+    } else if (l->tun_info && !l->multi_queue) {
+        /* A single-queue tap: the kernel lets one process attach, and
+         * tap_preflight refuses it (tap_open attaches multi-queue). */
+    } else if (!l->queues_known) {
+        if (vm)
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap", "expected a tap no other VM uses, found %s, named as the running VM %s's taps are",
+                            tap, vm);
+        else
+            errlist_add_key(warnings, cfg->path, SECTION_NET, &n->head, "tap",
+                            "cannot tell whether another process uses %s: the kernel did not say how many queues are attached "
+                            "(Linux 4.19 and later say)", tap);
+    }
+}
+
 static bool same_mac(const MacAddr *a, const MacAddr *b) {
     return !memcmp(a->b, b->b, sizeof(a->b));
 }
@@ -368,46 +408,14 @@ static bool same_mac(const MacAddr *a, const MacAddr *b) {
 void tap_judge(const VmConfig *cfg, const TapLink *links, const VmNics *others, ErrList *errors, ErrList *warnings) {
     static const VmNics none = { 0 };
     if (!others) others = &none;
+    /* This VM runs already: its start stops at its runtime lock ("already
+     * running"); its own taps and MACs are no other VM's. */
+    for (size_t k = 0; cfg->vm.name && k < others->running.n; k++)
+        if (streq(others->running.v[k], cfg->vm.name)) return;
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
-        const VmNic *held = NULL;
-        for (size_t k = 0; k < others->n && !held; k++)
-            if (streq(others->v[k].tap, tap)) held = &others->v[k];
-        const TapLink *l = links ? &links[i] : NULL;
-        if (l && (!l->exists || !l->is_tun)) {
-            /* None here (another namespace's of that name is no matter),
-             * or no tap: tap_preflight says so. */
-            held = NULL;
-        }
-        if (l && l->exists && !l->is_tun) {
-        } else if (held) {
-            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
-                            "expected a tap no other VM uses, found %s held by the running VM %s%s%s%s: it would get part of %s's traffic",
-                            tap, held->vm, held->net ? " (its net \"" : "", held->net ? held->net : "", held->net ? "\")" : "", held->vm);
-        } else if (l && l->exists && l->queues_known && l->queues > 0) {
-            const char *vm = holder_by_name(others, tap);
-            if (vm)
-                errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
-                                "expected a tap no other VM uses, found %s with %u queue%s attached, named as the running VM %s's taps are: "
-                                "it would get part of %s's traffic", tap, l->queues, l->queues == 1 ? "" : "s", vm, vm);
-            else
-                errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
-                                "expected a tap no other process uses, found %s with %u queue%s attached by a process that is no running "
-                                "kvmlaunch VM: it would get part of that one's traffic", tap, l->queues, l->queues == 1 ? "" : "s");
-        } else if (l && l->exists && l->tun_info && !l->multi_queue) {
-            /* A single-queue tap: the kernel lets one process attach, and
-             * tap_preflight refuses it (tap_open attaches multi-queue). */
-        } else if (l && l->exists && !l->queues_known) {
-            const char *vm = holder_by_name(others, tap);
-            if (vm)
-                errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
-                                "expected a tap no other VM uses, found %s, named as the running VM %s's taps are", tap, vm);
-            else
-                errlist_add_key(warnings, cfg->path, SECTION_NET, &n->head, "tap",
-                                "cannot tell whether another process uses %s: the kernel did not say how many queues are attached "
-                                "(Linux 4.19 and later say)", tap);
-        }
+        judge_tap(cfg, n, tap, links ? &links[i] : NULL, others, errors, warnings);
         if (!n->bridge) continue;
         MacAddr mac = vmconf_net_mac(cfg, n);
         for (size_t k = 0; k < others->n; k++) {

@@ -61,6 +61,10 @@ refused b "vma's tap" "$ta held by the running VM $vma"
 vm_running a && ok "vma still runs" || bad "vma is not running"
 in_ns sh -c "grep -q INTERFACE=br0 /sys/class/net/$ta/brport/bridge/uevent" && ok "vma's tap still on br0" || bad "vma's tap left br0"
 
+# vma started again: its own tap and MAC are no other VM's; its lock stops it.
+in_ns "$bin" "$tmp/a.ini" > "$tmp/a2.out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "already running" "$tmp/a2.out" && ! grep -q "expected a" "$tmp/a2.out" && ok "vma again: already running (exit 1), no word of its tap" || { bad "vma again: exit $rc"; cat "$tmp/a2.out"; }
+
 # vma's MAC on br0 is refused; on br1 it is vmc's own matter.
 vm c "bridge = br0
 mac = $mac"

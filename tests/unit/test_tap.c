@@ -252,6 +252,13 @@ static void test_judge(void **state) {
     const TapLink single = { .exists = true, .is_tun = true, .tun_info = true, .persist = true };
     _cleanup_free_ char *i = judge(VMB, &single, NULL);
     assert_string_equal(i, "");
+    /* vmb itself runs already: its start stops at its lock, no word here. */
+    VmNics self = { 0 };
+    nic(&self, "vmb", "lan", "kl-vma-lan", "br0", "02:00:00:00:00:01");
+    strvec_push(&self.running, "vmb");
+    _cleanup_free_ char *j = judge(VMB, &held, &self);
+    assert_string_equal(j, "");
+    vmnics_free(&self);
     vmnics_free(&named);
     vmnics_free(&o);
 }
