@@ -60,6 +60,7 @@ char *cpumask_format(const CpuList *l);
  * those of IFLA_LINKINFO/IFLA_INFO_DATA when its kind is "tun". */
 typedef struct TapLink {
     bool exists;
+    int master;                     /* IFLA_MASTER: the ifindex of the bridge it is a port of, 0 when none */
     bool is_tun;                    /* link kind "tun": a tun or tap device */
     bool persist;                   /* IFLA_TUN_PERSIST: made by `ip tuntap add` */
     bool tun_info;                  /* IFLA_INFO_DATA came (Linux >= 4.19): the fields below are known */
@@ -84,7 +85,7 @@ typedef struct VmNic {
     char *vm;                       /* owned: the VM's name */
     char *net;                      /* owned: its [net] ID, or NULL when QEMU's command line did not say */
     char *tap;                      /* owned */
-    char *bridge;                   /* owned: the bridge the tap is a port of now, or NULL */
+    char *bridge;                   /* owned: the bridge the tap is a port of now, or NULL (also when the tap is in another namespace) */
     MacAddr mac;                    /* the guest's MAC, when mac_known */
     bool mac_known;
 } VmNic;
@@ -99,7 +100,8 @@ typedef struct VmNics {
  * (runtime_base()): the supervisor's and QEMU's pids, the tap each of
  * their descriptors is attached to (/proc/PID/fdinfo/FD, "iff:"), the
  * guest's MAC from QEMU's command line (-netdev fds and -device mac), the
- * tap's bridge from /sys. Reads only; what cannot be read (a process of
+ * tap's bridge from rtnetlink (in kvmlaunch's network namespace, whatever
+ * /sys shows). Reads only; what cannot be read (a process of
  * another user when kvmlaunch is not root) is left out. */
 void tap_probe_others(const HostRoot *hr, const char *except, VmNics *out);
 void vmnics_free(VmNics *nics);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -81,13 +80,9 @@ int tap_bridge_mtu(const char *bridge) {
 
 /* Whether interface NAME is a port of BRIDGE now. */
 static bool port_of(const char *name, const char *bridge) {
-    _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/master", name);
-    char target[PATH_MAX];
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n <= 0) return false;
-    target[n] = 0;
-    const char *base = strrchr(target, '/');
-    return streq(base ? base + 1 : target, bridge);
+    TapLink l;
+    unsigned br = if_nametoindex(bridge);
+    return br && tap_link_query(name, &l) == 0 && l.master == (int)br;
 }
 
 static int if_ioctl(unsigned long req, struct ifreq *ifr) {

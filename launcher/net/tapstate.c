@@ -104,6 +104,8 @@ int tap_link_parse(const void *buf, size_t len, TapLink *out) {
             size_t off = NLMSG_ALIGN(sizeof(struct ifinfomsg));
             if (parse_attrs(body + off, blen - off, attr, asz, IFLA_MAX) < 0) return -EBADMSG;
             out->exists = true;
+            uint32_t master;
+            if (attr_u32(attr[IFLA_MASTER], asz[IFLA_MASTER], &master) && master <= INT32_MAX) out->master = (int)master;
             return attr[IFLA_LINKINFO] ? parse_linkinfo(attr[IFLA_LINKINFO], asz[IFLA_LINKINFO], out) : 0;
         } else if (nh.nlmsg_type == NLMSG_DONE) {
             break;
@@ -256,13 +258,11 @@ static ssize_t read_all(const HostRoot *hr, const char *path, char **out) {
 }
 
 /* The bridge TAP is a port of, or NULL. */
-static char *tap_bridge_of(const HostRoot *hr, const char *tap) {
-    _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/brport/bridge/uevent", tap);
-    _cleanup_free_ char *uevent = NULL;
-    if (hostroot_read(hr, path, &uevent) < 0) return NULL;
-    for (char *l = uevent; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-        if (!strncmp(l, "INTERFACE=", 10)) return xstrndup(l + 10, strcspn(l + 10, "\n"));
-    return NULL;
+static char *tap_bridge_of(const char *tap) {
+    TapLink l;
+    char name[IFNAMSIZ];
+    if (tap_link_query(tap, &l) < 0 || !l.master || !if_indextoname((unsigned)l.master, name)) return NULL;
+    return xstrdup(name);
 }
 
 /* The NIC of VM on TAP, added when new. */
@@ -316,7 +316,7 @@ static void probe_vm(const HostRoot *hr, const char *vm, pid_t sup, pid_t qemu, 
         qemu_nets_free(nets, n);
     }
     free(fd_of);
-    for (size_t i = first; i < out->n; i++) out->v[i].bridge = tap_bridge_of(hr, out->v[i].tap);
+    for (size_t i = first; i < out->n; i++) out->v[i].bridge = tap_bridge_of(out->v[i].tap);
 }
 
 void tap_probe_others(const HostRoot *hr, const char *except, VmNics *out) {

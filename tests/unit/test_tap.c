@@ -9,12 +9,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hostfacts.h"
+#include "netns_test.h"
 #include "qemucmd.h"
+#include "runtime.h"
+#include "skip.h"
 #include "tap.h"
 #include "util.h"
 
@@ -70,15 +78,17 @@ static void test_link_captured(void **state) {
         int r;
         bool exists, is_tun, tun_info, persist, multi_queue, queues_known;
         uint32_t queues;
+        int master;
     } cases[] = {
-        { "mq2", 0, true, true, true, false, true, true, 2 },
-        { "persist0", 0, true, true, true, true, true, true, 0 },
+        { "mq2", 0, true, true, true, false, true, true, 2, 0 },
+        /* A port of the bridge (ifindex 5 in the capture's namespace). */
+        { "persist0", 0, true, true, true, true, true, true, 0, 5 },
         /* A detached queue keeps its descriptor: still held. */
-        { "persist-disabled", 0, true, true, true, true, true, true, 1 },
+        { "persist-disabled", 0, true, true, true, true, true, true, 1, 5 },
         /* The kernel reports queues of a multi-queue tap alone. */
-        { "single", 0, true, true, true, true, false, false, 0 },
-        { "bridge", 0, true, false, false, false, false, false, 0 },
-        { "none", -ENODEV, false, false, false, false, false, false, 0 },
+        { "single", 0, true, true, true, true, false, false, 0, 0 },
+        { "bridge", 0, true, false, false, false, false, false, 0, 0 },
+        { "none", -ENODEV, false, false, false, false, false, false, 0, 0 },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         size_t len;
@@ -87,9 +97,10 @@ static void test_link_captured(void **state) {
         int r = tap_link_parse(buf, len, &l);
         if (r != cases[i].r) fail_msg("%s: returned %d, expected %d", cases[i].name, r, cases[i].r);
         if (l.exists != cases[i].exists || l.is_tun != cases[i].is_tun || l.tun_info != cases[i].tun_info || l.persist != cases[i].persist ||
-            l.multi_queue != cases[i].multi_queue || l.queues_known != cases[i].queues_known || l.queues != cases[i].queues)
-            fail_msg("%s: exists %d tun %d info %d persist %d mq %d known %d queues %u", cases[i].name, l.exists, l.is_tun, l.tun_info,
-                     l.persist, l.multi_queue, l.queues_known, l.queues);
+            l.multi_queue != cases[i].multi_queue || l.queues_known != cases[i].queues_known || l.queues != cases[i].queues ||
+            l.master != cases[i].master)
+            fail_msg("%s: exists %d tun %d info %d persist %d mq %d known %d queues %u master %d", cases[i].name, l.exists, l.is_tun, l.tun_info,
+                     l.persist, l.multi_queue, l.queues_known, l.queues, l.master);
     }
 }
 
@@ -293,9 +304,113 @@ static void test_judge_mac(void **state) {
     vmnics_free(&o);
 }
 
+/* The queues the kernel counts on NAME; -1 when there is no such tap. */
+static int queues_on(const char *name) {
+    TapLink l;
+    if (tap_link_query(name, &l) < 0 || !l.exists) return -1;
+    return l.queues_known ? (int)l.queues : -2;
+}
+
+#define VM_NET(name, tap, queues) "[vm]\nname = " name "\nmemory = 64M\nvcpus = 2\n[net \"lan\"]\nbridge = br0\ntap = " tap "\nqueues = " queues "\n"
+
+/* In a forked child, in a network namespace of its own: the tap a VM made
+ * is refused to a second one and the kernel's count stays the first VM's;
+ * the probe finds the holder by its descriptors and the tap's bridge; an
+ * admin's persistent tap is joined while unused (a port of the bridge
+ * already), refused while another process has a queue of it, and stays. */
+static void open_child(const char *run) {
+    setenv("KVMLAUNCH_RUNDIR", run, 1);
+    unsetenv("KVMLAUNCH_ROOT");
+    if (netns_test_unshare() < 0) _exit(77);
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "child %s:%d: %s\n", __FILE__, __LINE__, #c); _exit(1); } } while (0)
+    VmConfig a, b, p;
+    ErrList el = { 0 };
+    static const char ia[] = VM_NET("vma", "kla0", "2"), ib[] = VM_NET("vmb", "kla0", "1"), ip[] = VM_NET("vmp", "klp0", "2");
+    CHECK(vmconf_load_buffer("a.ini", ia, strlen(ia), &a, &el) == 0);
+    CHECK(vmconf_load_buffer("b.ini", ib, strlen(ib), &b, &el) == 0);
+    CHECK(vmconf_load_buffer("p.ini", ip, strlen(ip), &p, &el) == 0);
+    int fds[1];
+    CHECK(netns_test_tap_open("klx0", 1, fds) == 0);
+    CHECK(netns_test_bridge_attach("br0", "klx0") == 0);
+    close(fds[0]);
+
+    TapQueues ta, tb, tp;
+    CHECK(queues_on("kla0") == -1);
+    CHECK(tap_open(&a, &a.nets[0], false, &ta) == 0);
+    CHECK(queues_on("kla0") == 2);
+    CHECK(tap_open(&b, &b.nets[0], false, &tb) == -EBUSY);
+    CHECK(tb.fds == NULL); /* closed again */
+    CHECK(queues_on("kla0") == 2);
+
+    /* This process is vma's supervisor. */
+    Runtime rt = RUNTIME_INIT;
+    CHECK(runtime_acquire("vma", &rt, NULL) == 0);
+    CHECK(runtime_write_pids(&rt, getpid(), 0) == 0);
+    HostRoot hr = HOSTROOT_INIT;
+    CHECK(hostroot_open(&hr) == 0);
+    VmNics o;
+    tap_probe_others(&hr, "vmb", &o);
+    CHECK(o.running.n == 1 && streq(o.running.v[0], "vma"));
+    CHECK(o.n == 1 && streq(o.v[0].vm, "vma") && streq(o.v[0].tap, "kla0") && o.v[0].bridge && streq(o.v[0].bridge, "br0"));
+    CHECK(!o.v[0].mac_known); /* no QEMU command line to read it from */
+    ErrList e = { 0 }, w = { 0 };
+    TapLink lb;
+    CHECK(tap_link_query("kla0", &lb) == 0);
+    tap_judge(&b, &lb, &o, &e, &w);
+    CHECK(e.n == 1 && strstr(e.e[0].msg, "found kla0 held by the running VM vma"));
+    errlist_clear(&e);
+    vmnics_free(&o);
+    tap_probe_others(&hr, "vma", &o);
+    CHECK(o.n == 0 && o.running.n == 0);
+    vmnics_free(&o);
+    runtime_release(&rt);
+    tap_close(&ta);
+    CHECK(queues_on("kla0") == -1); /* made by vma, gone with it */
+
+    /* An admin's: persistent, multi-queue, a port of br0. */
+    int fd = -1;
+    CHECK(netns_test_tap_open("klp0", 1, &fd) == 0);
+    CHECK(ioctl(fd, TUNSETPERSIST, 1) == 0);
+    close(fd);
+    CHECK(netns_test_bridge_attach("br0", "klp0") == 0);
+    CHECK(queues_on("klp0") == 0);
+    CHECK(netns_test_tap_open("klp0", 1, &fd) == 0); /* a process that is no VM */
+    CHECK(tap_open(&p, &p.nets[0], false, &tp) == -EBUSY);
+    CHECK(queues_on("klp0") == 1);
+    close(fd);
+    CHECK(tap_open(&p, &p.nets[0], false, &tp) == 0);
+    CHECK(queues_on("klp0") == 2);
+    tap_close(&tp);
+    CHECK(queues_on("klp0") == 0);
+    hostroot_close(&hr);
+    vmconf_free(&a);
+    vmconf_free(&b);
+    vmconf_free(&p);
+#undef CHECK
+    _exit(0);
+}
+
+static void test_open_real(void **state) {
+    (void)state;
+    if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) < 0) skip_because("needs root and /dev/net/tun (a network namespace with taps)");
+    char dir[] = "/tmp/kvmlaunch-tap-run-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) open_child(dir);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    _cleanup_free_ char *rm = xasprintf("rm -rf '%s'", dir);
+    if (system(rm) != 0) fail_msg("%s failed", rm);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) skip_because("cannot make a network namespace with a tap here");
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = { cmocka_unit_test(test_cpumask), cmocka_unit_test(test_link_captured), cmocka_unit_test(test_link_damaged),
                                         cmocka_unit_test(test_fdinfo), cmocka_unit_test(test_qemu_nets), cmocka_unit_test(test_judge),
-                                        cmocka_unit_test(test_judge_mac) };
+                                        cmocka_unit_test(test_judge_mac), cmocka_unit_test(test_open_real) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,7 @@
 # tests/unit/test_tap.c, as hex (xxd -p) in this folder. Root; everything in
 # a network namespace of its own. The files in git came from Linux 6.18.
 #   mq2               a non-persistent multi-queue tap, 2 queues attached
-#   persist0          `ip tuntap add ... multi_queue`, nothing attached
+#   persist0          `ip tuntap add ... multi_queue`, a port of br0, nothing attached
 #   persist-disabled  the same with 1 queue attached, then detached (TUNSETQUEUE)
 #   single            `ip tuntap add ...` without multi_queue
 #   bridge            a bridge: no tun
@@ -40,7 +40,7 @@ def attach(name):
 
 a, b = attach("kla0"), attach("kla0")
 save("mq2", getlink("kla0"))
-os.system("ip tuntap add klp0 mode tap multi_queue && ip tuntap add kls0 mode tap && ip link add br0 type bridge")
+os.system("ip tuntap add klp0 mode tap multi_queue && ip tuntap add kls0 mode tap && ip link add br0 type bridge && ip link set klp0 master br0")
 save("persist0", getlink("klp0"))
 save("single", getlink("kls0"))
 save("bridge", getlink("br0"))
