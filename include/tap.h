@@ -94,6 +94,7 @@ typedef struct VmNics {
     VmNic *v;                       /* owned */
     size_t n;
     StrVec running;                 /* every running VM probed, also one whose taps are not known */
+    bool unreadable;                /* the descriptors of one of them could not be read (not root) */
 } VmNics;
 
 /* The NICs of the running VMs other than EXCEPT (NULL: all), from their runtime dirs

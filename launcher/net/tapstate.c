@@ -284,7 +284,10 @@ static void probe_vm(const HostRoot *hr, const char *vm, pid_t sup, pid_t qemu, 
         if (pids[k] <= 0) continue;
         _cleanup_free_ char *dir = xasprintf("/proc/%ld/fd", (long)pids[k]);
         StrVec fds = STRVEC_INIT;
-        if (hostroot_list(hr, dir, false, &fds) < 0) continue;
+        if (hostroot_list(hr, dir, false, &fds) < 0) {
+            out->unreadable = true;
+            continue;
+        }
         for (size_t i = 0; i < fds.n; i++) {
             _cleanup_free_ char *path = xasprintf("/proc/%ld/fdinfo/%s", (long)pids[k], fds.v[i]);
             _cleanup_free_ char *info = NULL, *tap = NULL;
@@ -332,6 +335,7 @@ void tap_probe_others(const HostRoot *hr, const char *except, VmNics *out) {
         if (r == 0) continue;
         strvec_push(&out->running, de->d_name);
         if (r == 1) probe_vm(hr, de->d_name, sup, qemu, out);
+        else out->unreadable = true;
     }
     if (d) closedir(d);
 }
@@ -383,6 +387,11 @@ static void judge_tap(const VmConfig *cfg, const NetSection *n, const char *tap,
             errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
                             "expected a tap no other VM uses, found %s with %u queue%s attached, named as the running VM %s's taps are: "
                             "it would get part of %s's traffic", tap, l->queues, l->queues == 1 ? "" : "s", vm, vm);
+        else if (others->unreadable)
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
+                            "expected a tap no other process uses, found %s with %u queue%s attached by another process (a running VM's "
+                            "descriptors could not be read: as root, check names the holder): it would get part of that one's traffic",
+                            tap, l->queues, l->queues == 1 ? "" : "s");
         else
             errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
                             "expected a tap no other process uses, found %s with %u queue%s attached by a process that is no running "

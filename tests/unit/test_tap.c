@@ -245,6 +245,10 @@ static void test_judge(void **state) {
     _cleanup_free_ char *d = judge(VMB, &held, NULL);
     assert_non_null(strstr(d, "E: t.ini:7: [net \"lan\"] tap: expected a tap no other process uses, found kl-vma-lan with 2 queues attached by a "
                               "process that is no running kvmlaunch VM"));
+    /* A VM's descriptors could not be read (not root): no guess. */
+    named.unreadable = true;
+    _cleanup_free_ char *d2 = judge(VMB "[net \"b\"]\ntap = other0\n", (const TapLink[]){ held, held }, &named);
+    assert_non_null(strstr(d2, "found other0 with 2 queues attached by another process (a running VM's descriptors could not be read"));
     /* An admin's persistent tap nobody uses; a tap still to be made. */
     const TapLink unused = { .exists = true, .is_tun = true, .tun_info = true, .persist = true, .multi_queue = true, .queues_known = true };
     _cleanup_free_ char *e = judge(VMB, &unused, NULL);
