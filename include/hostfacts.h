@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "hostroot.h"
+#include "tap.h"
 #include "vmconf.h"
 
 typedef enum { STDOUT_TERMINAL, STDOUT_PIPE, STDOUT_OTHER } StdoutKind;
@@ -41,6 +42,8 @@ typedef struct HostFacts {
     NetFds *nets;                   /* owned, one per [net], in file order */
     size_t n_nets;
     int *bridge_mtu;                /* owned, one per [net]: its bridge's MTU, 0 when unknown */
+    TapLink *tap_links;             /* owned, one per [net]: its tap as the kernel has it; NULL: not probed */
+    VmNics other_nics;              /* the taps and MACs of the other running VMs (probed with a [net] only) */
 } HostFacts;
 
 /* Looks at the host: /dev/kvm and /dev/vhost-net through HR (as `host`

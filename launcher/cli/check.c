@@ -174,16 +174,24 @@ static void check_accel(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
 
 static void check_network(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     if (!cfg->n_nets) return;
-    ErrList el = { 0 };
+    ErrList el = { 0 }, warn = { 0 };
     tap_preflight(cfg, &el);
+    /* A tap another VM or process holds, a MAC another VM has on the bridge. */
+    tap_judge(cfg, p->facts.tap_links, &p->facts.other_nics, &el, &warn);
     for (size_t i = 0; i < el.n; i++) add(r, CHECK_FAIL, "network", TAKE_PTR(el.e[i].msg));
+    for (size_t i = 0; i < warn.n; i++) add(r, CHECK_WARN, "network", TAKE_PTR(warn.e[i].msg));
     size_t bad = el.n + add_plan_lines(r, p, "network");
     errlist_clear(&el);
+    errlist_clear(&warn);
     if (bad) return;
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
-        if (n->bridge) addf(r, CHECK_PASS, "network", "net \"%s\": bridge %s exists", n->head.id, n->bridge);
-        else addf(r, CHECK_PASS, "network", "net \"%s\": a tap of its own, no bridge", n->head.id);
+        const TapLink *l = p->facts.tap_links ? &p->facts.tap_links[i] : NULL;
+        _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
+        _cleanup_free_ char *how = !l ? xstrdup("") : !l->exists ? xasprintf("; tap %s is made at start, for this VM alone", tap)
+                                   : l->queues_known ? xasprintf("; tap %s exists, no queue attached", tap) : xstrdup("");
+        if (n->bridge) addf(r, CHECK_PASS, "network", "net \"%s\": bridge %s exists%s", n->head.id, n->bridge, how);
+        else addf(r, CHECK_PASS, "network", "net \"%s\": a tap of its own, no bridge%s", n->head.id, how);
     }
 }
 

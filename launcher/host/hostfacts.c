@@ -2,6 +2,7 @@
 #include "hostfacts.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "hostroot.h"
+#include "log.h"
 #include "runtime.h"
 #include "spawn.h"
 #include "tap.h"
@@ -75,6 +77,24 @@ static char *find_qemu(const char *configured) {
     return xstrdup("qemu-system-x86_64");
 }
 
+/* Who holds each tap, and the other VMs' NICs: check refuses a tap in use
+ * and a MAC another VM has on the same bridge. */
+static void probe_taps(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
+    facts->tap_links = xcalloc(cfg->n_nets, sizeof(TapLink));
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, &cfg->nets[i]);
+        TapLink *l = &facts->tap_links[i];
+        int r = tap_link_query(tap, l);
+        if (r < 0) {
+            /* Unknown use: check warns when the tap is there. */
+            log_warning_errno(r, "Failed to ask the kernel about tap %s: %m", tap);
+            *l = (TapLink){ .exists = if_nametoindex(tap) != 0, .is_tun = true };
+        }
+    }
+    /* This VM's own too: a tap it holds, were it running, is no other's. */
+    tap_probe_others(hr, NULL, &facts->other_nics);
+}
+
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     memset(facts, 0, sizeof(*facts));
     facts->kvm_usable = kvm_opens_for_qemu(hr, cfg, facts);
@@ -89,6 +109,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     facts->bridge_mtu = xcalloc(cfg->n_nets ? cfg->n_nets : 1, sizeof(int));
     for (size_t i = 0; i < cfg->n_nets; i++)
         if (cfg->nets[i].bridge) facts->bridge_mtu[i] = tap_bridge_mtu(cfg->nets[i].bridge);
+    if (cfg->n_nets) probe_taps(hr, cfg, facts);
     hostfacts_assign_fds(cfg, facts);
 }
 
@@ -145,6 +166,8 @@ void hostfacts_free(HostFacts *facts) {
     }
     free(facts->nets);
     free(facts->bridge_mtu);
+    free(facts->tap_links);
+    vmnics_free(&facts->other_nics);
     free(facts->disks);
     free(facts->qemu_binary);
     free(facts->kvm_checked_as);

@@ -63,6 +63,12 @@ void tap_preflight(const VmConfig *cfg, ErrList *errors) {
             errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
                             "expected a multi-queue tap for %lld queues, found %s without IFF_MULTI_QUEUE "
                             "(recreate it with `ip tuntap add %s mode tap multi_queue`)", (long long)vmconf_net_queues(cfg, n), tap, tap);
+        } else if (!(strtoul(flags, NULL, 16) & IFF_MULTI_QUEUE)) {
+            /* tap_open attaches with IFF_MULTI_QUEUE, which the kernel
+             * refuses (EINVAL) on a tap made without it. */
+            errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "tap",
+                            "expected a multi-queue tap (kvmlaunch attaches its queues so), found %s without IFF_MULTI_QUEUE "
+                            "(recreate it with `ip tuntap add %s mode tap multi_queue`)", tap, tap);
         }
     }
 }
@@ -70,6 +76,13 @@ void tap_preflight(const VmConfig *cfg, ErrList *errors) {
 int tap_bridge_mtu(const char *bridge) {
     _cleanup_free_ char *mtu = sysfs_read("/sys/class/net/%s/mtu", bridge);
     return mtu ? atoi(mtu) : 0;
+}
+
+/* Whether interface NAME is a port of BRIDGE now. */
+static bool port_of(const char *name, const char *bridge) {
+    TapLink l;
+    unsigned br = if_nametoindex(bridge);
+    return br && tap_link_query(name, &l) == 0 && l.master == (int)br;
 }
 
 static int if_ioctl(unsigned long req, struct ifreq *ifr) {
@@ -87,22 +100,46 @@ int tap_open(const VmConfig *cfg, const NetSection *n, bool want_vhost, TapQueue
     out->fds = xcalloc(out->queues, sizeof(int));
     for (size_t q = 0; q < out->queues; q++) out->fds[q] = -1;
     int r;
+    /* An admin's tap is joined only while nobody uses it (check said so
+     * too; this is the last look before attaching). */
+    TapLink link;
+    bool existed = if_nametoindex(out->name) != 0;
+    if (existed && tap_link_query(out->name, &link) == 0 && link.exists && link.queues_known && link.queues > 0) {
+        r = log_error_errno(-EBUSY, "Refusing tap %s: %u queue%s attached by another process", out->name, link.queues,
+                            link.queues == 1 ? " is" : "s are");
+        goto fail;
+    }
     for (size_t q = 0; q < out->queues; q++) {
         struct ifreq ifr;
         if ((r = ifreq_for(&ifr, out->name)) < 0) goto fail;
         /* vnet_hdr for offloads to the guest; no IFF_ONE_QUEUE. */
         ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+        /* The first queue of a new tap creates it, exclusively: the kernel
+         * answers EBUSY when the name exists by then, rather than attaching
+         * to a tap another start made meanwhile. The rest attach to it
+         * (with IFF_TUN_EXCL they would get EBUSY too: the tap exists). */
+        if (q == 0 && !existed) ifr.ifr_flags |= IFF_TUN_EXCL;
         int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
             r = log_error_errno(-errno, "Failed to open /dev/net/tun: %m");
             goto fail;
         }
         if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-            r = log_error_errno(-errno, "Failed to attach queue %zu of tap %s: %m", q, out->name);
+            r = -errno;
+            if (r == -EBUSY && q == 0 && !existed)
+                log_error_errno(r, "Refusing tap %s: it appeared since the check (another VM starting with it?)", out->name);
+            else log_error_errno(r, "Failed to attach queue %zu of tap %s: %m", q, out->name);
             close(fd);
             goto fail;
         }
         out->fds[q] = fd;
+    }
+    /* Nobody else may have joined between the look and the last queue: the
+     * kernel's count is ours alone, or the tap is shared and refused. */
+    if (tap_link_query(out->name, &link) == 0 && link.queues_known && link.queues != out->queues) {
+        r = log_error_errno(-EBUSY, "Refusing tap %s: another process attached to it while its %zu queue%s were opened (%u attached)", out->name,
+                            out->queues, out->queues == 1 ? "" : "s", link.queues);
+        goto fail;
     }
     int mtu = (int)n->mtu;
     if (!mtu && n->bridge) mtu = tap_bridge_mtu(n->bridge);
@@ -125,7 +162,12 @@ int tap_open(const VmConfig *cfg, const NetSection *n, bool want_vhost, TapQueue
         log_error_errno(r, "Failed to set %s up: %m", out->name);
         goto fail;
     }
-    if (n->bridge) {
+    if (n->bridge && port_of(out->name, n->bridge)) {
+        /* An admin's persistent tap put on the bridge beforehand (or by an
+         * earlier VM: a persistent tap stays a port): SIOCBRADDIF would
+         * say EBUSY. */
+        log_debug("tap %s is a port of bridge %s already", out->name, n->bridge);
+    } else if (n->bridge) {
         ifreq_for(&ifr, n->bridge);
         ifr.ifr_ifindex = (int)if_nametoindex(out->name);
         if ((r = if_ioctl(SIOCBRADDIF, &ifr)) < 0) {
