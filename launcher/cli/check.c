@@ -190,7 +190,8 @@ static void check_memory_admission(CheckReport *r, const VmConfig *cfg, const Vm
     _cleanup_free_ char *need = mem_figure(v.need), *limit = mem_figure(v.limit), *avail = mem_figure(m->available);
     _cleanup_free_ char *others = others_figure(&p->peers, v.others, v.n_others);
     _cleanup_free_ char *what = cfg->memory.backing == BACKING_HUGEPAGES
-                                    ? xasprintf("%s of huge pages (%s of them still to reserve)", asked, ask.hugepages_to_reserve ? reserve : "none")
+                                    ? xasprintf("%s of huge pages (%s%s still to reserve)", asked, ask.hugepages_to_reserve ? reserve : "none",
+                                                ask.hugepages_to_reserve ? " of them" : "")
                                     : xstrdup(asked);
     _cleanup_free_ char *host = NULL;
     if (v.by_commit) {

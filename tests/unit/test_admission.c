@@ -355,15 +355,19 @@ static void test_check_on_tree(void **state) {
     FakeRoot e;
     assert_int_equal(fake_root_setup(&e, "cgroup1"), 0);
     assert_int_equal(fake_root_write(&e, "/proc/meminfo", "MemTotal:  4194304 kB\nMemFree:  1048576 kB\nMemAvailable:  1048576 kB\n"), 0);
-    static const struct { const char *mem; CheckLevel level; const char *part; } cases[] = {
-        { "2G", CHECK_FAIL, "t.ini:3: [vm] memory: expected at most what this host can give, found 2G: with QEMU's own 128 MiB it needs 2.1 GiB, "
+    static const char huge[] = "\n[memory]\nbacking = hugepages\nhugepage-size = 2M\nreserve-hugepages = yes\n";
+    static const struct { const char *mem, *more; CheckLevel level; const char *part; } cases[] = {
+        { "2G", "", CHECK_FAIL, "t.ini:3: [vm] memory: expected at most what this host can give, found 2G: with QEMU's own 128 MiB it needs 2.1 GiB, "
                             "and this host can give 1.0 GiB (MemAvailable 1.0 GiB, no other VM running)" },
-        { "832M", CHECK_WARN, "t.ini:3: [vm] memory: 832M leaves less than 10% to spare: with QEMU's own 128 MiB it needs 960 MiB" },
-        { "256M", CHECK_PASS, "256M fits: with QEMU's own 128 MiB it needs 384 MiB, and this host can give 1.0 GiB" },
+        { "832M", "", CHECK_WARN, "t.ini:3: [vm] memory: 832M leaves less than 10% to spare: with QEMU's own 128 MiB it needs 960 MiB" },
+        { "256M", "", CHECK_PASS, "256M fits: with QEMU's own 128 MiB it needs 384 MiB, and this host can give 1.0 GiB" },
+        /* The tree has no free huge page: all 1G would be reserved from free memory. */
+        { "1G", huge, CHECK_FAIL, "found 1G of huge pages (1.0 GiB of them still to reserve): with QEMU's own 128 MiB it needs 1.1 GiB" },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         VmConfig cfg;
-        _cleanup_free_ char *ini = xasprintf("[vm]\nname = t\nmemory = %s\nvcpus = 1\naccel = tcg\nserial = none\nuser = nobody\n", cases[i].mem);
+        _cleanup_free_ char *ini = xasprintf("[vm]\nname = t\nmemory = %s\nvcpus = 1\naccel = tcg\nserial = none\nuser = nobody\n%s", cases[i].mem,
+                                          cases[i].more);
         load(ini, &cfg);
         VmPlan p;
         if (vmplan_make(&cfg, &p) < 0) fail_msg("plan: %s", p.errors.n ? p.errors.e[0].msg : "?");
