@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hostroot.h"
 #include "tap.h"
@@ -26,6 +27,16 @@ typedef struct NetFds {
     size_t queues;
 } NetFds;
 
+/* What the host can give a VM's memory (issue 20: memory admission), from
+ * /proc/meminfo and /proc/sys/vm/overcommit_memory through the HostRoot. */
+typedef struct MemFacts {
+    bool known;                     /* /proc/meminfo read, with MemAvailable */
+    uint64_t total, available;      /* MemTotal, MemAvailable: bytes */
+    uint64_t commit_limit, committed; /* CommitLimit, Committed_AS: bytes (0 when absent) */
+    int overcommit;                 /* vm.overcommit_memory: 0 heuristic, 1 always, 2 strict; 0 when unreadable (the kernel's default) */
+    bool overcommit_known;
+} MemFacts;
+
 typedef struct HostFacts {
     bool kvm_usable;                /* /dev/kvm opens read-write for QEMU (as [vm] user, without groups) */
     char *kvm_checked_as;           /* owned: the user it was tried as; NULL: as kvmlaunch */
@@ -44,6 +55,7 @@ typedef struct HostFacts {
     int *bridge_mtu;                /* owned, one per [net]: its bridge's MTU, 0 when unknown */
     TapLink *tap_links;             /* owned, one per [net]: its tap as the kernel has it; NULL: not probed */
     VmNics other_nics;              /* the taps and MACs of the other running VMs (probed with a [net] only) */
+    MemFacts mem;
 } HostFacts;
 
 /* Looks at the host: /dev/kvm and /dev/vhost-net through HR (as `host`
@@ -51,6 +63,12 @@ typedef struct HostFacts {
  * file (exists, block device, qcow2 magic), the emulator on PATH. Reads
  * only. */
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts);
+/* The memory figures alone (part of hostfacts_probe_in). */
+void hostfacts_probe_memory(const HostRoot *hr, MemFacts *m);
+/* Pure: the figures of a /proc/meminfo text into M (known, total,
+ * available, commit_limit, committed); -ENOENT without MemAvailable (Linux
+ * before 3.14, or a test tree without it): then M->known stays false. */
+int memfacts_parse_meminfo(const char *text, MemFacts *m);
 /* The same through a HostRoot of its own (hostroot_open). */
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening

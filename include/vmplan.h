@@ -18,6 +18,7 @@
 #include "hostnic.h"
 #include "hostplan.h"
 #include "hostroot.h"
+#include "peervms.h"
 #include "strvec.h"
 #include "topology.h"
 #include "vmconf.h"
@@ -29,6 +30,7 @@ typedef struct VmPlan {
     bool topo_known;
     CgroupLayout cgl;
     CpuClaims claims;               /* of running VMs, as probed */
+    PeerVms peers;                  /* the other running VMs: their memory and open files (admission) */
     HostState probed;               /* the knobs; with pin = auto, the huge page pools of every node it may choose */
     HostNicFacts nics;              /* the [hostnic] NICs */
     /* The state the plan sees: PROBED with the pools of the VM's nodes as

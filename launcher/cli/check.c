@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "schema.h"
 #include "spawn.h"
 #include "tap.h"
@@ -142,8 +143,85 @@ static void check_cpus(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     else addf(r, CHECK_PASS, "cpus", "pin = none: the %" PRId64 " vCPUs float over every CPU", cfg->vm.vcpus);
 }
 
+/* A memory figure as people read it: "23.4 GiB", "640 MiB". */
+static char *mem_figure(uint64_t bytes) {
+    if (bytes >= (uint64_t)1 << 30) return xasprintf("%.1f GiB", (double)bytes / (double)((uint64_t)1 << 30));
+    return xasprintf("%" PRIu64 " MiB", (bytes + ((1 << 20) - 1)) >> 20);
+}
+
+/* What the other running VMs may still take, by name: "less 1.2 GiB the
+ * 2 other running VMs may still take: kla 1.0 GiB, klb 224 MiB". */
+static char *others_figure(const PeerVms *peers, uint64_t total, size_t n) {
+    if (!n) return xstrdup("no other VM running");
+    _cleanup_free_ char *t = mem_figure(total);
+    char *s = xasprintf("less %s the %zu other running VM%s may still take:", t, n, n == 1 ? "" : "s");
+    size_t shown = 0;
+    for (size_t i = 0; i < peers->n; i++) {
+        const PeerVm *vm = &peers->v[i];
+        if (vm->err || !vm->qemu) continue;
+        if (shown++ == 4) {
+            char *more = xasprintf("%s, ...", s);
+            free(s);
+            return more;
+        }
+        _cleanup_free_ char *f = mem_figure(admission_peer_outstanding(vm));
+        char *next = xasprintf("%s%s %s %s", s, shown > 1 ? "," : "", vm->name, f);
+        free(s);
+        s = next;
+    }
+    return s;
+}
+
+/* Memory admission (include/admission.h): this VM against what the host
+ * can give and the other running VMs may still take. */
+static void check_memory_admission(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const MemFacts *m = &p->facts.mem;
+    uint64_t free_pages = 0;
+    for (size_t i = 0; i < p->st.n_pools; i++) free_pages += p->st.pools[i].free;
+    bool tcg = cfg->vm.accel == ACCEL_TCG || (cfg->vm.accel == ACCEL_AUTO && !p->facts.kvm_usable);
+    MemAsk ask = admission_memory_ask(cfg, tcg, free_pages);
+    MemVerdict v;
+    admission_memory(&ask, m, &p->peers, &v);
+    if (v.level == ADMIT_UNKNOWN) {
+        addf(r, CHECK_WARN, "memory", "/proc/meminfo has no MemAvailable: the memory of %s is not counted", cfg->vm.name);
+        return;
+    }
+    _cleanup_free_ char *asked = size_format(cfg->vm.memory), *over = mem_figure(ask.overhead), *reserve = mem_figure(ask.hugepages_to_reserve);
+    _cleanup_free_ char *need = mem_figure(v.need), *limit = mem_figure(v.limit), *avail = mem_figure(m->available);
+    _cleanup_free_ char *others = others_figure(&p->peers, v.others, v.n_others);
+    _cleanup_free_ char *what = cfg->memory.backing == BACKING_HUGEPAGES
+                                    ? xasprintf("%s of huge pages (%s%s still to reserve)", asked, ask.hugepages_to_reserve ? reserve : "none",
+                                                ask.hugepages_to_reserve ? " of them" : "")
+                                    : xstrdup(asked);
+    _cleanup_free_ char *host = NULL;
+    if (v.by_commit) {
+        _cleanup_free_ char *cl = mem_figure(m->commit_limit), *ca = mem_figure(m->committed);
+        host = xasprintf("with QEMU's own mappings it commits %s, and overcommit_memory = 2 leaves %s (CommitLimit %s less Committed_AS %s)", need,
+                         limit, cl, ca);
+    } else {
+        host = xasprintf("with QEMU's own %s it needs %s, and this host can give %s (MemAvailable %s, %s)", over, need, limit, avail, others);
+    }
+    switch (v.level) {
+    case ADMIT_OVER:
+        add_key(r, CHECK_FAIL, "memory", cfg, SECTION_VM, &cfg->vm.head, "memory", "expected at most what this host can give, found %s: %s; lower memory or stop a VM",
+                what, host);
+        break;
+    case ADMIT_OVERCOMMITTED:
+        add_key(r, CHECK_WARN, "memory", cfg, SECTION_VM, &cfg->vm.head, "memory",
+                "%s is more than this host can give: %s; overcommit_memory = 1 lets it start, and the host swaps or kills a process when the guest "
+                "uses it all", what, host);
+        break;
+    case ADMIT_NEAR:
+        add_key(r, CHECK_WARN, "memory", cfg, SECTION_VM, &cfg->vm.head, "memory", "%s leaves less than 10%% to spare: %s", what, host);
+        break;
+    default:
+        addf(r, CHECK_PASS, "memory", "%s fits: %s", what, host);
+    }
+}
+
 static void check_memory(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const MemorySection *m = &cfg->memory;
+    check_memory_admission(r, cfg, p);
     if (m->nodes.n && !add_plan_lines(r, p, "nodes")) {
         _cleanup_free_ char *nodes = cpulist_format(&m->nodes);
         addf(r, CHECK_PASS, "nodes", "memory on node%s %s: present, with memory", m->nodes.n > 1 ? "s" : "", nodes);
@@ -248,12 +326,38 @@ static void check_disk(CheckReport *r, const VmConfig *cfg, const DiskSection *d
     else addf(r, CHECK_PASS, "cache", "disk \"%s\": cache = %s, O_DIRECT works on %s", d->head.id, cache, d->file);
 }
 
+/* A disk another running VM's QEMU holds so that their image locks clash
+ * (include/admission.h): QEMU would refuse it only once the host is ready. */
+static void check_disk_shared(CheckReport *r, const VmConfig *cfg, const DiskSection *d, const DiskFacts *f, const VmPlan *p) {
+    struct stat st;
+    if (!f->exists || stat(d->file, &st) < 0) return;
+    bool rw = !d->readonly && !d->snapshot, there_rw = false;
+    const PeerVm *vm = admission_disk_holder(&p->peers, &st, rw, &there_rw);
+    if (!vm) return;
+    if (rw)
+        add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file",
+                "expected a disk no other VM uses, found %s open %s by the running VM %s (QEMU pid %ld); a disk this VM writes must be open in no "
+                "other VM: stop %s, or make both uses read-only (readonly = yes or snapshot = yes)",
+                d->file, there_rw ? "read-write" : "read-only", vm->name, (long)vm->qemu, vm->name);
+    else
+        add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file",
+                "expected a disk no running VM writes, found %s open read-write by the running VM %s (QEMU pid %ld); QEMU would not share it: stop %s, "
+                "or make its use read-only too", d->file, vm->name, (long)vm->qemu, vm->name);
+}
+
 static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     struct passwd buf;
     const struct passwd *pw = check_user(r, cfg, p, &buf);
     add_plan_lines(r, p, "disks");
     add_plan_lines(r, p, "cache");
-    for (size_t i = 0; i < cfg->n_disks && i < p->facts.n_disks; i++) check_disk(r, cfg, &cfg->disks[i], &p->facts.disks[i], pw);
+    for (size_t i = 0; i < cfg->n_disks && i < p->facts.n_disks; i++) {
+        check_disk(r, cfg, &cfg->disks[i], &p->facts.disks[i], pw);
+        check_disk_shared(r, cfg, &cfg->disks[i], &p->facts.disks[i], p);
+    }
+    for (size_t i = 0; cfg->n_disks && i < p->peers.n; i++)
+        if (p->peers.v[i].err)
+            addf(r, CHECK_WARN, "disks", "the files the running VM %s has open could not be read (%s): its disks are not compared with these",
+                 p->peers.v[i].name, strerror(-p->peers.v[i].err));
     bool asked = false;
     for (size_t i = 0; i < cfg->n_disks; i++) asked |= cfg->disks[i].scheduler != IOSCHED_KEEP;
     if (!asked || add_plan_lines(r, p, "iosched")) return;

@@ -1,6 +1,7 @@
 /* Looking at the host before planning. Reads only; changes nothing. */
 #include "hostfacts.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <pwd.h>
@@ -11,6 +12,7 @@
 
 #include "hostroot.h"
 #include "log.h"
+#include "kfiles.h"
 #include "runtime.h"
 #include "spawn.h"
 #include "tap.h"
@@ -95,6 +97,33 @@ static void probe_taps(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts
     tap_probe_others(hr, NULL, &facts->other_nics);
 }
 
+int memfacts_parse_meminfo(const char *text, MemFacts *m) {
+    uint64_t total = 0, avail = 0, limit = 0, committed = 0;
+    m->known = false;
+    if (kfile_parse_meminfo(text, "MemAvailable", &avail) < 0) return -ENOENT;
+    (void)kfile_parse_meminfo(text, "MemTotal", &total);
+    /* Only strict overcommit reads these; a tree without them says 0. */
+    (void)kfile_parse_meminfo(text, "CommitLimit", &limit);
+    (void)kfile_parse_meminfo(text, "Committed_AS", &committed);
+    m->known = true;
+    m->total = total << 10;
+    m->available = avail << 10;
+    m->commit_limit = limit << 10;
+    m->committed = committed << 10;
+    return 0;
+}
+
+void hostfacts_probe_memory(const HostRoot *hr, MemFacts *m) {
+    memset(m, 0, sizeof(*m));
+    _cleanup_free_ char *meminfo = NULL, *mode = NULL;
+    if (hr->fd >= 0 && hostroot_read(hr, "/proc/meminfo", &meminfo) == 0) (void)memfacts_parse_meminfo(meminfo, m);
+    int64_t v;
+    if (hr->fd >= 0 && hostroot_read(hr, "/proc/sys/vm/overcommit_memory", &mode) == 0 && kfile_parse_int(mode, &v) == 0 && v >= 0 && v <= 2) {
+        m->overcommit = (int)v;
+        m->overcommit_known = true;
+    }
+}
+
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     memset(facts, 0, sizeof(*facts));
     facts->kvm_usable = kvm_opens_for_qemu(hr, cfg, facts);
@@ -110,6 +139,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     for (size_t i = 0; i < cfg->n_nets; i++)
         if (cfg->nets[i].bridge) facts->bridge_mtu[i] = tap_bridge_mtu(cfg->nets[i].bridge);
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
+    hostfacts_probe_memory(hr, &facts->mem);
     hostfacts_assign_fds(cfg, facts);
 }
 

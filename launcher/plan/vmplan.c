@@ -33,6 +33,7 @@ int vmplan_probe(VmConfig *cfg, VmPlan *p) {
     p->topo_known = (p->auto_pin ? topology_probe : topology_probe_online)(&p->hr, &p->topo) == 0;
     if (cgroup_detect(&p->hr, &p->cgl) < 0) p->cgl.version = CGROUP_NONE;
     if (cpuclaim_read(&p->claims) < 0) log_warning("the CPUs other VMs hold are unknown: %s", "their record could not be read");
+    if (peervms_probe(cfg->vm.name, &p->peers) < 0) log_warning("the other running VMs are unknown: %s", "the runtime dir could not be read");
     probe_state(cfg, p);
     if (cfg->n_hostnics) hostnic_probe(&p->hr, cfg, &p->nics);
     return 0;
@@ -117,6 +118,7 @@ void vmplan_free(VmPlan *p) {
     errlist_clear(&p->notes);
     autopin_choice_free(&p->choice);
     cpuclaims_free(&p->claims);
+    peervms_free(&p->peers);
     cgroup_layout_free(&p->cgl);
     if (p->topo_known) topology_free(&p->topo);
     hostfacts_free(&p->facts);
