@@ -203,7 +203,7 @@ const KeyDef schema_keys[] = {
 
     NET("bridge", bridge, .type = VT_IFNAME, .dflt_doc = "none", .type_doc = "interface name", .help = "the tap is attached to this bridge"),
     NET("tap", tap, .type = VT_IFNAME, .dflt_doc = "kl-NAME-ID; past 15 chars kl-NAMEPRE-HASH", .type_doc = "interface name",
-        .help = "kvmlaunch creates it (multi-queue, vnet header) and removes it"),
+        .help = "kvmlaunch creates it (multi-queue, vnet header, exclusive) and removes it; an existing multi-queue tap nobody uses (an admin's persistent one) is joined and kept; one in use is refused"),
     NET("queues", queues, .type = VT_INT, .min = 1, .max = 16, .dflt_doc = "vcpus (at most 16)",
         .help = "tap queues; mq=on and vectors=2*queues+2 when above 1"),
     NET("vhost", vhost, .type = VT_ENUM, .words = vhost_mode_table, .dflt = "auto",
