@@ -79,7 +79,8 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);
 
 /* Where the serial console goes: [vm] serial, with the default resolved
- * (stdout with a terminal or a pipe, else serial.log in the runtime dir).
+ * (stdout with a terminal or a pipe, else serial.log in the runtime dir,
+ * which the run opens inside that dir, kvmlaunch's own: seriallog.h).
  * *path (caller frees) is set for SERIAL_FILE. */
 SerialKind hostfacts_serial(const VmConfig *cfg, const HostFacts *facts, char **path);
 

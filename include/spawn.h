@@ -38,6 +38,11 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary);
  * kernel's, ACLs and all), or as kvmlaunch itself when CHANGE_ID is false.
  * 0 or -errno. */
 int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags);
+/* Runs FN(ARG) with that identity (in such a thread; in this one when
+ * CHANGE_ID is false) and returns what FN returns, or -errno when the
+ * identity could not be taken. FN makes system calls only; an fd it opens
+ * is the process's. */
+int spawn_call_as(bool change_id, uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg);
 
 /* A clean environment for QEMU: PATH, HOME=/, LC_ALL=C.UTF-8; caller frees. */
 char **spawn_clean_env(void);

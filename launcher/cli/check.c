@@ -18,6 +18,7 @@
 
 #include "admission.h"
 #include "schema.h"
+#include "seriallog.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -392,17 +393,7 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
     return true;
 }
 
-/* Kernel interfaces, where a write is a command to the kernel. */
-static bool pseudo_fs(long type) {
-    static const long types[] = { PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC, SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC,
-                                  CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC, DEVPTS_SUPER_MAGIC, EFIVARFS_MAGIC };
-    for (size_t i = 0; i < ELEMENTSOF(types); i++)
-        if (type == types[i]) return true;
-    return false;
-}
-
-/* Boot files, and the directory of a serial log (kvmlaunch creates the log
- * itself, as root, when QEMU starts). */
+/* Boot files. */
 static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const VmSection *vm = &cfg->vm;
     struct passwd *pw = vm->user && p->facts.running_as_root ? getpwnam(vm->user) : NULL;
@@ -415,22 +406,25 @@ static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
         snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", *set ? ", " : "", files[i].key);
     }
     if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);
+}
+
+/* The serial log, the one host file the guest writes: asked as the run
+ * will open it (seriallog.h), without creating it. */
+static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const VmSection *vm = &cfg->vm;
     if (vm->serial.kind != SERIAL_FILE || !vm->serial.path) return;
-    /* kvmlaunch opens the log as root and the guest writes into it: a plain
-     * file on a disk, never a symlink, a device or a kernel interface. */
-    const char *path = vm->serial.path;
-    _cleanup_free_ char *dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
-    struct stat st;
-    struct statfs sf;
-    if (stat(*dir ? dir : "/", &st) < 0 || !S_ISDIR(st.st_mode))
-        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "expected the log's directory to exist, found no directory %s",
-                *dir ? dir : "/");
-    else if (statfs(*dir ? dir : "/", &sf) == 0 && pseudo_fs(sf.f_type))
-        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial",
-                "expected the log on a disk's filesystem, found %s in a kernel filesystem (proc, sysfs, ...)", path);
-    else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "expected a regular file (or none: it is created), found %s at %s",
-                S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory" : "a device or special file", path);
+    bool as_root = p->facts.running_as_root;
+    struct passwd *pw = vm->user && as_root ? getpwnam(vm->user) : NULL;
+    if (vm->user && as_root && !pw) return; /* the user line said so */
+    SerialLog l;
+    seriallog_init(&l, vm->serial.path, vm->user, pw, as_root);
+    if (seriallog_open(&l) < 0) {
+        _cleanup_free_ char *why = seriallog_why(&l);
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "%s", why);
+        return;
+    }
+    addf(r, CHECK_PASS, "boot", "serial log %s: %s as %s%s", l.path, l.existed ? "opens for appending" : "can be created", l.who,
+         l.any_dir ? " (QEMU runs as root)" : ", in a directory no other user can write");
 }
 
 /* The first line `BINARY -version` prints, or NULL. */
@@ -502,6 +496,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_network(out, cfg, p);
     check_disks(out, cfg, p);
     check_boot(out, cfg, p);
+    check_serial(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */

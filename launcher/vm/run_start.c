@@ -19,6 +19,7 @@
 #include "log.h"
 #include "numa_place.h"
 #include "placement.h"
+#include "seriallog.h"
 #include "spawn.h"
 #include "strvec.h"
 #include "supervise.h"
@@ -67,15 +68,27 @@ static int open_status_socket(const Runtime *rt) {
     return fd;
 }
 
-/* The serial log, opened as root and written by the guest: never through
- * a symlink swapped in after the checks, never into a device or FIFO. */
-static int open_serial_log(const char *path) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0640);
-    if (fd < 0) return log_error_errno(-errno, "Failed to open the serial log %s: %m", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return log_error_errno(-EINVAL, "Refusing the serial log %s: not a regular file", path);
+/* The serial log, written by the guest: opened as QEMU's user, through no
+ * symbolic link, in a directory no third user can write (seriallog.h);
+ * the default one inside our own runtime dir. QEMU gets the descriptor.
+ * The checks refused a bad path already; what fails here was swapped in
+ * since. */
+static int open_serial_log(RunSession *s, const char *path) {
+    const VmConfig *cfg = &s->cfg;
+    SerialLog l;
+    if (cfg->vm.serial.kind == SERIAL_DEFAULT) {
+        seriallog_init_private(&l, path, s->rt.dir_fd);
+    } else {
+        bool as_root = s->p.facts.running_as_root;
+        struct passwd *pw = cfg->vm.user && as_root ? getpwnam(cfg->vm.user) : NULL;
+        if (cfg->vm.user && as_root && !pw) return log_error_errno(-ENOENT, "Refusing the serial log %s: no user %s", path, cfg->vm.user);
+        seriallog_init(&l, path, cfg->vm.user, pw, as_root);
+    }
+    l.create = true;
+    int fd = seriallog_open(&l);
+    if (fd < 0) {
+        _cleanup_free_ char *why = seriallog_why(&l);
+        return log_error_errno(fd, "Refusing the serial log: [vm] serial: %s", why);
     }
     return fd;
 }
@@ -89,7 +102,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     k->status_fd = open_status_socket(&s->rt);
     if (k->status_fd < 0) return k->status_fd;
     _cleanup_free_ char *serial_path = NULL;
-    if (hostfacts_serial(&s->cfg, facts, &serial_path) == SERIAL_FILE && (k->serial_fd = open_serial_log(serial_path)) < 0) return k->serial_fd;
+    if (hostfacts_serial(&s->cfg, facts, &serial_path) == SERIAL_FILE && (k->serial_fd = open_serial_log(s, serial_path)) < 0) return k->serial_fd;
     size_t max_fds = 4;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));

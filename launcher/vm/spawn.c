@@ -168,7 +168,7 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
     return log_error_errno(-msg[1], "QEMU's child process could not %s: %m", what);
 }
 
-/* One open as another user, in a thread of our own: Linux credentials
+/* Work on files as another user, in a thread of our own: Linux credentials
  * belong to a thread, and raw system calls (glibc's setgroups would change
  * every thread's) give only this short-lived thread QEMU's file-system
  * identity: fsuid, fsgid, no supplementary groups, no effective
@@ -176,16 +176,16 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
  * to signal it (with a full setresuid it could kill or stop kvmlaunch
  * through the thread's id). A thread costs tens of microseconds where a
  * fork cost a millisecond of each start (docs/BENCHMARKS.md). */
-typedef struct OpenAsJob {
+typedef struct AsJob {
     uid_t uid;
     gid_t gid;
-    const char *path;
-    int flags;
-    int err;
-} OpenAsJob;
+    int (*fn)(void *);
+    void *arg;
+    int r;
+} AsJob;
 
-static void *open_as_thread(void *arg) {
-    OpenAsJob *j = arg;
+static void *as_thread(void *arg) {
+    AsJob *j = arg;
     /* setfs[ug]id answer with the old id; asking again with -1 says
      * whether the change took. Leaving fsuid 0 drops the file-system
      * capabilities from the effective set; capset drops the others (the
@@ -196,35 +196,46 @@ static void *open_as_thread(void *arg) {
     syscall(SYS_setfsuid, j->uid);
     if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setfsgid, (gid_t)-1) != (long)j->gid ||
         syscall(SYS_setfsuid, (uid_t)-1) != (long)j->uid || syscall(SYS_capget, &hdr, caps) < 0) {
-        j->err = EPERM;
+        j->r = -EPERM;
         return NULL;
     }
     for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) caps[i].effective = 0;
     if (syscall(SYS_capset, &hdr, caps) < 0) {
-        j->err = EPERM;
+        j->r = -EPERM;
         return NULL;
     }
-    int fd = open(j->path, j->flags | O_CLOEXEC | O_NOCTTY);
-    j->err = fd < 0 ? errno : 0;
-    if (fd >= 0) close(fd);
+    j->r = j->fn(j->arg);
     return NULL;
 }
 
-int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags) {
-    if (!change_id) {
-        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) return -errno;
-        close(fd);
-        return 0;
-    }
+int spawn_call_as(bool change_id, uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg) {
+    if (!change_id) return fn(arg);
     /* A thread changing its file-system ids makes the whole process
      * non-dumpable; it is put back once the thread is gone. */
     int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    OpenAsJob job = { uid, gid, path, flags, 0 };
+    AsJob job = { uid, gid, fn, arg, 0 };
     pthread_t t;
-    int e = pthread_create(&t, NULL, open_as_thread, &job);
+    int e = pthread_create(&t, NULL, as_thread, &job);
     if (e) return -e;
     pthread_join(t, NULL);
     if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
-    return -job.err;
+    return job.r;
+}
+
+typedef struct OpenAsJob {
+    const char *path;
+    int flags;
+} OpenAsJob;
+
+static int open_and_close(void *arg) {
+    const OpenAsJob *j = arg;
+    int fd = open(j->path, j->flags | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return -errno;
+    close(fd);
+    return 0;
+}
+
+int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags) {
+    OpenAsJob job = { path, flags };
+    return spawn_call_as(change_id, uid, gid, open_and_close, &job);
 }

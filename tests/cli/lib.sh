@@ -165,9 +165,14 @@ vm_ini() {
 }
 # vm_preset guest|bios: $vm_defaults for the test guest (booted, it stays
 # until stopped: kl.stay=1) or for a VM without a kernel (it sits in the BIOS).
+# The guest's serial logs go to $tmp, which becomes the VM user's: the log
+# is created as that user, in a directory no other user can write. Others
+# may pass through it: the supervisor, root without CAP_DAC_OVERRIDE once
+# locked down, still reaches a runtime dir $tmp/run.
 vm_preset() {
     case $1 in
-    guest) vm_defaults=(vm.memory=256M vm.vcpus=2 "vm.user=${user:-nobody}" "vm.kernel=$guest/vmlinuz" "vm.initrd=$guest/initrd.img"
+    guest) chown "${user:-nobody}" "$tmp" && chmod go+x "$tmp"
+        vm_defaults=(vm.memory=256M vm.vcpus=2 "vm.user=${user:-nobody}" "vm.kernel=$guest/vmlinuz" "vm.initrd=$guest/initrd.img"
         "vm.append=console=ttyS0 quiet kl.stay=1" "vm.serial=file:$tmp/{id}.serial" vm.shutdown-timeout=20s vm.timeout=120s) ;;
     bios) vm_defaults=(vm.memory=64M vm.vcpus=1 "vm.user=${user:-nobody}" vm.serial=none vm.shutdown-timeout=0s vm.timeout=120s) ;;
     esac

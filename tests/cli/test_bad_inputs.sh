@@ -342,18 +342,20 @@ whole empty "$gen/empty.ini" '^FILE:1: \[vm\]: required section missing'
 truncate -s 17M "$gen/sparse-17M.ini"
 whole over-16MiB "$gen/sparse-17M.ini" '^FILE: expected a VM definition of at most 16 MiB, found 17825792 bytes$'
 # A serial log that is a symlink (the checks never follow it; a regression
-# would only write into this test's own file).
-: > "$gen/serial-target.log"
-ln -s "$gen/serial-target.log" "$gen/serial-link.log"
-printf '[vm]\nname = klbad-gen-serial-symlink\nmemory = 64M\nvcpus = 1\nuser = nobody\nserial = file:%s\n' "$gen/serial-link.log" > "$gen/serial-symlink.ini"
+# would only write into this test's own file), in a directory of the VM's
+# user (the log is opened as that user: $gen is root's).
+sgen=$(mktemp -d /tmp/kl-badserial.XXXXXX) && defer rm -rf "$sgen" && chown nobody "$sgen"
+: > "$sgen/serial-target.log"
+ln -s "$sgen/serial-target.log" "$sgen/serial-link.log"
+printf '[vm]\nname = klbad-gen-serial-symlink\nmemory = 64M\nvcpus = 1\nuser = nobody\nserial = file:%s\n' "$sgen/serial-link.log" > "$gen/serial-symlink.ini"
 cases=$((cases + 1))
 for mode in run dry-run check; do
     case $mode in run) want=2 ;; dry-run) want=0 ;; check) want=1 ;; esac
     one gen-serial-symlink "$gen/serial-symlink.ini" "$mode" "$want" \
-        "^FILE:6: \[vm\] serial: expected a regular file \(or none: it is created\), found a symbolic link at $gen/serial-link.log\$"
+        "^FILE:6: \[vm\] serial: expected a regular file \(or none: it is created\), found a symbolic link at $sgen/serial-link.log\$"
 done
 side_effects gen-serial-symlink "$gen/serial-symlink.ini" 1
-[ -s "$gen/serial-target.log" ] && bad_case gen-serial-symlink "the guest wrote through the symlink: $(head -c 100 "$gen/serial-target.log")"
+[ -s "$sgen/serial-target.log" ] && bad_case gen-serial-symlink "the guest wrote through the symlink: $(head -c 100 "$sgen/serial-target.log")"
 
 # Unreadable: root reads any file, so this one runs as root without the
 # capabilities that bypass file permissions.
