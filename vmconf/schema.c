@@ -129,7 +129,7 @@ const KeyDef schema_keys[] = {
     VM("firmware", firmware, .type = VT_FIRMWARE, .dflt = "bios", .type_doc = "bios or the path of OVMF code",
        .help = "bios: SeaBIOS; a path: UEFI code as pflash0 (q35 or pc)"),
     VM("serial", serial, .type = VT_SERIAL, .dflt_doc = "stdout with a terminal or a pipe, else file: in the runtime dir",
-       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console"),
+       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console; a file: log is opened as user, through no symlink, in a directory only root and user can write"),
     VM("shutdown-timeout", shutdown_timeout_ms, .type = VT_DURATION, .dflt = "60s",
        .help = "SIGTERM: system_powerdown, then quit after this long, then SIGKILL"),
     VM("timeout", timeout_ms, .type = VT_DURATION, .dflt_doc = "none", .type_doc = "duration, 0 for none",
