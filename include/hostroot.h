@@ -55,6 +55,8 @@ void hostroot_close(HostRoot *hr);
 int hostroot_openat(const HostRoot *hr, const char *path, int flags, mode_t mode);
 /* The whole file (at most 1 MiB), exactly as read. */
 int hostroot_read(const HostRoot *hr, const char *path, char **out);
+/* The same with its length, for files with NULs in them (cmdline). */
+int hostroot_read_len(const HostRoot *hr, const char *path, char **out, size_t *len);
 bool hostroot_exists(const HostRoot *hr, const char *path);
 /* Appends the names in directory PATH (without . and ..) to OUT; with
  * DIRS_ONLY only its subdirectories. */

@@ -68,7 +68,7 @@ int hostroot_openat(const HostRoot *hr, const char *path, int flags, mode_t mode
     return fd < 0 ? -errno : fd;
 }
 
-int hostroot_read(const HostRoot *hr, const char *path, char **out) {
+int hostroot_read_len(const HostRoot *hr, const char *path, char **out, size_t *len_out) {
     int fd = hostroot_openat(hr, path, O_RDONLY | O_NOCTTY, 0);
     if (fd < 0) return fd;
     size_t cap = 4096, len = 0;
@@ -97,7 +97,12 @@ int hostroot_read(const HostRoot *hr, const char *path, char **out) {
     close(fd);
     buf[len] = '\0';
     *out = buf;
+    if (len_out) *len_out = len;
     return 0;
+}
+
+int hostroot_read(const HostRoot *hr, const char *path, char **out) {
+    return hostroot_read_len(hr, path, out, NULL);
 }
 
 int hostroot_kernel_write(const HostRoot *hr, const char *path, const char *value) {

@@ -89,25 +89,7 @@ int peervm_parse_rss(const char *status, uint64_t *rss) {
 /* /proc/PID/cmdline whole: its NULs are the separators. */
 static int read_cmdline(const HostRoot *hr, pid_t pid, char **out, size_t *len) {
     _cleanup_free_ char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
-    _cleanup_close_ int fd = hostroot_openat(hr, path, O_RDONLY, 0);
-    if (fd < 0) return fd;
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap) buf = xrealloc(buf, cap *= 2);
-        ssize_t k = read(fd, buf + n, cap - n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            int r = -errno;
-            free(buf);
-            return r;
-        }
-        if (k == 0) break;
-        n += (size_t)k;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
+    return hostroot_read_len(hr, path, out, len);
 }
 
 /* QEMU's regular files and block devices, each with its open mode. */

@@ -232,29 +232,9 @@ void qemu_nets_free(QemuNet *v, size_t n) {
 
 /* The whole of a file through HR, with its length (cmdline has NULs). */
 static ssize_t read_all(const HostRoot *hr, const char *path, char **out) {
-    *out = NULL;
-    _cleanup_close_ int fd = hostroot_openat(hr, path, O_RDONLY | O_NOCTTY, 0);
-    if (fd < 0) return fd;
-    size_t cap = 4096, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len + 1 >= cap) {
-            if (cap >= (1u << 20)) break;
-            buf = xrealloc(buf, cap *= 2);
-        }
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int r = -errno;
-            free(buf);
-            return r;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    buf[len] = 0;
-    *out = buf;
-    return (ssize_t)len;
+    size_t len = 0;
+    int r = hostroot_read_len(hr, path, out, &len);
+    return r < 0 ? r : (ssize_t)len;
 }
 
 /* The bridge TAP is a port of, or NULL. */
