@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <seccomp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "seriallog.h"
@@ -203,7 +205,56 @@ static void test_open_as_nobody(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* In a child whose openat2 and faccessat2 answer ENOSYS (Linux before 5.6
+ * and 5.8, valgrind 3.19), the same rules hold: no symlink anywhere on
+ * the way, nobody cannot create in root's directory, nobody's own works.
+ * The child's exit status is the number of the first rule that failed. */
+static int rules_without_openat2(void) {
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(faccessat2), 0) < 0 || seccomp_load(ctx) < 0)
+        return 100;
+    seccomp_release(ctx);
+    SerialLog l;
+    _cleanup_free_ char *via = at("u/x/log"), *ulog = at("u/log"), *publog = at("pub/log"), *wlog = at("w/log");
+    if (try_log(via, true, &nobody, &l) != -ELOOP || l.fault != SERIALLOG_SYMLINK) return 1;
+    if (try_log(via, true, NULL, &l) != -ELOOP || l.fault != SERIALLOG_SYMLINK) return 2;
+    if (try_log(ulog, false, &nobody, &l) != 0) return 3;
+    int fd = try_log(ulog, true, &nobody, &l);
+    if (fd < 0) return 4;
+    close(fd);
+    if (try_log(publog, false, &nobody, &l) != -EACCES || l.fault != SERIALLOG_DENIED) return 5;
+    if (try_log(publog, true, &nobody, &l) != -EACCES || exists("pub/log")) return 6;
+    if (try_log(wlog, true, &nobody, &l) != -EPERM || l.fault != SERIALLOG_SHARED_DIR) return 7;
+    return 0;
+}
+
+static void test_without_openat2(void **state) {
+    (void)state;
+    if (geteuid() != 0) skip_because("opening as another user needs root");
+    strcpy(base, "/tmp/kl-seriallog-XXXXXX");
+    assert_non_null(mkdtemp(base));
+    assert_int_equal(chmod(base, 0755), 0);
+    mkdir_as("u", 0700, NOBODY);
+    mkdir_as("r", 0700, 0);
+    mkdir_as("pub", 0755, 0);
+    mkdir_as("w", 01777, 0);
+    _cleanup_free_ char *link = at("u/x"), *rdir = at("r");
+    assert_int_equal(symlink(rdir, link), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(rules_without_openat2());
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status)) fail_msg("without openat2, rule %d failed", WEXITSTATUS(status));
+    assert_false(exists("r/log"));
+    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_dir_rule), cmocka_unit_test(test_open_as_nobody) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_dir_rule), cmocka_unit_test(test_open_as_nobody),
+                                        cmocka_unit_test(test_without_openat2) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
