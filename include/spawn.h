@@ -43,6 +43,10 @@ int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int fl
  * identity could not be taken. FN makes system calls only; an fd it opens
  * is the process's. */
 int spawn_call_as(bool change_id, uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg);
+/* The same with GROUPS as the thread's supplementary groups (a caller's
+ * own, include/caller.h); *IDENTITY (when given): the ids were taken and
+ * FN ran, so a negative result is FN's. */
+int spawn_call_as_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, int (*fn)(void *arg), void *arg, bool *identity);
 
 /* A clean environment for QEMU: PATH, HOME=/, LC_ALL=C.UTF-8; caller frees. */
 char **spawn_clean_env(void);

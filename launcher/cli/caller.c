@@ -5,17 +5,16 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "spawn.h"
 #include "util.h"
 
 /* A decimal id, nothing else ("1000", not "1000x" or "-1"). */
@@ -71,50 +70,15 @@ void caller_free(Caller *c) {
     memset(c, 0, sizeof(*c));
 }
 
-typedef struct OpenJob {
-    const Caller *c;
-    const char *path;
-    int fd;                         /* or -errno */
-    bool identity;                  /* false: the ids could not be taken */
-} OpenJob;
-
-/* Raw system calls: glibc's setgroups and setfs*id would change every
- * thread's. The thread's fd lands in the process's table, which the
- * threads share. */
-static void *open_thread(void *arg) {
-    OpenJob *j = arg;
-    const Caller *c = j->c;
-    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
-    j->fd = -EPERM;
-    if (syscall(SYS_setgroups, (size_t)c->n_groups, c->groups) < 0) return NULL;
-    syscall(SYS_setfsgid, c->gid);
-    syscall(SYS_setfsuid, c->uid);
-    /* Asking again with -1 answers with the id that took. */
-    if (syscall(SYS_setfsgid, (gid_t)-1) != (long)c->gid || syscall(SYS_setfsuid, (uid_t)-1) != (long)c->uid) return NULL;
-    /* Leaving fsuid 0 dropped the file capabilities; the rest go too
-     * (CAP_DAC_READ_SEARCH would still read any file). */
-    if (syscall(SYS_capget, &hdr, caps) < 0) return NULL;
-    for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) caps[i].effective = 0;
-    if (syscall(SYS_capset, &hdr, caps) < 0) return NULL;
-    j->identity = true;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    j->fd = fd < 0 ? -errno : fd;
-    return NULL;
+/* In the thread with the caller's identity (spawn_call_as_groups): the fd
+ * lands in the process's table, which the threads share. */
+static int open_config(void *arg) {
+    int fd = open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    return fd < 0 ? -errno : fd;
 }
 
 static int open_as(const Caller *c, const char *path, bool *identity) {
-    /* A thread changing its file-system ids makes the process
-     * non-dumpable; it is put back once the thread is gone. */
-    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    OpenJob j = { c, path, -EPERM, false };
-    pthread_t t;
-    int e = pthread_create(&t, NULL, open_thread, &j);
-    if (e) return -e;
-    pthread_join(t, NULL);
-    if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
-    *identity = j.identity;
-    return j.fd;
+    return spawn_call_as_groups(c->uid, c->gid, c->groups, (size_t)c->n_groups, open_config, (void *)path, identity);
 }
 
 int caller_open_config(const char *path, ErrList *errors) {

@@ -179,9 +179,12 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
 typedef struct AsJob {
     uid_t uid;
     gid_t gid;
+    const gid_t *groups;            /* the supplementary groups to take, or none */
+    size_t n_groups;
     int (*fn)(void *);
     void *arg;
     int r;
+    bool identity;                  /* the ids were taken, FN ran */
 } AsJob;
 
 static void *as_thread(void *arg) {
@@ -194,7 +197,7 @@ static void *as_thread(void *arg) {
     struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
     syscall(SYS_setfsgid, j->gid);
     syscall(SYS_setfsuid, j->uid);
-    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setfsgid, (gid_t)-1) != (long)j->gid ||
+    if (syscall(SYS_setgroups, j->n_groups, j->groups) < 0 || syscall(SYS_setfsgid, (gid_t)-1) != (long)j->gid ||
         syscall(SYS_setfsuid, (uid_t)-1) != (long)j->uid || syscall(SYS_capget, &hdr, caps) < 0) {
         j->r = -EPERM;
         return NULL;
@@ -204,22 +207,29 @@ static void *as_thread(void *arg) {
         j->r = -EPERM;
         return NULL;
     }
+    j->identity = true;
     j->r = j->fn(j->arg);
     return NULL;
 }
 
-int spawn_call_as(bool change_id, uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg) {
-    if (!change_id) return fn(arg);
+int spawn_call_as_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, int (*fn)(void *arg), void *arg, bool *identity) {
     /* A thread changing its file-system ids makes the whole process
      * non-dumpable; it is put back once the thread is gone. */
     int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    AsJob job = { uid, gid, fn, arg, 0 };
+    AsJob job = { uid, gid, groups, n_groups, fn, arg, 0, false };
     pthread_t t;
     int e = pthread_create(&t, NULL, as_thread, &job);
+    if (identity) *identity = false;
     if (e) return -e;
     pthread_join(t, NULL);
     if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+    if (identity) *identity = job.identity;
     return job.r;
+}
+
+int spawn_call_as(bool change_id, uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg) {
+    if (!change_id) return fn(arg);
+    return spawn_call_as_groups(uid, gid, NULL, 0, fn, arg, NULL);
 }
 
 typedef struct OpenAsJob {
