@@ -94,6 +94,18 @@ links() { in_ns ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort |
 # The host's cgroup folders where kvmlaunch makes a VM's.
 cgroup_bases=(/sys/fs/cgroup/cpuset/kvmlaunch /sys/fs/cgroup/kvmlaunch /sys/fs/cgroup/unified/kvmlaunch)
 pids=() vm_prefix=
+# kvmlaunch keeps the shared kvmlaunch/ once made (as machine.slice stays);
+# a test that made it takes it away again when no VM is left in it, so the
+# host is as the test found it. Deferred first: it runs last.
+remove_made_bases() {
+    local c
+    for c in "$@"; do
+        [ -d "$c" ] && [ -z "$(find "$c" -mindepth 1 -maxdepth 1 -type d)" ] && rmdir "$c"
+    done
+}
+made_bases=()
+for c in "${cgroup_bases[@]}"; do [ -e "$c" ] || made_bases+=("$c"); done
+[ ${#made_bases[@]} = 0 ] || defer remove_made_bases "${made_bases[@]}"
 vms_named() { # PREFIX
     vm_prefix=$1
     defer kill_vms
