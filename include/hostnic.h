@@ -183,10 +183,6 @@ int hostnic_find_irqbalance(const HostRoot *hr);
  * when it added errors. */
 int hostnic_plan_build(const VmConfig *cfg, const HostNicFacts *facts, HostPlan *plan, ErrList *errors, ErrList *notes);
 
-/* hostnic_probe + hostnic_plan_build + hostnic_facts_free, in one go for
- * a caller that plans only the NICs; the run's plan probes apart
- * (vmplan_probe) and stays pure. */
-int hostnic_plan(const HostRoot *hr, const VmConfig *cfg, HostPlan *plan, ErrList *errors, ErrList *notes);
 
 /* ---- offloads: ethtool ioctls on the caller's network namespace ---- */
 

@@ -617,13 +617,3 @@ void hostnic_facts_free(HostNicFacts *facts) {
     cpulist_free(&facts->online);
     memset(facts, 0, sizeof(*facts));
 }
-
-int hostnic_plan(const HostRoot *hr, const VmConfig *cfg, HostPlan *plan, ErrList *errors, ErrList *notes) {
-    if (!cfg->n_hostnics) return 0;
-    HostNicFacts facts;
-    hostnic_probe(hr, cfg, &facts);
-    int r = hostnic_plan_build(cfg, &facts, plan, errors, notes);
-    hostnic_facts_free(&facts);
-    return r;
-}
-

@@ -36,6 +36,16 @@
 #include "fake_root.h"
 #include "skip.h"
 #include "util.h"
+
+/* Probe and plan the NICs alone, as vmplan does in two steps. */
+static int hostnic_plan(const HostRoot *hr, const VmConfig *cfg, HostPlan *plan, ErrList *errors, ErrList *notes) {
+    if (!cfg->n_hostnics) return 0;
+    HostNicFacts facts;
+    hostnic_probe(hr, cfg, &facts);
+    int r = hostnic_plan_build(cfg, &facts, plan, errors, notes);
+    hostnic_facts_free(&facts);
+    return r;
+}
 #include "vmconf.h"
 
 /* ---- captured text ---- */
