@@ -64,6 +64,9 @@ stop_vm() { # OUT
     kill -TERM $sup 2>/dev/null
 }
 start() { # ID: kvmlaunch in the background, in the namespace; $sup is its pid
+    # Emptied here, not by the background redirection: a restart reuses the
+    # ID, and running() must not read the last run's "runs" line.
+    : > "$tmp/$1.out"
     nsenter --net=/run/netns/$ns "$bin" "$tmp/$1.ini" > "$tmp/$1.out" 2>&1 &
     sup=$!; pids+=($sup)
 }
