@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hostroot.h"
+#include "qmp.h"
+
 /* The "memory" part from /proc/PID/numa_maps: every node that holds pages,
  * with its bytes and the hugetlb part of them, and the totals. -errno of
  * kfile_parse_numa_maps when the text is not numa_maps. */
@@ -50,5 +53,20 @@ char *vmstatus_render(json_object *report);
  * report and said on stderr; only a report that cannot be built at all is
  * an error. */
 int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **report);
+
+/* What vmstatus_collect reads, one part at a time, for `kvmlaunch metrics`
+ * (metrics.c): the same readers, so the two never disagree. */
+/* Connects to NAME's status monitor (NAME/qmp.sock) and shakes hands. */
+int vmstatus_qmp_open(const char *name, QmpClient *q);
+/* The "vcpus" array: {"vcpu", "tid", "allowed_cpus", "last_cpu"}. */
+json_object *vmstatus_read_vcpus(pid_t qemu);
+/* The "memory" part, NULL (said) when numa_maps cannot be read. */
+json_object *vmstatus_read_memory(pid_t qemu);
+/* The "balloon" part; Q NULL: the monitor did not answer. */
+json_object *vmstatus_read_balloon(QmpClient *q);
+/* The "host_knobs" array with "current", NULL when the journal cannot be read. */
+json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
+/* A whole /proc file, NULL when it cannot be read. Caller frees. */
+char *vmstatus_proc_text(const char *path);
 
 #endif

@@ -16,6 +16,7 @@
 #include "hostnic.h"
 #include "hostplan.h"
 #include "log.h"
+#include "metrics.h"
 #include "qemucmd.h"
 #include "run.h"
 #include "schema.h"
@@ -30,6 +31,7 @@ static void print_usage(FILE *f) {
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
           "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
+          "       kvmlaunch metrics [--output FILE]  every running VM in Prometheus' text format\n"
           "\n"
           "Options: -n, --dry-run   change nothing, print what would be done\n"
           "         -q, --quiet     errors only\n"
@@ -175,6 +177,7 @@ int cli_main(int argc, char **argv) {
     const char *cmd = args[0];
     if (streq(cmd, "keys")) return cmd_keys(n, args);
     if (streq(cmd, "host")) return cmd_host_main(n, args);
+    if (streq(cmd, "metrics")) return cmd_metrics_main(n, args);
     if (streq(cmd, "list")) {
         if (n != 1) {
             fprintf(stderr, "kvmlaunch list: takes no arguments\n");

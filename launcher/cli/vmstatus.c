@@ -591,3 +591,20 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     *report = out;
     return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* The same readers for `kvmlaunch metrics` (metrics.c)                */
+
+int vmstatus_qmp_open(const char *name, QmpClient *q) { return status_qmp_open(name, q); }
+
+json_object *vmstatus_read_vcpus(pid_t qemu) { return qemu_vcpus(qemu); }
+
+json_object *vmstatus_read_memory(pid_t qemu) { return qemu_memory(qemu); }
+
+json_object *vmstatus_read_balloon(QmpClient *q) { return qemu_balloon(q); }
+
+json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name) {
+    return recorded_with_now(hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now);
+}
+
+char *vmstatus_proc_text(const char *path) { return proc_text(path); }
