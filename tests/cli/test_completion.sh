@@ -28,7 +28,7 @@ touch "$tmp/cwd/web.ini" "$tmp/cwd/ci.ini" "$tmp/cwd/notes.txt" "$tmp/cwd/vms/db
 # Each case: the words typed (the last one is being completed) and the
 # sorted COMPREPLY expected, space-separated.
 cases=(
-    "kvmlaunch |check ci.ini cleanup empty host keys list run status stop vms web.ini"
+    "kvmlaunch |check ci.ini cleanup empty host keys list metrics run status stop vms web.ini"
     "kvmlaunch st|status stop"
     "kvmlaunch -|--dry-run --help --quiet --verbose --version -V -h -n -q -v"
     "kvmlaunch --d|--dry-run"
@@ -52,6 +52,9 @@ cases=(
     "kvmlaunch list |"
     "kvmlaunch keys |--man --markdown"
     "kvmlaunch keys --ma|--man --markdown"
+    "kvmlaunch metrics |--output"
+    "kvmlaunch metrics --output w|web.ini"
+    "kvmlaunch metrics --output web.ini |"
     "kvmlaunch --version |"
 )
 

@@ -56,6 +56,15 @@ if [ -f systemd/kvmlaunch@.service ]; then
     [ -f "$tmp/real-unit/lib/systemd/system/kvmlaunch@.service" ] && ok "systemd/kvmlaunch@.service is installed" ||
         bad "systemd/kvmlaunch@.service is in the tree but not installed"
 fi
+# The metrics timer and its service, the service's ExecStart rewritten.
+if [ -f systemd/kvmlaunch-metrics.service ]; then
+    mk install DESTDIR="$tmp/metrics-unit" PREFIX=/opt/kl > /dev/null 2>&1
+    u=$tmp/metrics-unit/opt/kl/lib/systemd/system
+    [ -f "$u/kvmlaunch-metrics.timer" ] && grep -q '^ExecStart=/opt/kl/sbin/kvmlaunch metrics --output ' "$u/kvmlaunch-metrics.service" 2>/dev/null &&
+        ok "kvmlaunch-metrics.service and .timer are installed, ExecStart under PREFIX" || bad "metrics units: $(ls "$u" 2>&1)"
+    mk uninstall DESTDIR="$tmp/metrics-unit" PREFIX=/opt/kl > /dev/null 2>&1
+    [ -z "$(find "$tmp/metrics-unit" -type f)" ] && ok "make uninstall takes the metrics units away too" || bad "left: $(find "$tmp/metrics-unit" -type f)"
+fi
 
 mk uninstall DESTDIR="$root" PREFIX=/usr UNIT_FILES="$tmp/kvmlaunch@.service" > "$tmp/log" 2>&1 || bad "make uninstall: $(cat "$tmp/log")"
 left=$(files_under "$root")
