@@ -53,8 +53,9 @@ json_object *metrics_collect_vm(const HostRoot *hr, const char *name, pid_t qemu
 /* The command: ARGV is {"metrics"} or {"metrics", "--output", FILE}. With
  * FILE the text is written to a new file in FILE's directory and renamed
  * over FILE, so a reader sees the old text or the new, never a part.
- * 0, 1 when FILE cannot be written, 2 on a usage error. A VM that cannot be
- * read is no failure: its errors are in the output. */
+ * 0, 1 when the run dir cannot be listed or FILE cannot be written (then
+ * FILE is left as it was), 2 on a usage error. A VM that cannot be read is
+ * no failure: its errors are in the output. */
 int cmd_metrics_main(int argc, char **argv);
 
 #endif

@@ -541,14 +541,16 @@ static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every VM of the run dir, in name order. */
+/* Every VM of the run dir, in name order; NULL (said) when the run dir is
+ * there but cannot be listed: "kvmlaunch_vms 0" would then be a lie. */
 static json_object *collect_all(const HostRoot *hr) {
-    json_object *vms = json_object_new_array();
     DIR *d = opendir(runtime_base());
-    if (!d) {
-        if (errno != ENOENT) log_warning_errno(-errno, "Failed to list %s: %m", runtime_base());
-        return vms;
+    if (!d && errno != ENOENT) {
+        log_error_errno(-errno, "Failed to list %s: %m", runtime_base());
+        return NULL;
     }
+    json_object *vms = json_object_new_array();
+    if (!d) return vms;
     StrVec names = STRVEC_INIT;
     for (struct dirent *de; (de = readdir(d));) {
         char err[VALUE_ERR_MAX];
@@ -615,6 +617,7 @@ int cmd_metrics_main(int argc, char **argv) {
     if (hostroot_open(&hr) < 0) return EXIT_RUNTIME;
     json_object *vms = collect_all(&hr);
     hostroot_close(&hr);
+    if (!vms) return EXIT_RUNTIME;
     _cleanup_free_ char *text = metrics_render(vms);
     json_object_put(vms);
     if (output) return write_atomic(output, text) < 0 ? EXIT_RUNTIME : EXIT_OK;

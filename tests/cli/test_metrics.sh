@@ -48,6 +48,11 @@ documented() { # FILE: every family TYPEd in FILE is in docs/METRICS.md with tha
 [ $rc = 0 ] && [ "$(grep -v '^#' "$tmp/none.prom")" = "kvmlaunch_vms 0" ] && [ ! -s "$tmp/none.err" ] && ok "no VM running: exit 0, kvmlaunch_vms 0" ||
     bad "no VM: exit $rc: $(cat "$tmp/none.prom" "$tmp/none.err")"
 lint "$tmp/none.prom" "the output without VMs"
+# A run dir that cannot be listed (not root) is no "0 VMs": exit 1, nothing printed.
+mkdir -m 0700 "$KVMLAUNCH_RUNDIR"
+setpriv --reuid nobody --regid nogroup --clear-groups "$bin" metrics > "$tmp/closed.prom" 2> "$tmp/closed.err"; rc=$?
+[ $rc = 1 ] && [ ! -s "$tmp/closed.prom" ] && grep -q "Failed to list $KVMLAUNCH_RUNDIR" "$tmp/closed.err" && ok "a run dir it cannot list: exit 1, said, nothing printed" ||
+    bad "unlistable run dir: exit $rc: $(cat "$tmp/closed.prom" "$tmp/closed.err")"
 for args in "extra" "--output" "--output ''" "--json"; do
     eval "\"\$bin\" metrics $args" > "$tmp/usage.out" 2>&1; rc=$?
     [ $rc = 2 ] && ok "metrics $args: exit 2 ($(head -1 "$tmp/usage.out"))" || bad "metrics $args: exit $rc: $(cat "$tmp/usage.out")"
@@ -81,8 +86,10 @@ qa=$(qemu_of a)
 # The guest's first stats come a second or so after its driver loaded.
 got_stats() { "$bin" metrics > "$tmp/m.prom" 2> "$tmp/m.err" && grep -q "^kvmlaunch_balloon_guest_total_bytes{vm=\"$a\"}" "$tmp/m.prom"; }
 wait_for 60 got_stats || bad "no guest stats within 60s: $(grep balloon "$tmp/m.prom")"
+t0=${EPOCHREALTIME/./}
 "$bin" metrics > "$tmp/m.prom" 2> "$tmp/m.err"; rc=$?
-[ $rc = 0 ] && ok "metrics with two VMs: exit 0" || bad "metrics: exit $rc: $(cat "$tmp/m.err")"
+ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+[ $rc = 0 ] && [ ! -s "$tmp/m.err" ] && ok "metrics with two VMs: exit 0, nothing on stderr, $ms ms" || bad "metrics: exit $rc: $(cat "$tmp/m.err")"
 m=$tmp/m.prom
 num_is "$m" kvmlaunch_vms == 2 && num_is "$m" "kvmlaunch_vm_up{vm=\"$a\"}" == 1 && num_is "$m" "kvmlaunch_vm_running{vm=\"$b\"}" == 1 &&
     ok "kvmlaunch_vms 2, each up and running" || bad "VMs: $(grep -E '^kvmlaunch_vm(s|_up|_running)' "$m")"
@@ -121,8 +128,6 @@ num_is "$m" "kvmlaunch_balloon_enabled{vm=\"$a\"}" == 1 && num_is "$m" "kvmlaunc
 num_is "$m" "kvmlaunch_balloon_guest_total_bytes{vm=\"$a\"}" ">" 0 && num_is "$m" "kvmlaunch_balloon_guest_free_bytes{vm=\"$a\"}" ">" 0 &&
     ok "guest stats: total $(value "$m" "kvmlaunch_balloon_guest_total_bytes{vm=\"$a\"}"), free $(value "$m" "kvmlaunch_balloon_guest_free_bytes{vm=\"$a\"}")" || bad "guest stats"
 num_is "$m" "kvmlaunch_balloon_enabled{vm=\"$b\"}" == 0 && ! grep -q "^kvmlaunch_balloon_actual_bytes{vm=\"$b\"}" "$m" && ok "b: balloon_enabled 0, no actual size" || bad "balloon of b"
-grep -q "^kvmlaunch_balloon_target_bytes" "$m" && ok "balloon target: $(grep '^kvmlaunch_balloon_target_bytes' "$m")" ||
-    skip "no balloon target is recorded (kvmlaunch balloon was not used)"
 
 # The disk: the guest's kernel read its partition table.
 num_is "$m" "kvmlaunch_block_read_ops_total{vm=\"$a\",disk=\"d0\"}" ">" 0 && num_is "$m" "kvmlaunch_block_read_bytes_total{vm=\"$a\",disk=\"d0\"}" ">" 0 &&
@@ -230,6 +235,17 @@ if [ -n "$exporter" ]; then
     fi
 else
     skip "prometheus-node-exporter is not installed (make deps installs it): not scraped"
+fi
+
+# The balloon's target, once `kvmlaunch balloon` (issue 15, item 4) set one.
+if "$bin" --help 2>&1 | grep -qw balloon; then
+    "$bin" balloon "$a" 192M > "$tmp/balloon.out" 2>&1; rc=$?
+    "$bin" metrics > "$tmp/t.prom" 2>/dev/null
+    [ $rc = 0 ] && num_is "$tmp/t.prom" "kvmlaunch_balloon_target_bytes{vm=\"$a\"}" == 201326592 &&
+        num_is "$tmp/t.prom" "kvmlaunch_balloon_actual_bytes{vm=\"$a\"}" == 201326592 && ok "after kvmlaunch balloon $a 192M: target and actual 192 MiB" ||
+        bad "balloon 192M: exit $rc $(cat "$tmp/balloon.out"); $(grep "balloon_\(target\|actual\)" "$tmp/t.prom")"
+else
+    skip "this kvmlaunch has no balloon command: kvmlaunch_balloon_target_bytes is not checked"
 fi
 
 "$bin" stop "$a" > /dev/null 2>&1; "$bin" stop "$b" > /dev/null 2>&1
