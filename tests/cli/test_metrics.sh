@@ -151,6 +151,27 @@ fi
 lint "$m" "two VMs' metrics"
 documented "$m" "two VMs' metrics"
 
+# The host knobs a VM relies on, from the journal (host.state in the run
+# dir). This test's VMs set no [host] knob (other tests change the host's
+# knobs meanwhile), so a record of one is written by hand, for VM a, with
+# the value the knob has now, and taken away again before any VM stops
+# (a stop would put its "original" back).
+knob=/sys/kernel/mm/ksm/sleep_millisecs
+if [ -r $knob ]; then
+    now=$(cat $knob)
+    defer rm -f "$KVMLAUNCH_RUNDIR/host.state"
+    printf '{ "knobs": [ { "path": "%s", "original": "777", "value": "%s", "users": [ "%s" ] } ] }\n' $knob "$now" "$a" > "$KVMLAUNCH_RUNDIR/host.state"
+    "$bin" metrics > "$tmp/k.prom" 2> "$tmp/k.err"
+    rm -f "$KVMLAUNCH_RUNDIR/host.state"
+    num_is "$tmp/k.prom" "kvmlaunch_host_knob{vm=\"$a\",file=\"$knob\"}" == "$now" &&
+        num_is "$tmp/k.prom" "kvmlaunch_host_knob_info{vm=\"$a\",file=\"$knob\",current=\"$now\",set=\"$now\",original=\"777\"}" == 1 &&
+        ! grep -q "^kvmlaunch_host_knob.*vm=\"$b\"" "$tmp/k.prom" && ok "the knob a relies on: $knob $now now (original 777); none for b" ||
+        bad "knobs: $(grep knob "$tmp/k.prom") $(cat "$tmp/k.err")"
+    lint "$tmp/k.prom" "the output with a knob"
+else
+    skip "no $knob (a kernel without KSM): knobs are not checked here"
+fi
+
 # A VM whose status monitor does not answer: its parts that need QMP say
 # so, the other VM's series are all there.
 mv "$KVMLAUNCH_RUNDIR/$b/qmp.sock" "$KVMLAUNCH_RUNDIR/$b/qmp.sock.away"
