@@ -138,8 +138,8 @@ const KeyDef schema_keys[] = {
        .help = "isa-debug-exit at 0xf4: the guest's code becomes kvmlaunch's exit code"),
 
     CPU("pin", pin, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_AUTO) | CPUSPEC_WORD(CPUSPEC_NONE),
-        .dflt = "none", .type_doc = "cpulist, auto or none",
-        .help = "vCPU i runs on the i-th CPU of the list (as many CPUs as vcpus); auto picks a NUMA node"),
+        .flags = KEY_SEQUENCE, .dflt = "none", .type_doc = "cpulist, auto or none",
+        .help = "vCPU i runs on the i-th CPU of the list (as many CPUs as vcpus; a CPU may repeat: those vCPUs share it); auto picks a NUMA node"),
     CPU("vcpu.N", vcpu_override, .type = VT_CPULIST, .flags = KEY_INDEXED, .dflt_doc = "from pin", .type_doc = "cpulist",
         .help = "the CPUs of vCPU N, overriding pin"),
     CPU("emulator", emulator, .type = VT_CPULIST, .dflt_doc = "none", .type_doc = "cpulist",
