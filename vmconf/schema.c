@@ -120,7 +120,7 @@ const KeyDef schema_keys[] = {
     VM("cpu-model", cpu_model, .type = VT_CPU_MODEL, .dflt_doc = "host (kvm), max (tcg)", .type_doc = "MODEL[,+FEATURE][,-FEATURE]...",
        .help = "-cpu"),
     VM("user", user, .type = VT_USER, .dflt_doc = "required when run as root", .type_doc = "user name, not root",
-       .help = "QEMU runs as this user and its group, without capabilities, with no_new_privs and -sandbox"),
+       .help = "QEMU runs as this user, its group and the groups the group database gives it (in group kvm: /dev/kvm), without capabilities, with no_new_privs and -sandbox"),
     VM("qemu", qemu, .type = VT_PATH, .dflt_doc = "qemu-system-x86_64 on PATH", .help = "the emulator binary"),
     VM("kernel", kernel, .type = VT_PATH, .help = "direct kernel boot: -kernel"),
     VM("initrd", initrd, .type = VT_PATH, .help = "-initrd (needs kernel)"),
