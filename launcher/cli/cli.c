@@ -122,6 +122,11 @@ static int show_dry_run(const VmConfig *cfg, VmPlan *p, int r) {
     }
     print_cgroups(&p->hr, cfg);
     print_network(cfg, &p->facts);
+    if (cfg->vm.user && p->facts.user_known) {
+        /* The identity the spawner gives QEMU (include/hostfacts.h). */
+        _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, cfg->vm.user);
+        printf("# QEMU runs as %s, no capabilities%s\n", who, p->facts.running_as_root ? "" : ", when kvmlaunch runs as root");
+    }
     if (text) printf("# QEMU command line:\n%s", text);
     else printf("# QEMU command line: not shown, an argument holds a control character (below)\n");
     fflush(stdout);

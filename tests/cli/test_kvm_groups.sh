@@ -7,8 +7,8 @@
 #  2. /dev/kvm as that exact identity, through a fake root (KVMLAUNCH_ROOT:
 #     this host has no /dev/kvm) whose dev/kvm is 0660 root:G: accel = kvm
 #     FAILs naming `usermod -aG G USER`, auto WARNs that it falls back to
-#     TCG; once the user is in G it opens, and `check` names the groups; a
-#     tree without dev/kvm says so.
+#     TCG; once the user is in G it opens, and `check` and --dry-run name
+#     the groups; a tree without dev/kvm says so.
 #  3. With the user in G, the VM boots from that initrd, and QEMU's
 #     `Groups:` line equals `id -G USER`, though kvmlaunch itself runs with
 #     another supplementary group.
@@ -73,6 +73,10 @@ rm "$root/dev/kvm"
 fake_check kvm
 grep -qE "^FAIL  kvm +.*accel = kvm, found no /dev/kvm; this host offers no KVM" "$tmp/kvm.check" && ok "no /dev/kvm: said so" \
     || { bad "no /dev/kvm line"; cat "$tmp/kvm.check"; }
+
+KVMLAUNCH_ROOT=$root "$bin" --dry-run "$tmp/kvm.ini" > "$tmp/kvm.dry" 2>&1
+grep -qE "^# QEMU runs as $user \(uid [0-9]+, gid [0-9]+, groups ($user, $g|$g, $user)\), no capabilities$" "$tmp/kvm.dry" \
+    && ok "--dry-run shows the groups QEMU gets" || { bad "--dry-run identity line"; cat "$tmp/kvm.dry"; }
 
 # 3. In G: the VM boots from the initrd only G may read, and QEMU has
 # exactly the user's groups, not kvmlaunch's extra one ($gx).
