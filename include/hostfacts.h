@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "hostroot.h"
+#include "spawn.h"
 #include "tap.h"
 #include "vmconf.h"
 
@@ -38,8 +39,23 @@ typedef struct MemFacts {
 } MemFacts;
 
 typedef struct HostFacts {
-    bool kvm_usable;                /* /dev/kvm opens read-write for QEMU (as [vm] user, without groups) */
+    bool kvm_usable;                /* /dev/kvm opens read-write for QEMU (as [vm] user, with its groups) */
     char *kvm_checked_as;           /* owned: the user it was tried as; NULL: as kvmlaunch */
+    int kvm_err;                    /* 0, or -errno of that open (-ENOENT: no /dev/kvm) */
+    bool kvm_stat_known;            /* /dev/kvm is there: its mode and group below */
+    mode_t kvm_mode;
+    gid_t kvm_gid;
+    char *kvm_group;                /* owned: the name of its group (the number when it has none) */
+    /* Who QEMU runs as ([vm] user, found in the user database): its uid,
+     * primary gid and the groups the group database gives it (getgrouplist,
+     * the primary gid among them), which QEMU keeps, as libvirt's qemu user
+     * does; nothing more. The spawner and every open "as QEMU" use these. */
+    bool user_known;
+    uid_t qemu_uid;
+    gid_t qemu_gid;
+    gid_t *qemu_groups;             /* owned */
+    char **qemu_group_names;        /* owned, n_qemu_groups entries: name, or the number */
+    size_t n_qemu_groups;
     bool vhost_net_usable;          /* /dev/vhost-net opens read-write */
     bool running_as_root;
     StdoutKind stdout_kind;
@@ -58,8 +74,16 @@ typedef struct HostFacts {
     MemFacts mem;
 } HostFacts;
 
-/* Looks at the host: /dev/kvm and /dev/vhost-net through HR (as `host`
- * does; on the real root /dev/kvm as the [vm] user), stdout, each disk
+/* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids
+ * and groups when kvmlaunch runs as root and [vm] user is known; else no
+ * change of ids (QEMU is kvmlaunch's user). Points into FACTS. */
+SpawnIdentity hostfacts_qemu_identity(const HostFacts *facts);
+/* "kvmlaunch (uid 999, gid 999, groups kvmlaunch, kvm)" for messages; caller frees. */
+char *hostfacts_qemu_identity_text(const HostFacts *facts, const char *user);
+
+/* Looks at the host: QEMU's user and its groups, /dev/kvm and
+ * /dev/vhost-net through HR (as `host` does; /dev/kvm as QEMU's identity
+ * when kvmlaunch runs as root), stdout, each disk
  * file (exists, block device, qcow2 magic), the emulator on PATH. Reads
  * only. */
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts);

@@ -36,6 +36,7 @@ enum {
     KEY_REQUIRED = 1 << 0,  /* must be written */
     KEY_MULTILINE = 1 << 1, /* an indented next line continues the value */
     KEY_INDEXED = 1 << 2,   /* vcpu.N: NAME stands for a family of keys, stored apart */
+    KEY_SEQUENCE = 1 << 3,  /* a cpulist read in order, a CPU may repeat (pin: one per vCPU) */
 };
 
 typedef struct KeyDef {

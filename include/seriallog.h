@@ -8,8 +8,8 @@
  * - every component of the path is a real directory and the log itself no
  *   symbolic link (openat2 RESOLVE_NO_SYMLINKS), also as root;
  * - with [vm] user (kvmlaunch as root), the directory is reached, and the
- *   log created or opened for appending, as that user (fsuid/fsgid, no
- *   supplementary groups, no capabilities): what it cannot write is
+ *   log created or opened for appending, as that user (fsuid/fsgid, the
+ *   supplementary groups QEMU gets, no capabilities): what it cannot write is
  *   refused, as QEMU would be refused;
  * - the directory belongs to root or to that user and neither its group
  *   nor others may write it (a sticky world-writable /tmp is refused too:
@@ -49,6 +49,8 @@ typedef struct SerialLog {
     bool change_id;                 /* as uid/gid, not as kvmlaunch */
     uid_t uid;
     gid_t gid;
+    const gid_t *groups;            /* with change_id: QEMU's supplementary groups */
+    size_t n_groups;
     bool any_dir;                   /* no rule on the directory (QEMU as root) */
     const char *who;                /* the user, for messages */
     /* What was found. */
@@ -62,6 +64,9 @@ typedef struct SerialLog {
  * when kvmlaunch runs as root and USER is set; as root with no rule on
  * the directory when USER is not set; as kvmlaunch's own user otherwise. */
 void seriallog_init(SerialLog *l, const char *path, const char *user, const struct passwd *pw, bool running_as_root);
+/* QEMU's supplementary groups (HostFacts.qemu_groups; not copied), taken
+ * with the user's ids. */
+void seriallog_set_groups(SerialLog *l, const gid_t *groups, size_t n_groups);
 /* For the default log, PATH (BASE/NAME/serial.log) inside the runtime dir
  * DIR_FD, which kvmlaunch took as its own. */
 void seriallog_init_private(SerialLog *l, const char *path, int dir_fd);

@@ -19,6 +19,11 @@ typedef struct SpawnSpec {
     bool change_id;                 /* drop to uid/gid (as root) */
     uid_t uid;
     gid_t gid;
+    /* With change_id: QEMU's supplementary groups, exactly these (the
+     * group database's for the user, as libvirt gives its qemu user:
+     * HostFacts.qemu_groups); none when n_groups is 0. */
+    const gid_t *groups;
+    size_t n_groups;
     const SpawnFd *fds;             /* target 0 is stdin; 1 and 2 stay as they are unless listed */
     size_t n_fds;
     bool new_process_group;         /* terminal signals reach only kvmlaunch */
@@ -33,10 +38,21 @@ typedef struct SpawnSpec {
 int spawn_qemu_start(const SpawnSpec *spec, pid_t *pid, int *report);
 int spawn_qemu_finish(pid_t pid, int report, const char *binary);
 
-/* Opens PATH with FLAGS as QEMU will be: as UID/GID with no supplementary
- * groups (in a short-lived thread with those ids, so the answer is the
- * kernel's, ACLs and all), or as kvmlaunch itself when CHANGE_ID is false.
+/* Who QEMU will be: the ids and groups spawn_qemu_start gives it. */
+typedef struct SpawnIdentity {
+    bool change_id;                 /* as root, QEMU takes these ids; false: it stays kvmlaunch's user */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;            /* its supplementary groups */
+    size_t n_groups;
+} SpawnIdentity;
+
+/* Opens PATH with FLAGS as QEMU will be: as ID's uid, gid and groups (in
+ * a short-lived thread with those ids, so the answer is the kernel's, ACLs
+ * and all), or as kvmlaunch itself when ID is NULL or does not change ids.
  * 0 or -errno. */
+int spawn_open_as_id(const SpawnIdentity *id, const char *path, int flags);
+/* The same as UID/GID with no supplementary groups. */
 int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags);
 /* Runs FN(ARG) with that identity (in such a thread; in this one when
  * CHANGE_ID is false) and returns what FN returns, or -errno when the

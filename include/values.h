@@ -32,6 +32,9 @@ int value_parse_size(const char *s, uint64_t *out, char *err);
 int value_parse_duration(const char *s, uint64_t *out_ms, char *err);
 int value_parse_bool(const char *s, bool *out, char *err);
 int value_parse_cpulist(const char *s, CpuList *out, char *err);
+/* The same read as a sequence, in its order: a CPU may repeat ([cpu] pin:
+ * vCPU i on the i-th CPU, two vCPUs may share one). */
+int value_parse_cpulist_seq(const char *s, CpuList *out, char *err);
 int value_parse_mac(const char *s, MacAddr *out, char *err);
 /* Returns the matched entry's index in table (terminated by a NULL name). */
 int value_parse_enum(const char *s, const EnumName *table, int *out, char *err);

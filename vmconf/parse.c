@@ -89,7 +89,7 @@ static int parse_cpuspec(const KeyDef *def, const char *s, CpuSpec *out, char *e
         }
     }
     CpuList l;
-    int r = value_parse_cpulist(s, &l, err);
+    int r = (def->flags & KEY_SEQUENCE ? value_parse_cpulist_seq : value_parse_cpulist)(s, &l, err);
     /* A value that starts like a list keeps the list parser's precise
      * message ("2 is listed twice"); anything else hears the words too. */
     if (r < 0) {

@@ -109,7 +109,7 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int value_parse_cpulist(const char *s, CpuList *out, char *err) {
+static int parse_cpulist(const char *s, CpuList *out, char *err, bool repeat) {
     CpuList l = { NULL, 0 };
     size_t alloc = 0;
     const char *p = s;
@@ -143,7 +143,12 @@ int value_parse_cpulist(const char *s, CpuList *out, char *err) {
         if (*p != ',') goto bad;
         p++;
     }
-    /* Each CPU once: a CPU listed twice is a typo, never an intent. */
+    /* Each CPU once: in a set, a CPU listed twice is a typo, never an
+     * intent. A sequence ([cpu] pin) may repeat one on purpose. */
+    if (repeat) {
+        *out = l;
+        return 0;
+    }
     int *sorted = xmalloc(l.n * sizeof(int));
     memcpy(sorted, l.cpu, l.n * sizeof(int));
     qsort(sorted, l.n, sizeof(int), cmp_int);
@@ -162,6 +167,10 @@ bad:
     free(l.cpu);
     return fail(err, s, expected);
 }
+
+int value_parse_cpulist(const char *s, CpuList *out, char *err) { return parse_cpulist(s, out, err, false); }
+
+int value_parse_cpulist_seq(const char *s, CpuList *out, char *err) { return parse_cpulist(s, out, err, true); }
 
 void cpulist_free(CpuList *l) {
     l->cpu = x_free(l->cpu);
@@ -207,11 +216,15 @@ char *cpulist_format(const CpuList *l) {
     int *s = xmalloc(l->n * sizeof(int));
     memcpy(s, l->cpu, l->n * sizeof(int));
     qsort(s, l->n, sizeof(int), cmp_int);
-    char *buf = xmalloc(l->n * 12 + 1);
+    /* The set: a sequence ([cpu] pin) may repeat a CPU. */
+    size_t n = 1;
+    for (size_t i = 1; i < l->n; i++)
+        if (s[i] != s[n - 1]) s[n++] = s[i];
+    char *buf = xmalloc(n * 12 + 1);
     size_t len = 0;
-    for (size_t i = 0; i < l->n;) {
+    for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j + 1 < l->n && s[j + 1] == s[j] + 1) j++;
+        while (j + 1 < n && s[j + 1] == s[j] + 1) j++;
         len += (size_t)sprintf(buf + len, "%s%d", len ? "," : "", s[i]);
         if (j > i) len += (size_t)sprintf(buf + len, "-%d", s[j]);
         i = j + 1;

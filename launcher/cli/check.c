@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admission.h"
+#include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
 #include "spawn.h"
@@ -117,6 +118,46 @@ static CpuList online_cpus(const VmPlan *p) {
     return l;
 }
 
+/* vCPUs that share a CPU ([cpu] pin may repeat one, vcpu.N may overlap):
+ * allowed, and a small host's everyday case, but each of them runs only
+ * while the others on its CPU wait, which a guest cannot see. */
+static void check_cpus_shared(CheckReport *r, const VmConfig *cfg) {
+    const CpuSection *cpu = &cfg->cpu;
+    size_t n = (size_t)cfg->vm.vcpus;
+    CpuList *of = xcalloc(n ? n : 1, sizeof(CpuList));
+    int top = -1;
+    for (size_t i = 0; i < n; i++) {
+        of[i] = placement_vcpu_cpus(cfg, i);
+        for (size_t j = 0; j < of[i].n; j++) top = of[i].cpu[j] > top ? of[i].cpu[j] : top;
+    }
+    _cleanup_free_ char *text = xstrdup("");
+    size_t shared = 0;
+    for (int c = 0; c <= top && shared < 8; c++) {
+        char *who = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!cpulist_contains(&of[i], c)) continue;
+            char *next = xasprintf("%s%s%zu", who ? who : "", who ? ", " : "", i);
+            free(who);
+            who = next;
+            k++;
+        }
+        if (k > 1) {
+            char *next = xasprintf("%s%svCPUs %s on CPU %d", text, *text ? "; " : "", who, c);
+            free(text);
+            text = next;
+            shared++;
+        }
+        free(who);
+    }
+    for (size_t i = 0; i < n; i++) cpulist_free(&of[i]);
+    free(of);
+    if (shared)
+        add_key(r, CHECK_WARN, "cpus", cfg, SECTION_CPU, &cpu->head, "pin",
+                "vCPUs share a CPU (%s): each runs only while the others there wait; give each vCPU a CPU of its own where the host has enough",
+                text);
+}
+
 static void check_cpus(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const CpuSection *cpu = &cfg->cpu;
     size_t before = r->fails;
@@ -142,6 +183,7 @@ static void check_cpus(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     if (p->auto_pin) addf(r, CHECK_PASS, "cpus", "pin = auto: %s", p->choice.why);
     else if (cpu->pin.kind == CPUSPEC_LIST) addf(r, CHECK_PASS, "cpus", "vCPUs pinned to %s: online, pinned by no other running VM", pins);
     else addf(r, CHECK_PASS, "cpus", "pin = none: the %" PRId64 " vCPUs float over every CPU", cfg->vm.vcpus);
+    if (cpu->pin.kind == CPUSPEC_LIST || cpu->n_vcpu_override) check_cpus_shared(r, cfg);
 }
 
 /* A memory figure as people read it: "23.4 GiB", "640 MiB". */
@@ -243,7 +285,10 @@ static void check_memory(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
 static void check_accel(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     if (!add_plan_lines(r, p, "kvm")) {
         if (cfg->vm.accel == ACCEL_TCG) addf(r, CHECK_PASS, "kvm", "accel = tcg: /dev/kvm is not needed");
-        else addf(r, CHECK_PASS, "kvm", "/dev/kvm opens read-write");
+        else if (p->facts.kvm_checked_as) {
+            _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, p->facts.kvm_checked_as);
+            addf(r, CHECK_PASS, "kvm", "/dev/kvm opens read-write as %s", who);
+        } else addf(r, CHECK_PASS, "kvm", "/dev/kvm opens read-write as kvmlaunch's user (QEMU's)");
     }
     if (!cfg->n_nets) return;
     bool wants_vhost = false;
@@ -274,35 +319,56 @@ static void check_network(CheckReport *r, const VmConfig *cfg, const VmPlan *p) 
     }
 }
 
-static int open_as(const struct passwd *pw, const char *path, int flags) {
-    return spawn_open_as(pw != NULL, pw ? pw->pw_uid : 0, pw ? pw->pw_gid : 0, path, flags);
+static int open_as(const SpawnIdentity *id, const char *path, int flags) { return spawn_open_as_id(id, path, flags); }
+
+/* QEMU's identity for opening files as it (NULL: as kvmlaunch's user):
+ * the probe's, with the groups QEMU keeps. */
+static const SpawnIdentity *qemu_id(const VmPlan *p, SpawnIdentity *buf) {
+    *buf = hostfacts_qemu_identity(&p->facts);
+    return buf->change_id ? buf : NULL;
 }
 
 /* QEMU's user: NULL when kvmlaunch is not root (QEMU runs as kvmlaunch's
- * user) or the user is unknown (then a FAIL line says so). */
-static const struct passwd *check_user(CheckReport *r, const VmConfig *cfg, const VmPlan *p, struct passwd *buf) {
+ * user) or the user is unknown (then a FAIL line says so). The line names
+ * the groups QEMU keeps. */
+static const SpawnIdentity *check_user(CheckReport *r, const VmConfig *cfg, const VmPlan *p, SpawnIdentity *buf) {
     if (add_plan_lines(r, p, "user")) return NULL;
     if (!cfg->vm.user) {
         addf(r, CHECK_PASS, "user", "QEMU runs as kvmlaunch's own user (uid %ld): not root", (long)geteuid());
         return NULL;
     }
-    struct passwd *pw = getpwnam(cfg->vm.user);
-    if (!pw) {
+    if (!p->facts.user_known) {
         add_key(r, CHECK_FAIL, "user", cfg, SECTION_VM, &cfg->vm.head, "user", "expected a user of this host, found no user \"%s\"", cfg->vm.user);
         return NULL;
     }
-    if (pw->pw_uid == 0) {
+    if (p->facts.qemu_uid == 0) {
         add_key(r, CHECK_FAIL, "user", cfg, SECTION_VM, &cfg->vm.head, "user", "%s has uid 0; QEMU never runs as root", cfg->vm.user);
         return NULL;
     }
-    addf(r, CHECK_PASS, "user", "QEMU runs as %s (uid %ld, gid %ld), no groups, no capabilities", cfg->vm.user, (long)pw->pw_uid,
-         (long)pw->pw_gid);
-    *buf = *pw;
-    return p->facts.running_as_root ? buf : NULL;
+    _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, cfg->vm.user);
+    addf(r, CHECK_PASS, "user", "QEMU runs as %s, no capabilities%s", who,
+         p->facts.running_as_root ? "" : " (when kvmlaunch runs as root; as it is, QEMU stays kvmlaunch's user)");
+    return qemu_id(p, buf);
+}
+
+/* When QEMU's user was refused PATH and the file's group may have what was
+ * asked: the group it lacks, and the fix, " (group G may read it, and USER
+ * is not in it: usermod -aG G USER, if it should be)"; else "". */
+static char *group_fix(const SpawnIdentity *id, const char *user, const char *path, int err, bool rw) {
+    struct stat st;
+    if (err != -EACCES || !id || stat(path, &st) < 0) return xstrdup("");
+    mode_t need = rw ? 0060 : 0040;
+    if ((st.st_mode & need) != need || st.st_gid == id->gid) return xstrdup("");
+    for (size_t i = 0; i < id->n_groups; i++)
+        if (id->groups[i] == st.st_gid) return xstrdup("");
+    struct group *gr = getgrgid(st.st_gid);
+    if (!gr) return xstrdup("");
+    return xasprintf(" (group %s may %s it, and %s is not in it: usermod -aG %s %s, if it should be)", gr->gr_name, rw ? "write" : "read", user,
+                     gr->gr_name, user);
 }
 
 static void check_disk(CheckReport *r, const VmConfig *cfg, const DiskSection *d, const DiskFacts *f,
-                       const struct passwd *pw) {
+                       const SpawnIdentity *pw) {
     if (!f->exists) {
         add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file", "expected an image or block device, found none at %s", d->file);
         return;
@@ -311,10 +377,11 @@ static void check_disk(CheckReport *r, const VmConfig *cfg, const DiskSection *d
     bool rw = !d->readonly && !d->snapshot;
     int e = open_as(pw, d->file, rw ? O_RDWR : O_RDONLY);
     const char *who = pw ? cfg->vm.user : "kvmlaunch's user";
-    if (e < 0)
-        add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file", "%s cannot open %s %s: %s", who, d->file, rw ? "read-write" : "read-only",
-                strerror(-e));
-    else addf(r, CHECK_PASS, "disks", "disk \"%s\": %s opens %s as %s", d->head.id, d->file, rw ? "read-write" : "read-only", who);
+    if (e < 0) {
+        _cleanup_free_ char *fix = group_fix(pw, who, d->file, e, rw);
+        add_key(r, CHECK_FAIL, "disks", cfg, SECTION_DISK, &d->head, "file", "%s cannot open %s %s: %s%s", who, d->file, rw ? "read-write" : "read-only",
+                strerror(-e), fix);
+    } else addf(r, CHECK_PASS, "disks", "disk \"%s\": %s opens %s as %s", d->head.id, d->file, rw ? "read-write" : "read-only", who);
     if (d->cache != CACHE_NONE && d->cache != CACHE_DIRECTSYNC) return;
     /* O_DIRECT is the filesystem's to refuse (tmpfs does): root asks. */
     e = open_as(NULL, d->file, O_RDONLY | O_DIRECT);
@@ -347,8 +414,8 @@ static void check_disk_shared(CheckReport *r, const VmConfig *cfg, const DiskSec
 }
 
 static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
-    struct passwd buf;
-    const struct passwd *pw = check_user(r, cfg, p, &buf);
+    SpawnIdentity buf;
+    const SpawnIdentity *pw = check_user(r, cfg, p, &buf);
     add_plan_lines(r, p, "disks");
     add_plan_lines(r, p, "cache");
     for (size_t i = 0; i < cfg->n_disks && i < p->facts.n_disks; i++) {
@@ -373,7 +440,7 @@ static void check_disks(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
 /* The files QEMU opens by name as its user: kernel, initrd, UEFI code. A
  * missing one would otherwise be found only by QEMU, after the host was
  * prepared, and end the run as a runtime failure. */
-static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key, const char *path, const struct passwd *pw) {
+static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key, const char *path, const SpawnIdentity *pw) {
     struct stat st;
     if (stat(path, &st) < 0) {
         add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, key, "expected a file, found none at %s: %s", path, strerror(errno));
@@ -386,8 +453,9 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
     }
     int e = open_as(pw, path, O_RDONLY);
     if (e < 0) {
-        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, key, "%s cannot open %s read-only: %s", pw ? cfg->vm.user : "kvmlaunch's user",
-                path, strerror(-e));
+        const char *who = pw ? cfg->vm.user : "kvmlaunch's user";
+        _cleanup_free_ char *fix = group_fix(pw, who, path, e, false);
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, key, "%s cannot open %s read-only: %s%s", who, path, strerror(-e), fix);
         return false;
     }
     return true;
@@ -396,7 +464,8 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
 /* Boot files. */
 static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const VmSection *vm = &cfg->vm;
-    struct passwd *pw = vm->user && p->facts.running_as_root ? getpwnam(vm->user) : NULL;
+    SpawnIdentity buf;
+    const SpawnIdentity *pw = qemu_id(p, &buf);
     if (vm->user && p->facts.running_as_root && !pw) return; /* the user line said so */
     const char *who = pw ? vm->user : "kvmlaunch's user";
     const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", vm->firmware } };
@@ -418,6 +487,7 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     if (vm->user && as_root && !pw) return; /* the user line said so */
     SerialLog l;
     seriallog_init(&l, vm->serial.path, vm->user, pw, as_root);
+    seriallog_set_groups(&l, p->facts.qemu_groups, p->facts.n_qemu_groups);
     if (seriallog_open(&l) < 0) {
         _cleanup_free_ char *why = seriallog_why(&l);
         add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "%s", why);

@@ -94,15 +94,26 @@ static int with_plan(const char *path, int (*show)(const VmConfig *cfg, VmPlan *
     return rc;
 }
 
+/* Whether an argument holds a byte a terminal would act on: the plan's
+ * own check refused it then, and it is not printed. */
+static bool argv_has_control(char *const *argv) {
+    for (size_t i = 0; argv && argv[i]; i++)
+        for (const unsigned char *c = (const unsigned char *)argv[i]; *c; c++)
+            if (*c < 0x20 || *c == 0x7f) return true;
+    return false;
+}
+
+/* The plan and the command line, also on a host that cannot run the VM as
+ * asked (too few huge pages, a missing node: what a run's checks refuse):
+ * then the problems follow, as FAIL lines on stderr, and the exit status
+ * is 1. Bad configuration never gets here (exit 2 on loading). */
 static int show_dry_run(const VmConfig *cfg, VmPlan *p, int r) {
     run_print_errlist(stderr, &p->notes, "warning: ");
-    if (r == -EINVAL || r == -ENOSPC) {
-        run_print_errlist(stderr, &p->errors, "");
-        return EXIT_CONFIG;
-    }
-    if (r < 0) return EXIT_RUNTIME;
+    if (r < 0 && r != -EINVAL && r != -ENOSPC) return EXIT_RUNTIME;
+    CheckReport rep;
+    check_vm(cfg, p, false, &rep);
     _cleanup_free_ char *plan_text = hostplan_render(&p->plan);
-    _cleanup_free_ char *text = qemucmd_render(p->argv.v);
+    _cleanup_free_ char *text = argv_has_control(p->argv.v) ? NULL : qemucmd_render(p->argv.v);
     if (p->auto_pin) printf("# [cpu] pin = auto: %s\n", p->choice.why);
     printf("%s", plan_text);
     if (cfg->n_hostnics) {
@@ -113,8 +124,22 @@ static int show_dry_run(const VmConfig *cfg, VmPlan *p, int r) {
     }
     print_cgroups(&p->hr, cfg);
     print_network(cfg, &p->facts);
-    printf("# QEMU command line:\n%s", text);
-    return EXIT_OK;
+    if (cfg->vm.user && p->facts.user_known) {
+        /* The identity the spawner gives QEMU (include/hostfacts.h). */
+        _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, cfg->vm.user);
+        printf("# QEMU runs as %s, no capabilities%s\n", who, p->facts.running_as_root ? "" : ", when kvmlaunch runs as root");
+    }
+    if (text) printf("# QEMU command line:\n%s", text);
+    else printf("# QEMU command line: not shown, an argument holds a control character (below)\n");
+    fflush(stdout);
+    for (size_t i = 0; i < rep.n; i++)
+        if (rep.v[i].level == CHECK_FAIL) fprintf(stderr, "FAIL  %-9s  %s\n", rep.v[i].topic, rep.v[i].msg);
+    if (rep.fails)
+        fprintf(stderr, "%s: %zu failed: this host cannot run it as asked (`kvmlaunch check %s` says what passes too)\n", cfg->vm.name, rep.fails,
+                cfg->path);
+    int rc = rep.fails ? EXIT_RUNTIME : EXIT_OK;
+    check_report_free(&rep);
+    return rc;
 }
 
 /* One PASS/WARN/FAIL line per need; exit 1 on any FAIL. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,17 +27,94 @@ static bool opens_rw(const HostRoot *hr, const char *path) {
     return true;
 }
 
-/* QEMU opens /dev/kvm itself, as the VM's user with no supplementary
- * groups: root being able to open it says nothing (a 0600 root or a 0660
- * root:kvm /dev/kvm refuses a user outside group kvm). A redirected root's
- * device is a file of its tree, opened as kvmlaunch like every other. */
-static bool kvm_opens_for_qemu(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
-    if (hr->fd < 0) return false;
-    if (hr->redirected || !cfg->vm.user || geteuid() != 0) return opens_rw(hr, "/dev/kvm");
+/* QEMU's user and the groups the group database gives it: what the
+ * spawner sets (setgroups) and every open "as QEMU" takes. */
+static void probe_identity(const VmConfig *cfg, HostFacts *f) {
+    if (!cfg->vm.user) return;
     struct passwd *pw = getpwnam(cfg->vm.user);
-    if (!pw) return opens_rw(hr, "/dev/kvm");
-    facts->kvm_checked_as = xstrdup(cfg->vm.user);
-    return spawn_open_as(true, pw->pw_uid, pw->pw_gid, "/dev/kvm", O_RDWR) == 0;
+    if (!pw) return;
+    f->user_known = true;
+    f->qemu_uid = pw->pw_uid;
+    f->qemu_gid = pw->pw_gid;
+    int n = 16, got = n;
+    gid_t *g = xcalloc((size_t)n, sizeof(gid_t));
+    /* -1 with GOT raised to what it needs when the array is too small. */
+    while (getgrouplist(cfg->vm.user, f->qemu_gid, g, &got) < 0) {
+        if (got <= n) {
+            /* No answer to grow for: the primary group alone. */
+            got = 1;
+            g[0] = f->qemu_gid;
+            break;
+        }
+        n = got;
+        g = xrealloc(g, (size_t)n * sizeof(gid_t));
+    }
+    f->qemu_groups = g;
+    f->n_qemu_groups = (size_t)got;
+    f->qemu_group_names = xcalloc(f->n_qemu_groups ? f->n_qemu_groups : 1, sizeof(char *));
+    for (size_t i = 0; i < f->n_qemu_groups; i++) {
+        struct group *gr = getgrgid(g[i]);
+        f->qemu_group_names[i] = gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)g[i]);
+    }
+}
+
+SpawnIdentity hostfacts_qemu_identity(const HostFacts *f) {
+    if (!f->user_known || !f->running_as_root) return (SpawnIdentity){ .change_id = false };
+    return (SpawnIdentity){ true, f->qemu_uid, f->qemu_gid, f->qemu_groups, f->n_qemu_groups };
+}
+
+char *hostfacts_qemu_identity_text(const HostFacts *f, const char *user) {
+    char *groups = xstrdup("");
+    for (size_t i = 0; i < f->n_qemu_groups; i++) {
+        char *next = xasprintf("%s%s%s", groups, i ? ", " : "", f->qemu_group_names[i]);
+        free(groups);
+        groups = next;
+    }
+    char *s = xasprintf("%s (uid %lu, gid %lu, %s%s)", user, (unsigned long)f->qemu_uid, (unsigned long)f->qemu_gid,
+                        f->n_qemu_groups ? "groups " : "no groups", groups);
+    free(groups);
+    return s;
+}
+
+typedef struct KvmOpen {
+    const HostRoot *hr;
+} KvmOpen;
+
+/* In the thread with QEMU's identity: system calls only. */
+static int open_kvm(void *arg) {
+    const KvmOpen *k = arg;
+    int fd = hostroot_openat(k->hr, "/dev/kvm", O_RDWR | O_NOCTTY, 0);
+    if (fd < 0) return fd;
+    close(fd);
+    return 0;
+}
+
+/* QEMU opens /dev/kvm itself, as the VM's user with its groups: root
+ * being able to open it says nothing (a 0660 root:kvm /dev/kvm refuses a
+ * user outside group kvm). Through HR, so a redirected root's /dev/kvm (a
+ * file of its tree) is tried the same way; its mode and group name the
+ * fix when it refuses. */
+static void probe_kvm(const HostRoot *hr, const VmConfig *cfg, HostFacts *f) {
+    f->kvm_err = -ENOENT;
+    if (hr->fd < 0) return;
+    _cleanup_close_ int pfd = hostroot_openat(hr, "/dev/kvm", O_PATH, 0);
+    struct stat st;
+    if (pfd >= 0 && fstat(pfd, &st) == 0) {
+        f->kvm_stat_known = true;
+        f->kvm_mode = st.st_mode;
+        f->kvm_gid = st.st_gid;
+        struct group *gr = getgrgid(st.st_gid);
+        f->kvm_group = gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)st.st_gid);
+    }
+    SpawnIdentity id = hostfacts_qemu_identity(f);
+    KvmOpen k = { hr };
+    if (id.change_id) {
+        f->kvm_checked_as = xstrdup(cfg->vm.user);
+        f->kvm_err = spawn_call_as_groups(id.uid, id.gid, id.groups, id.n_groups, open_kvm, &k, NULL);
+    } else {
+        f->kvm_err = open_kvm(&k);
+    }
+    f->kvm_usable = f->kvm_err == 0;
 }
 
 static StdoutKind probe_stdout(void) {
@@ -126,9 +204,10 @@ void hostfacts_probe_memory(const HostRoot *hr, MemFacts *m) {
 
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     memset(facts, 0, sizeof(*facts));
-    facts->kvm_usable = kvm_opens_for_qemu(hr, cfg, facts);
-    facts->vhost_net_usable = opens_rw(hr, "/dev/vhost-net");
     facts->running_as_root = geteuid() == 0;
+    probe_identity(cfg, facts);
+    probe_kvm(hr, cfg, facts);
+    facts->vhost_net_usable = opens_rw(hr, "/dev/vhost-net");
     facts->stdout_kind = probe_stdout();
     facts->qemu_binary = find_qemu(cfg->vm.qemu);
     facts->runtime_dir = xasprintf("%s/%s", runtime_base(), cfg->vm.name);
@@ -201,6 +280,10 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->disks);
     free(facts->qemu_binary);
     free(facts->kvm_checked_as);
+    free(facts->kvm_group);
+    for (size_t i = 0; i < facts->n_qemu_groups; i++) free(facts->qemu_group_names[i]);
+    free(facts->qemu_group_names);
+    free(facts->qemu_groups);
     free(facts->runtime_dir);
     memset(facts, 0, sizeof(*facts));
 }

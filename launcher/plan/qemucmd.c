@@ -72,6 +72,27 @@ static const char *virtio_driver(Cmd *c, const char *base) {
     return buf;
 }
 
+/* Why QEMU cannot open /dev/kvm, and the fix, from the probe: "no
+ * /dev/kvm; ..." or "it refused to USER (uid, gid, groups): ...; fix:
+ * usermod -aG kvm USER". NULL when the facts do not say (filled by hand). */
+static char *kvm_why(const HostFacts *f) {
+    if (!f->kvm_err) return NULL;
+    if (f->kvm_err == -ENOENT || !f->kvm_stat_known)
+        return xstrdup("no /dev/kvm; this host offers no KVM (no vmx or svm, or the kvm module is not loaded)");
+    const char *user = f->kvm_checked_as;
+    _cleanup_free_ char *who = user ? hostfacts_qemu_identity_text(f, user) : xstrdup("kvmlaunch's user");
+    const char *group = f->kvm_group ? f->kvm_group : "kvm";
+    bool in_group = false;
+    for (size_t i = 0; user && i < f->n_qemu_groups; i++) in_group |= f->qemu_groups[i] == f->kvm_gid;
+    _cleanup_free_ char *fix = NULL;
+    if (!user) fix = xasprintf("run kvmlaunch as root with [vm] user in group %s, or add this user to it", group);
+    else if (!in_group && (f->kvm_mode & 0060) == 0060) fix = xasprintf("usermod -aG %s %s", group, user);
+    else if (!in_group) fix = xasprintf("chmod 0660 /dev/kvm (Debian's udev rule makes it 0660 root:kvm) and usermod -aG %s %s", group, user);
+    else fix = xasprintf("chmod 0660 /dev/kvm (Debian's udev rule makes it 0660 root:kvm)");
+    return xasprintf("it refused to %s: %s; /dev/kvm is mode %04o, group %s; fix: %s", who, strerror(-f->kvm_err),
+                     (unsigned)(f->kvm_mode & 07777), group, fix);
+}
+
 static void add_machine(Cmd *c) {
     const VmSection *vm = &c->cfg->vm;
     _cleanup_free_ char *name = qemu_escape_keyval(vm->name);
@@ -95,13 +116,17 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "-machine");
     strvec_push_take(c->argv, joined);
 
-    const char *as = c->facts->kvm_checked_as;
-    if (vm->accel == ACCEL_KVM && !c->facts->kvm_usable)
-        cmd_error(c, SECTION_VM, &vm->head, "accel", "expected /dev/kvm to open read-write%s%s for accel = kvm, found it unusable (%s)",
-                  as ? " as " : "", as ? as : "", as ? "give the user's group access to /dev/kvm, e.g. make it the kvm group" : "use auto or tcg");
-    if (vm->accel == ACCEL_AUTO && !c->facts->kvm_usable)
-        cmd_note(c, SECTION_VM, &vm->head, "accel", "/dev/kvm cannot be opened read-write%s%s: running under TCG, a slow software emulator",
-                 as ? " by " : "", as ? as : "");
+    if (vm->accel != ACCEL_TCG && !c->facts->kvm_usable) {
+        _cleanup_free_ char *why = kvm_why(c->facts);
+        if (vm->accel == ACCEL_KVM && why)
+            cmd_error(c, SECTION_VM, &vm->head, "accel", "expected /dev/kvm to open read-write for accel = kvm, found %s", why);
+        else if (vm->accel == ACCEL_KVM)
+            cmd_error(c, SECTION_VM, &vm->head, "accel", "expected /dev/kvm to open read-write for accel = kvm, found it unusable (use auto or tcg)");
+        else if (why)
+            cmd_note(c, SECTION_VM, &vm->head, "accel", "running under TCG, a slow software emulator: /dev/kvm does not open read-write, found %s", why);
+        else
+            cmd_note(c, SECTION_VM, &vm->head, "accel", "/dev/kvm cannot be opened read-write: running under TCG, a slow software emulator");
+    }
     c->kvm = vm->accel == ACCEL_KVM || (vm->accel == ACCEL_AUTO && c->facts->kvm_usable);
     strvec_push(c->argv, "-accel");
     strvec_push(c->argv, accel_kind_to_string(c->kvm ? ACCEL_KVM : ACCEL_TCG));

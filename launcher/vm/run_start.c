@@ -83,6 +83,7 @@ static int open_serial_log(RunSession *s, const char *path) {
         struct passwd *pw = cfg->vm.user && as_root ? getpwnam(cfg->vm.user) : NULL;
         if (cfg->vm.user && as_root && !pw) return log_error_errno(-ENOENT, "Refusing the serial log %s: no user %s", path, cfg->vm.user);
         seriallog_init(&l, path, cfg->vm.user, pw, as_root);
+        seriallog_set_groups(&l, s->p.facts.qemu_groups, s->p.facts.n_qemu_groups);
     }
     l.create = true;
     int fd = seriallog_open(&l);
@@ -142,15 +143,11 @@ static int start_wait_ms(const RunSession *s) {
 /* QEMU, paused, as the VM's user; done once it greeted on QMP. */
 static int spawn(RunSession *s, SpawnKit *k) {
     const VmConfig *cfg = &s->cfg;
-    struct passwd pw = { 0 };
-    bool change_id = false;
-    if (cfg->vm.user) {
-        struct passwd *pp = getpwnam(cfg->vm.user);
-        if (pp) pw = *pp;
-        change_id = pp && s->p.facts.running_as_root;
-    }
+    /* The ids and groups the probe found and the checks used. */
+    SpawnIdentity id = hostfacts_qemu_identity(&s->p.facts);
     char **argv = s->p.argv.v;
-    SpawnSpec spec = { .argv = argv, .envp = k->env, .change_id = change_id, .uid = pw.pw_uid, .gid = pw.pw_gid,
+    SpawnSpec spec = { .argv = argv, .envp = k->env, .change_id = id.change_id, .uid = id.uid, .gid = id.gid,
+                       .groups = id.groups, .n_groups = id.n_groups,
                        .fds = k->fds, .n_fds = k->n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock };
     int r = spawn_qemu_start(&spec, &s->qemu, &k->report);
     if (r < 0) return r;

@@ -55,6 +55,11 @@ void seriallog_init(SerialLog *l, const char *path, const char *user, const stru
     }
 }
 
+void seriallog_set_groups(SerialLog *l, const gid_t *groups, size_t n_groups) {
+    l->groups = groups;
+    l->n_groups = n_groups;
+}
+
 void seriallog_init_private(SerialLog *l, const char *path, int dir_fd) {
     *l = (SerialLog){ .path = path, .dir_fd = dir_fd, .uid = geteuid(), .who = "kvmlaunch" };
 }
@@ -103,7 +108,7 @@ static int openat2_fd(int dfd, const char *path, int flags, mode_t mode, uint64_
 }
 
 /* Where faccessat2 is missing (Linux before 5.8, valgrind 3.19): whether
- * the identity this thread has (L's uid and gid, no other group, no
+ * the identity this thread has (L's uid, gid and groups, no
  * capability; root with every one when it stays root) may create in the
  * directory L->st describes, by its mode bits. */
 static bool dir_writable(const SerialLog *l) {
@@ -112,7 +117,9 @@ static bool dir_writable(const SerialLog *l) {
     if (uid == 0 && !l->change_id) return true;
     mode_t m = l->st.st_mode;
     if (l->st.st_uid == uid) return (m & 0300) == 0300;
-    if (l->st.st_gid == gid) return (m & 0030) == 0030;
+    bool in_group = l->st.st_gid == gid;
+    for (size_t i = 0; l->change_id && i < l->n_groups; i++) in_group |= l->groups[i] == l->st.st_gid;
+    if (in_group) return (m & 0030) == 0030;
     return (m & 0003) == 0003;
 }
 
@@ -182,7 +189,7 @@ int seriallog_open(SerialLog *l) {
     l->fault = SERIALLOG_OK;
     l->err = 0;
     l->existed = false;
-    int r = spawn_call_as(l->change_id, l->uid, l->gid, look_and_open, l);
+    int r = l->change_id ? spawn_call_as_groups(l->uid, l->gid, l->groups, l->n_groups, look_and_open, l, NULL) : look_and_open(l);
     /* The identity could not be taken: nothing was tried. */
     if (r < 0 && l->fault == SERIALLOG_OK) fault(l, SERIALLOG_DENIED, -r);
     return r;

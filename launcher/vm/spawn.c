@@ -106,12 +106,17 @@ static void child(const SpawnSpec *s, pid_t parent, int report, int *moved) {
         }
     }
     if (s->change_id) {
+        /* Exactly the groups the plan gives QEMU (the group database's for
+         * its user, as libvirt does: a user in group kvm reaches
+         * /dev/kvm), none of kvmlaunch's own; set while still root. The
+         * raw call: nothing but system calls here. */
+        if (syscall(SYS_setgroups, s->n_groups, s->n_groups ? s->groups : NULL) < 0) child_fail(report, STEP_IDS);
         /* libcap-ng forgets its state across fork (an atfork handler), so
          * the empty set is prepared here; capng_change_id applies it with
-         * the new ids: no supplementary groups, bounding set emptied. */
+         * the new ids (leaving the groups as set), bounding set emptied. */
         capng_clear(CAPNG_SELECT_ALL);
         errno = 0;
-        int rc = capng_change_id((int)s->uid, (int)s->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+        int rc = capng_change_id((int)s->uid, (int)s->gid, CAPNG_CLEAR_BOUNDING);
         if (rc < 0) {
             /* libcap-ng says which step failed (-4 setgid, -6 setuid, -8
              * bounding set...); errno tells why when it was set. */
@@ -171,7 +176,7 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
 /* Work on files as another user, in a thread of our own: Linux credentials
  * belong to a thread, and raw system calls (glibc's setgroups would change
  * every thread's) give only this short-lived thread QEMU's file-system
- * identity: fsuid, fsgid, no supplementary groups, no effective
+ * identity: fsuid, fsgid, QEMU's supplementary groups, no effective
  * capabilities. Its real and saved uid stay 0, so QEMU's user never gets
  * to signal it (with a full setresuid it could kill or stop kvmlaunch
  * through the thread's id). A thread costs tens of microseconds where a
@@ -248,4 +253,10 @@ static int open_and_close(void *arg) {
 int spawn_open_as(bool change_id, uid_t uid, gid_t gid, const char *path, int flags) {
     OpenAsJob job = { path, flags };
     return spawn_call_as(change_id, uid, gid, open_and_close, &job);
+}
+
+int spawn_open_as_id(const SpawnIdentity *id, const char *path, int flags) {
+    OpenAsJob job = { path, flags };
+    if (!id || !id->change_id) return open_and_close(&job);
+    return spawn_call_as_groups(id->uid, id->gid, id->groups, id->n_groups, open_and_close, &job, NULL);
 }

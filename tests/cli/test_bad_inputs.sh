@@ -2,8 +2,8 @@
 # The bad-input corpus (issue 7, item 2): every tests/bad/*.ini, and the
 # files that cannot be committed (10 MB, a directory, a FIFO, a symlink to
 # /dev/zero, an unreadable file, ...), through the real run path (as root),
-# `--dry-run` and `check`. Each must be refused: exit 2 (check: 2 for a load
-# error, 1 with a FAIL line where the host refuses it), stdout empty on exit
+# `--dry-run` and `check`. Each must be refused: exit 2 (check and --dry-run:
+# 2 for a load error, 1 with a FAIL line where the host refuses it), stdout empty on exit
 # 2, no control character on stderr, stderr matching the case's `# expect:`
 # regex, every error line naming FILE:LINE (or FILE where the file as a whole
 # is the problem), at most 50 of them, and nothing left on the host.
@@ -18,8 +18,8 @@
 #
 # Case header (tests/bad/README.md): line 1 `# what it tests`, line 2
 # `# expect: REGEX` (ERE; FILE stands for the case's path), then optionally
-# `# expect-check: 1`, `# expect-dry-run: 0` (refused by the host checks: the
-# plan is printed, only the checks refuse), `# expect-not: REGEX` and
+# `# expect-check: 1`, `# expect-dry-run: 1` (refused by the host checks:
+# --dry-run prints the plan, then the FAIL lines), `# expect-not: REGEX` and
 # `# skip-if-exists: PATH` (pin = 99 is no error on a host with CPU 99).
 #
 # The plain build runs every case in all three modes. A load error takes the
@@ -185,9 +185,15 @@ one() {
         return
     fi
     [ "$want" = 0 ] && return
-    local src=$err
+    # Exit 1 (the host refuses the file): check prints FAIL lines on
+    # stdout; --dry-run prints the plan and the command line on stdout,
+    # then the same FAIL lines on stderr.
+    local src=$err fail_lines=0
     if [ "$mode" = check ] && [ "$want" = 1 ]; then
-        src=$out
+        src=$out fail_lines=1
+    elif [ "$mode" = dry-run ] && [ "$want" = 1 ]; then
+        fail_lines=1
+        grep -q '^# QEMU command line' "$out" || bad_case "$name" "dry-run: exit 1 without the plan and the command line on stdout: $(head -c 200 "$out" | tr '\n' '|')"
     elif [ -s "$out" ]; then
         bad_case "$name" "$mode: exit $want but stdout is not empty: $(head -c 200 "$out" | tr '\n' '|')"
     fi
@@ -198,7 +204,7 @@ one() {
     LC_ALL=C grep -aq $'\xc2[\x80-\x9f]' "$src" && bad_case "$name" "$mode: a C1 control character in a message"
     while IFS= read -r line || [ -n "$line" ]; do
         [[ $line =~ $ctl ]] && bad_case "$name" "$mode: a control character in a message: ${line//$ctl/?}"
-        if [ "$src" = "$out" ]; then
+        if [ $fail_lines = 1 ]; then
             [[ $line == "FAIL "* ]] || continue
             msg=${line#FAIL }; msg=${msg#"${msg%%[! ]*}"}; msg=${msg#*[ ]}; msg=${msg#"${msg%%[! ]*}"}
         else
@@ -218,7 +224,7 @@ one() {
     [ $matched = 1 ] || bad_case "$name" "$mode: no message matches /$expect/: $(head -c 400 "$src" | tr '\n' '|')"
     [ -z "$stray" ] || bad_case "$name" "$mode: a message that names no FILE:LINE: $stray"
     [ $n -le 50 ] || bad_case "$name" "$mode: $n messages, more than ERRLIST_MAX (50)"
-    [ "$src" = "$out" ] && [ $n = 0 ] && bad_case "$name" "check: exit 1 without a FAIL line naming FILE:LINE"
+    [ $fail_lines = 1 ] && [ $n = 0 ] && bad_case "$name" "$mode: exit 1 without a FAIL line naming FILE:LINE"
     return 0
 }
 
@@ -350,7 +356,7 @@ ln -s "$sgen/serial-target.log" "$sgen/serial-link.log"
 printf '[vm]\nname = klbad-gen-serial-symlink\nmemory = 64M\nvcpus = 1\nuser = nobody\nserial = file:%s\n' "$sgen/serial-link.log" > "$gen/serial-symlink.ini"
 cases=$((cases + 1))
 for mode in run dry-run check; do
-    case $mode in run) want=2 ;; dry-run) want=0 ;; check) want=1 ;; esac
+    case $mode in run) want=2 ;; dry-run) want=1 ;; check) want=1 ;; esac
     one gen-serial-symlink "$gen/serial-symlink.ini" "$mode" "$want" \
         "^FILE:6: \[vm\] serial: expected a regular file \(or none: it is created\), found a symbolic link at $sgen/serial-link.log\$"
 done

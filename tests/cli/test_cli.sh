@@ -51,9 +51,12 @@ file = $tmp/a,b.img
 format = raw
 INI
 before=$(snapshot)
-check "dry run: exit 0" 0 "$bin" --dry-run "$tmp/good.ini" && contains "dry run prints the command" "-name guest=clitest,debug-threads=on"
+# The disk file is not there: the host checks FAIL (exit 1), and the plan
+# and the command line are printed all the same.
+check "dry run without the disk file: exit 1" 1 "$bin" --dry-run "$tmp/good.ini" && contains "dry run prints the command" "-name guest=clitest,debug-threads=on"
 contains "dry run: comma path stays in JSON" '"filename":"'"$tmp"'/a,b.img"'
-check "run --dry-run order" 0 "$bin" run --dry-run "$tmp/good.ini"
+contains "dry run: then the missing disk as a FAIL line" "FAIL  disks      $tmp/good.ini:7: [disk \"root\"] file: expected an image or block device, found none at $tmp/a,b.img"
+check "run --dry-run order" 1 "$bin" run --dry-run "$tmp/good.ini" && contains "run --dry-run prints the command" "-name guest=clitest,debug-threads=on"
 [ "$(snapshot)" = "$before" ] && ok "--dry-run changed nothing on the host" || bad "--dry-run changed the host"
 [ ! -e "/run/kvmlaunch/clitest" ] && ok "no runtime dir after --dry-run" || bad "runtime dir created"
 finish

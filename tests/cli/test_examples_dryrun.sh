@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Every examples/*.ini must pass `kvmlaunch --dry-run` on this host (no
-# /dev/kvm, no /dev/vhost-net, no disk files: the examples write format and
-# user), and its command line must hold what the example is there to show.
-# Prints each check; exits 1 when one fails.
+# Every examples/*.ini must load and `kvmlaunch --dry-run` must print its
+# command line on this host, and the command line must hold what the example
+# is there to show. This host is not the examples' (no /dev/kvm, no
+# /dev/vhost-net, no disk files, no br0, two CPUs), so --dry-run may exit 1:
+# then each FAIL line it prints must be one of those differences, named:
+# a file or directory that is not there, CPUs it lacks, a missing bridge,
+# too few huge pages, and the user kvmlaunch where `make install` did not
+# run (it creates it); anything else fails. Prints each check; exits 1
+# when one fails.
 set -u
 . "$(dirname "$0")/lib.sh"
 checked=0
@@ -30,15 +35,26 @@ run() {
     err=$(cat "$errfile")
     rm -f "$errfile"
     checked=$((checked + 1))
-    if [ $rc -ne 0 ]; then
+    if { [ $rc -ne 0 ] && [ $rc -ne 1 ]; } || ! grep -q '^/' <<<"$cmd"; then
         bad "$1: kvmlaunch --dry-run $ini exited $rc:"
         sed 's/^/    /' <<<"$err"
         cmd=
         return 1
     fi
-    ok "$1: --dry-run exits 0"
+    # What this host lacks and the example's host has; the user when
+    # `make install` (which creates it) did not run here.
+    local host_diff='found none at |expected a file, found none|found no directory|expected CPUs this host has online|expected a bridge of this host|free 2M huge pages'
+    getent passwd kvmlaunch > /dev/null || host_diff+='|\[vm\] user: expected a user of this host, found no user "kvmlaunch"'
+    local line other=0
+    while IFS= read -r line; do
+        [[ $line == "FAIL "* ]] || continue
+        if grep -qE "$host_diff" <<<"$line"; then echo "note: $1: this host is not the example's: ${line#FAIL }"
+        else bad "$1: --dry-run FAILs on more than this host's differences: $line"; other=1; fi
+    done <<<"$err"
+    if [ $rc = 1 ] && ! grep -q '^FAIL ' <<<"$err"; then bad "$1: exit 1 without a FAIL line"; other=1; fi
+    [ $other = 0 ] && ok "$1: --dry-run prints the command line (exit $rc$([ $rc = 1 ] && echo ": FAILs only on what this host lacks"))"
     # Warnings are expected here (TCG and vhost fallbacks); errors are not.
-    if grep -qiE '(^|: )error' <<<"$err"; then bad "$1: --dry-run printed errors:"; sed 's/^/    /' <<<"$err"; fi
+    if grep -v '^FAIL ' <<<"$err" | grep -qiE '(^|: )error'; then bad "$1: --dry-run printed errors:"; sed 's/^/    /' <<<"$err"; fi
     has_option "$1" "-S" "QEMU starts stopped: pinning happens before the first instruction"
     has "$1" "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
     has "$1" "-name guest=$1,"

@@ -86,6 +86,40 @@ mk install DESTDIR="$tmp/opt" PREFIX=/opt/kl UNIT_FILES="$tmp/kvmlaunch@.service
 grep -qx 'ExecStart=/opt/kl/sbin/kvmlaunch run /etc/kvmlaunch/%i.ini' "$tmp/opt/opt/kl/lib/systemd/system/kvmlaunch@.service" 2>/dev/null &&
     ok "with PREFIX=/opt/kl the unit runs /opt/kl/sbin/kvmlaunch" || bad "the unit does not follow PREFIX=/opt/kl"
 
+# The system user the examples run QEMU as: make install creates it when it
+# installs into this system (no DESTDIR); a staged install leaves users alone.
+mk install DESTDIR="$tmp/staged" PREFIX=/usr UNIT_FILES= > "$tmp/log" 2>&1
+grep -q "DESTDIR is set, so the user kvmlaunch is not created here" "$tmp/log" && ok "make install DESTDIR=...: no user made, said" ||
+    bad "make install DESTDIR=... says nothing of the user: $(cat "$tmp/log")"
+# make install-user itself, with names of this test's own (the host's kvm
+# group and kvmlaunch user, if any, are not touched): a system group for
+# kvm where missing, a system user with no login and no home, in that group.
+if [ "$(id -u)" = 0 ]; then
+    u=klinst$$ g=klkvm$$
+    defer groupdel "$g"
+    defer userdel "$u"
+    sys_max=$(awk '$1 == "SYS_UID_MAX" { print $2 }' /etc/login.defs); sys_max=${sys_max:-999}
+    mk install-user KVMLAUNCH_USER="$u" KVM_GROUP="$g" > "$tmp/log" 2>&1 || bad "make install-user: $(cat "$tmp/log")"
+    IFS=: read -r _ _ gid _ <<<"$(getent group "$g")"
+    [ -n "$gid" ] && [ "$gid" -le "$sys_max" ] && ok "group $g made as a system group (gid $gid)" || bad "group $g: '$(getent group "$g")'"
+    IFS=: read -r _ _ uid _ _ home shell <<<"$(getent passwd "$u")"
+    [ -n "$uid" ] && [ "$uid" -le "$sys_max" ] && [ "$shell" = /usr/sbin/nologin ] && [ "$home" = /nonexistent ] && [ ! -e /nonexistent ] &&
+        ok "user $u: system uid $uid, shell $shell, no home ($home)" || bad "user $u: '$(getent passwd "$u")'"
+    id -nG "$u" | tr ' ' '\n' | grep -qx "$g" && ok "$u is in group $g" || bad "$u is not in $g: $(id -nG "$u")"
+    before=$(getent passwd "$u"; getent group "$g" "$u")
+    mk install-user KVMLAUNCH_USER="$u" KVM_GROUP="$g" > "$tmp/log" 2>&1
+    [ ! -s "$tmp/log" ] && [ "$(getent passwd "$u"; getent group "$g" "$u")" = "$before" ] && ok "again: nothing to do, nothing changed" ||
+        bad "a second make install-user: $(cat "$tmp/log")"
+    gpasswd -d "$u" "$g" > /dev/null
+    mk install-user KVMLAUNCH_USER="$u" KVM_GROUP="$g" > "$tmp/log" 2>&1
+    id -nG "$u" | tr ' ' '\n' | grep -qx "$g" && grep -q "usermod -aG $g $u" "$tmp/log" && ok "a user that left $g is put back in it" ||
+        bad "user out of $g: $(cat "$tmp/log"; id -nG "$u")"
+    mk uninstall DESTDIR="$tmp/none" KVMLAUNCH_USER="$u" > /dev/null 2>&1
+    getent passwd "$u" > /dev/null && ok "make uninstall keeps the user" || bad "make uninstall removed $u"
+else
+    skip "not root: make install-user is not tried"
+fi
+
 changelog=$(sed -n '1s/^kvmlaunch (\([^)-]*\).*/\1/p' debian/changelog)
 [ "$changelog" = "$version" ] && ok "debian/changelog is at $version too" ||
     bad "debian/changelog says $changelog, include/cli.h $version: add a changelog entry (dch -v $version)"

@@ -15,19 +15,23 @@ vm_preset guest
 vm() { # NAME APPEND [PIN]: writes $tmp/NAME.ini
     vm_ini "$1" "vm.append=console=ttyS0 quiet $2" vm.exit-device=yes "cpu.pin=${3:-1,0}"
 }
-# Every thread of QEMU PID: the VM's uid and gid in all four fields, no
-# supplementary groups, every capability set empty, no_new_privs, seccomp.
+# Every thread of QEMU PID: the VM's uid and gid in all four fields, the
+# groups the group database gives the user and no other (issue 15: as
+# libvirt's qemu user; not root's), every capability set empty,
+# no_new_privs, seccomp.
 check_threads() { # PID
-    local uid gid t s all=1 n=0
+    local uid gid groups t s all=1 n=0
     uid=$(id -u "$user"); gid=$(id -g "$user")
+    groups=$(id -G "$user" | tr ' ' '\n' | sort -n | tr '\n' ' ')
     for t in /proc/$1/task/*; do
         s=$(cat "$t/status") || continue
         n=$((n + 1))
         grep -qE "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" <<<"$s" && grep -qE "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" <<<"$s" &&
-        grep -qE "^Groups:\s*$" <<<"$s" && grep -q "^NoNewPrivs:\s*1" <<<"$s" && grep -q "^Seccomp:\s*2" <<<"$s" &&
+        [ "$(sed -n 's/^Groups:\s*//p' <<<"$s" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')" = "$groups" ] &&
+        grep -q "^NoNewPrivs:\s*1" <<<"$s" && grep -q "^Seccomp:\s*2" <<<"$s" &&
         [ "$(grep -cE '^Cap(Inh|Prm|Eff|Bnd|Amb):\s+0000000000000000$' <<<"$s")" = 5 ] || { all=0; echo "$t:"; grep -E "Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp" <<<"$s"; }
     done
-    [ $all = 1 ] && [ $n -gt 1 ] && ok "every QEMU thread ($n): uid/gid $user, no groups, no capabilities, NoNewPrivs 1, Seccomp 2" || bad "QEMU thread privileges ($n threads)"
+    [ $all = 1 ] && [ $n -gt 1 ] && ok "every QEMU thread ($n): uid/gid $user, groups $groups(id -G $user), no capabilities, NoNewPrivs 1, Seccomp 2" || bad "QEMU thread privileges ($n threads)"
 }
 # QEMU's open fds against the layout of launcher/host/hostfacts.c
 # (hostfacts_assign_fds): 0 /dev/null, 1-2 kvmlaunch's own stdout and

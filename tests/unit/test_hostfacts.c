@@ -122,6 +122,19 @@ static void test_open_as(void **state) {
     assert_int_equal(chown(f, 65534, 65534), 0);
     assert_int_equal(chmod(f, 0600), 0);
     assert_int_equal(spawn_open_as(true, 65534, 65534, f, O_RDWR), 0);
+    /* With QEMU's supplementary groups (spawn_open_as_id): a file only a
+     * group may read opens for a member of it, and only for one. */
+    assert_int_equal(chown(f, 0, 54321), 0);
+    assert_int_equal(chmod(f, 0640), 0);
+    gid_t with[] = { 65534, 54321 }, without[] = { 65534 };
+    SpawnIdentity in = { true, 65534, 65534, with, 2 }, out = { true, 65534, 65534, without, 1 };
+    assert_int_equal(spawn_open_as_id(&in, f, O_RDONLY), 0);
+    assert_int_equal(spawn_open_as_id(&in, f, O_RDWR), -EACCES);
+    assert_int_equal(spawn_open_as_id(&out, f, O_RDONLY), -EACCES);
+    assert_int_equal(spawn_open_as_id(NULL, f, O_RDWR), 0); /* as ourselves: root */
+    gid_t mine[256];
+    assert_int_equal(getgroups(256, mine), getgroups(0, NULL)); /* ours unchanged: the thread's were its own */
+    for (int i = 0; i < getgroups(0, NULL); i++) assert_true(mine[i] != 54321);
     _cleanup_free_ char *missing = xasprintf("%s/none", dir);
     assert_int_equal(spawn_open_as(true, 65534, 65534, missing, O_RDONLY), -ENOENT);
     /* No search permission on the directory for nobody. */

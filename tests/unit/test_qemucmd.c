@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <string.h>
 
@@ -211,10 +212,68 @@ static void test_argv_text(void **state) {
     vmconf_free(&cfg);
 }
 
+/* /dev/kvm refused to QEMU's user: the message names the identity tried,
+ * the device's mode and group, and the fix; a missing device says so. */
+static void test_kvm_refused(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    static const char ini[] = "[vm]\nname = k\nmemory = 256M\nvcpus = 1\nuser = web\naccel = kvm\n";
+    assert_int_equal(vmconf_load_buffer("t.ini", ini, strlen(ini), &cfg, &el), 0);
+    static gid_t groups[] = { 990 };
+    static char *names[] = { "web" };
+    for (int pass = 0; pass < 4; pass++) {
+        HostFacts f;
+        fake_facts(&cfg, &f, false, false);
+        f.running_as_root = true;
+        f.user_known = true;
+        f.qemu_uid = 991;
+        f.qemu_gid = 990;
+        f.qemu_groups = xmalloc(sizeof(groups));
+        memcpy(f.qemu_groups, groups, sizeof(groups));
+        f.qemu_group_names = xcalloc(1, sizeof(char *));
+        f.qemu_group_names[0] = xstrdup(names[0]);
+        f.n_qemu_groups = 1;
+        f.kvm_checked_as = xstrdup("web");
+        f.kvm_err = pass == 3 ? -ENOENT : -EACCES;
+        f.kvm_stat_known = pass != 3;
+        f.kvm_mode = pass == 1 ? 020600 : 020660;
+        f.kvm_gid = pass == 2 ? 990 : 104;
+        f.kvm_group = xstrdup(pass == 2 ? "web" : "kvm");
+        cfg.vm.accel = pass == 0 ? ACCEL_AUTO : ACCEL_KVM;
+        StrVec argv = STRVEC_INIT;
+        ErrList errors = { 0 }, notes = { 0 };
+        int r = qemucmd_build(&cfg, &f, &argv, &errors, &notes);
+        const ErrList *l = pass == 0 ? &notes : &errors;
+        assert_int_equal(r, pass == 0 ? 0 : -EINVAL);
+        assert_int_equal(l->n, 1);
+        const char *m = l->e[0].msg;
+        static const char *const want[] = {
+            "t.ini:6: [vm] accel: running under TCG, a slow software emulator: /dev/kvm does not open read-write, found it refused to web (uid 991, "
+            "gid 990, groups web): Permission denied; /dev/kvm is mode 0660, group kvm; fix: usermod -aG kvm web",
+            "t.ini:6: [vm] accel: expected /dev/kvm to open read-write for accel = kvm, found it refused to web (uid 991, gid 990, groups web): "
+            "Permission denied; /dev/kvm is mode 0600, group kvm; fix: chmod 0660 /dev/kvm (Debian's udev rule makes it 0660 root:kvm) and "
+            "usermod -aG kvm web",
+            "t.ini:6: [vm] accel: expected /dev/kvm to open read-write for accel = kvm, found it refused to web (uid 991, gid 990, groups web): "
+            "Permission denied; /dev/kvm is mode 0660, group web; fix: chmod 0660 /dev/kvm (Debian's udev rule makes it 0660 root:kvm)",
+            "t.ini:6: [vm] accel: expected /dev/kvm to open read-write for accel = kvm, found no /dev/kvm; this host offers no KVM (no vmx or svm, "
+            "or the kvm module is not loaded)",
+        };
+        if (!streq(m, want[pass])) fail_msg("pass %d:\n got %s\nwant %s", pass, m, want[pass]);
+        assert_non_null(arg_after(argv.v, "-accel", pass == 0 ? "tcg" : "kvm"));
+        strvec_clear(&argv);
+        errlist_clear(&errors);
+        errlist_clear(&notes);
+        hostfacts_free(&f);
+    }
+    vmconf_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape), cmocka_unit_test(test_shell_quote), cmocka_unit_test(test_render),
         cmocka_unit_test(test_hostile_values), cmocka_unit_test(test_host_errors), cmocka_unit_test(test_argv_text),
+        cmocka_unit_test(test_kvm_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

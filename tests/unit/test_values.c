@@ -102,6 +102,21 @@ static void test_cpulist(void **state) {
     }
     assert_int_equal(value_parse_cpulist("1,1", &l, err), -EINVAL);
     assert_non_null(strstr(err, "1 is listed twice"));
+
+    /* A sequence keeps its order and its repeats; the syntax is the same. */
+    assert_int_equal(value_parse_cpulist_seq("0,1,0-1,3", &l, err), 0);
+    assert_int_equal(l.n, 5);
+    static const int want_seq[] = { 0, 1, 0, 1, 3 };
+    for (size_t i = 0; i < 5; i++) assert_int_equal(l.cpu[i], want_seq[i]);
+    _cleanup_free_ char *set = cpulist_format(&l);
+    assert_string_equal(set, "0-1,3");
+    cpulist_free(&l);
+    const char *bad_seq[] = { "", "1,", "3-1", "0-8192" };
+    for (size_t i = 0; i < ELEMENTSOF(bad_seq); i++) {
+        l = (CpuList){ NULL, 0 };
+        assert_int_equal(value_parse_cpulist_seq(bad_seq[i], &l, err), -EINVAL);
+        assert_null(l.cpu);
+    }
 }
 
 static void test_cpulist_sets(void **state) {

@@ -331,7 +331,11 @@ static void test_cross_key(void **state) {
     expect_error(MINIMAL "a\rb = c\n", "found a carriage return at column 2");
     expect_error(MINIMAL "\xEF\xBB\xBF[cpu]\npin = 9\n", "vm.ini:5: expected text, found a byte-order mark");
     expect_error("[VM]\nname = t\n", "[VM]: unknown section (did you mean [vm]?)");
-    expect_error(MINIMAL "[cpu]\npin = 0-3,2\n", "2 is listed twice");
+    /* pin is a sequence (a CPU may repeat); the other lists are sets. */
+    expect_error(MINIMAL "[cpu]\npin = 0,1\nemulator = 0-3,2\n", "2 is listed twice");
+    expect_error(MINIMAL "[cpu]\npin = 0,1\niothreads = 1,1\n", "1 is listed twice");
+    expect_error(MINIMAL "[cpu]\npin = 0,1\nvcpu.0 = 2,2\n", "2 is listed twice");
+    expect_error(MINIMAL "[cpu]\npin = 0,1,0\n", "expected 2 CPUs (one per vCPU, vcpus = 2), found 3");
     expect_error(MINIMAL "append = a\x1b[31m\n", "found byte 0x1b");
     /* Raw text in a message has its control characters escaped. */
     expect_error(MINIMAL "[cpu]\x1b[2J\n", "found \"\\x1b[2J\"");
@@ -437,6 +441,28 @@ static void test_enum_tables(void **state) {
     vmconf_free(&cfg);
 }
 
+/* [cpu] pin may repeat a CPU: 4 vCPUs on 0,1,0,1, vCPU i on the i-th. */
+static void test_pin_repeats(void **state) {
+    (void)state;
+    VmConfig cfg;
+    ErrList el = { 0 };
+    static const char ini[] = "[vm]\nname = t1\nmemory = 1G\nvcpus = 4\n[cpu]\npin = 0,1,0,1\n";
+    assert_int_equal(load(ini, &cfg, &el), 0);
+    assert_int_equal(cfg.cpu.pin.kind, CPUSPEC_LIST);
+    assert_int_equal(cfg.cpu.pin.list.n, 4);
+    static const int want[] = { 0, 1, 0, 1 };
+    for (size_t i = 0; i < 4; i++) assert_int_equal(cfg.cpu.pin.list.cpu[i], want[i]);
+    /* Shown as the set it covers. */
+    _cleanup_free_ char *set = cpulist_format(&cfg.cpu.pin.list);
+    assert_string_equal(set, "0-1");
+    vmconf_free(&cfg);
+    assert_int_equal(load("[vm]\nname = t1\nmemory = 1G\nvcpus = 3\n[cpu]\npin = 2-3,2\n", &cfg, &el), 0);
+    assert_int_equal(cfg.cpu.pin.list.n, 3);
+    assert_int_equal(cfg.cpu.pin.list.cpu[2], 2);
+    vmconf_free(&cfg);
+    errlist_clear(&el);
+}
+
 /* Each message says in fields what it is about; `check` picks its topic
  * from them, never from the text. */
 static void test_structured_errors(void **state) {
@@ -488,7 +514,7 @@ int main(void) {
         cmocka_unit_test(test_error_cap),  cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_schema_table),
         cmocka_unit_test(test_notes),      cmocka_unit_test(test_cross_key),  cmocka_unit_test(test_checks_after_refused_lines),
         cmocka_unit_test(test_roff_escape), cmocka_unit_test(test_structured_errors),
-        cmocka_unit_test(test_enum_tables),
+        cmocka_unit_test(test_enum_tables), cmocka_unit_test(test_pin_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
