@@ -37,6 +37,13 @@ void caller_free(Caller *c);
  * message in ERRORS naming the file (and the user, under sudo). */
 int caller_open_config(const char *path, ErrList *errors);
 
+/* Opens PATH read-only (O_NONBLOCK, close-on-exec) as the caller, as
+ * caller_open_config does, for the other files a user's vm.ini makes
+ * kvmlaunch read into the guest ([cloud-init]'s keys and user-data).
+ * Returns the fd or -errno; *WHO (caller frees; NULL when kvmlaunch acts
+ * for no other user) names the user it was opened as, for messages. */
+int caller_open_file(const char *path, char **who);
+
 /* A run that failed before QEMU was up, by a plain user (not root, no
  * effective capabilities): says once that preparing the host needs root.
  * Such a run is not refused up front: a non-root start with the

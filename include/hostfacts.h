@@ -64,6 +64,7 @@ typedef struct HostFacts {
     int qmp_fd;                     /* QEMU's end of the QMP socketpair */
     int status_fd;                  /* a listening socket: the second monitor, for `kvmlaunch status` */
     int serial_fd;                  /* the serial log opened by kvmlaunch, or -1 when serial is no file */
+    int seed_fd;                    /* the cloud-init seed, read-only, or -1 without [cloud-init] */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
@@ -97,7 +98,7 @@ int memfacts_parse_meminfo(const char *text, MemFacts *m);
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
  * socket at 4, the serial log next when serial goes to a file, then each
- * NIC's tap queues and its vhost-net devices. Pure; used by --dry-run and
+ * NIC's tap queues and its vhost-net devices, then the cloud-init seed. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

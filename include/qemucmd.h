@@ -14,6 +14,11 @@
  * warnings (TCG fallback, a format guessed as raw) go to NOTES. */
 int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, ErrList *errors, ErrList *notes);
 
+/* The [cloud-init] seed (FACTS->seed_fd): -add-fd, a read-only block
+ * node and a virtio-blk disk (PCI, else MMIO for microvm). Nothing
+ * without [cloud-init]. launcher/plan/qemucmd_cloudinit.c. */
+void qemucmd_cloudinit(const VmConfig *cfg, const HostFacts *facts, bool pci, StrVec *argv);
+
 /* Doubles every comma, for a user value inside QEMU's keyval syntax. */
 char *qemu_escape_keyval(const char *s);
 /* Quotes S for a POSIX shell when it needs it. */

@@ -12,7 +12,7 @@
 #include "values.h"
 
 typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION_HOST,
-               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION__MAX } SectionKind;
+               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_CLOUDINIT, SECTION__MAX } SectionKind;
 
 /* Most keys a section kind has; key_line[] is indexed by the key's place in
  * the schema table of its section. */
@@ -160,6 +160,16 @@ typedef struct HostNicSection {
     int offloads;                   /* OffloadsMode */
 } HostNicSection;
 
+/* [cloud-init]: a NoCloud seed made per run (launcher/plan/cloudinit.c). */
+typedef struct CloudInitSection {
+    SectionHead head;
+    char *user;                     /* owned; NULL: the image's default user */
+    char *ssh_key;                  /* owned: a .pub; the private key is the path without .pub */
+    char *hostname;                 /* owned; NULL: the VM's name */
+    char *user_data;                /* owned: a user-data file taken as is */
+    char *network_config;           /* owned */
+} CloudInitSection;
+
 /* One diagnostic: the line printed, and what it is about, so a reader (the
  * topics of `kvmlaunch check`) need not parse the text. SECTION and KEY are
  * those the message names in its "[section] key:" part; NULL where it names
@@ -195,6 +205,7 @@ typedef struct VmConfig {
     size_t n_nets;
     HostNicSection *hostnics;       /* owned array */
     size_t n_hostnics;
+    CloudInitSection cloudinit;     /* head.line 0: no [cloud-init], no seed */
     ErrList notes;                  /* remarks such as a legacy name mapped, one line each */
 } VmConfig;
 

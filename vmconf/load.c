@@ -119,7 +119,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
         const char *hint = schema_section_suggest(word);
         _cleanup_free_ char *shown = value_escape(p, (size_t)(close - p + 1));
         if (hint) report(ld, "%s: unknown section (did you mean [%s]?)", shown, hint);
-        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"] or [hostnic \"DEV\"]", shown);
+        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"] or [cloud-init]", shown);
         return;
     }
     while (rest < close && (*rest == ' ' || *rest == '\t')) rest++;
@@ -429,6 +429,7 @@ static void config_init(VmConfig *cfg, const char *name) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = xstrdup(name);
     for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, vmconf_section(cfg, k, 0));
+    schema_apply_defaults(SECTION_CLOUDINIT, &cfg->cloudinit);
 }
 
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors) {
@@ -498,6 +499,7 @@ void vmconf_free(VmConfig *cfg) {
     for (size_t i = 0; i < cfg->n_disks; i++) schema_free_section(SECTION_DISK, &cfg->disks[i]);
     for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
     for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);
+    schema_free_section(SECTION_CLOUDINIT, &cfg->cloudinit);
     for (size_t i = 0; i < cfg->cpu.n_vcpu_override; i++) cpulist_free(&cfg->cpu.vcpu_override[i]);
     free(cfg->cpu.vcpu_override);
     free(cfg->cpu.vcpu_override_line);

@@ -18,6 +18,7 @@ void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) {
     case SECTION_DISK: return &cfg->disks[index];
     case SECTION_NET: return &cfg->nets[index];
     case SECTION_HOSTNIC: return &cfg->hostnics[index];
+    case SECTION_CLOUDINIT: return &cfg->cloudinit;
     default: return NULL;
     }
 }

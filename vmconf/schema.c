@@ -15,6 +15,8 @@ const SectionDef schema_sections[SECTION__MAX] = {
     [SECTION_DISK] = { SECTION_DISK, "disk", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A block device: `[disk \"ID\"]`." },
     [SECTION_NET] = { SECTION_NET, "net", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A virtio-net NIC on a tap kvmlaunch opens: `[net \"ID\"]`." },
     [SECTION_HOSTNIC] = { SECTION_HOSTNIC, "hostnic", true, false, "a host interface name", "The host's physical NIC: `[hostnic \"DEV\"]`." },
+    [SECTION_CLOUDINIT] = { SECTION_CLOUDINIT, "cloud-init", false, false, NULL,
+                            "A NoCloud seed for cloud images: an ISO 9660 volume labelled cidata, made per run in the runtime dir, attached read-only." },
 };
 
 #define DEFINE_STRING_TABLE_LOOKUP(name, type)                                                  \
@@ -104,6 +106,7 @@ static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL 
 #define DISK(key, field, ...) K(SECTION_DISK, DiskSection, key, field, __VA_ARGS__)
 #define NET(key, field, ...) K(SECTION_NET, NetSection, key, field, __VA_ARGS__)
 #define NIC(key, field, ...) K(SECTION_HOSTNIC, HostNicSection, key, field, __VA_ARGS__)
+#define CLOUD(key, field, ...) K(SECTION_CLOUDINIT, CloudInitSection, key, field, __VA_ARGS__)
 
 const KeyDef schema_keys[] = {
     VM("name", name, .type = VT_NAME, .flags = KEY_REQUIRED, .type_doc = "[A-Za-z0-9_.-]{1,64}, not starting with . or -",
@@ -223,6 +226,16 @@ const KeyDef schema_keys[] = {
         .help = "queues/rx-*/rps_cpus"),
     NIC("xps", xps, .type = VT_ENUM, .words = xps_mode_table, .dflt = "keep", .help = "queues/tx-*/xps_cpus: tx queue i to one CPU each"),
     NIC("offloads", offloads, .type = VT_ENUM, .words = offloads_mode_table, .dflt = "keep", .help = "TSO, GSO, GRO on (reported either way)"),
+
+    CLOUD("user", user, .type = VT_USER, .dflt_doc = "the image's default user", .type_doc = "user name, not root",
+          .help = "the user cloud-init creates, with sudo without a password and bash; `kvmlaunch ssh` logs in as this user"),
+    CLOUD("ssh-key", ssh_key, .type = VT_PATH, .dflt_doc = "none", .type_doc = "path of a public key (.pub)",
+          .help = "authorized for user; `kvmlaunch ssh` uses the private key beside it (the path without .pub); both must be readable"),
+    CLOUD("hostname", hostname, .type = VT_STRING, .dflt_doc = "the VM's name, _ made -", .type_doc = "a host name: letters, digits, - and .",
+          .help = "local-hostname of meta-data"),
+    CLOUD("user-data", user_data, .type = VT_PATH, .dflt_doc = "generated from user and ssh-key",
+          .help = "a user-data file taken as is (then user and ssh-key are refused)"),
+    CLOUD("network-config", network_config, .type = VT_PATH, .dflt_doc = "none", .help = "cloud-init's network-config, taken as is"),
 };
 
 const size_t schema_n_keys = ELEMENTSOF(schema_keys);

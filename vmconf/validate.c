@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cloudinit.h"
 #include "schema.h"
 #include "util.h"
 #include "vmconf_internal.h"
@@ -222,6 +223,28 @@ static void check_devices(Check *c) {
              n, kind == SECTION_BALLOON ? " ([balloon] enabled = no frees one)" : "");
 }
 
+/* [cloud-init]: a user-data file is the whole user-data, so the keys that
+ * would generate one are refused beside it; a key is a .pub with its
+ * private half beside it; a host name is one. */
+static void check_cloudinit(Check *c) {
+    CloudInitSection *ci = &c->cfg->cloudinit;
+    if (!ci->head.line) return;
+    static const char *const generated[] = { "user", "ssh-key" };
+    for (size_t i = 0; i < ELEMENTSOF(generated); i++)
+        if (ci->user_data && section_key_set(SECTION_CLOUDINIT, &ci->head, generated[i]))
+            fail_key(c, SECTION_CLOUDINIT, &ci->head, generated[i],
+                     "expected no %s with user-data (line %d), which is taken as is: put the user and key in that file, or drop user-data",
+                     generated[i], section_key_line(SECTION_CLOUDINIT, &ci->head, "user-data"));
+    if (ci->ssh_key) {
+        _cleanup_free_ char *priv = cloudinit_private_key(ci->ssh_key);
+        if (!priv)
+            fail_key(c, SECTION_CLOUDINIT, &ci->head, "ssh-key",
+                     "expected the public key, a path ending in .pub (the private key is the path without it), found %s", ci->ssh_key);
+    }
+    char err[VALUE_ERR_MAX];
+    if (ci->hostname && cloudinit_check_hostname(ci->hostname, err) < 0) fail_key(c, SECTION_CLOUDINIT, &ci->head, "hostname", "%s", err);
+}
+
 void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     Check c = { cfg, errors };
     size_t before = errors->n;
@@ -237,4 +260,5 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     check_disks(&c);
     check_nets(&c);
     check_devices(&c);
+    check_cloudinit(&c);
 }

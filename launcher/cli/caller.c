@@ -105,6 +105,22 @@ int caller_open_config(const char *path, ErrList *errors) {
     return fd;
 }
 
+int caller_open_file(const char *path, char **who) {
+    Caller c;
+    caller_identify(&c);
+    int fd;
+    if (who) *who = c.other ? xstrdup(c.name) : NULL;
+    if (!c.other) {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) fd = -errno;
+    } else {
+        bool identity = false;
+        fd = open_as(&c, path, &identity);
+    }
+    caller_free(&c);
+    return fd;
+}
+
 void caller_explain_unprivileged(void) {
     if (geteuid() == 0) return;
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };

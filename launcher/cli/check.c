@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "admission.h"
+#include "caller.h"
+#include "cloudinit.h"
 #include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
@@ -553,6 +555,48 @@ static void check_qemu(CheckReport *r, const VmConfig *cfg, const VmPlan *p, boo
     else addf(r, CHECK_PASS, "qemu", "%s: %s", bin, num);
 }
 
+/* A file [cloud-init] names: kvmlaunch reads it into the seed (or, the
+ * private key, hands it to ssh) as the user it runs for, so it is tried
+ * as them. A public key must hold one. */
+static bool check_cloudinit_file(CheckReport *r, const VmConfig *cfg, const char *key, const char *path, const char *what, bool pubkey) {
+    const CloudInitSection *ci = &cfg->cloudinit;
+    _cleanup_free_ char *who = NULL;
+    _cleanup_close_ int fd = caller_open_file(path, &who);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        _cleanup_free_ char *as = who ? xasprintf(" (read as %s)", who) : xstrdup("");
+        add_key(r, CHECK_FAIL, "cloud-init", cfg, SECTION_CLOUDINIT, &ci->head, key, "expected %s, found %s: %s%s", what, path,
+                fd < 0 ? strerror(-fd) : "not a regular file", as);
+        return false;
+    }
+    if (!pubkey) return true;
+    _cleanup_free_ char *buf = xmalloc(CLOUDINIT_MAX_FILE);
+    ssize_t n = read(fd, buf, CLOUDINIT_MAX_FILE);
+    Blob b = { buf, n > 0 ? (size_t)n : 0 };
+    char **keys = NULL;
+    char err[VALUE_ERR_MAX];
+    if (cloudinit_parse_pubkeys(&b, &keys, err) < 0) {
+        add_key(r, CHECK_FAIL, "cloud-init", cfg, SECTION_CLOUDINIT, &ci->head, key, "%s: %s", path, err);
+        return false;
+    }
+    strv_free(keys);
+    return true;
+}
+
+static void check_cloudinit(CheckReport *r, const VmConfig *cfg) {
+    const CloudInitSection *ci = &cfg->cloudinit;
+    if (!cloudinit_wanted(cfg)) return;
+    bool ok = true;
+    if (ci->ssh_key) {
+        _cleanup_free_ char *priv = cloudinit_private_key(ci->ssh_key);
+        ok &= check_cloudinit_file(r, cfg, "ssh-key", ci->ssh_key, "a readable public key", true);
+        if (priv) ok &= check_cloudinit_file(r, cfg, "ssh-key", priv, "the private key beside it (`kvmlaunch ssh` uses it)", false);
+    }
+    if (ci->user_data) ok &= check_cloudinit_file(r, cfg, "user-data", ci->user_data, "a readable user-data file", false);
+    if (ci->network_config) ok &= check_cloudinit_file(r, cfg, "network-config", ci->network_config, "a readable network-config file", false);
+    if (ok) addf(r, CHECK_PASS, "cloud-init", "a NoCloud seed (cidata) is made in the runtime dir and attached read-only");
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -568,6 +612,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_boot(out, cfg, p);
     check_serial(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
+    check_cloudinit(out, cfg);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */
     size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");

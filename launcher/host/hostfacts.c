@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "cloudinit.h"
 #include "hostroot.h"
 #include "log.h"
 #include "kfiles.h"
@@ -266,6 +267,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
             for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
         }
     }
+    facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {

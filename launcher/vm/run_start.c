@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cloudinit.h"
 #include "hostfacts.h"
 #include "log.h"
 #include "numa_place.h"
@@ -31,7 +32,7 @@
 /* What QEMU is handed, ours until the spawn and closed after it. */
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
-    int devnull, status_fd, serial_fd, report;
+    int devnull, status_fd, serial_fd, seed_fd, report;
     SpawnFd *fds;
     size_t n_fds;
     TapQueues *taps;
@@ -44,7 +45,7 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->taps);
     free(k->fds);
     strv_free(k->env);
-    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->serial_fd, &k->report };
+    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->serial_fd, &k->seed_fd, &k->report };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
 }
@@ -104,13 +105,17 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->status_fd < 0) return k->status_fd;
     _cleanup_free_ char *serial_path = NULL;
     if (hostfacts_serial(&s->cfg, facts, &serial_path) == SERIAL_FILE && (k->serial_fd = open_serial_log(s, serial_path)) < 0) return k->serial_fd;
-    size_t max_fds = 4;
+    size_t max_fds = 5;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
     k->fds[k->n_fds++] = (SpawnFd){ k->sv[1], facts->qmp_fd };
     k->fds[k->n_fds++] = (SpawnFd){ k->status_fd, facts->status_fd };
     if (k->serial_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->serial_fd, facts->serial_fd };
+    if (cloudinit_wanted(&s->cfg)) {
+        if ((k->seed_fd = cloudinit_seed_prepare(&s->cfg, &s->rt)) < 0) return k->seed_fd;
+        k->fds[k->n_fds++] = (SpawnFd){ k->seed_fd, facts->seed_fd };
+    }
     return 0;
 }
 
@@ -217,7 +222,7 @@ static int place_and_cont(RunSession *s) {
 }
 
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .serial_fd = -1, .report = -1, .env = spawn_clean_env() };
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .serial_fd = -1, .seed_fd = -1, .report = -1, .env = spawn_clean_env() };
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0) r = spawn(s, &k);
