@@ -23,6 +23,7 @@
 #include "util.h"
 #include "vmconf.h"
 #include "vmplan.h"
+#include "vmssh.h"
 
 static void print_usage(FILE *f) {
     fputs("Usage: kvmlaunch [run] [--dry-run] VM.INI   prepare the host, start QEMU, pin, supervise\n"
@@ -32,6 +33,7 @@ static void print_usage(FILE *f) {
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
           "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
           "       kvmlaunch metrics [--output FILE]  every running VM in Prometheus' text format\n"
+          "       kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]  ssh into the guest ([cloud-init])\n"
           "\n"
           "Options: -n, --dry-run   change nothing, print what would be done\n"
           "         -q, --quiet     errors only\n"
@@ -203,6 +205,7 @@ int cli_main(int argc, char **argv) {
     if (streq(cmd, "keys")) return cmd_keys(n, args);
     if (streq(cmd, "host")) return cmd_host_main(n, args);
     if (streq(cmd, "metrics")) return cmd_metrics_main(n, args);
+    if (streq(cmd, "ssh")) return cmd_ssh_main(n, args);
     if (streq(cmd, "list")) {
         if (n != 1) {
             fprintf(stderr, "kvmlaunch list: takes no arguments\n");

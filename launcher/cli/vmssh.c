@@ -1,0 +1,256 @@
+/* `kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]`: ssh into a
+ * running VM through its `mode = user` forward to guest port 22, as
+ * [cloud-init] user with the private half of ssh-key. What it needs comes
+ * from the runtime dir: the ssh file the run wrote (cloudinit.h) and the
+ * forwards with their real host ports (vmssh_forward_port). The guest's
+ * host key is accepted the first time and kept in the runtime dir
+ * (StrictHostKeyChecking=accept-new): a changed key is refused. */
+#include "vmssh.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "caller.h"
+#include "cloudinit.h"
+#include "exitcode.h"
+#include "log.h"
+#include "qemucmd.h"
+#include "runtime.h"
+#include "schema.h"
+#include "strvec.h"
+#include "supervise.h"
+#include "util.h"
+#include "values.h"
+
+#define SSH_BIN "/usr/bin/ssh"
+#define KNOWN_HOSTS "known_hosts"
+/* One try of --wait: a connect and the first line of sshd. */
+#define BANNER_TIMEOUT_MS 2000
+#define RETRY_MS 500
+
+/* Reads RUNDIR/NAME/FILE whole (small state files); NULL when absent. */
+static char *read_state(const char *name, const char *file, int *err) {
+    _cleanup_free_ char *path = xasprintf("%s/%s/%s", runtime_base(), name, file);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *err = 0;
+    return xstrdup(buf);
+}
+
+int vmssh_parse_forwards(const char *text, int guest_port, int *host_port) {
+    const char *p = text;
+    while (p && *p) {
+        char proto[8], addr[64];
+        int hp, gp;
+        if (sscanf(p, "%7s %63s %d %d", proto, addr, &hp, &gp) == 4 && streq(proto, "tcp") && gp == guest_port && hp > 0 && hp < 65536) {
+            *host_port = hp;
+            return 0;
+        }
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return -ENOENT;
+}
+
+int vmssh_forward_port(const char *name, int guest_port, int *host_port) {
+    int err;
+    _cleanup_free_ char *text = read_state(name, VMSSH_FORWARDS_FILE, &err);
+    if (!text) return err;
+    return vmssh_parse_forwards(text, guest_port, host_port);
+}
+
+int vmssh_parse_login(const char *text, char **user, char **key) {
+    *user = *key = NULL;
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len >= 5 && !strncmp(p, "user ", 5) && !*user) *user = xstrndup(p + 5, len - 5);
+        else if (len > 4 && !strncmp(p, "key ", 4) && !*key) *key = xstrndup(p + 4, len - 4);
+        p = nl ? nl + 1 : NULL;
+    }
+    if (*key) {
+        if (!*user) *user = xstrdup("");
+        return 0;
+    }
+    *user = x_free(*user);
+    return -EBADMSG;
+}
+
+/* One try: does 127.0.0.1:PORT answer with an SSH banner within
+ * TIMEOUT_MS? Under user networking the connect alone proves nothing:
+ * QEMU's slirp accepts it whether or not the guest listens. */
+static bool sshd_answers(int port, int timeout_ms) {
+    _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return false;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int64_t until = monotonic_ms() + timeout_ms;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) return false;
+    char buf[8];
+    size_t got = 0;
+    while (got < 4) {
+        int64_t left = until - monotonic_ms();
+        if (left <= 0) return false;
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        int n = poll(&pfd, 1, (int)left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        ssize_t k = read(fd, buf + got, 4 - got);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (k <= 0) return false;
+        got += (size_t)k;
+    }
+    return !memcmp(buf, "SSH-", 4);
+}
+
+/* --wait: retries until sshd answers or WAIT_MS passed. */
+static bool wait_for_sshd(int port, uint64_t wait_ms) {
+    int64_t until = monotonic_ms() + (int64_t)wait_ms;
+    for (;;) {
+        int64_t left = until - monotonic_ms();
+        if (sshd_answers(port, left < BANNER_TIMEOUT_MS ? (left > 0 ? (int)left : 1) : BANNER_TIMEOUT_MS)) return true;
+        left = until - monotonic_ms();
+        if (left <= 0) return false;
+        usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
+    }
+}
+
+char **vmssh_argv(const char *ssh, const char *key, int port, const char *known_hosts, const char *user, char *const *command) {
+    StrVec v = { 0 };
+    strvec_push(&v, ssh);
+    /* No ssh_config: the user's or root's (under sudo) would change what
+     * this connection is. Only this key, never an agent's others. */
+    strvec_push(&v, "-F");
+    strvec_push(&v, "none");
+    strvec_push(&v, "-i");
+    strvec_push(&v, key);
+    strvec_push(&v, "-p");
+    strvec_pushf(&v, "%d", port);
+    strvec_push(&v, "-o");
+    strvec_pushf(&v, "UserKnownHostsFile=%s", known_hosts);
+    strvec_push(&v, "-o");
+    strvec_push(&v, "GlobalKnownHostsFile=/dev/null");
+    strvec_push(&v, "-o");
+    strvec_push(&v, "StrictHostKeyChecking=accept-new");
+    strvec_push(&v, "-o");
+    strvec_push(&v, "BatchMode=yes");
+    strvec_push(&v, "-o");
+    strvec_push(&v, "IdentitiesOnly=yes");
+    strvec_push(&v, "-o");
+    strvec_push(&v, "LogLevel=ERROR");
+    /* "--": the command's words are never read as ssh's options. */
+    strvec_push(&v, "--");
+    strvec_pushf(&v, "%s@127.0.0.1", user);
+    /* ssh would join the words with spaces for the guest's shell, so
+     * `-- sh -c 'uname -r; exit 7'` would run `sh -c uname`: each word is
+     * quoted instead and reaches the guest as one argument, as exec
+     * passes it. */
+    if (command && command[0]) {
+        StrVec words = { 0 };
+        for (size_t i = 0; command[i]; i++) strvec_push_take(&words, shell_quote(command[i]));
+        strvec_push_take(&v, strvec_join(&words, " "));
+        strvec_clear(&words);
+    }
+    return strvec_detach(&v);
+}
+
+static int usage(const char *why) {
+    fprintf(stderr, "kvmlaunch ssh: %s\nUsage: kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]\n", why);
+    return EXIT_CONFIG;
+}
+
+int cmd_ssh_main(int argc, char **argv) {
+    if (argc < 2) return usage("expected a VM name");
+    const char *name = argv[1];
+    uint64_t wait_ms = 0;
+    const char *wait_text = NULL;
+    char **command = NULL;
+    char err[VALUE_ERR_MAX];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (streq(a, "--")) {
+            command = argv + i + 1;
+            break;
+        }
+        const char *d = NULL;
+        if (streq(a, "--wait")) {
+            if (i + 1 == argc) return usage("--wait: expected a duration such as 300s");
+            d = argv[++i];
+        } else if (!strncmp(a, "--wait=", 7)) {
+            d = a + 7;
+        } else {
+            _cleanup_free_ char *msg = xasprintf("unexpected argument \"%s\" (a command goes after --)", a);
+            return usage(msg);
+        }
+        if (value_parse_duration(d, &wait_ms, err) < 0) {
+            _cleanup_free_ char *msg = xasprintf("--wait: %s", err);
+            return usage(msg);
+        }
+        wait_text = d;
+    }
+    if (schema_check_vm_name(name, err) < 0) {
+        fprintf(stderr, "kvmlaunch: NAME: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (runtime_query(name, NULL, NULL) != 1) {
+        log_error("%s is not running", name);
+        return EXIT_RUNTIME;
+    }
+    int r;
+    _cleanup_free_ char *login = read_state(name, CLOUDINIT_SSH_FILE, &r);
+    _cleanup_free_ char *user = NULL, *key = NULL;
+    if (!login || vmssh_parse_login(login, &user, &key) < 0) {
+        log_error("%s has no [cloud-init] ssh-key: `kvmlaunch ssh` logs in with its private half", name);
+        return EXIT_CONFIG;
+    }
+    if (!*user) {
+        log_error("%s has no [cloud-init] user: `kvmlaunch ssh` needs the user cloud-init made (the image's default user is not known)", name);
+        return EXIT_CONFIG;
+    }
+    int port;
+    if ((r = vmssh_forward_port(name, 22, &port)) < 0) {
+        log_error("%s has no forward to guest port 22: give a [net] with mode = user a forward = tcp:auto:22", name);
+        return EXIT_CONFIG;
+    }
+    /* ssh runs as kvmlaunch's user; under sudo, root: the private key is
+     * the caller's, so it must be one they can read themselves. */
+    _cleanup_free_ char *who = NULL;
+    int kfd = caller_open_file(key, &who);
+    if (kfd < 0) {
+        log_error_errno(kfd, "Cannot read the private key %s%s%s: %m", key, who ? " as " : "", who ? who : "");
+        return EXIT_CONFIG;
+    }
+    close(kfd);
+    if (wait_text && !wait_for_sshd(port, wait_ms)) {
+        log_error("the sshd of %s did not answer on 127.0.0.1:%d within %s", name, port, wait_text);
+        return VMSSH_EXIT_CONNECT;
+    }
+    /* $KVMLAUNCH_SSH (the tests' stand-in) only for kvmlaunch's own user:
+     * a set-uid start must not run what the caller's environment names. */
+    const char *ssh = who ? NULL : getenv("KVMLAUNCH_SSH");
+    if (strempty(ssh)) ssh = SSH_BIN;
+    _cleanup_free_ char *known = xasprintf("%s/%s/%s", runtime_base(), name, KNOWN_HOSTS);
+    char **av = vmssh_argv(ssh, key, port, known, user, command);
+    execv(ssh, av);
+    r = -errno;
+    log_error_errno(r, "Failed to run %s: %m", ssh);
+    strv_free(av);
+    return EXIT_RUNTIME;
+}
