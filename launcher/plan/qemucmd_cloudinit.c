@@ -1,8 +1,9 @@
 /* The cloud-init seed on QEMU's command line (include/qemucmd.h). QEMU
  * never opens it by name: kvmlaunch hands it a read-only descriptor
  * (-add-fd) and a read-only block node over /dev/fdset/N. A virtio-blk
- * disk, not a CD: it is the same device on q35, pc and microvm, and every
- * cloud kernel has virtio_blk built in, while its ATA drivers vary;
+ * disk, not a CD: it is the same device on q35, pc and microvm, and cloud
+ * kernels have virtio_blk while their ATA drivers vary (Debian 12's cloud
+ * kernel has no AHCI driver: an ide-cd on q35 would not show up there);
  * cloud-init finds the volume by its label either way. */
 #include <json-c/json.h>
 #include <stdio.h>

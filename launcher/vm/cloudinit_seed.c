@@ -81,6 +81,11 @@ int cloudinit_iso_write(int fd, const CloudInitSeed *seed) {
      * Linux, Joliet gives other readers the names as they are. */
     if (r >= 0) r = iso_write_opts_set_rockridge(opts, 1);
     if (r >= 0) r = iso_write_opts_set_joliet(opts, 1);
+    /* Joliet names without ";1" and without the dot ISO 9660 forces on a
+     * name with no extension, so they too read back exactly (Linux drops
+     * both anyway); the ISO 9660 names keep theirs, as ECMA-119 has it. */
+    if (r >= 0) r = iso_write_opts_set_omit_version_numbers(opts, 2);
+    if (r >= 0) r = iso_write_opts_set_no_force_dots(opts, 2);
     if (r >= 0) r = iso_image_create_burn_source(image, opts, &src);
     int err = 0;
     if (r < 0) {
