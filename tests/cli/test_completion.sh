@@ -28,7 +28,8 @@ touch "$tmp/cwd/web.ini" "$tmp/cwd/ci.ini" "$tmp/cwd/notes.txt" "$tmp/cwd/vms/db
 # Each case: the words typed (the last one is being completed) and the
 # sorted COMPREPLY expected, space-separated.
 cases=(
-    "kvmlaunch |check ci.ini cleanup empty host keys list metrics run status stop vms web.ini"
+    "kvmlaunch |check ci.ini cleanup empty host keys list metrics run ssh status stop vms web.ini"
+    "kvmlaunch s|ssh status stop"
     "kvmlaunch st|status stop"
     "kvmlaunch -|--dry-run --help --quiet --verbose --version -V -h -n -q -v"
     "kvmlaunch --d|--dry-run"
@@ -55,6 +56,12 @@ cases=(
     "kvmlaunch metrics |--output"
     "kvmlaunch metrics --output w|web.ini"
     "kvmlaunch metrics --output web.ini |"
+    "kvmlaunch ssh |db-1 web"
+    "kvmlaunch ssh web |-- --wait"
+    "kvmlaunch ssh web --wait |"
+    "kvmlaunch ssh web --wait 300s |-- --wait"
+    "kvmlaunch ssh web -- |"
+    "kvmlaunch ssh web -- uname -|"
     "kvmlaunch --version |"
 )
 
