@@ -155,9 +155,12 @@ static uint64_t fnv_field(uint64_t h, const void *data, size_t n) {
 
 static Blob blob_take(char *s) { return (Blob){ s, strlen(s) }; }
 
+/* A copy with a NUL after its bytes, as read_input makes them: a reader
+ * may take a text file as a string. */
 static Blob blob_copy(const Blob *b) {
-    Blob c = { xmalloc(b->size ? b->size : 1), b->size };
+    Blob c = { xmalloc(b->size + 1), b->size };
     memcpy(c.data, b->data, b->size);
+    c.data[b->size] = '\0';
     return c;
 }
 
