@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -55,26 +56,32 @@ static char *read_state(const char *name, const char *file, int *err) {
     return xstrdup(buf);
 }
 
-int vmssh_parse_forwards(const char *text, int guest_port, int *host_port) {
-    const char *p = text;
-    while (p && *p) {
-        char proto[8], addr[64];
-        int hp, gp;
-        if (sscanf(p, "%7s %63s %d %d", proto, addr, &hp, &gp) == 4 && streq(proto, "tcp") && gp == guest_port && hp > 0 && hp < 65536) {
-            *host_port = hp;
-            return 0;
-        }
-        p = strchr(p, '\n');
-        if (p) p++;
+int vmssh_parse_forwards(const char *text, int guest_port, char *addr, int *host_port) {
+    json_object *a = json_tokener_parse(text);
+    int r = -ENOENT;
+    for (size_t i = 0; a && json_object_is_type(a, json_type_array) && i < json_object_array_length(a) && r == -ENOENT; i++) {
+        json_object *o = json_object_array_get_idx(a, i), *v;
+        const char *proto = json_object_object_get_ex(o, "proto", &v) ? json_object_get_string(v) : NULL;
+        const char *address = json_object_object_get_ex(o, "address", &v) ? json_object_get_string(v) : NULL;
+        int gp = json_object_object_get_ex(o, "guest_port", &v) ? json_object_get_int(v) : 0;
+        int hp = json_object_object_get_ex(o, "host_port", &v) ? json_object_get_int(v) : 0;
+        struct in_addr in;
+        if (!proto || !streq(proto, "tcp") || gp != guest_port || hp <= 0 || hp > 65535 || !address || inet_pton(AF_INET, address, &in) != 1)
+            continue;
+        /* A forward on every address is reached on loopback. */
+        snprintf(addr, VMSSH_ADDR_MAX, "%s", in.s_addr == htonl(INADDR_ANY) ? "127.0.0.1" : address);
+        *host_port = hp;
+        r = 0;
     }
-    return -ENOENT;
+    json_object_put(a);
+    return r;
 }
 
-int vmssh_forward_port(const char *name, int guest_port, int *host_port) {
+int vmssh_forward_port(const char *name, int guest_port, char *addr, int *host_port) {
     int err;
     _cleanup_free_ char *text = read_state(name, VMSSH_FORWARDS_FILE, &err);
     if (!text) return err;
-    return vmssh_parse_forwards(text, guest_port, host_port);
+    return vmssh_parse_forwards(text, guest_port, addr, host_port);
 }
 
 int vmssh_parse_login(const char *text, char **user, char **key) {
@@ -94,13 +101,14 @@ int vmssh_parse_login(const char *text, char **user, char **key) {
     return -EBADMSG;
 }
 
-/* One try: does 127.0.0.1:PORT answer with an SSH banner within
+/* One try: does ADDR:PORT answer with an SSH banner within
  * TIMEOUT_MS? Under user networking the connect alone proves nothing:
  * QEMU's slirp accepts it whether or not the guest listens. */
-static bool sshd_answers(int port, int timeout_ms) {
+static bool sshd_answers(const char *addr, int port, int timeout_ms) {
     _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return false;
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) return false;
     int64_t until = monotonic_ms() + timeout_ms;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) return false;
     char buf[8];
@@ -121,18 +129,19 @@ static bool sshd_answers(int port, int timeout_ms) {
 }
 
 /* --wait: retries until sshd answers or WAIT_MS passed. */
-static bool wait_for_sshd(int port, uint64_t wait_ms) {
+static bool wait_for_sshd(const char *addr, int port, uint64_t wait_ms) {
     int64_t until = monotonic_ms() + (int64_t)wait_ms;
     for (;;) {
         int64_t left = until - monotonic_ms();
-        if (sshd_answers(port, left < BANNER_TIMEOUT_MS ? (left > 0 ? (int)left : 1) : BANNER_TIMEOUT_MS)) return true;
+        if (sshd_answers(addr, port, left < BANNER_TIMEOUT_MS ? (left > 0 ? (int)left : 1) : BANNER_TIMEOUT_MS)) return true;
         left = until - monotonic_ms();
         if (left <= 0) return false;
         usleep((useconds_t)(left < RETRY_MS ? left : RETRY_MS) * 1000);
     }
 }
 
-char **vmssh_argv(const char *ssh, const char *key, int port, const char *known_hosts, const char *user, char *const *command) {
+char **vmssh_argv(const char *ssh, const char *key, const char *addr, int port, const char *known_hosts, const char *user,
+                  char *const *command) {
     StrVec v = { 0 };
     strvec_push(&v, ssh);
     /* No ssh_config: the user's or root's (under sudo) would change what
@@ -157,7 +166,7 @@ char **vmssh_argv(const char *ssh, const char *key, int port, const char *known_
     strvec_push(&v, "LogLevel=ERROR");
     /* "--": the command's words are never read as ssh's options. */
     strvec_push(&v, "--");
-    strvec_pushf(&v, "%s@127.0.0.1", user);
+    strvec_pushf(&v, "%s@%s", user, addr);
     /* ssh would join the words with spaces for the guest's shell, so
      * `-- sh -c 'uname -r; exit 7'` would run `sh -c uname`: each word is
      * quoted instead and reaches the guest as one argument, as exec
@@ -225,7 +234,8 @@ int cmd_ssh_main(int argc, char **argv) {
         return EXIT_CONFIG;
     }
     int port;
-    if ((r = vmssh_forward_port(name, 22, &port)) < 0) {
+    char addr[VMSSH_ADDR_MAX];
+    if ((r = vmssh_forward_port(name, 22, addr, &port)) < 0) {
         log_error("%s has no forward to guest port 22: give a [net] with mode = user a forward = tcp:auto:22", name);
         return EXIT_CONFIG;
     }
@@ -238,8 +248,8 @@ int cmd_ssh_main(int argc, char **argv) {
         return EXIT_CONFIG;
     }
     close(kfd);
-    if (wait_text && !wait_for_sshd(port, wait_ms)) {
-        log_error("the sshd of %s did not answer on 127.0.0.1:%d within %s", name, port, wait_text);
+    if (wait_text && !wait_for_sshd(addr, port, wait_ms)) {
+        log_error("the sshd of %s did not answer on %s:%d within %s", name, addr, port, wait_text);
         return VMSSH_EXIT_CONNECT;
     }
     /* $KVMLAUNCH_SSH (the tests' stand-in) only for kvmlaunch's own user:
@@ -247,7 +257,7 @@ int cmd_ssh_main(int argc, char **argv) {
     const char *ssh = who ? NULL : getenv("KVMLAUNCH_SSH");
     if (strempty(ssh)) ssh = SSH_BIN;
     _cleanup_free_ char *known = xasprintf("%s/%s/%s", runtime_base(), name, KNOWN_HOSTS);
-    char **av = vmssh_argv(ssh, key, port, known, user, command);
+    char **av = vmssh_argv(ssh, key, addr, port, known, user, command);
     execv(ssh, av);
     r = -errno;
     log_error_errno(r, "Failed to run %s: %m", ssh);

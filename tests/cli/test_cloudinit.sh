@@ -156,9 +156,11 @@ chmod +x "$tmp/fakessh"
 kssh() { KVMLAUNCH_SSH=$tmp/fakessh "$bin" ssh "$@"; }
 kssh "$(name a)" -- true 2> "$tmp/s.err"; rc=$?
 [ $rc = 2 ] && grep -q "no forward to guest port 22" "$tmp/s.err" && ok "no forward to port 22: exit 2" || bad "no forward: exit $rc: $(cat "$tmp/s.err")"
-# The forwards as the run records them (mode = user writes this file).
+# The forwards as the run records them (mode = user writes forwards.json;
+# one on 0.0.0.0 is reached on 127.0.0.1).
 port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'tcp 127.0.0.1 8080 80\ntcp 127.0.0.1 %s 22\n' "$port" > "$run_a/forwards"
+fwd() { printf '{"net":"u","proto":"tcp","address":"%s","host_port":%s,"guest_port":%s,"auto":true}' "$@"; }
+echo "[$(fwd 127.0.0.1 8080 80),$(fwd 0.0.0.0 "$port" 22)]" > "$run_a/forwards.json"
 KL_FAKE_RC=7 kssh "$(name a)" -- sh -c 'uname -r; exit 7' "it's" 2> "$tmp/s.err"; rc=$?
 [ $rc = 7 ] && ok "the exit status is the command's (7)" || bad "exit $rc, not 7: $(cat "$tmp/s.err")"
 want="-F none -i $tmp/id -p $port -o UserKnownHostsFile=$run_a/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR -- kl@127.0.0.1 sh -c 'uname -r; exit 7' 'it'\\''s'"
@@ -212,7 +214,7 @@ wait_for 30 vm_running b || bad "VM b did not start: $(cat "$tmp/b.out")"
 isoinfo -R -x /user-data -i "$KVMLAUNCH_RUNDIR/$(name b)/cidata.iso" | cmp -s - "$tmp/user.yaml" && ok "a user-data file is taken as is" ||
     bad "user-data of b differs from $tmp/user.yaml"
 isoinfo -R -l -i "$KVMLAUNCH_RUNDIR/$(name b)/cidata.iso" | grep -q network-config && bad "b has a network-config" || ok "no network-config when none is given"
-printf 'tcp 127.0.0.1 %s 22\n' "$port" > "$KVMLAUNCH_RUNDIR/$(name b)/forwards"
+echo "[$(fwd 127.0.0.1 "$port" 22)]" > "$KVMLAUNCH_RUNDIR/$(name b)/forwards.json"
 kssh "$(name b)" -- true 2> "$tmp/s.err"; rc=$?
 [ $rc = 2 ] && grep -q "has no \[cloud-init\] ssh-key" "$tmp/s.err" && ok "a VM without ssh-key: exit 2" || bad "no ssh-key: exit $rc: $(cat "$tmp/s.err")"
 

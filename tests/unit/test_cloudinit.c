@@ -344,14 +344,22 @@ static void test_qemu_argv(void **state) {
 static void test_ssh_state(void **state) {
     (void)state;
     int port = 0;
-    assert_int_equal(vmssh_parse_forwards("tcp 127.0.0.1 8080 80\ntcp 127.0.0.1 40022 22\n", 22, &port), 0);
+    char addr[VMSSH_ADDR_MAX];
+#define FWD(proto, a, hp, gp) "{\"net\":\"n\",\"proto\":\"" proto "\",\"address\":\"" a "\",\"host_port\":" #hp ",\"guest_port\":" #gp ",\"auto\":true}"
+    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "127.0.0.1", 8080, 80) "," FWD("tcp", "127.0.0.2", 40022, 22) "]", 22, addr, &port), 0);
     assert_int_equal(port, 40022);
-    assert_int_equal(vmssh_parse_forwards("tcp 127.0.0.1 8080 80\n", 22, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("udp 127.0.0.1 5353 22\n", 22, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("tcp 127.0.0.1 0 22\ntcp 127.0.0.1 70000 22\n", 22, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("", 22, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("tcp 0.0.0.0 2222 22", 22, &port), 0);
+    assert_string_equal(addr, "127.0.0.2");
+    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "0.0.0.0", 2222, 22) "]", 22, addr, &port), 0);
     assert_int_equal(port, 2222);
+    assert_string_equal(addr, "127.0.0.1"); /* every address: reached on loopback */
+    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "127.0.0.1", 8080, 80) "]", 22, addr, &port), -ENOENT);
+    assert_int_equal(vmssh_parse_forwards("[" FWD("udp", "127.0.0.1", 5353, 22) "]", 22, addr, &port), -ENOENT);
+    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "127.0.0.1", 0, 22) "," FWD("tcp", "127.0.0.1", 70000, 22) "]", 22, addr, &port), -ENOENT);
+    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "localhost", 2222, 22) "]", 22, addr, &port), -ENOENT);
+    assert_int_equal(vmssh_parse_forwards("[]", 22, addr, &port), -ENOENT);
+    assert_int_equal(vmssh_parse_forwards("", 22, addr, &port), -ENOENT);
+    assert_int_equal(vmssh_parse_forwards("{\"proto\":\"tcp\"}", 22, addr, &port), -ENOENT);
+#undef FWD
 
     char *user, *key;
     assert_int_equal(vmssh_parse_login("user ci\nkey /k/id\n", &user, &key), 0);
@@ -375,7 +383,7 @@ static void test_ssh_state(void **state) {
 static void test_ssh_argv(void **state) {
     (void)state;
     char *cmd[] = { "sh", "-c", "uname -r; exit 7", "it's", "", NULL };
-    char **av = vmssh_argv("/usr/bin/ssh", "/k/id", 40022, "/run/kvmlaunch/vm/known_hosts", "ci", cmd);
+    char **av = vmssh_argv("/usr/bin/ssh", "/k/id", "127.0.0.1", 40022, "/run/kvmlaunch/vm/known_hosts", "ci", cmd);
     StrVec v = { .v = av };
     while (av[v.n]) v.n++;
     _cleanup_free_ char *all = strvec_join(&v, "|");
@@ -384,10 +392,10 @@ static void test_ssh_argv(void **state) {
                              "-o|IdentitiesOnly=yes|-o|LogLevel=ERROR|--|ci@127.0.0.1|sh -c 'uname -r; exit 7' 'it'\\''s' ''");
     strv_free(av);
     /* No command: a login shell. */
-    av = vmssh_argv("ssh", "/k/id", 1, "/kh", "ci", NULL);
+    av = vmssh_argv("ssh", "/k/id", "127.0.0.2", 1, "/kh", "ci", NULL);
     size_t n = 0;
     while (av[n]) n++;
-    assert_string_equal(av[n - 1], "ci@127.0.0.1");
+    assert_string_equal(av[n - 1], "ci@127.0.0.2");
     assert_string_equal(av[n - 2], "--");
     strv_free(av);
 }
