@@ -58,12 +58,23 @@ char *cloudinit_private_key(const char *pub);
  * there is no key; else the count, with *keys (strv, caller frees). */
 int cloudinit_parse_pubkeys(const Blob *pub, char ***keys, char *err);
 
+/* A shared folder the generated user-data mounts at /mnt/TAG. */
+typedef struct CloudInitMount {
+    const char *tag;                /* [share "TAG"]: letters, digits, _ and - */
+    bool virtiofs;                  /* else 9p over virtio */
+    bool readonly;
+} CloudInitMount;
+
+/* The [share] sections as CloudInitMounts (*out: caller frees the array;
+ * the strings are CFG's). The one place the seed learns of shares. */
+size_t cloudinit_mounts(const VmConfig *cfg, CloudInitMount **out);
+
 /* The generated user-data: "#cloud-config", then users: with [cloud-init]
  * user (sudo without a password, bash, KEYS authorized), or, without a
- * user, ssh_authorized_keys: for the image's default user. Blocks other
- * features need (mounts, runcmd) go after it, one top-level key each;
- * a user-data file replaces all of it. Caller frees. */
-char *cloudinit_user_data(const VmConfig *cfg, char *const *keys);
+ * user, ssh_authorized_keys: for the image's default user; then bootcmd:
+ * mounting each of MOUNTS at /mnt/TAG on every boot, before sshd starts.
+ * A user-data file replaces all of it. Caller frees. */
+char *cloudinit_user_data(const VmConfig *cfg, char *const *keys, const CloudInitMount *mounts, size_t n_mounts);
 
 /* The seed of CFG from IN: meta-data with an instance-id that is a hash
  * of everything in the seed (it changes when any input does) and

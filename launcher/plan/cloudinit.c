@@ -108,7 +108,15 @@ static void push_keys(StrVec *v, const char *indent, char *const *keys) {
     }
 }
 
-char *cloudinit_user_data(const VmConfig *cfg, char *const *keys) {
+size_t cloudinit_mounts(const VmConfig *cfg, CloudInitMount **out) {
+    /* No [share] section yet (issue 16 brings it beside this): none. When
+     * it comes, one entry per [share], its tag, driver and readonly. */
+    (void)cfg;
+    *out = NULL;
+    return 0;
+}
+
+char *cloudinit_user_data(const VmConfig *cfg, char *const *keys, const CloudInitMount *mounts, size_t n_mounts) {
     const CloudInitSection *ci = &cfg->cloudinit;
     StrVec v = { 0 };
     strvec_push(&v, "#cloud-config");
@@ -127,6 +135,20 @@ char *cloudinit_user_data(const VmConfig *cfg, char *const *keys) {
     } else if (any_key) {
         strvec_push(&v, "ssh_authorized_keys:");
         push_keys(&v, "  ", keys);
+    }
+    /* bootcmd runs in cloud-init's first stage on every boot, before sshd:
+     * no login sees a share unmounted. One shell line each, so that a
+     * reboot (already mounted) is no error. */
+    if (n_mounts) strvec_push(&v, "bootcmd:");
+    for (size_t i = 0; i < n_mounts; i++) {
+        const CloudInitMount *m = &mounts[i];
+        const char *ro = m->readonly ? "ro," : "";
+        _cleanup_free_ char *how = m->virtiofs ? xasprintf("-t virtiofs%s", m->readonly ? " -o ro" : "")
+                                               : xasprintf("-t 9p -o %strans=virtio,version=9p2000.L,msize=524288", ro);
+        _cleanup_free_ char *line = xasprintf("mkdir -p /mnt/%s && { mountpoint -q /mnt/%s || mount %s %s /mnt/%s; }", m->tag, m->tag, how,
+                                              m->tag, m->tag);
+        _cleanup_free_ char *q = yaml_quote(line);
+        strvec_pushf(&v, "  - %s", q);
     }
     strvec_push(&v, "");
     char *s = strvec_join(&v, "\n");
@@ -171,7 +193,10 @@ int cloudinit_seed_build(const VmConfig *cfg, const CloudInitInputs *in, CloudIn
     } else {
         char **keys = NULL;
         if (in->ssh_key.data && cloudinit_parse_pubkeys(&in->ssh_key, &keys, err) < 0) return -EINVAL;
-        seed->user_data = blob_take(cloudinit_user_data(cfg, keys));
+        CloudInitMount *mounts;
+        size_t n = cloudinit_mounts(cfg, &mounts);
+        seed->user_data = blob_take(cloudinit_user_data(cfg, keys, mounts, n));
+        free(mounts);
         strv_free(keys);
     }
     if (in->network_config.data) seed->network_config = blob_copy(&in->network_config);

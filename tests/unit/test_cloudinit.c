@@ -142,7 +142,7 @@ static void test_user_data(void **state) {
     ErrList el;
     char *keys[] = { "ssh-ed25519 AAAA a\"b\\c", "ssh-rsa BBBB", NULL };
     assert_int_equal(load(MINIMAL "[cloud-init]\nuser = ci\nssh-key = /k/id.pub\n", &cfg, &el), 0);
-    _cleanup_free_ char *u = cloudinit_user_data(&cfg, keys);
+    _cleanup_free_ char *u = cloudinit_user_data(&cfg, keys, NULL, 0);
     assert_string_equal(u, "#cloud-config\n"
                            "# made by kvmlaunch from [cloud-init]\n"
                            "users:\n"
@@ -155,11 +155,20 @@ static void test_user_data(void **state) {
     vmconf_free(&cfg);
     /* No user: the key goes to the image's default user. */
     assert_int_equal(load(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\n", &cfg, &el), 0);
-    _cleanup_free_ char *d = cloudinit_user_data(&cfg, keys);
+    _cleanup_free_ char *d = cloudinit_user_data(&cfg, keys, NULL, 0);
     assert_string_equal(d, "#cloud-config\n# made by kvmlaunch from [cloud-init]\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAA a\\\"b\\\\c\"\n"
                            "  - \"ssh-rsa BBBB\"\n");
-    _cleanup_free_ char *e = cloudinit_user_data(&cfg, NULL);
+    _cleanup_free_ char *e = cloudinit_user_data(&cfg, NULL, NULL, 0);
     assert_string_equal(e, "#cloud-config\n# made by kvmlaunch from [cloud-init]\n");
+    /* Shares: mounted by bootcmd at /mnt/TAG, again on each boot. */
+    CloudInitMount m[] = { { "work", true, false }, { "ro_9p", false, true }, { "src-ro", true, true } };
+    _cleanup_free_ char *s = cloudinit_user_data(&cfg, NULL, m, ELEMENTSOF(m));
+    assert_string_equal(s, "#cloud-config\n# made by kvmlaunch from [cloud-init]\nbootcmd:\n"
+                           "  - \"mkdir -p /mnt/work && { mountpoint -q /mnt/work || mount -t virtiofs work /mnt/work; }\"\n"
+                           "  - \"mkdir -p /mnt/ro_9p && { mountpoint -q /mnt/ro_9p || mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288 ro_9p /mnt/ro_9p; }\"\n"
+                           "  - \"mkdir -p /mnt/src-ro && { mountpoint -q /mnt/src-ro || mount -t virtiofs -o ro src-ro /mnt/src-ro; }\"\n");
+    CloudInitMount *none;
+    assert_int_equal(cloudinit_mounts(&cfg, &none), 0);
     vmconf_free(&cfg);
 }
 
