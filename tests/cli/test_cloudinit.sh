@@ -101,8 +101,8 @@ if [ ! -d "$ci_py/cloudinit" ]; then
 fi
 if [ ! -d "$ci_py/cloudinit" ]; then
     skip "cloud-init's reader: apt-get download cloud-init failed (no mirror here?)"
-elif ! PYTHONPATH=$ci_py $py -c 'from cloudinit.sources import DataSourceNoCloud' 2> "$tmp/py.err"; then
-    skip "cloud-init's reader: its Python modules do not load ($(tail -1 "$tmp/py.err"); make deps installs python3-yaml, -configobj, -jinja2, -requests)"
+elif ! PYTHONPATH=$ci_py $py -c 'from cloudinit.sources import DataSourceNoCloud; from cloudinit.config import schema' 2> "$tmp/py.err"; then
+    skip "cloud-init's reader: its Python modules do not load ($(tail -1 "$tmp/py.err"); make deps installs python3-yaml, -configobj, -jinja2, -requests, -jsonschema, -jsonpatch)"
 else
     loop=$(losetup -r -f --show "$tmp/a.iso") || loop=
     [ -n "$loop" ] && defer losetup -d "$loop"
@@ -132,12 +132,15 @@ else:
     seeded = util.pathprefix2dict(files, **kwargs)
 md = util.load_yaml(seeded["meta-data"])
 ud = util.load_yaml(seeded["user-data"])
+# cloud-init's own schema of cloud-config, strictly: a key it would ignore fails.
+from cloudinit.config.schema import get_schema, validate_cloudconfig_schema
+validate_cloudconfig_schema(ud, get_schema(), strict=True)
 nc = util.load_yaml(seeded["network-config"])
 print(json.dumps({"md": md, "user": ud["users"][0], "nc": nc}, sort_keys=True))
 EOF
     then
         out=$(cat "$tmp/ci.out")
-        $py - "$out" "$(cat "$tmp/id.pub")" <<'EOF' && ok "cloud-init's NoCloud reader finds the volume by label and reads it: $out" || bad "cloud-init read: $out"
+        $py - "$out" "$(cat "$tmp/id.pub")" <<'EOF' && ok "cloud-init's NoCloud reader finds the volume by label, reads it, and its schema takes the user-data: $out" || bad "cloud-init read: $out"
 import json, sys
 d = json.loads(sys.argv[1])
 assert d["md"]["local-hostname"] == "box-a" and d["md"]["instance-id"].startswith("kvmlaunch-"), d
