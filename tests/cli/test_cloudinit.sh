@@ -6,7 +6,8 @@
 # never installed: it would act on the host's next boot). ssh is checked
 # against a stand-in: KVMLAUNCH_SSH names a script that records its argv
 # and exits with a code, and a Python listener plays sshd's banner for
-# --wait (this host has no sshd and gets none); the cloud-image test
+# --wait, and tests/helpers/sshd_stub.py (paramiko) plays a whole sshd for
+# the real ssh (this host has no sshd and gets none); the cloud-image test
 # (tests/cloud/) logs into a real guest's sshd.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -208,6 +209,42 @@ KL_FAKE_RC=3 kssh "$(name a)" --wait 10s -- true 2> "$tmp/s.err"; rc=$?
 KVMLAUNCH_SSH= "$bin" ssh "$(name a)" -- true > /dev/null 2>&1; rc=$?
 [ $rc = 255 ] && ok "ssh's connection failure is 255" || bad "the real ssh against no sshd: exit $rc"
 kill "$sshd" 2> /dev/null
+wait "$sshd" 2> /dev/null
+
+# The real ssh against a stand-in sshd (paramiko: a library, no service)
+# that lets in kl with this key, runs the command with /bin/sh -c and
+# returns its exit status: the login, the words as they are, the host key
+# kept in the runtime dir, a changed one refused.
+stub=$top/tests/helpers/sshd_stub.py
+if $py -c 'import paramiko' 2> /dev/null; then
+    ssh-keygen -q -t ed25519 -N '' -f "$tmp/hk1" && ssh-keygen -q -t ed25519 -N '' -f "$tmp/hk2" || bad "ssh-keygen host keys"
+    start_stub() { # HOSTKEY
+        $py "$stub" "$port" "$1" "$tmp/id.pub" "$tmp/stub.log" > "$tmp/stub.out" 2>&1 &
+        stub_pid=$!
+        pids+=($stub_pid)
+        wait_for 10 grep -q listening "$tmp/stub.out" || bad "the sshd stand-in did not start: $(cat "$tmp/stub.out")"
+    }
+    start_stub "$tmp/hk1"
+    rm -f "$run_a/known_hosts"
+    KVMLAUNCH_SSH= "$bin" ssh "$(name a)" --wait 20s -- sh -c 'printf "%s|" "$@"; exit 7' argv0 "a b" "it's" '$HOME' > "$tmp/r.out" 2> "$tmp/r.err"; rc=$?
+    [ $rc = 7 ] && ok "ssh: the command's exit status (7)" || bad "ssh: exit $rc: $(cat "$tmp/r.err")"
+    [ "$(cat "$tmp/r.out")" = "a b|it's|\$HOME|" ] && ok "ssh: each word reaches the guest as one argument" || bad "ssh: the guest got $(cat "$tmp/r.out")"
+    grep -qx "user kl" "$tmp/stub.log" && ok "ssh: logged in as [cloud-init] user with its key" || bad "ssh: no login as kl: $(cat "$tmp/stub.log")"
+    kh=$(cut -d' ' -f2- "$run_a/known_hosts" 2> /dev/null)
+    [ "$kh" = "$(cut -d' ' -f1-2 "$tmp/hk1.pub")" ] && ok "the guest's host key is kept in the runtime dir" || bad "known_hosts: $kh"
+    KVMLAUNCH_SSH= "$bin" ssh "$(name a)" -- true 2> "$tmp/r.err"; rc=$?
+    [ $rc = 0 ] && ok "ssh again with the kept key: exit 0" || bad "ssh again: exit $rc: $(cat "$tmp/r.err")"
+    kill "$stub_pid"; wait "$stub_pid" 2> /dev/null
+    start_stub "$tmp/hk2"
+    : > "$tmp/stub.log"
+    KVMLAUNCH_SSH= "$bin" ssh "$(name a)" -- touch "$tmp/must-not" 2> "$tmp/r.err"; rc=$?
+    [ $rc = 255 ] && grep -qi "host key" "$tmp/r.err" && [ ! -e "$tmp/must-not" ] && ! grep -q exec "$tmp/stub.log" &&
+        ok "a changed host key is refused (255), nothing run" || bad "changed host key: exit $rc: $(cat "$tmp/r.err")"
+    [ "$(cut -d' ' -f2- "$run_a/known_hosts")" = "$(cut -d' ' -f1-2 "$tmp/hk1.pub")" ] && ok "the kept host key stays" || bad "known_hosts changed: $(cat "$run_a/known_hosts")"
+    kill "$stub_pid"; wait "$stub_pid" 2> /dev/null
+else
+    skip "ssh against a stand-in sshd: no python3-paramiko (make deps installs it)"
+fi
 
 # A VM without ssh-key: exit 2.
 vm_ini b "cloud-init.user-data=$tmp/user.yaml"
