@@ -214,6 +214,13 @@ static void check_json_option(const VmConfig *cfg, const char *opt, const char *
         if (d) {
             FUZZ_CHECK(filename && streq(filename, d->file), "-blockdev %s: filename is not the disk's file %s", arg, d->file);
             seen->disk_file[d - cfg->disks]++;
+        } else if (node && (streq(node, "seed-file") || streq(node, "seed"))) {
+            /* The [cloud-init] seed: kvmlaunch's own descriptor, read-only. */
+            json_object *ro;
+            FUZZ_CHECK(cfg->cloudinit.head.line && json_object_object_get_ex(o, "read-only", &ro) && json_object_get_boolean(ro),
+                       "-blockdev %s: a seed node without [cloud-init], or writable", arg);
+            FUZZ_CHECK(streq(node, "seed") ? !filename : filename && !strncmp(filename, "/dev/fdset/", 11),
+                       "-blockdev %s: the seed not on its descriptor", arg);
         } else if (node && streq(node, "fw-code")) {
             FUZZ_CHECK(cfg->vm.firmware && filename && streq(filename, cfg->vm.firmware), "-blockdev %s: not the firmware", arg);
             seen->firmware++;
@@ -254,7 +261,9 @@ static void check_json_option(const VmConfig *cfg, const char *opt, const char *
             const char *drive = json_str(o, "drive");
             FUZZ_CHECK(drive && disk_by_id(cfg, "fmt-", drive) == disk_by_id(cfg, "disk-", id), "-device %s: another disk's drive", arg);
         } else {
-            FUZZ_CHECK(disk_by_id(cfg, "scsi-", id) || streq(id, "balloon0") || streq(id, "exit0"), "-device %s: unexpected id", arg);
+            FUZZ_CHECK(disk_by_id(cfg, "scsi-", id) || streq(id, "balloon0") || streq(id, "exit0") ||
+                           (streq(id, "cloud-init-seed") && cfg->cloudinit.head.line),
+                       "-device %s: unexpected id", arg);
         }
     } else {
         FUZZ_CHECK(net_by_id(cfg, "net-", json_str(o, "id")) && json_str(o, "fds"), "-netdev %s: not a NIC's tap", arg);
