@@ -218,13 +218,22 @@ int cmd_ssh_main(int argc, char **argv) {
         fprintf(stderr, "kvmlaunch: NAME: %s\n", err);
         return EXIT_CONFIG;
     }
-    if (runtime_query(name, NULL, NULL) != 1) {
+    int r = runtime_query(name, NULL, NULL);
+    if (r < 0) {
+        /* A VM root started keeps its runtime dir to root (0700). */
+        log_error_errno(r, "Cannot tell whether %s runs (%s/%s): %m", name, runtime_base(), name);
+        return EXIT_RUNTIME;
+    }
+    if (r == 0) {
         log_error("%s is not running", name);
         return EXIT_RUNTIME;
     }
-    int r;
     _cleanup_free_ char *login = read_state(name, CLOUDINIT_SSH_FILE, &r);
     _cleanup_free_ char *user = NULL, *key = NULL;
+    if (!login && r != -ENOENT) {
+        log_error_errno(r, "Cannot read %s/%s/%s: %m", runtime_base(), name, CLOUDINIT_SSH_FILE);
+        return EXIT_RUNTIME;
+    }
     if (!login || vmssh_parse_login(login, &user, &key) < 0) {
         log_error("%s has no [cloud-init] ssh-key: `kvmlaunch ssh` logs in with its private half", name);
         return EXIT_CONFIG;
