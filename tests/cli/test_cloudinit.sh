@@ -219,6 +219,7 @@ stub=$top/tests/helpers/sshd_stub.py
 if $py -c 'import paramiko' 2> /dev/null; then
     ssh-keygen -q -t ed25519 -N '' -f "$tmp/hk1" && ssh-keygen -q -t ed25519 -N '' -f "$tmp/hk2" || bad "ssh-keygen host keys"
     start_stub() { # HOSTKEY
+        rm -f "$tmp/stub.out"  # before the start: its "listening" is the new one's
         $py "$stub" "$port" "$1" "$tmp/id.pub" "$tmp/stub.log" > "$tmp/stub.out" 2>&1 &
         stub_pid=$!
         pids+=($stub_pid)
