@@ -67,7 +67,7 @@ void seriallog_init(SerialLog *l, const char *path, const char *user, const stru
 void seriallog_init_private(SerialLog *l, const char *path, int dir_fd);
 
 /* Looks at the log (l->create false): 0 when it would open; or opens it
- * (l->create true): the descriptor, for appending. -errno with l->fault
+ * (l->create true): the descriptor, for appending and reading. -errno with l->fault
  * set when refused; nothing is created then. */
 int seriallog_open(SerialLog *l);
 
