@@ -129,7 +129,7 @@ const KeyDef schema_keys[] = {
     VM("firmware", firmware, .type = VT_FIRMWARE, .dflt = "bios", .type_doc = "bios or the path of OVMF code",
        .help = "bios: SeaBIOS; a path: UEFI code as pflash0 (q35 or pc)"),
     VM("serial", serial, .type = VT_SERIAL, .dflt_doc = "stdout with a terminal or a pipe, else file: in the runtime dir",
-       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console; a file: log is opened as user, through no symlink, in a directory only root and user can write"),
+       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console, relayed by kvmlaunch, which never makes the guest wait for a reader; `kvmlaunch console NAME` attaches to it (except none); a file: log is opened as user, through no symlink, in a directory only root and user can write"),
     VM("serial-log-size", serial_log_size, .type = VT_SIZE, .dflt = "1M", .type_doc = "size, at least 4K",
        .help = "a file: serial log is rotated past this size into PATH.1 (one old copy kept)"),
     VM("shutdown-timeout", shutdown_timeout_ms, .type = VT_DURATION, .dflt = "60s",

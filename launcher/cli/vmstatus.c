@@ -330,6 +330,7 @@ static void render_changes(Text *t, json_object *knobs, json_object *offloads) {
 /* Where the serial console is (status_console). */
 static void render_console(Text *t, json_object *c) {
     json_object *sock = member(c, "socket"), *pty = member(c, "pty");
+    if (!c) return; /* a report without it (older, or a test's) */
     if (!sock) {
         text_addf(t, "  console: none (serial = none)\n");
         return;
