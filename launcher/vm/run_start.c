@@ -106,7 +106,10 @@ static int open_serial_log(RunSession *s, const char *path) {
  * or terminal is opened anew (/proc/self/fd/1): O_NONBLOCK on the file
  * description we share would reach the shell that started us too. A
  * regular file never makes a writer wait on a reader, and a socket
- * (systemd's stream) is ours alone: those are used as they are. */
+ * cannot be opened anew: those are used as they are (the relay makes a
+ * socket nonblocking; under systemd it is the service's own stream, which
+ * kvmlaunch's stderr may share: a log line the journal cannot take at
+ * once is then lost rather than the guest held up). */
 static int open_stdout(void) {
     struct stat st;
     if (fstat(STDOUT_FILENO, &st) < 0) return log_error_errno(-errno, "Failed to look at stdout for the serial console: %m");
