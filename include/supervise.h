@@ -27,6 +27,7 @@ typedef struct Supervisor {
     const struct Steering *steering; /* tap queue files to keep steered, or NULL */
     int64_t steer_at_ms;            /* next check of them */
     int notify_fd;                  /* the service manager's socket (include/notify.h), or -1 */
+    struct SerialRelay *serial;     /* the serial console to relay (serialrelay.h), or NULL */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

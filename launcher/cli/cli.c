@@ -30,6 +30,7 @@ static void print_usage(FILE *f) {
           "       kvmlaunch check VM.INI             can this host run this VM as asked?\n"
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
+          "       kvmlaunch console NAME             attach to the serial console (Ctrl-] detaches)\n"
           "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
           "       kvmlaunch metrics [--output FILE]  every running VM in Prometheus' text format\n"
           "\n"
@@ -219,6 +220,13 @@ int cli_main(int argc, char **argv) {
         }
         if (streq(cmd, "status")) return cmd_status(args[1], json);
         return streq(cmd, "stop") ? cmd_stop(args[1]) : cmd_cleanup(args[1]);
+    }
+    if (streq(cmd, "console")) {
+        if (n != 2) {
+            fprintf(stderr, "kvmlaunch console: expected one VM name\n");
+            return EXIT_CONFIG;
+        }
+        return cmd_console(args[1]);
     }
     if (streq(cmd, "check")) {
         if (n != 2) {

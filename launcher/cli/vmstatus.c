@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "qmp.h"
 #include "runtime.h"
 #include "statefile.h"
+#include "serialrelay.h"
 #include "util.h"
 #include "vmthreads.h"
 
@@ -325,6 +327,19 @@ static void render_changes(Text *t, json_object *knobs, json_object *offloads) {
     }
 }
 
+/* Where the serial console is (status_console). */
+static void render_console(Text *t, json_object *c) {
+    json_object *sock = member(c, "socket"), *pty = member(c, "pty");
+    if (!c) return; /* a report without it (older, or a test's) */
+    if (!sock) {
+        text_addf(t, "  console: none (serial = none)\n");
+        return;
+    }
+    text_addf(t, "  console: %s", json_object_get_string(sock));
+    if (pty) text_addf(t, "; pty %s", json_object_get_string(pty));
+    text_addf(t, "\n");
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -337,6 +352,7 @@ char *vmstatus_render(json_object *report) {
     render_balloon(&t, member(report, "balloon"));
     render_ksm(&t, member(report, "ksm"));
     render_changes(&t, member(report, "host_knobs"), member(report, "nic_offloads"));
+    render_console(&t, member(report, "console"));
     return t.s;
 }
 
@@ -554,6 +570,27 @@ static json_object *recorded_with_now(const HostRoot *hr, const char *name, cons
     return mine;
 }
 
+/* Where the serial console is: the socket `kvmlaunch console` attaches
+ * to (none with serial = none), and with serial = pty the pty the
+ * supervisor opened (serialrelay.h: it names it in the runtime dir). */
+static json_object *status_console(const char *name) {
+    json_object *c = json_object_new_object();
+    _cleanup_free_ char *sock = xasprintf("%s/%s/%s", runtime_base(), name, CONSOLE_SOCKET);
+    _cleanup_free_ char *ptyfile = xasprintf("%s/%s/%s", runtime_base(), name, CONSOLE_PTY_FILE);
+    struct stat st;
+    json_object_object_add(c, "socket", stat(sock, &st) == 0 ? json_object_new_string(sock) : NULL);
+    FILE *f = fopen(ptyfile, "re");
+    char line[256];
+    if (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        json_object_object_add(c, "pty", json_object_new_string(line));
+    } else {
+        json_object_object_add(c, "pty", NULL);
+    }
+    if (f) fclose(f);
+    return c;
+}
+
 int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **report) {
     HostRoot hr = HOSTROOT_INIT;
     int r = hostroot_open(&hr);
@@ -586,6 +623,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "host_knobs", recorded_with_now(&hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now));
     json_object_object_add(out, "nic_offloads",
                            recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
+    json_object_object_add(out, "console", status_console(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

@@ -247,7 +247,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     facts->qmp_fd = next++;
     facts->status_fd = next++;
     _cleanup_free_ char *serial_path = NULL;
-    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE ? next++ : -1;
+    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) != SERIAL_NONE ? next++ : -1;
     for (size_t i = 0; i < facts->n_nets; i++) {
         free(facts->nets[i].tap);
         free(facts->nets[i].vhost);

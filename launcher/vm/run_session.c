@@ -96,6 +96,8 @@ int run_session_end(RunSession *s, int rc) {
         }
     }
     steering_free(&s->steering);
+    if (s->serial_on) serial_relay_close(&s->serial);
+    s->serial_on = false;
     if (s->notify_fd >= 0) close(s->notify_fd);
     s->notify_fd = -1;
     return rc;

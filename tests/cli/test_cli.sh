@@ -23,6 +23,9 @@ check "keys" 0 "$bin" keys && contains "keys lists [disk \"ID\"]" '[disk "ID"]'
 check "keys --man" 0 "$bin" keys --man && contains "keys --man is roff" '.TH KVMLAUNCH.INI 5'
 check "keys with a stray argument" 2 "$bin" keys --man --markdown && contains "keys names what it expects" 'expected --markdown or --man'
 check "metrics with a stray argument" 2 "$bin" metrics --json && contains "metrics names what it expects" 'expected no arguments or --output FILE'
+check "console without a name" 2 "$bin" console && contains "console names what it expects" "expected one VM name"
+check "console with a bad name" 2 "$bin" console ../x
+KVMLAUNCH_RUNDIR=$tmp/run check "console of a VM not running" 1 "$bin" console klcli-none && contains "console says so" "klcli-none is not running"
 check "missing file" 2 "$bin" --dry-run "$tmp/none.ini" && contains "missing file named" "$tmp/none.ini: cannot open"
 check "a directory" 2 "$bin" --dry-run "$tmp" && contains "directory refused" "found a directory"
 

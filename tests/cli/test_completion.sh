@@ -28,7 +28,7 @@ touch "$tmp/cwd/web.ini" "$tmp/cwd/ci.ini" "$tmp/cwd/notes.txt" "$tmp/cwd/vms/db
 # Each case: the words typed (the last one is being completed) and the
 # sorted COMPREPLY expected, space-separated.
 cases=(
-    "kvmlaunch |check ci.ini cleanup empty host keys list metrics run status stop vms web.ini"
+    "kvmlaunch |check ci.ini cleanup console empty host keys list metrics run status stop vms web.ini"
     "kvmlaunch st|status stop"
     "kvmlaunch -|--dry-run --help --quiet --verbose --version -V -h -n -q -v"
     "kvmlaunch --d|--dry-run"
@@ -47,6 +47,9 @@ cases=(
     "kvmlaunch status web |--json"
     "kvmlaunch stop |db-1 web"
     "kvmlaunch stop web |"
+    "kvmlaunch console |db-1 web"
+    "kvmlaunch co|console"
+    "kvmlaunch console web |"
     "kvmlaunch cleanup |--all db-1 web"
     "kvmlaunch cleanup -|--all"
     "kvmlaunch list |"
