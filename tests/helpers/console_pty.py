@@ -33,14 +33,30 @@ class Console:
         self.master, self.slave = os.openpty()
         # A terminal as a login shell leaves it: canonical, echo, signals.
         self.before = termios.tcgetattr(self.slave)
-        self.pid = os.fork()
-        if self.pid == 0:
+        # As at a real terminal, the session leader is a shell-like parent
+        # that outlives the client: were the client the leader, its death
+        # would hang the terminal up, and nothing could be restored then.
+        # The parent passes on the client's pid and then its wait status.
+        rd, wr = os.pipe()
+        self.leader = os.fork()
+        if self.leader == 0:
+            os.close(rd)
             os.setsid()
             import fcntl
             fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
-            for fd in (0, 1, 2):
-                os.dup2(self.slave, fd)
-            os.execv(BIN, [BIN, "console", NAME])
+            client = os.fork()
+            if client == 0:
+                for fd in (0, 1, 2):
+                    os.dup2(self.slave, fd)
+                os.execv(BIN, [BIN, "console", NAME])
+            os.write(wr, b"%d\n" % client)
+            _, st = os.waitpid(client, 0)
+            os.write(wr, b"%d\n" % st)
+            signal.pause()  # until close()
+            os._exit(0)
+        os.close(wr)
+        self.report = os.fdopen(rd, "rb", buffering=0)
+        self.pid = int(self.report.readline())
         self.out = b""
         self.status = None
 
@@ -77,10 +93,10 @@ class Console:
     def wait(self, timeout=10):
         end = time.time() + timeout
         while time.time() < end:
-            pid, st = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = st
-                return st
+            r, _, _ = select.select([self.report], [], [], 0)
+            if r:
+                self.status = int(self.report.readline())
+                return self.status
             self.expect(b"\0never", 0.1)
         return None
 
@@ -88,9 +104,11 @@ class Console:
         if self.status is None:
             try:
                 os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
             except OSError:
                 pass
+        os.kill(self.leader, signal.SIGKILL)
+        os.waitpid(self.leader, 0)
+        self.report.close()
         os.close(self.master)
         os.close(self.slave)
 
