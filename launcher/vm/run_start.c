@@ -24,6 +24,7 @@
 #include "strvec.h"
 #include "supervise.h"
 #include "util.h"
+#include "vmlive.h"
 
 #define QMP_START_TIMEOUT_MS 30000
 #define STATUS_SOCKET "qmp.sock"
@@ -31,7 +32,7 @@
 /* What QEMU is handed, ours until the spawn and closed after it. */
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
-    int devnull, status_fd, serial_fd, report;
+    int devnull, status_fd, control_fd, serial_fd, report;
     SpawnFd *fds;
     size_t n_fds;
     TapQueues *taps;
@@ -44,17 +45,18 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->taps);
     free(k->fds);
     strv_free(k->env);
-    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->serial_fd, &k->report };
+    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->serial_fd, &k->report };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
 }
 
-/* The listening socket of the status monitor, in the runtime dir. */
-static int open_status_socket(const Runtime *rt) {
+/* The listening socket of a monitor (status, control), in the runtime dir:
+ * mode 0700, root's, so only root reaches it. */
+static int open_monitor_socket(const Runtime *rt, const char *file) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return log_error_errno(-errno, "Failed to create the status socket: %m");
+    if (fd < 0) return log_error_errno(-errno, "Failed to create the socket %s: %m", file);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rt->dir, STATUS_SOCKET);
+    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rt->dir, file);
     if (n >= (int)sizeof(sa.sun_path)) {
         close(fd);
         return log_error_errno(-ENAMETOOLONG, "The runtime dir %s is too long for a socket path", rt->dir);
@@ -99,16 +101,19 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, k->sv) < 0) return log_error_errno(-errno, "Failed to create the QMP socket pair: %m");
     k->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (k->devnull < 0) return log_error_errno(-errno, "Failed to open /dev/null: %m");
-    k->status_fd = open_status_socket(&s->rt);
+    k->status_fd = open_monitor_socket(&s->rt, STATUS_SOCKET);
     if (k->status_fd < 0) return k->status_fd;
+    k->control_fd = open_monitor_socket(&s->rt, VMLIVE_SOCKET);
+    if (k->control_fd < 0) return k->control_fd;
     _cleanup_free_ char *serial_path = NULL;
     if (hostfacts_serial(&s->cfg, facts, &serial_path) == SERIAL_FILE && (k->serial_fd = open_serial_log(s, serial_path)) < 0) return k->serial_fd;
-    size_t max_fds = 4;
+    size_t max_fds = 5;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
     k->fds[k->n_fds++] = (SpawnFd){ k->sv[1], facts->qmp_fd };
     k->fds[k->n_fds++] = (SpawnFd){ k->status_fd, facts->status_fd };
+    k->fds[k->n_fds++] = (SpawnFd){ k->control_fd, facts->control_fd };
     if (k->serial_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->serial_fd, facts->serial_fd };
     return 0;
 }
@@ -212,6 +217,9 @@ static int place_and_cont(RunSession *s) {
     }
     run_session_mark(s, MARK_CONT);
     run_session_log_times(s);
+    /* Without it the VM runs all the same; only qmp, balloon and pin refuse it. */
+    if (vmlive_record_start(s->rt.dir_fd, cfg, vhost_open, &s->steering) < 0)
+        log_warning("%s: no live state: `kvmlaunch qmp`, `balloon` and `pin` will not work on it", cfg->vm.name);
     log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)s->qemu, (long long)(monotonic_ms() - s->t0));
     /* Before lockdown: migrate_pages is not on the supervisor's list. */
     if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(s->qemu, &cfg->memory.nodes);
@@ -220,7 +228,7 @@ static int place_and_cont(RunSession *s) {
 }
 
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .serial_fd = -1, .report = -1, .env = spawn_clean_env() };
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .serial_fd = -1, .report = -1, .env = spawn_clean_env() };
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0) r = spawn(s, &k);
