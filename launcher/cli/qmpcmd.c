@@ -34,7 +34,8 @@ static json_object *parse_json_whole(const char *text, enum json_tokener_error *
     struct json_tokener *tok = json_tokener_new();
     if (!tok) die_oom();
     size_t len = strlen(text);
-    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    /* With its NUL: a number at the very end is complete, not "continue". */
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len + 1);
     *e = json_tokener_get_error(tok);
     if (o && *e == json_tokener_success) {
         size_t end = json_tokener_get_parse_end(tok);

@@ -49,7 +49,7 @@ json_object *vmlive_load(int dir_fd) {
     json_object *o = json_tokener_parse(buf);
     if (!o || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        log_error("The live state %s is garbled; `kvmlaunch pin` and `balloon` rewrite it", VMLIVE_STATE);
+        log_error("The live state %s is garbled: not a JSON object", VMLIVE_STATE);
         return NULL;
     }
     return o;
