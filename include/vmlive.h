@@ -37,7 +37,7 @@
 #define VMLIVE_BUSY_WAIT_MS 2000
 /* QEMU answers a connected client's greeting at once; a longer silence
  * is a monitor taken by someone who bypassed the lock. */
-#define VMLIVE_HANDSHAKE_MS 3000
+#define VMLIVE_HANDSHAKE_MS 5000
 
 typedef struct VmControl {
     char *name;                     /* owned */

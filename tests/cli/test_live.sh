@@ -97,6 +97,16 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 [ $rc = 1 ] && grep -q "control monitor is busy" "$tmp/e" && [ $ms -lt 5000 ] && ok "a second client: exit 1, busy, after $ms ms" || bad "second client: rc $rc in $ms ms: $(cat "$tmp/e")"
 wait $held
 
+# Only root reaches the control monitor: the runtime dir is root's, 0700.
+connect='import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try: s.connect(sys.argv[1]); print("connected")
+except OSError as e: print(e.strerror)'
+sock=$KVMLAUNCH_RUNDIR/$A/control.sock
+[ "$(/usr/bin/python3 -c "$connect" "$sock")" = connected ] || bad "root cannot connect to $sock: the probe is wrong"
+got=$(setpriv --reuid "$user" --regid "$(id -g "$user")" --clear-groups /usr/bin/python3 -c "$connect" "$sock")
+[ "$got" = "Permission denied" ] && ok "QEMU's user cannot connect to the control monitor's socket: $got" || bad "QEMU's user and $sock: $got"
+
 # ---- balloon ----
 jqa a '.balloon.target_bytes == null' && ok "no balloon target before one is set" || bad "target before: $(jq -c .balloon "$tmp/a.json")"
 wait_for 30 eval 'status_json a && jqa a ".balloon.stats.total_bytes > 0"'
