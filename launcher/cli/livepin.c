@@ -276,10 +276,14 @@ static Steering update_state(Pin *p) {
 /* Writes each queue file that exists (a queue the guest has not enabled
  * has none; the supervisor steers it when it comes) and reads it back. */
 static int steer(Pin *p, const Steering *st) {
+    size_t unseen = 0;
     for (size_t i = 0; i < st->n; i++) {
         char old[256];
         _cleanup_close_ int fd = open(st->e[i].path, O_RDWR | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT) continue;
+        if (fd < 0 && errno == ENOENT) {
+            unseen++;
+            continue;
+        }
         ssize_t n = fd < 0 ? -1 : read(fd, old, sizeof(old) - 1);
         if (n < 0) return log_error_errno(-errno, "Failed to read %s: %m", st->e[i].path);
         old[n] = 0;
@@ -291,6 +295,10 @@ static int steer(Pin *p, const Steering *st) {
         if (!cpumask_same(old, st->e[i].mask))
             return log_error_errno(-EXDEV, "%s holds %s, not %s as written", st->e[i].path, old, st->e[i].mask);
     }
+    if (unseen)
+        log_info("%s: %zu tap queue files are not here (queues the guest has not enabled, or a tap in another network namespace): "
+                 "the supervisor steers them within a second",
+                 p->c.name, unseen);
     return 0;
 }
 
