@@ -212,7 +212,10 @@ int vmcontrol_open(const char *name, VmControl *c) {
         return -EINVAL;
     }
     c->name = xstrdup(name);
-    if (runtime_query(name, &c->supervisor, &c->qemu) != 1 || c->qemu <= 0) {
+    int q = runtime_query(name, &c->supervisor, &c->qemu);
+    /* Not root: the runtime dir (0700 root) cannot be read at all. */
+    if (q < 0) return log_error_errno(q, "Failed to read the pid file of %s in %s: %m", name, runtime_base());
+    if (q != 1 || c->qemu <= 0) {
         log_error("%s is not running", name);
         return -ESRCH;
     }
