@@ -149,15 +149,20 @@ static int write_file(const char *path, const char *value) {
     return 0;
 }
 
+/* Cgroups back first: a thread's old CPUs lie within its old cpuset, not
+ * always within the new one, which would refuse them. Then the rest, last
+ * done first. */
 static void rollback(Pin *p) {
-    for (size_t i = p->n_undo; i-- > 0;) {
-        Undo *u = &p->undo[i];
-        int r = 0;
-        if (u->kind == UNDO_CGROUP) r = cgroup_group_cpus_write(&p->hr, &p->cgl, p->c.name, u->what, u->old);
-        else if (u->kind == UNDO_AFFINITY) r = sched_setaffinity(u->tid, sizeof(u->set), &u->set) < 0 && errno != ESRCH ? -errno : 0;
-        else r = write_file(u->what, u->old);
-        if (r < 0) log_warning_errno(r, "Failed to put back %s: %m", u->kind == UNDO_AFFINITY ? "a thread's CPUs" : u->what);
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = p->n_undo; i-- > 0;) {
+            Undo *u = &p->undo[i];
+            if ((u->kind == UNDO_CGROUP) != (pass == 0)) continue;
+            int r = 0;
+            if (u->kind == UNDO_CGROUP) r = cgroup_group_cpus_write(&p->hr, &p->cgl, p->c.name, u->what, u->old);
+            else if (u->kind == UNDO_AFFINITY) r = sched_setaffinity(u->tid, sizeof(u->set), &u->set) < 0 && errno != ESRCH ? -errno : 0;
+            else r = write_file(u->what, u->old);
+            if (r < 0) log_warning_errno(r, "Failed to put back %s: %m", u->kind == UNDO_AFFINITY ? "a thread's CPUs" : u->what);
+        }
     if (p->state_saved && vmlive_save(p->c.dir_fd, p->old_state) < 0) log_warning("the live state keeps the new placement");
     log_notice("%s: nothing was changed: every step done was put back", p->c.name);
 }
