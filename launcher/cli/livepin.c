@@ -228,7 +228,10 @@ static CpuList new_vcpu_cpus(const Pin *p) {
         const LivePinItem *it = item_for(p, THREAD_VCPU, (int)i);
         CpuList l = { 0 };
         if (it) l = cpulist_copy(&it->cpus);
-        else if (v && json_object_is_type(v, json_type_array)) kfile_parse_cpulist(json_object_get_string(json_object_array_get_idx(v, (size_t)i)), &l);
+        else if (v && json_object_is_type(v, json_type_array)) {
+            const char *text = json_object_get_string(json_object_array_get_idx(v, (size_t)i));
+            if (!strempty(text) && kfile_parse_cpulist(text, &l) < 0) cpulist_free(&l);
+        }
         all.cpu = xrealloc(all.cpu, (all.n + l.n + 1) * sizeof(int));
         memcpy(all.cpu + all.n, l.cpu, l.n * sizeof(int));
         all.n += l.n;
