@@ -233,7 +233,7 @@ static CpuList new_vcpu_cpus(const Pin *p) {
             if (!strempty(text) && kfile_parse_cpulist(text, &l) < 0) cpulist_free(&l);
         }
         all.cpu = xrealloc(all.cpu, (all.n + l.n + 1) * sizeof(int));
-        memcpy(all.cpu + all.n, l.cpu, l.n * sizeof(int));
+        if (l.n) memcpy(all.cpu + all.n, l.cpu, l.n * sizeof(int));
         all.n += l.n;
         cpulist_free(&l);
     }
