@@ -63,6 +63,7 @@ typedef struct HostFacts {
     char *runtime_dir;              /* owned: BASE/NAME (runtime_base()) */
     int qmp_fd;                     /* QEMU's end of the QMP socketpair */
     int status_fd;                  /* a listening socket: the second monitor, for `kvmlaunch status` */
+    int control_fd;                 /* a listening socket: the third monitor, for qmp, balloon and pin (vmlive.h) */
     int serial_fd;                  /* QEMU's end of the serial socket pair (serialrelay.h), or -1 with serial = none */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;

@@ -15,6 +15,7 @@
 #include "hostfacts.h"
 #include "hostnic.h"
 #include "hostplan.h"
+#include "livecmds.h"
 #include "log.h"
 #include "metrics.h"
 #include "qemucmd.h"
@@ -31,6 +32,9 @@ static void print_usage(FILE *f) {
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
           "       kvmlaunch console NAME             attach to the serial console (Ctrl-] detaches)\n"
+          "       kvmlaunch qmp NAME [COMMAND [ARGS-JSON]]   QMP on a running VM (stdin: a command a line)\n"
+          "       kvmlaunch balloon NAME SIZE        set a running guest's memory through the balloon\n"
+          "       kvmlaunch pin NAME KEY=CPULIST...  re-pin a running VM (vcpu.N, emulator, iothreads, vhost)\n"
           "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
           "       kvmlaunch metrics [--output FILE]  every running VM in Prometheus' text format\n"
           "\n"
@@ -203,6 +207,9 @@ int cli_main(int argc, char **argv) {
     const char *cmd = args[0];
     if (streq(cmd, "keys")) return cmd_keys(n, args);
     if (streq(cmd, "host")) return cmd_host_main(n, args);
+    if (streq(cmd, "qmp")) return cmd_qmp_main(n, args);
+    if (streq(cmd, "balloon")) return cmd_balloon_main(n, args);
+    if (streq(cmd, "pin")) return cmd_pin_main(n, args);
     if (streq(cmd, "metrics")) return cmd_metrics_main(n, args);
     if (streq(cmd, "list")) {
         if (n != 1) {

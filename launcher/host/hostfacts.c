@@ -266,6 +266,8 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
             for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
         }
     }
+    /* Last, so the numbers of the others stay as they were before it came. */
+    facts->control_fd = next++;
 }
 
 void hostfacts_free(HostFacts *facts) {

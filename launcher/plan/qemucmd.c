@@ -216,6 +216,12 @@ static void add_control(Cmd *c) {
     strvec_pushf(c->argv, "socket,id=qmp-status,fd=%d,server=on,wait=off", c->facts->status_fd);
     strvec_push(c->argv, "-mon");
     strvec_push(c->argv, "chardev=qmp-status,mode=control");
+    /* A third for `kvmlaunch qmp`, `balloon` and `pin`: a client there must
+     * never keep status (one client at a time per socket) from asking. */
+    strvec_push(c->argv, "-chardev");
+    strvec_pushf(c->argv, "socket,id=qmp-control,fd=%d,server=on,wait=off", c->facts->control_fd);
+    strvec_push(c->argv, "-mon");
+    strvec_push(c->argv, "chardev=qmp-control,mode=control");
 
     _cleanup_free_ char *path = NULL;
     SerialKind kind = hostfacts_serial(c->cfg, c->facts, &path);

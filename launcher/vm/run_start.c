@@ -26,6 +26,7 @@
 #include "strvec.h"
 #include "supervise.h"
 #include "util.h"
+#include "vmlive.h"
 
 #define QMP_START_TIMEOUT_MS 30000
 #define STATUS_SOCKET "qmp.sock"
@@ -33,7 +34,7 @@
 /* What QEMU is handed, ours until the spawn and closed after it. */
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
-    int devnull, status_fd, report;
+    int devnull, status_fd, control_fd, report;
     /* The serial console (serialrelay.h): the socket pair (ours, QEMU's),
      * NAME/console.sock, where the output goes (stdout or a pty master),
      * the pty's slave, and the file: log with its old copy. */
@@ -50,14 +51,14 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->taps);
     free(k->fds);
     strv_free(k->env);
-    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->report, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
+    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->report, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
                    &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
 }
 
-/* A listening socket in the runtime dir: the status monitor's (QEMU
- * serves it) and the console's (the supervisor does). The dir is 0700,
+/* A listening socket in the runtime dir: the status and control
+ * monitors' (QEMU serves them) and the console's (the supervisor does). The dir is 0700,
  * so only its owner connects. */
 static int open_listen_socket(const Runtime *rt, const char *name) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -177,14 +178,17 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->devnull < 0) return log_error_errno(-errno, "Failed to open /dev/null: %m");
     k->status_fd = open_listen_socket(&s->rt, STATUS_SOCKET);
     if (k->status_fd < 0) return k->status_fd;
+    k->control_fd = open_listen_socket(&s->rt, VMLIVE_SOCKET);
+    if (k->control_fd < 0) return k->control_fd;
     int r = open_serial(s, k);
     if (r < 0) return r;
-    size_t max_fds = 4;
+    size_t max_fds = 5;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
     k->fds[k->n_fds++] = (SpawnFd){ k->sv[1], facts->qmp_fd };
     k->fds[k->n_fds++] = (SpawnFd){ k->status_fd, facts->status_fd };
+    k->fds[k->n_fds++] = (SpawnFd){ k->control_fd, facts->control_fd };
     if (k->serial_sv[1] >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->serial_sv[1], facts->serial_fd };
     return 0;
 }
@@ -284,6 +288,9 @@ static int place_and_cont(RunSession *s) {
     }
     run_session_mark(s, MARK_CONT);
     run_session_log_times(s);
+    /* Without it the VM runs all the same; only qmp, balloon and pin refuse it. */
+    if (vmlive_record_start(s->rt.dir_fd, cfg, vhost_open, &s->steering) < 0)
+        log_warning("%s: no live state: `kvmlaunch qmp`, `balloon` and `pin` will not work on it", cfg->vm.name);
     log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)s->qemu, (long long)(monotonic_ms() - s->t0));
     /* Before lockdown: migrate_pages is not on the supervisor's list. */
     if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(s->qemu, &cfg->memory.nodes);
@@ -292,7 +299,7 @@ static int place_and_cont(RunSession *s) {
 }
 
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);

@@ -151,6 +151,9 @@ int supervise(Supervisor *s) {
         }
         if (s->steering && s->steering->n) {
             if (now >= s->steer_at_ms) {
+                /* A re-pin moved the masks: keep steering where it put them. */
+                if (s->rundir_fd >= 0 && vmlive_steering_follow(s->rundir_fd, s->steering, &s->live) > 0)
+                    log_info("tap steering follows the placement `kvmlaunch pin` set");
                 steering_refresh(s->steering);
                 s->steer_at_ms = now + STEER_EVERY_MS;
             }

@@ -487,22 +487,25 @@ static void print_log(Fixture *f) {
 
 /* The descriptors HostFacts numbers besides the NICs', opened as kvmlaunch
  * opens them: QMP (one end of a socketpair; ours is returned), the status
- * monitor's listening socket, and the serial socket pair unless serial =
- * none (the guest never runs here, so nothing is relayed). */
+ * and control monitors' listening sockets, and the serial socket pair
+ * unless serial = none (the guest never runs here, so nothing is relayed). */
 static int open_control_fds(Fixture *f) {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) FAILF(f, "socketpair: %s", strerror(errno));
     add_child_fd(f, sp[1], f->facts.qmp_fd);
     f->qmp.fd = sp[0]; /* closed on teardown if QMP never connects */
 
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    f->status_path = fstr(f, "%s/status.sock", f->tmpdir);
-    if (strlen(f->status_path) >= sizeof(sa.sun_path)) FAILF(f, "%s: too long for a socket address", f->status_path);
-    memcpy(sa.sun_path, f->status_path, strlen(f->status_path) + 1);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) FAILF(f, "socket: %s", strerror(errno));
-    add_child_fd(f, s, f->facts.status_fd);
-    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0) FAILF(f, "listen on %s: %s", f->status_path, strerror(errno));
+    /* The status monitor's and the control monitor's (qmp, balloon, pin). */
+    for (int k = 0; k < 2; k++) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const char *path = k ? fstr(f, "%s/control.sock", f->tmpdir) : (f->status_path = fstr(f, "%s/status.sock", f->tmpdir));
+        if (strlen(path) >= sizeof(sa.sun_path)) FAILF(f, "%s: too long for a socket address", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0) FAILF(f, "socket: %s", strerror(errno));
+        add_child_fd(f, s, k ? f->facts.control_fd : f->facts.status_fd);
+        if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0) FAILF(f, "listen on %s: %s", path, strerror(errno));
+    }
 
     char *serial = NULL;
     if (hostfacts_serial(&f->cfg, &f->facts, &serial) == SERIAL_FILE) f->serial_path = ftake(f, serial);
