@@ -620,13 +620,19 @@ static json_object *live_state(const char *name) {
     return o ? o : json_object_new_object();
 }
 
-/* The target `kvmlaunch balloon` set (null: none, the full memory), and
- * the placement as started or as `kvmlaunch pin` changed it. */
-static void add_live(json_object *out, json_object *balloon, const char *name) {
-    json_object *live = live_state(name), *v;
+/* The target `kvmlaunch balloon` set (null: none, the full memory). */
+static void add_balloon_target(json_object *balloon, json_object *live) {
+    json_object *v;
     bool enabled = json_object_get_boolean(member(balloon, "enabled"));
     json_object_object_add(balloon, "target_bytes",
                            enabled && json_object_object_get_ex(live, "balloon_target_bytes", &v) ? json_object_get(v) : NULL);
+}
+
+/* The balloon's target, and the placement as started or as `kvmlaunch
+ * pin` changed it. */
+static void add_live(json_object *out, json_object *balloon, const char *name) {
+    json_object *live = live_state(name), *v;
+    add_balloon_target(balloon, live);
     json_object_object_add(out, "placement", json_object_object_get_ex(live, "placement", &v) ? json_object_get(v) : NULL);
     json_object_put(live);
 }
@@ -681,7 +687,12 @@ json_object *vmstatus_read_vcpus(pid_t qemu) { return qemu_vcpus(qemu); }
 
 json_object *vmstatus_read_memory(pid_t qemu) { return qemu_memory(qemu); }
 
-json_object *vmstatus_read_balloon(QmpClient *q) { return qemu_balloon(q); }
+json_object *vmstatus_read_balloon(QmpClient *q, const char *name) {
+    json_object *balloon = qemu_balloon(q), *live = live_state(name);
+    add_balloon_target(balloon, live);
+    json_object_put(live);
+    return balloon;
+}
 
 json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name) {
     return recorded_with_now(hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now);
