@@ -23,6 +23,7 @@
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
+#include "userdb.h"
 
 static void add(CheckReport *r, CheckLevel level, const char *topic, char *msg) {
     r->v = xrealloc(r->v, (r->n + 1) * sizeof(CheckItem));
@@ -361,7 +362,7 @@ static char *group_fix(const SpawnIdentity *id, const char *user, const char *pa
     if ((st.st_mode & need) != need || st.st_gid == id->gid) return xstrdup("");
     for (size_t i = 0; i < id->n_groups; i++)
         if (id->groups[i] == st.st_gid) return xstrdup("");
-    struct group *gr = getgrgid(st.st_gid);
+    struct group *gr = userdb_getgrgid(st.st_gid);
     if (!gr) return xstrdup("");
     return xasprintf(" (group %s may %s it, and %s is not in it: usermod -aG %s %s, if it should be)", gr->gr_name, rw ? "write" : "read", user,
                      gr->gr_name, user);
@@ -483,7 +484,7 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const VmSection *vm = &cfg->vm;
     if (vm->serial.kind != SERIAL_FILE || !vm->serial.path) return;
     bool as_root = p->facts.running_as_root;
-    struct passwd *pw = vm->user && as_root ? getpwnam(vm->user) : NULL;
+    struct passwd *pw = vm->user && as_root ? userdb_getpwnam(vm->user) : NULL;
     if (vm->user && as_root && !pw) return; /* the user line said so */
     SerialLog l;
     seriallog_init(&l, vm->serial.path, vm->user, pw, as_root);

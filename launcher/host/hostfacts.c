@@ -18,6 +18,7 @@
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
+#include "userdb.h"
 
 /* As kvmlaunch itself: vhost-net is opened here and passed as an fd. */
 static bool opens_rw(const HostRoot *hr, const char *path) {
@@ -31,7 +32,7 @@ static bool opens_rw(const HostRoot *hr, const char *path) {
  * spawner sets (setgroups) and every open "as QEMU" takes. */
 static void probe_identity(const VmConfig *cfg, HostFacts *f) {
     if (!cfg->vm.user) return;
-    struct passwd *pw = getpwnam(cfg->vm.user);
+    struct passwd *pw = userdb_getpwnam(cfg->vm.user);
     if (!pw) return;
     f->user_known = true;
     f->qemu_uid = pw->pw_uid;
@@ -39,7 +40,7 @@ static void probe_identity(const VmConfig *cfg, HostFacts *f) {
     int n = 16, got = n;
     gid_t *g = xcalloc((size_t)n, sizeof(gid_t));
     /* -1 with GOT raised to what it needs when the array is too small. */
-    while (getgrouplist(cfg->vm.user, f->qemu_gid, g, &got) < 0) {
+    while (userdb_getgrouplist(cfg->vm.user, f->qemu_gid, g, &got) < 0) {
         if (got <= n) {
             /* No answer to grow for: the primary group alone. */
             got = 1;
@@ -53,7 +54,7 @@ static void probe_identity(const VmConfig *cfg, HostFacts *f) {
     f->n_qemu_groups = (size_t)got;
     f->qemu_group_names = xcalloc(f->n_qemu_groups ? f->n_qemu_groups : 1, sizeof(char *));
     for (size_t i = 0; i < f->n_qemu_groups; i++) {
-        struct group *gr = getgrgid(g[i]);
+        struct group *gr = userdb_getgrgid(g[i]);
         f->qemu_group_names[i] = gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)g[i]);
     }
 }
@@ -103,7 +104,7 @@ static void probe_kvm(const HostRoot *hr, const VmConfig *cfg, HostFacts *f) {
         f->kvm_stat_known = true;
         f->kvm_mode = st.st_mode;
         f->kvm_gid = st.st_gid;
-        struct group *gr = getgrgid(st.st_gid);
+        struct group *gr = userdb_getgrgid(st.st_gid);
         f->kvm_group = gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)st.st_gid);
     }
     SpawnIdentity id = hostfacts_qemu_identity(f);

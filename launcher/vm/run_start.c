@@ -27,6 +27,7 @@
 #include "supervise.h"
 #include "util.h"
 #include "vmlive.h"
+#include "userdb.h"
 
 #define QMP_START_TIMEOUT_MS 30000
 #define STATUS_SOCKET "qmp.sock"
@@ -90,7 +91,7 @@ static int open_serial_log(RunSession *s, const char *path) {
         seriallog_init_private(&l, path, s->rt.dir_fd);
     } else {
         bool as_root = s->p.facts.running_as_root;
-        struct passwd *pw = cfg->vm.user && as_root ? getpwnam(cfg->vm.user) : NULL;
+        struct passwd *pw = cfg->vm.user && as_root ? userdb_getpwnam(cfg->vm.user) : NULL;
         if (cfg->vm.user && as_root && !pw) return log_error_errno(-ENOENT, "Refusing the serial log %s: no user %s", path, cfg->vm.user);
         seriallog_init(&l, path, cfg->vm.user, pw, as_root);
         seriallog_set_groups(&l, s->p.facts.qemu_groups, s->p.facts.n_qemu_groups);
@@ -139,7 +140,7 @@ static int open_pty(RunSession *s, SpawnKit *k) {
     if (k->pty_slave < 0 || tcgetattr(k->pty_slave, &t) < 0) return log_error_errno(-errno, "Failed to open %s: %m", path);
     cfmakeraw(&t);
     if (tcsetattr(k->pty_slave, TCSANOW, &t) < 0) return log_error_errno(-errno, "Failed to make %s raw: %m", path);
-    struct passwd *pw = s->cfg.vm.user && s->p.facts.running_as_root ? getpwnam(s->cfg.vm.user) : NULL;
+    struct passwd *pw = s->cfg.vm.user && s->p.facts.running_as_root ? userdb_getpwnam(s->cfg.vm.user) : NULL;
     if (pw && fchown(k->pty_slave, pw->pw_uid, (gid_t)-1) < 0) return log_error_errno(-errno, "Failed to give %s to %s: %m", path, s->cfg.vm.user);
     _cleanup_close_ int fd = openat(s->rt.dir_fd, CONSOLE_PTY_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || dprintf(fd, "%s\n", path) < 0) return log_error_errno(-errno, "Failed to write %s/%s: %m", s->rt.dir, CONSOLE_PTY_FILE);
