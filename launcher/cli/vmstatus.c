@@ -25,6 +25,7 @@
 #include "qmp.h"
 #include "runtime.h"
 #include "statefile.h"
+#include "usernet.h"
 #include "util.h"
 #include "vmthreads.h"
 
@@ -325,6 +326,17 @@ static void render_changes(Text *t, json_object *knobs, json_object *offloads) {
     }
 }
 
+/* mode = user's forwards, with the host port each got. */
+static void render_forwards(Text *t, json_object *fwds) {
+    for (size_t i = 0; fwds && i < json_object_array_length(fwds); i++) {
+        json_object *f = json_object_array_get_idx(fwds, i);
+        text_addf(t, "  forward %s %s:%d -> guest port %d (net \"%s\"%s)\n", json_object_get_string(member(f, "proto")),
+                  json_object_get_string(member(f, "address")), json_object_get_int(member(f, "host_port")),
+                  json_object_get_int(member(f, "guest_port")), json_object_get_string(member(f, "net")),
+                  json_object_get_boolean(member(f, "auto")) ? ", auto" : "");
+    }
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -337,6 +349,7 @@ char *vmstatus_render(json_object *report) {
     render_balloon(&t, member(report, "balloon"));
     render_ksm(&t, member(report, "ksm"));
     render_changes(&t, member(report, "host_knobs"), member(report, "nic_offloads"));
+    render_forwards(&t, member(report, "forwards"));
     return t.s;
 }
 
@@ -586,6 +599,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "host_knobs", recorded_with_now(&hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now));
     json_object_object_add(out, "nic_offloads",
                            recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
+    json_object_object_add(out, "forwards", usernet_state_read(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;
