@@ -392,7 +392,7 @@ static void test_enum_tables(void **state) {
 #define T(name) { name##_table, name##_to, name##_from_string }
         T(machine_type), T(accel_kind), T(serial_kind), T(mem_backing), T(mem_policy), T(sched_kind), T(thp_mode),
         T(thp_defrag), T(irqbalance_mode), T(disk_format), T(disk_bus), T(cache_mode), T(aio_mode), T(discard_mode),
-        T(io_scheduler), T(vhost_mode), T(xps_mode), T(offloads_mode), T(cpu_spec_kind),
+        T(io_scheduler), T(vhost_mode), T(xps_mode), T(offloads_mode), T(cpu_spec_kind), T(net_mode), T(fwd_proto),
 #undef T
     };
     for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
