@@ -383,6 +383,7 @@ TO_INT(mem_policy, MemPolicy) TO_INT(sched_kind, SchedKind) TO_INT(thp_mode, Thp
 TO_INT(irqbalance_mode, IrqbalanceMode) TO_INT(disk_format, DiskFormat) TO_INT(disk_bus, DiskBus) TO_INT(cache_mode, CacheMode)
 TO_INT(aio_mode, AioMode) TO_INT(discard_mode, DiscardMode) TO_INT(io_scheduler, IoScheduler) TO_INT(vhost_mode, VhostMode)
 TO_INT(xps_mode, XpsMode) TO_INT(offloads_mode, OffloadsMode) TO_INT(cpu_spec_kind, CpuSpecKind)
+TO_INT(net_mode, NetMode) TO_INT(fwd_proto, FwdProto)
 #undef TO_INT
 
 /* One table per enum, and the lookups both ways agree with it. */
