@@ -39,6 +39,11 @@ int usernet_try_port(const char *addr, int proto, int port, int *got);
 void usernet_probe(const HostRoot *hr, const VmConfig *cfg, UserNetFacts **out, int *unpriv_port_start);
 void usernet_facts_free(UserNetFacts *f, size_t n);
 
+/* After QEMU failed to start: where CFG has forwards, says that one of
+ * their ports may have been taken since the checks (QEMU said "Could not
+ * set up host forwarding rule" then), and that a new start chooses again. */
+void usernet_explain_start_failure(const VmConfig *cfg);
+
 /* Pure: the record of CFG's forwards with the ports FACTS holds, an array
  * of {"net", "proto", "address", "host_port", "guest_port", "auto"}, as
  * status shows it (docs/STATUS.md "forwards"). NULL FACTS: ports as written

@@ -70,6 +70,15 @@ void usernet_facts_free(UserNetFacts *f, size_t n) {
     free(f);
 }
 
+void usernet_explain_start_failure(const VmConfig *cfg) {
+    for (size_t i = 0; i < cfg->n_nets; i++)
+        if (cfg->nets[i].mode == NET_MODE_USER && cfg->nets[i].forward.n) {
+            log_error("where QEMU said \"Could not set up host forwarding rule\": another program took that host port after the checks "
+                      "found it free; start again (an auto port is chosen anew)");
+            return;
+        }
+}
+
 json_object *usernet_forwards_json(const VmConfig *cfg, const UserNetFacts *facts) {
     json_object *a = json_object_new_array();
     for (size_t i = 0; i < cfg->n_nets; i++) {

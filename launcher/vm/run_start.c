@@ -223,7 +223,7 @@ int run_start_qemu(RunSession *s) {
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
-    if (r == 0) r = spawn(s, &k);
+    if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
     kit_close(&s->cfg, &k);
     return r < 0 ? r : place_and_cont(s);
 }

@@ -4,7 +4,8 @@
 # TCP port 7; the host reaches it through forward = tcp:auto:7 at the port
 # `status --json` reports, on 127.0.0.1 only. No tap, no interface, nothing
 # left after stop. A host port that is taken fails `check` (exit 1, FAIL
-# naming port and address) and the run (exit 2) before the host is touched.
+# naming port and address) and the run (exit 2) before the host is touched;
+# two starts racing for one port: the loser says why and leaves nothing.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root "QEMU is started as another user"
@@ -80,6 +81,35 @@ forward = tcp:$taken:7 tcp:$port:7"
 "$bin" check "$tmp/c.ini" > "$tmp/c.check" 2>&1; rc=$?
 [ $rc = 1 ] && [ "$(grep -c '^FAIL' "$tmp/c.check")" = 2 ] && grep -qF "found tcp port $port on 127.0.0.1 taken" "$tmp/c.check" &&
     ok "check: each taken port its own FAIL line (VM a's port too)" || { bad "check c: exit $rc"; cat "$tmp/c.check"; }
+
+# Two starts at once on one written port: both may pass the checks before
+# either QEMU listens (the race a port checked, or chosen for auto, leaves);
+# then the later QEMU cannot listen, stops at start, and its run says so
+# and leaves nothing. Or the later check sees the port taken: exit 2.
+free=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1",LocalPort=>0)->sockport')
+for v in x y; do vm_ini $v "[net \"ci\"]
+mode = user
+forward = tcp:$free:7"; done
+"$bin" "$tmp/x.ini" > "$tmp/x.out" 2>&1 &
+pids+=($!); sup_x=$!
+"$bin" "$tmp/y.ini" > "$tmp/y.out" 2>&1 &
+pids+=($!); sup_y=$!
+lost=
+wait_for 60 bash -c "! kill -0 $sup_x 2>/dev/null || ! kill -0 $sup_y 2>/dev/null"
+if ! kill -0 $sup_x 2> /dev/null; then lost=x; wait $sup_x; lrc=$?; won=y; sup_won=$sup_y; else lost=y; wait $sup_y; lrc=$?; won=x; sup_won=$sup_x; fi
+if [ $lrc = 1 ] && grep -q "Could not set up host forwarding rule 'tcp:127.0.0.1:$free-:7'" "$tmp/$lost.out" &&
+    grep -q 'another program took that host port after the checks found it free; start again' "$tmp/$lost.out"; then
+    ok "the later QEMU could not listen on $free: exit 1, QEMU's message and why"
+elif [ $lrc = 2 ] && grep -qF "found tcp port $free on 127.0.0.1 taken" "$tmp/$lost.out"; then
+    ok "the later check found $free taken: exit 2"
+else
+    bad "the start that lost the port: exit $lrc"; cat "$tmp/$lost.out"
+fi
+[ -z "$(leftovers $lost)" ] && ok "nothing left of the start that lost" || bad "left of $lost: $(leftovers $lost)"
+wait_for 120 grep -qs "KVMLAUNCH-GUEST: net=user up" "$tmp/$won.serial" && wait_for 30 answers "$free" && ok "the other one runs and answers on $free" ||
+    { bad "the start that won the port"; cat "$tmp/$won.out"; }
+"$bin" stop "$(name $won)" > /dev/null 2>&1; wait $sup_won
+[ -z "$(leftovers $won)" ] && ok "nothing left of $won after stop" || bad "left of $won: $(leftovers $won)"
 
 # Stop: nothing left, the port is free again.
 "$bin" stop "$(name a)" > "$tmp/stop.out" 2>&1; rc=$?
