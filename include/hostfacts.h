@@ -64,7 +64,8 @@ typedef struct HostFacts {
     char *runtime_dir;              /* owned: BASE/NAME (runtime_base()) */
     int qmp_fd;                     /* QEMU's end of the QMP socketpair */
     int status_fd;                  /* a listening socket: the second monitor, for `kvmlaunch status` */
-    int serial_fd;                  /* the serial log opened by kvmlaunch, or -1 when serial is no file */
+    int control_fd;                 /* a listening socket: the third monitor, for qmp, balloon and pin (vmlive.h) */
+    int serial_fd;                  /* QEMU's end of the serial socket pair (serialrelay.h), or -1 with serial = none */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
@@ -99,7 +100,7 @@ int memfacts_parse_meminfo(const char *text, MemFacts *m);
 /* The same through a HostRoot of its own (hostroot_open). */
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
- * socket at 4, the serial log next when serial goes to a file, then each
+ * socket at 4, the serial socket pair next unless serial = none, then each
  * NIC's tap queues and its vhost-net devices. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);

@@ -58,6 +58,9 @@ typedef struct CpuSpec {
     CpuList list;                   /* owned, with CPUSPEC_LIST */
 } CpuSpec;
 
+/* The smallest [vm] serial-log-size. */
+#define SERIAL_LOG_SIZE_MIN 4096
+
 typedef struct Serial {
     SerialKind kind;
     char *path;                     /* owned, with SERIAL_FILE */
@@ -81,6 +84,7 @@ typedef struct VmSection {
     char *kernel, *initrd, *append; /* owned */
     char *firmware;                 /* owned; NULL: bios */
     Serial serial;
+    uint64_t serial_log_size;       /* bytes: a file: log is rotated past this */
     uint64_t shutdown_timeout_ms;
     uint64_t timeout_ms;            /* 0: none */
     bool exit_device;

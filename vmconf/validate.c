@@ -89,6 +89,11 @@ static void check_vm(Check *c) {
         _cleanup_free_ char *m = size_format(vm->memory);
         fail_key(c, SECTION_VM, h, "memory", "expected at most 16T, found %s", m);
     }
+    /* Below a page, rotating would copy the log for every few lines. */
+    if (section_key_set(SECTION_VM, h, "serial-log-size") && vm->serial_log_size < SERIAL_LOG_SIZE_MIN) {
+        _cleanup_free_ char *m = size_format(vm->serial_log_size);
+        fail_key(c, SECTION_VM, h, "serial-log-size", "expected at least 4K, found %s", m);
+    }
     if (vm->vcpus) check_topology(c);
     if (vm->machine == MACHINE_PC && vm->vcpus > 255)
         fail_key(c, SECTION_VM, h, "vcpus", "expected at most 255 vCPUs with machine = pc, found %" PRId64, vm->vcpus);

@@ -541,6 +541,14 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
     addf(r, CHECK_PASS, "boot", "serial log %s: %s as %s%s", l.path, l.existed ? "opens for appending" : "can be created", l.who,
          l.any_dir ? " (QEMU runs as root)" : ", in a directory no other user can write");
+    /* Its old copy, PATH.1, which the cap (serial-log-size) fills, under
+     * the same rules: the run opens both. */
+    _cleanup_free_ char *old = xasprintf("%s.1", vm->serial.path);
+    seriallog_init(&l, old, vm->user, pw, as_root);
+    if (seriallog_open(&l) < 0) {
+        _cleanup_free_ char *why = seriallog_why(&l);
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "the rotated copy: %s", why);
+    }
 }
 
 /* The first line `BINARY -version` prints, or NULL. */

@@ -15,6 +15,7 @@
 #include "hostfacts.h"
 #include "hostnic.h"
 #include "hostplan.h"
+#include "livecmds.h"
 #include "log.h"
 #include "netforward.h"
 #include "metrics.h"
@@ -31,6 +32,10 @@ static void print_usage(FILE *f) {
           "       kvmlaunch check VM.INI             can this host run this VM as asked?\n"
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
+          "       kvmlaunch console NAME             attach to the serial console (Ctrl-] detaches)\n"
+          "       kvmlaunch qmp NAME [COMMAND [ARGS-JSON]]   QMP on a running VM (stdin: a command a line)\n"
+          "       kvmlaunch balloon NAME SIZE        set a running guest's memory through the balloon\n"
+          "       kvmlaunch pin NAME KEY=CPULIST...  re-pin a running VM (vcpu.N, emulator, iothreads, vhost)\n"
           "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
           "       kvmlaunch metrics [--output FILE]  every running VM in Prometheus' text format\n"
           "\n"
@@ -222,6 +227,9 @@ int cli_main(int argc, char **argv) {
     const char *cmd = args[0];
     if (streq(cmd, "keys")) return cmd_keys(n, args);
     if (streq(cmd, "host")) return cmd_host_main(n, args);
+    if (streq(cmd, "qmp")) return cmd_qmp_main(n, args);
+    if (streq(cmd, "balloon")) return cmd_balloon_main(n, args);
+    if (streq(cmd, "pin")) return cmd_pin_main(n, args);
     if (streq(cmd, "metrics")) return cmd_metrics_main(n, args);
     if (streq(cmd, "list")) {
         if (n != 1) {
@@ -239,6 +247,13 @@ int cli_main(int argc, char **argv) {
         }
         if (streq(cmd, "status")) return cmd_status(args[1], json);
         return streq(cmd, "stop") ? cmd_stop(args[1]) : cmd_cleanup(args[1]);
+    }
+    if (streq(cmd, "console")) {
+        if (n != 2) {
+            fprintf(stderr, "kvmlaunch console: expected one VM name\n");
+            return EXIT_CONFIG;
+        }
+        return cmd_console(args[1]);
     }
     if (streq(cmd, "check")) {
         if (n != 2) {

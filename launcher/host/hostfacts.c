@@ -249,7 +249,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     facts->qmp_fd = next++;
     facts->status_fd = next++;
     _cleanup_free_ char *serial_path = NULL;
-    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE ? next++ : -1;
+    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) != SERIAL_NONE ? next++ : -1;
     for (size_t i = 0; i < facts->n_nets; i++) {
         free(facts->nets[i].tap);
         free(facts->nets[i].vhost);
@@ -269,6 +269,8 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
             for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
         }
     }
+    /* Last, so the numbers of the others stay as they were before it came. */
+    facts->control_fd = next++;
 }
 
 void hostfacts_free(HostFacts *facts) {

@@ -246,6 +246,8 @@ static bool same_mask(const char *a, const char *b) {
     }
 }
 
+bool cpumask_same(const char *a, const char *b) { return same_mask(a, b); }
+
 int steering_refresh(const Steering *st) {
     int written = 0;
     for (size_t i = 0; i < st->n; i++) {

@@ -216,20 +216,22 @@ static void add_control(Cmd *c) {
     strvec_pushf(c->argv, "socket,id=qmp-status,fd=%d,server=on,wait=off", c->facts->status_fd);
     strvec_push(c->argv, "-mon");
     strvec_push(c->argv, "chardev=qmp-status,mode=control");
+    /* A third for `kvmlaunch qmp`, `balloon` and `pin`: a client there must
+     * never keep status (one client at a time per socket) from asking. */
+    strvec_push(c->argv, "-chardev");
+    strvec_pushf(c->argv, "socket,id=qmp-control,fd=%d,server=on,wait=off", c->facts->control_fd);
+    strvec_push(c->argv, "-mon");
+    strvec_push(c->argv, "chardev=qmp-control,mode=control");
 
     _cleanup_free_ char *path = NULL;
     SerialKind kind = hostfacts_serial(c->cfg, c->facts, &path);
     if (kind == SERIAL_NONE) return;
-    if (kind == SERIAL_FILE) {
-        /* kvmlaunch opens the log as root and hands it over: QEMU's user
-         * cannot reach the runtime dir, nor should it create files. */
-        strvec_push(c->argv, "-add-fd");
-        strvec_pushf(c->argv, "fd=%d,set=%d,opaque=serial0", c->facts->serial_fd, c->facts->serial_fd);
-    }
+    /* Whatever serial says, QEMU writes into a socket the supervisor
+     * reads at once, and the supervisor sends it on (stdout, the pty, the
+     * capped log, a console client) without ever blocking the guest
+     * (serialrelay.h). */
     strvec_push(c->argv, "-chardev");
-    if (kind == SERIAL_STDOUT) strvec_push(c->argv, "stdio,id=serial0");
-    else if (kind == SERIAL_PTY) strvec_push(c->argv, "pty,id=serial0");
-    else strvec_pushf(c->argv, "file,id=serial0,path=/dev/fdset/%d,append=on", c->facts->serial_fd);
+    strvec_pushf(c->argv, "socket,id=serial0,fd=%d", c->facts->serial_fd);
     strvec_push(c->argv, "-serial");
     strvec_push(c->argv, "chardev:serial0");
 }
