@@ -5,7 +5,8 @@
 # `status --json` reports, on 127.0.0.1 only. No tap, no interface, nothing
 # left after stop. A host port that is taken fails `check` (exit 1, FAIL
 # naming port and address) and the run (exit 2) before the host is touched;
-# two starts racing for one port: the loser says why and leaves nothing.
+# a port below ip_unprivileged_port_start fails check; two starts racing
+# for one port: the loser says why and leaves nothing.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root "QEMU is started as another user"
@@ -81,6 +82,20 @@ forward = tcp:$taken:7 tcp:$port:7"
 "$bin" check "$tmp/c.ini" > "$tmp/c.check" 2>&1; rc=$?
 [ $rc = 1 ] && [ "$(grep -c '^FAIL' "$tmp/c.check")" = 2 ] && grep -qF "found tcp port $port on 127.0.0.1 taken" "$tmp/c.check" &&
     ok "check: each taken port its own FAIL line (VM a's port too)" || { bad "check c: exit $rc"; cat "$tmp/c.check"; }
+
+# A port QEMU's user may not listen on, though root (the checks) could.
+start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2> /dev/null || echo 0)
+low=$((start - 1))
+if [ "$start" -gt 1 ] && [ -z "$(ss -ltnH "sport = :$low")" ]; then
+    vm_ini d "[net \"ci\"]
+mode = user
+forward = tcp:$low:7"
+    "$bin" check "$tmp/d.ini" > "$tmp/d.check" 2>&1; rc=$?
+    [ $rc = 1 ] && grep -qF "forward: expected a host port QEMU's user may listen on, found tcp port $low on 127.0.0.1, below net.ipv4.ip_unprivileged_port_start = $start" "$tmp/d.check" &&
+        ok "check: port $low is below ip_unprivileged_port_start for $user" || { bad "check d: exit $rc"; cat "$tmp/d.check"; }
+else
+    skip "a privileged port: ip_unprivileged_port_start is $start, or port $low is in use"
+fi
 
 # Two starts at once on one written port: both may pass the checks before
 # either QEMU listens (the race a port checked, or chosen for auto, leaves);
