@@ -10,6 +10,7 @@
 #include "hostroot.h"
 #include "spawn.h"
 #include "tap.h"
+#include "usernet.h"
 #include "vmconf.h"
 
 typedef enum { STDOUT_TERMINAL, STDOUT_PIPE, STDOUT_OTHER } StdoutKind;
@@ -22,7 +23,7 @@ typedef struct DiskFacts {
 
 /* The descriptor numbers QEMU will find its tap queues and vhost-net
  * devices at (the spawner puts them there). */
-typedef struct NetFds {
+typedef struct NetFds {                 /* queues = 0 for mode = user: nothing to pass */
     int *tap;                       /* owned, queues entries */
     int *vhost;                     /* owned, queues entries; NULL without vhost */
     size_t queues;
@@ -73,6 +74,8 @@ typedef struct HostFacts {
     TapLink *tap_links;             /* owned, one per [net]: its tap as the kernel has it; NULL: not probed */
     VmNics other_nics;              /* the taps and MACs of the other running VMs (probed with a [net] only) */
     MemFacts mem;
+    UserNetFacts *user_nets;        /* owned, one per [net] (none for a tap); NULL: not probed */
+    int unpriv_port_start;          /* net.ipv4.ip_unprivileged_port_start; -1: unknown */
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids

@@ -186,7 +186,8 @@ static void check_nets(Check *c) {
     VmConfig *cfg = c->cfg;
     for (size_t i = 0; i < cfg->n_nets; i++) {
         NetSection *n = &cfg->nets[i];
-        if (n->steering == 1 && !vmconf_vcpus_pinned(cfg))
+        vmconf_check_net_user(cfg, i, c->errors);
+        if (n->mode == NET_MODE_TAP && n->steering == 1 && !vmconf_vcpus_pinned(cfg))
             fail_key(c, SECTION_NET, &n->head, "steering", "expected pinned vCPUs ([cpu] pin) to steer queues to, found none pinned");
         if (!cfg->vm.name) continue;
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
@@ -195,7 +196,7 @@ static void check_nets(Check *c) {
             NetSection *o = &cfg->nets[j];
             _cleanup_free_ char *otap = vmconf_net_tap_name(cfg, o);
             MacAddr omac = vmconf_net_mac(cfg, o);
-            if (streq(tap, otap)) {
+            if (n->mode == NET_MODE_TAP && o->mode == NET_MODE_TAP && streq(tap, otap)) {
                 bool written = section_key_set(SECTION_NET, &n->head, "tap");
                 fail_key(c, SECTION_NET, &n->head, written ? "tap" : NULL,
                          "expected a tap name no other NIC uses, found %s, the tap of [net \"%s\"] (line %d)%s", tap, o->head.id,

@@ -17,6 +17,7 @@
 #include "hostplan.h"
 #include "livecmds.h"
 #include "log.h"
+#include "netforward.h"
 #include "metrics.h"
 #include "qemucmd.h"
 #include "run.h"
@@ -71,11 +72,30 @@ static void print_cgroups(const HostRoot *hr, const VmConfig *cfg) {
     cgroup_layout_free(&l);
 }
 
+/* A user-mode NIC: nothing to open; its forwards, with the host port an
+ * auto one got for this plan (a run chooses again). */
+static void print_user_net(const VmConfig *cfg, const HostFacts *facts, size_t i) {
+    const NetSection *n = &cfg->nets[i];
+    printf("# net \"%s\": QEMU's user-mode network (slirp), no tap, no host privilege", n->head.id);
+    for (size_t k = 0; k < n->forward.n; k++) {
+        const NetForward *f = &n->forward.v[k];
+        const UserNetFacts *u = facts->user_nets ? &facts->user_nets[i] : NULL;
+        int port = u && k < u->n ? u->fwd[k].port : 0;
+        _cleanup_free_ char *text = netforward_format(f, port);
+        printf("%s %s%s", k ? "," : "; forwards", text, f->host_port ? "" : " (auto: chosen again at start)");
+    }
+    printf("\n");
+}
+
 /* What kvmlaunch opens for each NIC and where QEMU finds it. */
 static void print_network(const VmConfig *cfg, const HostFacts *facts) {
     for (size_t i = 0; i < cfg->n_nets && i < facts->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
         const NetFds *f = &facts->nets[i];
+        if (n->mode == NET_MODE_USER) {
+            print_user_net(cfg, facts, i);
+            continue;
+        }
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
         printf("# net \"%s\": tap %s, %zu queue%s (fds %d-%d)", n->head.id, tap, f->queues, f->queues == 1 ? "" : "s", f->tap[0],
                f->tap[f->queues - 1]);

@@ -28,6 +28,7 @@
 #include "runtime.h"
 #include "statefile.h"
 #include "serialrelay.h"
+#include "usernet.h"
 #include "util.h"
 #include "vmlive.h"
 #include "vmthreads.h"
@@ -360,6 +361,17 @@ static void render_console(Text *t, json_object *c) {
     text_addf(t, "\n");
 }
 
+/* mode = user's forwards, with the host port each got. */
+static void render_forwards(Text *t, json_object *fwds) {
+    for (size_t i = 0; fwds && i < json_object_array_length(fwds); i++) {
+        json_object *f = json_object_array_get_idx(fwds, i);
+        text_addf(t, "  forward %s %s:%d -> guest port %d (net \"%s\"%s)\n", json_object_get_string(member(f, "proto")),
+                  json_object_get_string(member(f, "address")), json_object_get_int(member(f, "host_port")),
+                  json_object_get_int(member(f, "guest_port")), json_object_get_string(member(f, "net")),
+                  json_object_get_boolean(member(f, "auto")) ? ", auto" : "");
+    }
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -374,6 +386,7 @@ char *vmstatus_render(json_object *report) {
     render_ksm(&t, member(report, "ksm"));
     render_changes(&t, member(report, "host_knobs"), member(report, "nic_offloads"));
     render_console(&t, member(report, "console"));
+    render_forwards(&t, member(report, "forwards"));
     return t.s;
 }
 
@@ -672,6 +685,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "nic_offloads",
                            recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
     json_object_object_add(out, "console", status_console(name));
+    json_object_object_add(out, "forwards", usernet_state_read(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

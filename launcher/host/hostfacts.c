@@ -163,6 +163,7 @@ static char *find_qemu(const char *configured) {
 static void probe_taps(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     facts->tap_links = xcalloc(cfg->n_nets, sizeof(TapLink));
     for (size_t i = 0; i < cfg->n_nets; i++) {
+        if (cfg->nets[i].mode == NET_MODE_USER) continue;
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, &cfg->nets[i]);
         TapLink *l = &facts->tap_links[i];
         int r = tap_link_query(tap, l);
@@ -219,6 +220,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     for (size_t i = 0; i < cfg->n_nets; i++)
         if (cfg->nets[i].bridge) facts->bridge_mtu[i] = tap_bridge_mtu(cfg->nets[i].bridge);
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
+    usernet_probe(hr, cfg, &facts->user_nets, &facts->unpriv_port_start);
     hostfacts_probe_memory(hr, &facts->mem);
     hostfacts_assign_fds(cfg, facts);
 }
@@ -259,6 +261,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
         NetFds *f = &facts->nets[i];
+        if (n->mode == NET_MODE_USER) continue;
         f->queues = (size_t)vmconf_net_queues(cfg, n);
         f->tap = xcalloc(f->queues, sizeof(int));
         for (size_t q = 0; q < f->queues; q++) f->tap[q] = next++;
@@ -279,6 +282,7 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->nets);
     free(facts->bridge_mtu);
     free(facts->tap_links);
+    usernet_facts_free(facts->user_nets, facts->n_nets);
     vmnics_free(&facts->other_nics);
     free(facts->disks);
     free(facts->qemu_binary);

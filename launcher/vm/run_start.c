@@ -25,6 +25,7 @@
 #include "spawn.h"
 #include "strvec.h"
 #include "supervise.h"
+#include "usernet.h"
 #include "util.h"
 #include "vmlive.h"
 #include "userdb.h"
@@ -200,6 +201,7 @@ static int open_taps(RunSession *s, SpawnKit *k) {
     k->taps = xcalloc(cfg->n_nets ? cfg->n_nets : 1, sizeof(TapQueues));
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetFds *nf = &s->p.facts.nets[i];
+        if (cfg->nets[i].mode == NET_MODE_USER) continue; /* QEMU's own slirp: nothing to open */
         int r = tap_open(cfg, &cfg->nets[i], nf->vhost != NULL, &k->taps[i]);
         if (r < 0) return r;
         for (size_t q = 0; q < nf->queues; q++) {
@@ -304,7 +306,8 @@ int run_start_qemu(RunSession *s) {
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
-    if (r == 0) r = spawn(s, &k);
+    if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
+    if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
          * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */
