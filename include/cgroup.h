@@ -229,4 +229,12 @@ int cgroup_cleanup(const HostRoot *hr, const CgroupLayout *l, const char *name);
 int cgroup_cleanup_dead(const HostRoot *hr, const CgroupLayout *l, bool (*running)(const char *name));
 void cgroup_vm_free(CgroupVm *vm);
 
+/* A running VM's group (`kvmlaunch pin`, launcher/cgroup/cgroup-live.c):
+ * GROUP's cpuset.cpus under BASE/kvmlaunch/VM as written (*text, caller
+ * frees; -ENOENT when there is no such group), and a new VALUE for it,
+ * read back as setup does (-EXDEV naming asked and got). Threads in it
+ * move with it (v1 rebinds their affinity; v2 too). */
+int cgroup_group_cpus_read(const HostRoot *hr, const CgroupLayout *l, const char *vm, const char *group, char **text);
+int cgroup_group_cpus_write(const HostRoot *hr, const CgroupLayout *l, const char *vm, const char *group, const char *value);
+
 #endif

@@ -9,6 +9,10 @@ int cmd_list(void);
 int cmd_status(const char *name, bool json);
 int cmd_stop(const char *name);
 int cmd_cleanup(const char *name);
+/* `kvmlaunch console NAME` (launcher/cli/console.c): the terminal on the
+ * VM's serial console until Ctrl-] or the VM's end: 0; 1 when it is not
+ * running, has no console, or another client is attached. */
+int cmd_console(const char *name);
 /* `kvmlaunch host [--json]`: 0, or 1 when the host root or
  * /sys/devices/system/cpu/online cannot be read. */
 int cmd_host(bool json);

@@ -10,6 +10,7 @@
 #include "hostroot.h"
 #include "spawn.h"
 #include "tap.h"
+#include "usernet.h"
 #include "vmconf.h"
 
 typedef enum { STDOUT_TERMINAL, STDOUT_PIPE, STDOUT_OTHER } StdoutKind;
@@ -22,7 +23,7 @@ typedef struct DiskFacts {
 
 /* The descriptor numbers QEMU will find its tap queues and vhost-net
  * devices at (the spawner puts them there). */
-typedef struct NetFds {
+typedef struct NetFds {                 /* queues = 0 for mode = user: nothing to pass */
     int *tap;                       /* owned, queues entries */
     int *vhost;                     /* owned, queues entries; NULL without vhost */
     size_t queues;
@@ -63,7 +64,8 @@ typedef struct HostFacts {
     char *runtime_dir;              /* owned: BASE/NAME (runtime_base()) */
     int qmp_fd;                     /* QEMU's end of the QMP socketpair */
     int status_fd;                  /* a listening socket: the second monitor, for `kvmlaunch status` */
-    int serial_fd;                  /* the serial log opened by kvmlaunch, or -1 when serial is no file */
+    int control_fd;                 /* a listening socket: the third monitor, for qmp, balloon and pin (vmlive.h) */
+    int serial_fd;                  /* QEMU's end of the serial socket pair (serialrelay.h), or -1 with serial = none */
     int seed_fd;                    /* the cloud-init seed, read-only, or -1 without [cloud-init] */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
@@ -73,6 +75,8 @@ typedef struct HostFacts {
     TapLink *tap_links;             /* owned, one per [net]: its tap as the kernel has it; NULL: not probed */
     VmNics other_nics;              /* the taps and MACs of the other running VMs (probed with a [net] only) */
     MemFacts mem;
+    UserNetFacts *user_nets;        /* owned, one per [net] (none for a tap); NULL: not probed */
+    int unpriv_port_start;          /* net.ipv4.ip_unprivileged_port_start; -1: unknown */
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids
@@ -97,8 +101,9 @@ int memfacts_parse_meminfo(const char *text, MemFacts *m);
 /* The same through a HostRoot of its own (hostroot_open). */
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
- * socket at 4, the serial log next when serial goes to a file, then each
- * NIC's tap queues and its vhost-net devices, then the cloud-init seed. Pure; used by --dry-run and
+ * socket at 4, the serial socket pair next unless serial = none, then each
+ * NIC's tap queues and its vhost-net devices, the control monitor's socket,
+ * then the cloud-init seed. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

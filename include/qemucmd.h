@@ -4,6 +4,8 @@
 #ifndef KVMLAUNCH_QEMUCMD_H
 #define KVMLAUNCH_QEMUCMD_H
 
+#include <json-c/json.h>
+
 #include "hostfacts.h"
 #include "strvec.h"
 #include "vmconf.h"
@@ -18,6 +20,11 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
  * node and a virtio-blk disk (PCI, else MMIO for microvm). Nothing
  * without [cloud-init]. launcher/plan/qemucmd_cloudinit.c. */
 void qemucmd_cloudinit(const VmConfig *cfg, const HostFacts *facts, bool pci, StrVec *argv);
+
+/* The -netdev of N, a [net] with mode = user: slirp with a hostfwd rule
+ * per forward, on the host ports FACTS found; JSON with id ID. NULL, with
+ * a file:line message in ERRORS, when an auto port has none. */
+json_object *qemucmd_netdev_user(const VmConfig *cfg, const NetSection *n, const HostFacts *facts, const char *id, ErrList *errors);
 
 /* Doubles every comma, for a user value inside QEMU's keyval syntax. */
 char *qemu_escape_keyval(const char *s);

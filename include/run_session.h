@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "qmp.h"
 #include "runtime.h"
+#include "serialrelay.h"
 #include "tap.h"
 #include "vmconf.h"
 #include "vmplan.h"
@@ -54,6 +55,8 @@ typedef struct RunSession {
     QmpClient qmp;
     CgroupVm cgroups;
     Steering steering;              /* the taps' queue files to keep steered */
+    SerialRelay serial;             /* the serial console, when serial_on */
+    bool serial_on;
 } RunSession;
 
 /* Marks the start, opens the notify socket (before anything else: its

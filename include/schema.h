@@ -30,6 +30,7 @@ typedef enum {
     VT_SERIAL,         /* Serial */
     VT_FIRMWARE,       /* char *: NULL for bios, else an absolute path */
     VT_MAC,            /* MacAddr */
+    VT_FORWARDS,       /* NetForwards: PROTO:[ADDR:]HOSTPORT:GUESTPORT, ... (include/netforward.h) */
 } ValueType;
 
 enum {
@@ -99,6 +100,8 @@ DECLARE_STRING_TABLE_LOOKUP(vhost_mode, VhostMode);
 DECLARE_STRING_TABLE_LOOKUP(xps_mode, XpsMode);
 DECLARE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode);
 DECLARE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind);
+DECLARE_STRING_TABLE_LOOKUP(net_mode, NetMode);
+DECLARE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto);
 
 extern const KeyDef schema_keys[];
 extern const size_t schema_n_keys;

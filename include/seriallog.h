@@ -1,6 +1,7 @@
 /* The serial log: the one file on the host that the guest writes. It is
- * opened by kvmlaunch and handed to QEMU as a descriptor (QEMU never opens
- * the path), with the identity QEMU gets ([vm] user), through no symbolic
+ * opened by kvmlaunch, which writes the guest's console into it (QEMU never
+ * sees the path nor the file: serialrelay.h), as is its one old copy
+ * PATH.1, with the identity QEMU gets ([vm] user), through no symbolic
  * link in any component, in a directory no third user can write, and only
  * as a regular file. `check` asks the same questions without creating it;
  * the run opens it. The rules, in full:
@@ -72,7 +73,7 @@ void seriallog_set_groups(SerialLog *l, const gid_t *groups, size_t n_groups);
 void seriallog_init_private(SerialLog *l, const char *path, int dir_fd);
 
 /* Looks at the log (l->create false): 0 when it would open; or opens it
- * (l->create true): the descriptor, for appending. -errno with l->fault
+ * (l->create true): the descriptor, for appending and reading. -errno with l->fault
  * set when refused; nothing is created then. */
 int seriallog_open(SerialLog *l);
 

@@ -10,6 +10,7 @@
 
 #include "qmp.h"
 #include "vmconf.h"
+#include "vmlive.h"
 
 typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT } StopReason;
 
@@ -24,9 +25,12 @@ typedef struct Supervisor {
     StopReason stop;
     bool killed;
     unsigned resets;                /* RESET events seen */
-    const struct Steering *steering; /* tap queue files to keep steered, or NULL */
+    struct Steering *steering;      /* tap queue files to keep steered, or NULL */
     int64_t steer_at_ms;            /* next check of them */
+    int rundir_fd;                  /* the runtime dir: its live.json may re-steer them (`kvmlaunch pin`); -1: none */
+    VmLiveStamp live;               /* the live.json the masks were last taken from */
     int notify_fd;                  /* the service manager's socket (include/notify.h), or -1 */
+    struct SerialRelay *serial;     /* the serial console to relay (serialrelay.h), or NULL */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

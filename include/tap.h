@@ -55,6 +55,9 @@ void tap_close(TapQueues *t);
 /* "0-3,8" -> the kernel's hex mask "10f" (comma-separated 32-bit words
  * past 32 CPUs), as rps_cpus and xps_cpus take it. Caller frees. */
 char *cpumask_format(const CpuList *l);
+/* Whether two masks as the kernel writes them name the same CPUs
+ * ("00000001,00000000" and "100000000"; a trailing newline is no matter). */
+bool cpumask_same(const char *a, const char *b);
 
 /* What the kernel says of an interface (RTM_GETLINK). The tap fields are
  * those of IFLA_LINKINFO/IFLA_INFO_DATA when its kind is "tun". */

@@ -47,6 +47,8 @@ typedef enum { IOSCHED_KEEP = -1, IOSCHED_NONE, IOSCHED_MQ_DEADLINE, IOSCHED_BFQ
 typedef enum { VHOST_AUTO, VHOST_ON, VHOST_OFF } VhostMode;
 typedef enum { XPS_KEEP = -1, XPS_SPREAD, XPS_OFF } XpsMode;
 typedef enum { OFFLOADS_KEEP = -1, OFFLOADS_ON } OffloadsMode;
+typedef enum { NET_MODE_TAP, NET_MODE_USER } NetMode;
+typedef enum { FWD_TCP, FWD_UDP } FwdProto;
 
 /* A cpulist key that also takes words: CPUSPEC_LIST means `list` holds CPUs. */
 typedef enum { CPUSPEC_LIST, CPUSPEC_AUTO, CPUSPEC_NONE, CPUSPEC_EMULATOR, CPUSPEC_LOCAL,
@@ -55,6 +57,9 @@ typedef struct CpuSpec {
     CpuSpecKind kind;
     CpuList list;                   /* owned, with CPUSPEC_LIST */
 } CpuSpec;
+
+/* The smallest [vm] serial-log-size. */
+#define SERIAL_LOG_SIZE_MIN 4096
 
 typedef struct Serial {
     SerialKind kind;
@@ -79,6 +84,7 @@ typedef struct VmSection {
     char *kernel, *initrd, *append; /* owned */
     char *firmware;                 /* owned; NULL: bios */
     Serial serial;
+    uint64_t serial_log_size;       /* bytes: a file: log is rotated past this */
     uint64_t shutdown_timeout_ms;
     uint64_t timeout_ms;            /* 0: none */
     bool exit_device;
@@ -141,8 +147,23 @@ typedef struct DiskSection {
     int scheduler;                  /* IoScheduler */
 } DiskSection;
 
+/* One `forward` entry of a user-mode NIC: PROTO:[ADDR:]HOSTPORT:GUESTPORT. */
+typedef struct NetForward {
+    int proto;                      /* FwdProto */
+    char addr[16];                  /* dotted IPv4, 127.0.0.1 when not written */
+    int host_port;                  /* 1-65535, 0: auto (a free port chosen at start) */
+    int guest_port;                 /* 1-65535 */
+} NetForward;
+
+typedef struct NetForwards {
+    NetForward *v;                  /* owned */
+    size_t n;
+} NetForwards;
+
 typedef struct NetSection {
     SectionHead head;
+    int mode;                       /* NetMode */
+    NetForwards forward;            /* with mode = user */
     char *bridge;                   /* owned */
     char *tap;                      /* owned; NULL: derived */
     int64_t queues;                 /* 0: min(vcpus, 16) */

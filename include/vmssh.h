@@ -5,11 +5,6 @@
 #ifndef KVMLAUNCH_VMSSH_H
 #define KVMLAUNCH_VMSSH_H
 
-/* The runtime dir's record of the `mode = user` forwards, written by the
- * run that sets them up: a JSON array of {"net", "proto", "address",
- * "host_port", "guest_port", "auto"}, host_port the real port (auto
- * resolved); docs/STATUS.md "forwards". */
-#define VMSSH_FORWARDS_FILE "forwards.json"
 /* An IPv4 address as text, with its NUL. */
 #define VMSSH_ADDR_MAX 16
 /* What ssh itself exits with when it cannot connect. */
@@ -17,13 +12,11 @@
 
 int cmd_ssh_main(int argc, char **argv);
 
-/* The first forward to guest tcp/GUEST_PORT in TEXT (the forwards file):
- * its host port, and the address to reach it on in ADDR (VMSSH_ADDR_MAX;
- * 127.0.0.1 for one on 0.0.0.0); -ENOENT when none. Pure. */
-int vmssh_parse_forwards(const char *text, int guest_port, char *addr, int *host_port);
-/* The same from NAME's runtime dir: -ENOENT also without the file. This
- * is the one place `kvmlaunch ssh` reads the forwards: at the merge with
- * mode = user, usernet_host_port() can stand in for it. */
+/* Where to reach a forward bound to ADDR: ADDR, or 127.0.0.1 for 0.0.0.0. */
+const char *vmssh_reach_addr(const char *addr);
+/* The first forward of running VM NAME to guest tcp/GUEST_PORT, from its
+ * record (usernet_host_port): its host port, and the address to reach it
+ * on in ADDR (VMSSH_ADDR_MAX); -ENOENT when none. */
 int vmssh_forward_port(const char *name, int guest_port, char *addr, int *host_port);
 /* "user USER\nkey PRIVATE\n" (the run's ssh file): 0 with both set
  * (USER may be "": no [cloud-init] user), -EBADMSG without a key. */

@@ -62,8 +62,9 @@ int vmstatus_qmp_open(const char *name, QmpClient *q);
 json_object *vmstatus_read_vcpus(pid_t qemu);
 /* The "memory" part, NULL (said) when numa_maps cannot be read. */
 json_object *vmstatus_read_memory(pid_t qemu);
-/* The "balloon" part; Q NULL: the monitor did not answer. */
-json_object *vmstatus_read_balloon(QmpClient *q);
+/* The "balloon" part with the target `kvmlaunch balloon` set; Q NULL: the
+ * monitor did not answer. */
+json_object *vmstatus_read_balloon(QmpClient *q, const char *name);
 /* The "host_knobs" array with "current", NULL when the journal cannot be read. */
 json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
 /* A whole /proc file, NULL when it cannot be read. Caller frees. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "netforward.h"
 #include "schema.h"
 #include "util.h"
 
@@ -231,6 +232,8 @@ int schema_parse_value(const KeyDef *def, const char *s, void *base, char *err, 
         return 0;
     case VT_MAC:
         return value_parse_mac(s, FIELD(base, def, MacAddr), err);
+    case VT_FORWARDS:
+        return netforwards_parse(s, FIELD(base, def, NetForwards), err);
     }
     return fail(err, s, "a value this version understands");
 }
@@ -283,6 +286,9 @@ void schema_free_section(SectionKind kind, void *base) {
             break;
         case VT_SERIAL:
             FIELD(base, def, Serial)->path = x_free(FIELD(base, def, Serial)->path);
+            break;
+        case VT_FORWARDS:
+            netforwards_free(FIELD(base, def, NetForwards));
             break;
         default:
             break;

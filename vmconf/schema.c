@@ -13,7 +13,7 @@ const SectionDef schema_sections[SECTION__MAX] = {
     [SECTION_BALLOON] = { SECTION_BALLOON, "balloon", false, false, NULL, "virtio-balloon." },
     [SECTION_HOST] = { SECTION_HOST, "host", false, false, NULL, "Host-wide knobs, restored when the last VM that changed them exits." },
     [SECTION_DISK] = { SECTION_DISK, "disk", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A block device: `[disk \"ID\"]`." },
-    [SECTION_NET] = { SECTION_NET, "net", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A virtio-net NIC on a tap kvmlaunch opens: `[net \"ID\"]`." },
+    [SECTION_NET] = { SECTION_NET, "net", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A virtio-net NIC on a tap kvmlaunch opens, or on QEMU's user-mode network: `[net \"ID\"]`." },
     [SECTION_HOSTNIC] = { SECTION_HOSTNIC, "hostnic", true, false, "a host interface name", "The host's physical NIC: `[hostnic \"DEV\"]`." },
     [SECTION_CLOUDINIT] = { SECTION_CLOUDINIT, "cloud-init", false, false, NULL,
                             "A NoCloud seed for cloud images: an ISO 9660 volume labelled cidata, made per run in the runtime dir, attached read-only." },
@@ -63,6 +63,8 @@ const EnumName io_scheduler_table[] = {
 const EnumName vhost_mode_table[] = { { "auto", VHOST_AUTO, NULL }, { "on", VHOST_ON, NULL }, { "off", VHOST_OFF, NULL }, END };
 const EnumName xps_mode_table[] = { { "spread", XPS_SPREAD, NULL }, { "off", XPS_OFF, NULL }, { "keep", XPS_KEEP, NULL }, END };
 const EnumName offloads_mode_table[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, END };
+const EnumName net_mode_table[] = { { "tap", NET_MODE_TAP, NULL }, { "user", NET_MODE_USER, NULL }, END };
+const EnumName fwd_proto_table[] = { { "tcp", FWD_TCP, NULL }, { "udp", FWD_UDP, NULL }, END };
 /* The words of the cpulist keys; each key takes some (KeyDef.words_mask).
  * CPUSPEC_LIST is a list, CPUSPEC_UNSET not written: no word. */
 const EnumName cpu_spec_kind_table[] = { { "auto", CPUSPEC_AUTO, NULL }, { "emulator", CPUSPEC_EMULATOR, NULL }, { "none", CPUSPEC_NONE, NULL },
@@ -87,6 +89,8 @@ DEFINE_STRING_TABLE_LOOKUP(vhost_mode, VhostMode)
 DEFINE_STRING_TABLE_LOOKUP(xps_mode, XpsMode)
 DEFINE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode)
 DEFINE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind)
+DEFINE_STRING_TABLE_LOOKUP(net_mode, NetMode)
+DEFINE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto)
 
 /* Not enums but words for an int: the on/off/keep of ksm, the 0/1/keep of
  * zone_reclaim_mode (the kernel's own numbers). */
@@ -132,7 +136,9 @@ const KeyDef schema_keys[] = {
     VM("firmware", firmware, .type = VT_FIRMWARE, .dflt = "bios", .type_doc = "bios or the path of OVMF code",
        .help = "bios: SeaBIOS; a path: UEFI code as pflash0 (q35 or pc)"),
     VM("serial", serial, .type = VT_SERIAL, .dflt_doc = "stdout with a terminal or a pipe, else file: in the runtime dir",
-       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console; a file: log is opened as user, through no symlink, in a directory only root and user can write"),
+       .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console, relayed by kvmlaunch, which never makes the guest wait for a reader; `kvmlaunch console NAME` attaches to it (except none); a file: log is opened as user, through no symlink, in a directory only root and user can write"),
+    VM("serial-log-size", serial_log_size, .type = VT_SIZE, .dflt = "1M", .type_doc = "size, at least 4K",
+       .help = "a file: serial log is rotated past this size into PATH.1 (one old copy kept)"),
     VM("shutdown-timeout", shutdown_timeout_ms, .type = VT_DURATION, .dflt = "60s",
        .help = "SIGTERM: system_powerdown, then quit after this long, then SIGKILL"),
     VM("timeout", timeout_ms, .type = VT_DURATION, .dflt_doc = "none", .type_doc = "duration, 0 for none",
@@ -204,6 +210,10 @@ const KeyDef schema_keys[] = {
     DISK("scheduler", scheduler, .type = VT_ENUM, .words = io_scheduler_table, .dflt = "keep",
          .help = "I/O scheduler of the host disk that holds file; noop, deadline, cfq are mapped"),
 
+    NET("mode", mode, .type = VT_ENUM, .words = net_mode_table, .dflt = "tap",
+        .help = "user: QEMU's user-mode network (slirp): no tap, no bridge, no host privilege; bridge, tap, queues, vhost, mtu and steering are refused"),
+    NET("forward", forward, .type = VT_FORWARDS, .dflt_doc = "none", .type_doc = "tcp:[ADDR:]HOSTPORT:GUESTPORT or udp:..., comma or space separated",
+        .help = "with mode = user: host port to guest port, on 127.0.0.1 unless ADDR (IPv4) is given; HOSTPORT auto takes a free port at start, shown by status"),
     NET("bridge", bridge, .type = VT_IFNAME, .dflt_doc = "none", .type_doc = "interface name", .help = "the tap is attached to this bridge"),
     NET("tap", tap, .type = VT_IFNAME, .dflt_doc = "kl-NAME-ID; past 15 chars kl-NAMEPRE-HASH", .type_doc = "interface name",
         .help = "kvmlaunch creates it (multi-queue, vnet header, exclusive) and removes it; an existing multi-queue tap nobody uses (an admin's persistent one) is joined and kept; one in use is refused"),

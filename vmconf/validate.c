@@ -90,6 +90,11 @@ static void check_vm(Check *c) {
         _cleanup_free_ char *m = size_format(vm->memory);
         fail_key(c, SECTION_VM, h, "memory", "expected at most 16T, found %s", m);
     }
+    /* Below a page, rotating would copy the log for every few lines. */
+    if (section_key_set(SECTION_VM, h, "serial-log-size") && vm->serial_log_size < SERIAL_LOG_SIZE_MIN) {
+        _cleanup_free_ char *m = size_format(vm->serial_log_size);
+        fail_key(c, SECTION_VM, h, "serial-log-size", "expected at least 4K, found %s", m);
+    }
     if (vm->vcpus) check_topology(c);
     if (vm->machine == MACHINE_PC && vm->vcpus > 255)
         fail_key(c, SECTION_VM, h, "vcpus", "expected at most 255 vCPUs with machine = pc, found %" PRId64, vm->vcpus);
@@ -182,7 +187,8 @@ static void check_nets(Check *c) {
     VmConfig *cfg = c->cfg;
     for (size_t i = 0; i < cfg->n_nets; i++) {
         NetSection *n = &cfg->nets[i];
-        if (n->steering == 1 && !vmconf_vcpus_pinned(cfg))
+        vmconf_check_net_user(cfg, i, c->errors);
+        if (n->mode == NET_MODE_TAP && n->steering == 1 && !vmconf_vcpus_pinned(cfg))
             fail_key(c, SECTION_NET, &n->head, "steering", "expected pinned vCPUs ([cpu] pin) to steer queues to, found none pinned");
         if (!cfg->vm.name) continue;
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
@@ -191,7 +197,7 @@ static void check_nets(Check *c) {
             NetSection *o = &cfg->nets[j];
             _cleanup_free_ char *otap = vmconf_net_tap_name(cfg, o);
             MacAddr omac = vmconf_net_mac(cfg, o);
-            if (streq(tap, otap)) {
+            if (n->mode == NET_MODE_TAP && o->mode == NET_MODE_TAP && streq(tap, otap)) {
                 bool written = section_key_set(SECTION_NET, &n->head, "tap");
                 fail_key(c, SECTION_NET, &n->head, written ? "tap" : NULL,
                          "expected a tap name no other NIC uses, found %s, the tap of [net \"%s\"] (line %d)%s", tap, o->head.id,

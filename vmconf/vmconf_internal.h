@@ -9,4 +9,8 @@
  * line may have held it. */
 void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused);
 
+/* [net] number I: mode = user refuses the tap's keys, forward needs it,
+ * and no two forwards take one host port (vmconf/netuser.c). */
+void vmconf_check_net_user(const VmConfig *cfg, size_t i, ErrList *errors);
+
 #endif

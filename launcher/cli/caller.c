@@ -16,6 +16,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "util.h"
+#include "userdb.h"
 
 /* A decimal id, nothing else ("1000", not "1000x" or "-1"). */
 static bool parse_id(const char *s, unsigned long *out) {
@@ -42,7 +43,7 @@ void caller_identify(Caller *c) {
     }
     c->other = true;
     c->uid = (uid_t)uid;
-    struct passwd *pw = getpwuid(c->uid);
+    struct passwd *pw = userdb_getpwuid(c->uid);
     c->gid = gid != (unsigned long)-1 ? (gid_t)gid : pw ? pw->pw_gid : (gid_t)uid;
     /* The account's name from the user database; SUDO_USER only words the
      * message when the database has none. */
@@ -54,7 +55,7 @@ void caller_identify(Caller *c) {
     c->groups = xmalloc((size_t)n * sizeof(gid_t));
     for (;;) {
         int want = n;
-        if (getgrouplist(pw->pw_name, c->gid, c->groups, &want) >= 0) {
+        if (userdb_getgrouplist(pw->pw_name, c->gid, c->groups, &want) >= 0) {
             c->n_groups = want;
             return;
         }
@@ -128,7 +129,7 @@ void caller_explain_unprivileged(void) {
     if (syscall(SYS_capget, &hdr, caps) < 0) return;
     for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
         if (caps[i].effective) return;
-    struct passwd *pw = getpwuid(geteuid());
+    struct passwd *pw = userdb_getpwuid(geteuid());
     log_error("kvmlaunch ran as %s (uid %ld), not root: a run prepares the host (its run dir, cgroups, taps, kernel settings) and "
               "needs root, as sudo or the unit kvmlaunch@.service gives it; `kvmlaunch check` and `--dry-run` work as any user",
               pw ? pw->pw_name : "a user", (long)geteuid());

@@ -19,12 +19,14 @@
 #include "admission.h"
 #include "caller.h"
 #include "cloudinit.h"
+#include "netforward.h"
 #include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
+#include "userdb.h"
 
 static void add(CheckReport *r, CheckLevel level, const char *topic, char *msg) {
     r->v = xrealloc(r->v, (r->n + 1) * sizeof(CheckItem));
@@ -294,7 +296,7 @@ static void check_accel(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
     if (!cfg->n_nets) return;
     bool wants_vhost = false;
-    for (size_t i = 0; i < cfg->n_nets; i++) wants_vhost |= cfg->nets[i].vhost != VHOST_OFF;
+    for (size_t i = 0; i < cfg->n_nets; i++) wants_vhost |= cfg->nets[i].mode == NET_MODE_TAP && cfg->nets[i].vhost != VHOST_OFF;
     if (wants_vhost && !add_plan_lines(r, p, "vhost")) addf(r, CHECK_PASS, "vhost", "/dev/vhost-net opens read-write");
 }
 
@@ -312,12 +314,57 @@ static void check_network(CheckReport *r, const VmConfig *cfg, const VmPlan *p) 
     if (bad) return;
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
+        if (n->mode == NET_MODE_USER) continue; /* check_user_nets */
         const TapLink *l = p->facts.tap_links ? &p->facts.tap_links[i] : NULL;
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
         _cleanup_free_ char *how = !l ? xstrdup("") : !l->exists ? xasprintf("; tap %s is made at start, for this VM alone", tap)
                                    : l->queues_known ? xasprintf("; tap %s exists, no queue attached", tap) : xstrdup("");
         if (n->bridge) addf(r, CHECK_PASS, "network", "net \"%s\": bridge %s exists%s", n->head.id, n->bridge, how);
         else addf(r, CHECK_PASS, "network", "net \"%s\": a tap of its own, no bridge%s", n->head.id, how);
+    }
+}
+
+/* The host ports of mode = user's forwards, which QEMU's slirp listens on
+ * as QEMU's user: each written one must be free now (the probe bound it
+ * and let go), and allowed to that user. An auto one that found no port
+ * is the plan's error (the network lines above). */
+static void check_user_nets(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const HostFacts *facts = &p->facts;
+    /* QEMU drops root: a port below ip_unprivileged_port_start would be
+     * refused to it, whatever root could bind here. */
+    bool unprivileged = facts->running_as_root && facts->qemu_uid != 0;
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        const NetSection *n = &cfg->nets[i];
+        if (n->mode != NET_MODE_USER) continue;
+        const UserNetFacts *u = facts->user_nets ? &facts->user_nets[i] : NULL;
+        _cleanup_free_ char *all = xstrdup("");
+        bool ok = true;
+        for (size_t k = 0; k < n->forward.n; k++) {
+            const NetForward *f = &n->forward.v[k];
+            const FwdFact *ff = u && k < u->n ? &u->fwd[k] : NULL;
+            const char *proto = fwd_proto_to_string(f->proto);
+            if (!ff || (!f->host_port && !ff->port)) {
+                ok = false;
+                continue;
+            }
+            if (ff->err) {
+                add_key(r, CHECK_FAIL, "network", cfg, SECTION_NET, &n->head, "forward", "expected a free host port, found %s port %d on %s %s%s",
+                        proto, ff->port, f->addr, ff->err == -EADDRINUSE ? "taken" : "refused: ", ff->err == -EADDRINUSE ? "" : strerror(-ff->err));
+                ok = false;
+            } else if (unprivileged && facts->unpriv_port_start > 0 && ff->port < facts->unpriv_port_start) {
+                add_key(r, CHECK_FAIL, "network", cfg, SECTION_NET, &n->head, "forward",
+                        "expected a host port QEMU's user may listen on, found %s port %d on %s, below net.ipv4.ip_unprivileged_port_start = %d",
+                        proto, ff->port, f->addr, facts->unpriv_port_start);
+                ok = false;
+            }
+            _cleanup_free_ char *one = netforward_format(f, ff->port);
+            char *next = xasprintf("%s%s%s%s", all, *all ? ", " : "", one, f->host_port ? "" : " (auto)");
+            free(all);
+            all = next;
+        }
+        if (!ok) continue;
+        if (n->forward.n) addf(r, CHECK_PASS, "network", "net \"%s\": user-mode network (slirp), host ports free: %s", n->head.id, all);
+        else addf(r, CHECK_PASS, "network", "net \"%s\": user-mode network (slirp), no forward", n->head.id);
     }
 }
 
@@ -363,7 +410,7 @@ static char *group_fix(const SpawnIdentity *id, const char *user, const char *pa
     if ((st.st_mode & need) != need || st.st_gid == id->gid) return xstrdup("");
     for (size_t i = 0; i < id->n_groups; i++)
         if (id->groups[i] == st.st_gid) return xstrdup("");
-    struct group *gr = getgrgid(st.st_gid);
+    struct group *gr = userdb_getgrgid(st.st_gid);
     if (!gr) return xstrdup("");
     return xasprintf(" (group %s may %s it, and %s is not in it: usermod -aG %s %s, if it should be)", gr->gr_name, rw ? "write" : "read", user,
                      gr->gr_name, user);
@@ -485,7 +532,7 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const VmSection *vm = &cfg->vm;
     if (vm->serial.kind != SERIAL_FILE || !vm->serial.path) return;
     bool as_root = p->facts.running_as_root;
-    struct passwd *pw = vm->user && as_root ? getpwnam(vm->user) : NULL;
+    struct passwd *pw = vm->user && as_root ? userdb_getpwnam(vm->user) : NULL;
     if (vm->user && as_root && !pw) return; /* the user line said so */
     SerialLog l;
     seriallog_init(&l, vm->serial.path, vm->user, pw, as_root);
@@ -497,6 +544,14 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
     addf(r, CHECK_PASS, "boot", "serial log %s: %s as %s%s", l.path, l.existed ? "opens for appending" : "can be created", l.who,
          l.any_dir ? " (QEMU runs as root)" : ", in a directory no other user can write");
+    /* Its old copy, PATH.1, which the cap (serial-log-size) fills, under
+     * the same rules: the run opens both. */
+    _cleanup_free_ char *old = xasprintf("%s.1", vm->serial.path);
+    seriallog_init(&l, old, vm->user, pw, as_root);
+    if (seriallog_open(&l) < 0) {
+        _cleanup_free_ char *why = seriallog_why(&l);
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "serial", "the rotated copy: %s", why);
+    }
 }
 
 /* The first line `BINARY -version` prints, or NULL. */
@@ -608,6 +663,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_memory(out, cfg, p);
     check_accel(out, cfg, p);
     check_network(out, cfg, p);
+    check_user_nets(out, cfg, p);
     check_disks(out, cfg, p);
     check_boot(out, cfg, p);
     check_serial(out, cfg, p);

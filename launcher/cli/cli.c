@@ -15,7 +15,9 @@
 #include "hostfacts.h"
 #include "hostnic.h"
 #include "hostplan.h"
+#include "livecmds.h"
 #include "log.h"
+#include "netforward.h"
 #include "metrics.h"
 #include "qemucmd.h"
 #include "run.h"
@@ -31,6 +33,10 @@ static void print_usage(FILE *f) {
           "       kvmlaunch check VM.INI             can this host run this VM as asked?\n"
           "       kvmlaunch host [--json]            the host's topology and tuning state\n"
           "       kvmlaunch status NAME [--json] | stop NAME | cleanup NAME|--all | list\n"
+          "       kvmlaunch console NAME             attach to the serial console (Ctrl-] detaches)\n"
+          "       kvmlaunch qmp NAME [COMMAND [ARGS-JSON]]   QMP on a running VM (stdin: a command a line)\n"
+          "       kvmlaunch balloon NAME SIZE        set a running guest's memory through the balloon\n"
+          "       kvmlaunch pin NAME KEY=CPULIST...  re-pin a running VM (vcpu.N, emulator, iothreads, vhost)\n"
           "       kvmlaunch keys [--markdown|--man]  every section and key of vm.ini\n"
           "       kvmlaunch metrics [--output FILE]  every running VM in Prometheus' text format\n"
           "       kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]  ssh into the guest ([cloud-init])\n"
@@ -68,11 +74,30 @@ static void print_cgroups(const HostRoot *hr, const VmConfig *cfg) {
     cgroup_layout_free(&l);
 }
 
+/* A user-mode NIC: nothing to open; its forwards, with the host port an
+ * auto one got for this plan (a run chooses again). */
+static void print_user_net(const VmConfig *cfg, const HostFacts *facts, size_t i) {
+    const NetSection *n = &cfg->nets[i];
+    printf("# net \"%s\": QEMU's user-mode network (slirp), no tap, no host privilege", n->head.id);
+    for (size_t k = 0; k < n->forward.n; k++) {
+        const NetForward *f = &n->forward.v[k];
+        const UserNetFacts *u = facts->user_nets ? &facts->user_nets[i] : NULL;
+        int port = u && k < u->n ? u->fwd[k].port : 0;
+        _cleanup_free_ char *text = netforward_format(f, port);
+        printf("%s %s%s", k ? "," : "; forwards", text, f->host_port ? "" : " (auto: chosen again at start)");
+    }
+    printf("\n");
+}
+
 /* What kvmlaunch opens for each NIC and where QEMU finds it. */
 static void print_network(const VmConfig *cfg, const HostFacts *facts) {
     for (size_t i = 0; i < cfg->n_nets && i < facts->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
         const NetFds *f = &facts->nets[i];
+        if (n->mode == NET_MODE_USER) {
+            print_user_net(cfg, facts, i);
+            continue;
+        }
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
         printf("# net \"%s\": tap %s, %zu queue%s (fds %d-%d)", n->head.id, tap, f->queues, f->queues == 1 ? "" : "s", f->tap[0],
                f->tap[f->queues - 1]);
@@ -204,6 +229,9 @@ int cli_main(int argc, char **argv) {
     const char *cmd = args[0];
     if (streq(cmd, "keys")) return cmd_keys(n, args);
     if (streq(cmd, "host")) return cmd_host_main(n, args);
+    if (streq(cmd, "qmp")) return cmd_qmp_main(n, args);
+    if (streq(cmd, "balloon")) return cmd_balloon_main(n, args);
+    if (streq(cmd, "pin")) return cmd_pin_main(n, args);
     if (streq(cmd, "metrics")) return cmd_metrics_main(n, args);
     if (streq(cmd, "ssh")) return cmd_ssh_main(n, args);
     if (streq(cmd, "list")) {
@@ -222,6 +250,13 @@ int cli_main(int argc, char **argv) {
         }
         if (streq(cmd, "status")) return cmd_status(args[1], json);
         return streq(cmd, "stop") ? cmd_stop(args[1]) : cmd_cleanup(args[1]);
+    }
+    if (streq(cmd, "console")) {
+        if (n != 2) {
+            fprintf(stderr, "kvmlaunch console: expected one VM name\n");
+            return EXIT_CONFIG;
+        }
+        return cmd_console(args[1]);
     }
     if (streq(cmd, "check")) {
         if (n != 2) {

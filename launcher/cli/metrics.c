@@ -510,13 +510,8 @@ json_object *metrics_collect_vm(const HostRoot *hr, const char *name, pid_t qemu
     if (!memory) add_error(vm, "memory");
     json_object_object_add(vm, "memory", memory);
 
-    json_object *balloon = vmstatus_read_balloon(qp);
+    json_object *balloon = vmstatus_read_balloon(qp, name);
     if (!member(balloon, "enabled")) add_error(vm, "balloon");
-    /* TODO(issue 15, item 4): kvmlaunch_balloon_target_bytes is printed
-     * from the balloon object's "target_bytes": where `kvmlaunch balloon`
-     * records the target it set, add it here (or in status's balloon part,
-     * vmstatus_balloon_json, which this object is). QEMU's query-balloon
-     * tells only the actual size. */
     json_object_object_add(vm, "balloon", balloon);
 
     json_object *blocks = NULL;

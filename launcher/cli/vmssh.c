@@ -2,7 +2,7 @@
  * running VM through its `mode = user` forward to guest port 22, as
  * [cloud-init] user with the private half of ssh-key. What it needs comes
  * from the runtime dir: the ssh file the run wrote (cloudinit.h) and the
- * forwards with their real host ports (vmssh_forward_port). The guest's
+ * forwards with their real host ports (usernet.h). The guest's
  * host key is accepted the first time and kept in the runtime dir
  * (StrictHostKeyChecking=accept-new): a changed key is refused. */
 #include "vmssh.h"
@@ -10,7 +10,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "schema.h"
 #include "strvec.h"
 #include "supervise.h"
+#include "usernet.h"
 #include "util.h"
 #include "values.h"
 
@@ -56,32 +56,17 @@ static char *read_state(const char *name, const char *file, int *err) {
     return xstrdup(buf);
 }
 
-int vmssh_parse_forwards(const char *text, int guest_port, char *addr, int *host_port) {
-    json_object *a = json_tokener_parse(text);
-    int r = -ENOENT;
-    for (size_t i = 0; a && json_object_is_type(a, json_type_array) && i < json_object_array_length(a) && r == -ENOENT; i++) {
-        json_object *o = json_object_array_get_idx(a, i), *v;
-        const char *proto = json_object_object_get_ex(o, "proto", &v) ? json_object_get_string(v) : NULL;
-        const char *address = json_object_object_get_ex(o, "address", &v) ? json_object_get_string(v) : NULL;
-        int gp = json_object_object_get_ex(o, "guest_port", &v) ? json_object_get_int(v) : 0;
-        int hp = json_object_object_get_ex(o, "host_port", &v) ? json_object_get_int(v) : 0;
-        struct in_addr in;
-        if (!proto || !streq(proto, "tcp") || gp != guest_port || hp <= 0 || hp > 65535 || !address || inet_pton(AF_INET, address, &in) != 1)
-            continue;
-        /* A forward on every address is reached on loopback. */
-        snprintf(addr, VMSSH_ADDR_MAX, "%s", in.s_addr == htonl(INADDR_ANY) ? "127.0.0.1" : address);
-        *host_port = hp;
-        r = 0;
-    }
-    json_object_put(a);
-    return r;
+const char *vmssh_reach_addr(const char *addr) {
+    /* A forward on every address is reached on loopback. */
+    return streq(addr, "0.0.0.0") ? "127.0.0.1" : addr;
 }
 
 int vmssh_forward_port(const char *name, int guest_port, char *addr, int *host_port) {
-    int err;
-    _cleanup_free_ char *text = read_state(name, VMSSH_FORWARDS_FILE, &err);
-    if (!text) return err;
-    return vmssh_parse_forwards(text, guest_port, addr, host_port);
+    char a[16];
+    int r = usernet_host_port(name, guest_port, a, host_port);
+    if (r < 0) return r;
+    snprintf(addr, VMSSH_ADDR_MAX, "%s", vmssh_reach_addr(a));
+    return 0;
 }
 
 int vmssh_parse_login(const char *text, char **user, char **key) {

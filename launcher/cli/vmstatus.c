@@ -7,12 +7,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,7 +27,10 @@
 #include "qmp.h"
 #include "runtime.h"
 #include "statefile.h"
+#include "serialrelay.h"
+#include "usernet.h"
 #include "util.h"
+#include "vmlive.h"
 #include "vmthreads.h"
 
 #define QMP_TIMEOUT_MS 5000
@@ -291,6 +296,7 @@ static void render_balloon(Text *t, json_object *b) {
         return;
     }
     text_addf(t, "  balloon: %s", fmt_bytes(b1, member(b, "actual_bytes")));
+    if (member(b, "target_bytes")) text_addf(t, " (target %s)", fmt_bytes(b2, member(b, "target_bytes")));
     if (stats)
         text_addf(t, "; guest: %s free, %s available of %s (stats every %" PRId64 "s)\n", fmt_bytes(b1, member(stats, "free_bytes")),
                   fmt_bytes(b2, member(stats, "available_bytes")), fmt_bytes(b3, member(stats, "total_bytes")),
@@ -298,6 +304,23 @@ static void render_balloon(Text *t, json_object *b) {
     else if (period && json_object_get_int64(period) > 0)
         text_addf(t, "; no guest stats yet (every %" PRId64 "s)\n", json_object_get_int64(period));
     else text_addf(t, "; guest stats off\n");
+}
+
+/* The placement `kvmlaunch pin` keeps (live.json): "-" where nothing is pinned. */
+static void render_placement(Text *t, json_object *pl) {
+    if (!pl) return;
+    json_object *v = member(pl, "vcpu");
+    text_addf(t, "  pinned:");
+    for (size_t i = 0; v && i < json_object_array_length(v); i++) {
+        const char *l = json_object_get_string(json_object_array_get_idx(v, i));
+        text_addf(t, "%s vcpu%zu %s", i ? "," : "", i, strempty(l) ? "-" : l);
+    }
+    static const char *const keys[] = { "emulator", "iothreads", "vhost" };
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+        const char *l = jstr(pl, keys[i]);
+        text_addf(t, "%s %s %s", i ? "," : ";", keys[i], strempty(l) ? "-" : l);
+    }
+    text_addf(t, "\n");
 }
 
 static void render_ksm(Text *t, json_object *k) {
@@ -325,6 +348,30 @@ static void render_changes(Text *t, json_object *knobs, json_object *offloads) {
     }
 }
 
+/* Where the serial console is (status_console). */
+static void render_console(Text *t, json_object *c) {
+    json_object *sock = member(c, "socket"), *pty = member(c, "pty");
+    if (!c) return; /* a report without it (older, or a test's) */
+    if (!sock) {
+        text_addf(t, "  console: none (serial = none)\n");
+        return;
+    }
+    text_addf(t, "  console: %s", json_object_get_string(sock));
+    if (pty) text_addf(t, "; pty %s", json_object_get_string(pty));
+    text_addf(t, "\n");
+}
+
+/* mode = user's forwards, with the host port each got. */
+static void render_forwards(Text *t, json_object *fwds) {
+    for (size_t i = 0; fwds && i < json_object_array_length(fwds); i++) {
+        json_object *f = json_object_array_get_idx(fwds, i);
+        text_addf(t, "  forward %s %s:%d -> guest port %d (net \"%s\"%s)\n", json_object_get_string(member(f, "proto")),
+                  json_object_get_string(member(f, "address")), json_object_get_int(member(f, "host_port")),
+                  json_object_get_int(member(f, "guest_port")), json_object_get_string(member(f, "net")),
+                  json_object_get_boolean(member(f, "auto")) ? ", auto" : "");
+    }
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -333,10 +380,13 @@ char *vmstatus_render(json_object *report) {
               json_object_get_string(member(report, "state")), json_object_get_int(member(report, "kvmlaunch_pid")),
               json_object_get_int(member(report, "qemu_pid")), up ? fmt_int(b1, up) : "?", up ? "s" : "");
     render_vcpus(&t, member(report, "vcpus"));
+    render_placement(&t, member(report, "placement"));
     render_memory(&t, member(report, "memory"));
     render_balloon(&t, member(report, "balloon"));
     render_ksm(&t, member(report, "ksm"));
     render_changes(&t, member(report, "host_knobs"), member(report, "nic_offloads"));
+    render_console(&t, member(report, "console"));
+    render_forwards(&t, member(report, "forwards"));
     return t.s;
 }
 
@@ -554,6 +604,52 @@ static json_object *recorded_with_now(const HostRoot *hr, const char *name, cons
     return mine;
 }
 
+/* Where the serial console is: the socket `kvmlaunch console` attaches
+ * to (none with serial = none), and with serial = pty the pty the
+ * supervisor opened (serialrelay.h: it names it in the runtime dir). */
+static json_object *status_console(const char *name) {
+    json_object *c = json_object_new_object();
+    _cleanup_free_ char *sock = xasprintf("%s/%s/%s", runtime_base(), name, CONSOLE_SOCKET);
+    _cleanup_free_ char *ptyfile = xasprintf("%s/%s/%s", runtime_base(), name, CONSOLE_PTY_FILE);
+    struct stat st;
+    json_object_object_add(c, "socket", stat(sock, &st) == 0 ? json_object_new_string(sock) : NULL);
+    FILE *f = fopen(ptyfile, "re");
+    char line[256];
+    if (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        json_object_object_add(c, "pty", json_object_new_string(line));
+    } else {
+        json_object_object_add(c, "pty", NULL);
+    }
+    if (f) fclose(f);
+    return c;
+}
+
+/* The VM's live state (include/vmlive.h): an empty object when it has none. */
+static json_object *live_state(const char *name) {
+    _cleanup_free_ char *dir = xasprintf("%s/%s", runtime_base(), name);
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    json_object *o = fd >= 0 ? vmlive_load(fd) : NULL;
+    return o ? o : json_object_new_object();
+}
+
+/* The target `kvmlaunch balloon` set (null: none, the full memory). */
+static void add_balloon_target(json_object *balloon, json_object *live) {
+    json_object *v;
+    bool enabled = json_object_get_boolean(member(balloon, "enabled"));
+    json_object_object_add(balloon, "target_bytes",
+                           enabled && json_object_object_get_ex(live, "balloon_target_bytes", &v) ? json_object_get(v) : NULL);
+}
+
+/* The balloon's target, and the placement as started or as `kvmlaunch
+ * pin` changed it. */
+static void add_live(json_object *out, json_object *balloon, const char *name) {
+    json_object *live = live_state(name), *v;
+    add_balloon_target(balloon, live);
+    json_object_object_add(out, "placement", json_object_object_get_ex(live, "placement", &v) ? json_object_get(v) : NULL);
+    json_object_put(live);
+}
+
 int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **report) {
     HostRoot hr = HOSTROOT_INIT;
     int r = hostroot_open(&hr);
@@ -581,11 +677,15 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "uptime_s", qemu_uptime(qemu));
     json_object_object_add(out, "vcpus", qemu_vcpus(qemu));
     json_object_object_add(out, "memory", qemu_memory(qemu));
-    json_object_object_add(out, "balloon", qemu_balloon(qp));
+    json_object *balloon = qemu_balloon(qp);
+    json_object_object_add(out, "balloon", balloon);
+    add_live(out, balloon, name);
     json_object_object_add(out, "ksm", host_ksm(&hr, qemu));
     json_object_object_add(out, "host_knobs", recorded_with_now(&hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now));
     json_object_object_add(out, "nic_offloads",
                            recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
+    json_object_object_add(out, "console", status_console(name));
+    json_object_object_add(out, "forwards", usernet_state_read(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;
@@ -601,7 +701,12 @@ json_object *vmstatus_read_vcpus(pid_t qemu) { return qemu_vcpus(qemu); }
 
 json_object *vmstatus_read_memory(pid_t qemu) { return qemu_memory(qemu); }
 
-json_object *vmstatus_read_balloon(QmpClient *q) { return qemu_balloon(q); }
+json_object *vmstatus_read_balloon(QmpClient *q, const char *name) {
+    json_object *balloon = qemu_balloon(q), *live = live_state(name);
+    add_balloon_target(balloon, live);
+    json_object_put(live);
+    return balloon;
+}
 
 json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name) {
     return recorded_with_now(hr, name, HOSTPLAN_STATE_FILE, HOSTPLAN_STATE_KEY, vmstatus_knobs_json, knob_now);

@@ -19,6 +19,7 @@
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
+#include "userdb.h"
 
 /* As kvmlaunch itself: vhost-net is opened here and passed as an fd. */
 static bool opens_rw(const HostRoot *hr, const char *path) {
@@ -32,7 +33,7 @@ static bool opens_rw(const HostRoot *hr, const char *path) {
  * spawner sets (setgroups) and every open "as QEMU" takes. */
 static void probe_identity(const VmConfig *cfg, HostFacts *f) {
     if (!cfg->vm.user) return;
-    struct passwd *pw = getpwnam(cfg->vm.user);
+    struct passwd *pw = userdb_getpwnam(cfg->vm.user);
     if (!pw) return;
     f->user_known = true;
     f->qemu_uid = pw->pw_uid;
@@ -40,7 +41,7 @@ static void probe_identity(const VmConfig *cfg, HostFacts *f) {
     int n = 16, got = n;
     gid_t *g = xcalloc((size_t)n, sizeof(gid_t));
     /* -1 with GOT raised to what it needs when the array is too small. */
-    while (getgrouplist(cfg->vm.user, f->qemu_gid, g, &got) < 0) {
+    while (userdb_getgrouplist(cfg->vm.user, f->qemu_gid, g, &got) < 0) {
         if (got <= n) {
             /* No answer to grow for: the primary group alone. */
             got = 1;
@@ -54,7 +55,7 @@ static void probe_identity(const VmConfig *cfg, HostFacts *f) {
     f->n_qemu_groups = (size_t)got;
     f->qemu_group_names = xcalloc(f->n_qemu_groups ? f->n_qemu_groups : 1, sizeof(char *));
     for (size_t i = 0; i < f->n_qemu_groups; i++) {
-        struct group *gr = getgrgid(g[i]);
+        struct group *gr = userdb_getgrgid(g[i]);
         f->qemu_group_names[i] = gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)g[i]);
     }
 }
@@ -104,7 +105,7 @@ static void probe_kvm(const HostRoot *hr, const VmConfig *cfg, HostFacts *f) {
         f->kvm_stat_known = true;
         f->kvm_mode = st.st_mode;
         f->kvm_gid = st.st_gid;
-        struct group *gr = getgrgid(st.st_gid);
+        struct group *gr = userdb_getgrgid(st.st_gid);
         f->kvm_group = gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)st.st_gid);
     }
     SpawnIdentity id = hostfacts_qemu_identity(f);
@@ -163,6 +164,7 @@ static char *find_qemu(const char *configured) {
 static void probe_taps(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     facts->tap_links = xcalloc(cfg->n_nets, sizeof(TapLink));
     for (size_t i = 0; i < cfg->n_nets; i++) {
+        if (cfg->nets[i].mode == NET_MODE_USER) continue;
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, &cfg->nets[i]);
         TapLink *l = &facts->tap_links[i];
         int r = tap_link_query(tap, l);
@@ -219,6 +221,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     for (size_t i = 0; i < cfg->n_nets; i++)
         if (cfg->nets[i].bridge) facts->bridge_mtu[i] = tap_bridge_mtu(cfg->nets[i].bridge);
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
+    usernet_probe(hr, cfg, &facts->user_nets, &facts->unpriv_port_start);
     hostfacts_probe_memory(hr, &facts->mem);
     hostfacts_assign_fds(cfg, facts);
 }
@@ -248,7 +251,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     facts->qmp_fd = next++;
     facts->status_fd = next++;
     _cleanup_free_ char *serial_path = NULL;
-    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) == SERIAL_FILE ? next++ : -1;
+    facts->serial_fd = hostfacts_serial(cfg, facts, &serial_path) != SERIAL_NONE ? next++ : -1;
     for (size_t i = 0; i < facts->n_nets; i++) {
         free(facts->nets[i].tap);
         free(facts->nets[i].vhost);
@@ -259,6 +262,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
         NetFds *f = &facts->nets[i];
+        if (n->mode == NET_MODE_USER) continue;
         f->queues = (size_t)vmconf_net_queues(cfg, n);
         f->tap = xcalloc(f->queues, sizeof(int));
         for (size_t q = 0; q < f->queues; q++) f->tap[q] = next++;
@@ -267,6 +271,8 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
             for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
         }
     }
+    /* Last, so the numbers of the others stay as they were before it came. */
+    facts->control_fd = next++;
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
 }
 
@@ -278,6 +284,7 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->nets);
     free(facts->bridge_mtu);
     free(facts->tap_links);
+    usernet_facts_free(facts->user_nets, facts->n_nets);
     vmnics_free(&facts->other_nics);
     free(facts->disks);
     free(facts->qemu_binary);

@@ -44,6 +44,7 @@ static bool is_dir(const char *fmt, const char *name) {
 void tap_preflight(const VmConfig *cfg, ErrList *errors) {
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
+        if (n->mode == NET_MODE_USER) continue; /* no tap, no bridge */
         if (n->bridge) {
             if (!if_nametoindex(n->bridge))
                 errlist_add_key(errors, cfg->path, SECTION_NET, &n->head, "bridge", "expected a bridge of this host, found no interface %s",
@@ -244,6 +245,8 @@ static bool same_mask(const char *a, const char *b) {
         if (!*a) return true;
     }
 }
+
+bool cpumask_same(const char *a, const char *b) { return same_mask(a, b); }
 
 int steering_refresh(const Steering *st) {
     int written = 0;

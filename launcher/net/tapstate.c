@@ -403,6 +403,7 @@ void tap_judge(const VmConfig *cfg, const TapLink *links, const VmNics *others, 
         if (streq(others->running.v[k], cfg->vm.name)) return;
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetSection *n = &cfg->nets[i];
+        if (n->mode == NET_MODE_USER) continue; /* no tap, no bridge */
         _cleanup_free_ char *tap = vmconf_net_tap_name(cfg, n);
         judge_tap(cfg, n, tap, links ? &links[i] : NULL, others, errors, warnings);
         if (!n->bridge) continue;

@@ -216,20 +216,22 @@ static void add_control(Cmd *c) {
     strvec_pushf(c->argv, "socket,id=qmp-status,fd=%d,server=on,wait=off", c->facts->status_fd);
     strvec_push(c->argv, "-mon");
     strvec_push(c->argv, "chardev=qmp-status,mode=control");
+    /* A third for `kvmlaunch qmp`, `balloon` and `pin`: a client there must
+     * never keep status (one client at a time per socket) from asking. */
+    strvec_push(c->argv, "-chardev");
+    strvec_pushf(c->argv, "socket,id=qmp-control,fd=%d,server=on,wait=off", c->facts->control_fd);
+    strvec_push(c->argv, "-mon");
+    strvec_push(c->argv, "chardev=qmp-control,mode=control");
 
     _cleanup_free_ char *path = NULL;
     SerialKind kind = hostfacts_serial(c->cfg, c->facts, &path);
     if (kind == SERIAL_NONE) return;
-    if (kind == SERIAL_FILE) {
-        /* kvmlaunch opens the log as root and hands it over: QEMU's user
-         * cannot reach the runtime dir, nor should it create files. */
-        strvec_push(c->argv, "-add-fd");
-        strvec_pushf(c->argv, "fd=%d,set=%d,opaque=serial0", c->facts->serial_fd, c->facts->serial_fd);
-    }
+    /* Whatever serial says, QEMU writes into a socket the supervisor
+     * reads at once, and the supervisor sends it on (stdout, the pty, the
+     * capped log, a console client) without ever blocking the guest
+     * (serialrelay.h). */
     strvec_push(c->argv, "-chardev");
-    if (kind == SERIAL_STDOUT) strvec_push(c->argv, "stdio,id=serial0");
-    else if (kind == SERIAL_PTY) strvec_push(c->argv, "pty,id=serial0");
-    else strvec_pushf(c->argv, "file,id=serial0,path=/dev/fdset/%d,append=on", c->facts->serial_fd);
+    strvec_pushf(c->argv, "socket,id=serial0,fd=%d", c->facts->serial_fd);
     strvec_push(c->argv, "-serial");
     strvec_push(c->argv, "chardev:serial0");
 }
@@ -359,14 +361,14 @@ static char *join_fds(const int *fds, size_t n) {
     return s;
 }
 
-static void add_net(Cmd *c, size_t i) {
+/* The tap -netdev of [net] I: its queues' and vhost-net's fds. */
+static bool add_tap_netdev(Cmd *c, size_t i, const char *netdev_id, int64_t queues) {
     const NetSection *n = &c->cfg->nets[i];
     const NetFds *fds = i < c->facts->n_nets ? &c->facts->nets[i] : NULL;
-    int64_t queues = vmconf_net_queues(c->cfg, n);
     if (!fds || (int64_t)fds->queues != queues) {
         cmd_error(c, SECTION_NET, &n->head, "queues", "expected %" PRId64 " tap descriptors to pass to QEMU, found %zu", queues,
                   fds ? fds->queues : 0);
-        return;
+        return false;
     }
     bool vhost = n->vhost != VHOST_OFF && c->facts->vhost_net_usable;
     if (n->vhost == VHOST_ON && !c->facts->vhost_net_usable)
@@ -375,10 +377,8 @@ static void add_net(Cmd *c, size_t i) {
         cmd_note(c, SECTION_NET, &n->head, "vhost", "/dev/vhost-net cannot be opened: packets go through QEMU's own thread (slower)");
     if (vhost && !fds->vhost) {
         cmd_error(c, SECTION_NET, &n->head, "vhost", "expected vhost-net descriptors to pass to QEMU, found none");
-        return;
+        return false;
     }
-
-    _cleanup_free_ char *netdev_id = xasprintf("net-%s", n->head.id);
     json_object *nd = jobj("type", "tap", "id", netdev_id);
     _cleanup_free_ char *tapfds = join_fds(fds->tap, fds->queues);
     jset_str(nd, "fds", tapfds);
@@ -388,6 +388,18 @@ static void add_net(Cmd *c, size_t i) {
         jset_str(nd, "vhostfds", vfds);
     }
     push_json(c, "-netdev", nd);
+    return true;
+}
+
+static void add_net(Cmd *c, size_t i) {
+    const NetSection *n = &c->cfg->nets[i];
+    bool user = n->mode == NET_MODE_USER;
+    /* slirp is one queue inside QEMU. */
+    int64_t queues = user ? 1 : vmconf_net_queues(c->cfg, n);
+    _cleanup_free_ char *netdev_id = xasprintf("net-%s", n->head.id);
+    json_object *nd = user ? qemucmd_netdev_user(c->cfg, n, c->facts, netdev_id, c->errors) : NULL;
+    if (user && nd) push_json(c, "-netdev", nd);
+    if (user ? !nd : !add_tap_netdev(c, i, netdev_id, queues)) return;
 
     _cleanup_free_ char *dev_id = xasprintf("nic-%s", n->head.id);
     json_object *dev = jobj("driver", virtio_driver(c, "virtio-net"), "id", dev_id);
@@ -401,7 +413,7 @@ static void add_net(Cmd *c, size_t i) {
         if (c->pci) jset_int(dev, "vectors", 2 * queues + 2);
     }
     /* mtu unset: the bridge's, as the tap gets it too. */
-    int64_t mtu = n->mtu ? n->mtu : c->facts->bridge_mtu ? c->facts->bridge_mtu[i] : 0;
+    int64_t mtu = n->mtu ? n->mtu : c->facts->bridge_mtu && !user ? c->facts->bridge_mtu[i] : 0;
     if (mtu) jset_int(dev, "host_mtu", mtu);
     push_json(c, "-device", dev);
 }

@@ -1,5 +1,6 @@
 /* The supervisor locks itself down once the guest runs. From then on it only
- * waits (poll on QMP, a signalfd and a timerfd), signals and reaps QEMU,
+ * waits (poll on QMP, a signalfd and a timerfd), relays the serial console
+ * (accepting its clients), signals and reaps QEMU,
  * re-checks thread placement, logs, and at teardown removes what it created
  * and writes root-owned host knobs back. Everything else is taken away:
  * capabilities, the chance to gain any (no_new_privs), and every syscall not
@@ -122,6 +123,10 @@ static const Rule allowlist[] = {
      * carries; what it may do is bounded by the CAP_NET_ADMIN kept above. */
     ALLOW_IF3("socket", ARG_EQ(0, AF_INET), ARG_EQ(1, SOCK_DGRAM | SOCK_CLOEXEC), ARG_EQ(2, 0)),
     ALLOW_IF("ioctl", ARG_EQ(1, SIOCETHTOOL)),
+    /* The serial console (serialrelay.c): clients of NAME/console.sock,
+     * the one listening socket the supervisor holds, are accepted
+     * nonblocking; it reads and writes them, nothing more. */
+    ALLOW_IF("accept4", ARG_EQ(3, SOCK_CLOEXEC | SOCK_NONBLOCK)),
     /* Files: /proc/PID/task and /proc files (placement re-check), the journal,
      * and teardown: write root-owned knobs back (openat O_WRONLY|O_TRUNC),
      * remove what we created (files, cgroup and runtime directories), locks. */

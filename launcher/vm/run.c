@@ -184,6 +184,7 @@ static int start_and_supervise(RunSession *s) {
     notify_send(s->notify_fd, "READY=1\nSTATUS=%s runs: QEMU pid %ld, every thread pinned", cfg->vm.name, (long)s->qemu);
     /* The [vm] timeout counts from the start, not from cont. */
     Supervisor sup = { .cfg = cfg, .qmp = &s->qmp, .qemu = s->qemu, .sigfd = s->sigfd, .steering = &s->steering, .notify_fd = s->notify_fd,
+                       .serial = s->serial_on ? &s->serial : NULL, .rundir_fd = s->rt.dir_fd,
                        .timeout_at_ms = cfg->vm.timeout_ms ? s->t0 + (int64_t)cfg->vm.timeout_ms : 0 };
     int rc = supervise(&sup);
     /* The supervisor reaped QEMU. */

@@ -66,7 +66,12 @@ static bool undo(RunSession *s, RunStep step, int rc) {
     case RUN_CPUS:
         if (cpuclaim_release(name) < 0) log_warning("the CPUs of %s stay recorded until its runtime dir is gone", name);
         return true;
-    case RUN_RUNTIME: runtime_release(&s->rt); return true;
+    case RUN_RUNTIME:
+        /* `kvmlaunch pin` records CPUs for a VM that started with none. */
+        if (!run_session_reached(s, RUN_CPUS) && cpuclaim_release(name) < 0)
+            log_warning("the CPUs of %s stay recorded until its runtime dir is gone", name);
+        runtime_release(&s->rt);
+        return true;
     case RUN_SIGNALS:
         /* The mask stays: a SIGTERM that came during teardown must not kill
          * kvmlaunch now and replace its exit code; the process ends next. */
@@ -96,6 +101,8 @@ int run_session_end(RunSession *s, int rc) {
         }
     }
     steering_free(&s->steering);
+    if (s->serial_on) serial_relay_close(&s->serial);
+    s->serial_on = false;
     if (s->notify_fd >= 0) close(s->notify_fd);
     s->notify_fd = -1;
     return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,10 +22,14 @@
 #include "numa_place.h"
 #include "placement.h"
 #include "seriallog.h"
+#include "serialrelay.h"
 #include "spawn.h"
 #include "strvec.h"
 #include "supervise.h"
+#include "usernet.h"
 #include "util.h"
+#include "vmlive.h"
+#include "userdb.h"
 
 #define QMP_START_TIMEOUT_MS 30000
 #define STATUS_SOCKET "qmp.sock"
@@ -32,7 +37,11 @@
 /* What QEMU is handed, ours until the spawn and closed after it. */
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
-    int devnull, status_fd, serial_fd, seed_fd, report;
+    int devnull, status_fd, control_fd, seed_fd, report;
+    /* The serial console (serialrelay.h): the socket pair (ours, QEMU's),
+     * NAME/console.sock, where the output goes (stdout or a pty master),
+     * the pty's slave, and the file: log with its old copy. */
+    int serial_sv[2], console_fd, serial_out, pty_slave, serial_fd, log_old;
     SpawnFd *fds;
     size_t n_fds;
     TapQueues *taps;
@@ -45,17 +54,20 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->taps);
     free(k->fds);
     strv_free(k->env);
-    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->serial_fd, &k->seed_fd, &k->report };
+    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->seed_fd, &k->report, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
+                   &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
 }
 
-/* The listening socket of the status monitor, in the runtime dir. */
-static int open_status_socket(const Runtime *rt) {
+/* A listening socket in the runtime dir: the status and control
+ * monitors' (QEMU serves them) and the console's (the supervisor does). The dir is 0700,
+ * so only its owner connects. */
+static int open_listen_socket(const Runtime *rt, const char *name) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return log_error_errno(-errno, "Failed to create the status socket: %m");
+    if (fd < 0) return log_error_errno(-errno, "Failed to create the socket %s: %m", name);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rt->dir, STATUS_SOCKET);
+    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rt->dir, name);
     if (n >= (int)sizeof(sa.sun_path)) {
         close(fd);
         return log_error_errno(-ENAMETOOLONG, "The runtime dir %s is too long for a socket path", rt->dir);
@@ -81,7 +93,7 @@ static int open_serial_log(RunSession *s, const char *path) {
         seriallog_init_private(&l, path, s->rt.dir_fd);
     } else {
         bool as_root = s->p.facts.running_as_root;
-        struct passwd *pw = cfg->vm.user && as_root ? getpwnam(cfg->vm.user) : NULL;
+        struct passwd *pw = cfg->vm.user && as_root ? userdb_getpwnam(cfg->vm.user) : NULL;
         if (cfg->vm.user && as_root && !pw) return log_error_errno(-ENOENT, "Refusing the serial log %s: no user %s", path, cfg->vm.user);
         seriallog_init(&l, path, cfg->vm.user, pw, as_root);
         seriallog_set_groups(&l, s->p.facts.qemu_groups, s->p.facts.n_qemu_groups);
@@ -95,23 +107,92 @@ static int open_serial_log(RunSession *s, const char *path) {
     return fd;
 }
 
-/* The QMP pair, /dev/null, the status monitor and the serial log. */
+/* Our own stdout for the guest's output, written without blocking. A pipe
+ * or terminal is opened anew (/proc/self/fd/1): O_NONBLOCK on the file
+ * description we share would reach the shell that started us too. A
+ * regular file never makes a writer wait on a reader, and a socket
+ * cannot be opened anew: those are used as they are (the relay makes a
+ * socket nonblocking; under systemd it is the service's own stream, which
+ * kvmlaunch's stderr may share: a log line the journal cannot take at
+ * once is then lost rather than the guest held up). */
+static int open_stdout(void) {
+    struct stat st;
+    if (fstat(STDOUT_FILENO, &st) < 0) return log_error_errno(-errno, "Failed to look at stdout for the serial console: %m");
+    if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+        int fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0) return fd;
+        log_debug("Reopening stdout failed (%m): the serial console makes it nonblocking");
+    }
+    int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return log_error_errno(-errno, "Failed to duplicate stdout for the serial console: %m");
+    return fd;
+}
+
+/* serial = pty: a pty of the supervisor's own, raw, its slave owned by the
+ * VM's user as QEMU's own pty was, its path told (stderr, and
+ * NAME/console.pty for `status`). The supervisor keeps the slave open too,
+ * so that the master never hangs up while nobody has it. */
+static int open_pty(RunSession *s, SpawnKit *k) {
+    k->serial_out = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    char path[128];
+    if (k->serial_out < 0 || grantpt(k->serial_out) < 0 || unlockpt(k->serial_out) < 0 || ptsname_r(k->serial_out, path, sizeof(path)) != 0)
+        return log_error_errno(-errno, "Failed to open a pty for the serial console: %m");
+    k->pty_slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    struct termios t;
+    if (k->pty_slave < 0 || tcgetattr(k->pty_slave, &t) < 0) return log_error_errno(-errno, "Failed to open %s: %m", path);
+    cfmakeraw(&t);
+    if (tcsetattr(k->pty_slave, TCSANOW, &t) < 0) return log_error_errno(-errno, "Failed to make %s raw: %m", path);
+    struct passwd *pw = s->cfg.vm.user && s->p.facts.running_as_root ? userdb_getpwnam(s->cfg.vm.user) : NULL;
+    if (pw && fchown(k->pty_slave, pw->pw_uid, (gid_t)-1) < 0) return log_error_errno(-errno, "Failed to give %s to %s: %m", path, s->cfg.vm.user);
+    _cleanup_close_ int fd = openat(s->rt.dir_fd, CONSOLE_PTY_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || dprintf(fd, "%s\n", path) < 0) return log_error_errno(-errno, "Failed to write %s/%s: %m", s->rt.dir, CONSOLE_PTY_FILE);
+    log_notice("%s: serial console on %s", s->cfg.vm.name, path);
+    return 0;
+}
+
+/* The serial console: the socket pair QEMU's serial writes into, the
+ * console socket, and where the output goes. */
+static int open_serial(RunSession *s, SpawnKit *k) {
+    _cleanup_free_ char *path = NULL;
+    SerialKind kind = hostfacts_serial(&s->cfg, &s->p.facts, &path);
+    if (kind == SERIAL_NONE) return 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, k->serial_sv) < 0)
+        return log_error_errno(-errno, "Failed to create the serial socket pair: %m");
+    k->console_fd = open_listen_socket(&s->rt, CONSOLE_SOCKET);
+    if (k->console_fd < 0) return k->console_fd;
+    if (kind == SERIAL_STDOUT) {
+        k->serial_out = open_stdout();
+        return k->serial_out < 0 ? k->serial_out : 0;
+    }
+    if (kind == SERIAL_PTY) return open_pty(s, k);
+    /* The log and its old copy, each under the log's rules. */
+    _cleanup_free_ char *old = xasprintf("%s.1", path);
+    k->serial_fd = open_serial_log(s, path);
+    if (k->serial_fd < 0) return k->serial_fd;
+    k->log_old = open_serial_log(s, old);
+    return k->log_old < 0 ? k->log_old : 0;
+}
+
+/* The QMP pair, /dev/null, the status monitor and the serial console. */
 static int open_kit(RunSession *s, SpawnKit *k) {
     const HostFacts *facts = &s->p.facts;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, k->sv) < 0) return log_error_errno(-errno, "Failed to create the QMP socket pair: %m");
     k->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (k->devnull < 0) return log_error_errno(-errno, "Failed to open /dev/null: %m");
-    k->status_fd = open_status_socket(&s->rt);
+    k->status_fd = open_listen_socket(&s->rt, STATUS_SOCKET);
     if (k->status_fd < 0) return k->status_fd;
-    _cleanup_free_ char *serial_path = NULL;
-    if (hostfacts_serial(&s->cfg, facts, &serial_path) == SERIAL_FILE && (k->serial_fd = open_serial_log(s, serial_path)) < 0) return k->serial_fd;
-    size_t max_fds = 5;
+    k->control_fd = open_listen_socket(&s->rt, VMLIVE_SOCKET);
+    if (k->control_fd < 0) return k->control_fd;
+    int r = open_serial(s, k);
+    if (r < 0) return r;
+    size_t max_fds = 6;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
     k->fds[k->n_fds++] = (SpawnFd){ k->sv[1], facts->qmp_fd };
     k->fds[k->n_fds++] = (SpawnFd){ k->status_fd, facts->status_fd };
-    if (k->serial_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->serial_fd, facts->serial_fd };
+    k->fds[k->n_fds++] = (SpawnFd){ k->control_fd, facts->control_fd };
+    if (k->serial_sv[1] >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->serial_sv[1], facts->serial_fd };
     if (cloudinit_wanted(&s->cfg)) {
         if ((k->seed_fd = cloudinit_seed_prepare(&s->cfg, &s->rt)) < 0) return k->seed_fd;
         k->fds[k->n_fds++] = (SpawnFd){ k->seed_fd, facts->seed_fd };
@@ -125,6 +206,7 @@ static int open_taps(RunSession *s, SpawnKit *k) {
     k->taps = xcalloc(cfg->n_nets ? cfg->n_nets : 1, sizeof(TapQueues));
     for (size_t i = 0; i < cfg->n_nets; i++) {
         const NetFds *nf = &s->p.facts.nets[i];
+        if (cfg->nets[i].mode == NET_MODE_USER) continue; /* QEMU's own slirp: nothing to open */
         int r = tap_open(cfg, &cfg->nets[i], nf->vhost != NULL, &k->taps[i]);
         if (r < 0) return r;
         for (size_t q = 0; q < nf->queues; q++) {
@@ -214,6 +296,9 @@ static int place_and_cont(RunSession *s) {
     }
     run_session_mark(s, MARK_CONT);
     run_session_log_times(s);
+    /* Without it the VM runs all the same; only qmp, balloon and pin refuse it. */
+    if (vmlive_record_start(s->rt.dir_fd, cfg, vhost_open, &s->steering) < 0)
+        log_warning("%s: no live state: `kvmlaunch qmp`, `balloon` and `pin` will not work on it", cfg->vm.name);
     log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)s->qemu, (long long)(monotonic_ms() - s->t0));
     /* Before lockdown: migrate_pages is not on the supervisor's list. */
     if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(s->qemu, &cfg->memory.nodes);
@@ -222,10 +307,19 @@ static int place_and_cont(RunSession *s) {
 }
 
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .serial_fd = -1, .seed_fd = -1, .report = -1, .env = spawn_clean_env() };
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
+                   .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
-    if (r == 0) r = spawn(s, &k);
+    if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
+    if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
+    if (r == 0 && k.serial_sv[0] >= 0) {
+        /* QEMU runs: the relay takes over the console. (A reader that
+         * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */
+        serial_relay_init(&s->serial, TAKE_FD(k.serial_sv[0]), TAKE_FD(k.console_fd), TAKE_FD(k.serial_out), k.pty_slave >= 0,
+                          TAKE_FD(k.pty_slave), TAKE_FD(k.serial_fd), TAKE_FD(k.log_old), s->cfg.vm.serial_log_size);
+        s->serial_on = true;
+    }
     kit_close(&s->cfg, &k);
     return r < 0 ? r : place_and_cont(s);
 }

@@ -164,8 +164,9 @@ static int look_and_open(void *arg) {
         return 0;
     }
     /* O_NONBLOCK: a FIFO swapped in after the look must not hang us; it is
-     * refused by the fstat below. */
-    int fd = openat2_fd(dfd, name, O_WRONLY | O_APPEND | O_NOCTTY | O_NONBLOCK | (l->create ? O_CREAT : 0), 0640,
+     * refused by the fstat below. The run reads it too: the supervisor
+     * rotates it by copying it into PATH.1 (serialrelay.h). */
+    int fd = openat2_fd(dfd, name, (l->create ? O_RDWR | O_CREAT : O_WRONLY) | O_APPEND | O_NOCTTY | O_NONBLOCK, 0640,
                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
     if (fd < 0) return fault(l, errno == ELOOP ? SERIALLOG_SYMLINK : SERIALLOG_DENIED, errno);
     if (fstat(fd, &st) < 0) {

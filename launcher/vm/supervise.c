@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "serialrelay.h"
 #include "exitcode.h"
 #include "log.h"
 #include "tap.h"
@@ -150,6 +151,9 @@ int supervise(Supervisor *s) {
         }
         if (s->steering && s->steering->n) {
             if (now >= s->steer_at_ms) {
+                /* A re-pin moved the masks: keep steering where it put them. */
+                if (s->rundir_fd >= 0 && vmlive_steering_follow(s->rundir_fd, s->steering, &s->live) > 0)
+                    log_info("tap steering follows the placement `kvmlaunch pin` set");
                 steering_refresh(s->steering);
                 s->steer_at_ms = now + STEER_EVERY_MS;
             }
@@ -163,12 +167,15 @@ int supervise(Supervisor *s) {
             }
             if (next < 0 || s->kill_at_ms < next) next = s->kill_at_ms;
         }
-        struct pollfd p[2] = { { .fd = s->sigfd, .events = POLLIN }, { .fd = s->qmp ? s->qmp->fd : -1, .events = POLLIN } };
+        struct pollfd p[2 + SERIAL_RELAY_POLLFDS] = { { .fd = s->sigfd, .events = POLLIN }, { .fd = s->qmp ? s->qmp->fd : -1, .events = POLLIN } };
+        /* The serial console in the same wait: the guest's output is read
+         * as soon as it comes, whatever else the loop waits for. */
+        size_t n_serial = s->serial ? serial_relay_pollfds(s->serial, p + 2) : 0;
         /* Capped: a deadline weeks away must not overflow poll's int. */
         int wait = next < 0 ? -1 : next - now > 60000 ? 60000 : (int)(next - now);
         /* Bytes may already sit in the QMP buffer from a command's reply. */
         if (s->qmp && (s->qmp->len || s->qmp->n_events)) wait = 0;
-        int r = poll(p, 2, wait);
+        int r = poll(p, 2 + n_serial, wait);
         if (r < 0 && errno != EINTR) {
             /* Nothing can be watched any more: QEMU goes too, reaped, so
              * that the teardown after us finds it dead as it assumes. */
@@ -177,6 +184,7 @@ int supervise(Supervisor *s) {
             waitpid(s->qemu, NULL, 0);
             return EXIT_RUNTIME;
         }
+        if (r > 0 && n_serial) serial_relay_handle(s->serial, p + 2, n_serial);
         if (s->qmp) drain_events(s);
         struct signalfd_siginfo si;
         while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

@@ -23,6 +23,19 @@ check "keys" 0 "$bin" keys && contains "keys lists [disk \"ID\"]" '[disk "ID"]'
 check "keys --man" 0 "$bin" keys --man && contains "keys --man is roff" '.TH KVMLAUNCH.INI 5'
 check "keys with a stray argument" 2 "$bin" keys --man --markdown && contains "keys names what it expects" 'expected --markdown or --man'
 check "metrics with a stray argument" 2 "$bin" metrics --json && contains "metrics names what it expects" 'expected no arguments or --output FILE'
+check "console without a name" 2 "$bin" console && contains "console names what it expects" "expected one VM name"
+check "console with a bad name" 2 "$bin" console ../x
+KVMLAUNCH_RUNDIR=$tmp/run check "console of a VM not running" 1 "$bin" console klcli-none && contains "console says so" "klcli-none is not running"
+# The commands on a running VM: usage errors before anything is asked.
+check "qmp without NAME" 2 "$bin" qmp && contains "qmp names its words" "expected NAME [COMMAND [ARGS-JSON]]"
+check "qmp with ARGS-JSON no object" 2 "$bin" qmp kl-none-$$ query-status '"x"'
+check "balloon without SIZE" 2 "$bin" balloon kl-none-$$
+check "balloon with a bad SIZE" 2 "$bin" balloon kl-none-$$ 12X && contains "balloon names SIZE" "SIZE: expected a size"
+check "pin without KEY=CPULIST" 2 "$bin" pin kl-none-$$
+for c in "qmp kl-none-$$ query-status" "balloon kl-none-$$ 1G" "pin kl-none-$$ vcpu.0=0"; do
+    # shellcheck disable=SC2086
+    check "$c: not running, exit 1" 1 "$bin" $c && contains "$c names it" "kl-none-$$ is not running"
+done
 check "missing file" 2 "$bin" --dry-run "$tmp/none.ini" && contains "missing file named" "$tmp/none.ini: cannot open"
 check "a directory" 2 "$bin" --dry-run "$tmp" && contains "directory refused" "found a directory"
 

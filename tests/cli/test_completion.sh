@@ -28,7 +28,7 @@ touch "$tmp/cwd/web.ini" "$tmp/cwd/ci.ini" "$tmp/cwd/notes.txt" "$tmp/cwd/vms/db
 # Each case: the words typed (the last one is being completed) and the
 # sorted COMPREPLY expected, space-separated.
 cases=(
-    "kvmlaunch |check ci.ini cleanup empty host keys list metrics run ssh status stop vms web.ini"
+    "kvmlaunch |balloon check ci.ini cleanup console empty host keys list metrics pin qmp run ssh status stop vms web.ini"
     "kvmlaunch s|ssh status stop"
     "kvmlaunch st|status stop"
     "kvmlaunch -|--dry-run --help --quiet --verbose --version -V -h -n -q -v"
@@ -48,6 +48,17 @@ cases=(
     "kvmlaunch status web |--json"
     "kvmlaunch stop |db-1 web"
     "kvmlaunch stop web |"
+    "kvmlaunch console |db-1 web"
+    "kvmlaunch co|console"
+    "kvmlaunch console web |"
+    "kvmlaunch qmp |db-1 web"
+    "kvmlaunch qmp web |"
+    "kvmlaunch balloon d|db-1"
+    "kvmlaunch balloon web |"
+    "kvmlaunch pin |db-1 web"
+    "kvmlaunch pin web |emulator= iothreads= vcpu. vhost="
+    "kvmlaunch pin web vcpu.0=1 e|emulator="
+    "kvmlaunch pin web vcpu.0=|"
     "kvmlaunch cleanup |--all db-1 web"
     "kvmlaunch cleanup -|--all"
     "kvmlaunch list |"

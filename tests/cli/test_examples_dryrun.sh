@@ -93,7 +93,7 @@ for ini in examples/*.ini; do
         has appliance '-smp cpus=2,'
         has appliance '"driver":"raw","node-name":"fmt-root"' "a raw disk"
         has appliance '"type":"tap","id":"net-lan","fds":"' "tap queues passed as fds"
-        has appliance '-chardev file,id=serial0,' "serial to a file"
+        has appliance '-chardev socket,id=serial0,fd=' "serial to a file, through the supervisor"
         has appliance '-serial chardev:serial0'
         ;;
     ci)
@@ -104,7 +104,7 @@ for ini in examples/*.ini; do
         has ci ',snapshot=on' "writes thrown away"
         has ci 'driver=qcow2,file.driver=file,' "format and protocol explicit on -drive"
         has ci '"driver":"isa-debug-exit","id":"exit0","iobase":244,"iosize":4' "the exit device"
-        has ci '-chardev stdio,id=serial0' "serial on stdout"
+        has ci '-chardev socket,id=serial0,fd=' "serial on stdout, through the supervisor"
         lacks ci 'virtio-balloon' "balloon off"
         lacks ci '-netdev' "no network"
         ;;

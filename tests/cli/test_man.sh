@@ -39,7 +39,7 @@ fi
 [ "$n" -ge 60 ] || bad "only $n keys read from 'kvmlaunch keys'"
 
 page1=$(render man/kvmlaunch.1)
-for word in run --dry-run check host status stop cleanup --all list keys --markdown --man --json metrics --output \
+for word in run --dry-run check host status stop console cleanup --all list keys --markdown --man --json metrics --output qmp balloon pin \
     -n -q --quiet -v --verbose -h --help -V --version; do
     grep -qe "$word" <<<"$page1" || bad "kvmlaunch(1) does not mention $word"
 done

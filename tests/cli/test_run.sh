@@ -36,14 +36,16 @@ check_threads() { # PID
 # QEMU's open fds against the layout of launcher/host/hostfacts.c
 # (hostfacts_assign_fds): 0 /dev/null, 1-2 kvmlaunch's own stdout and
 # stderr, 3 the QMP socket (a socketpair with the supervisor), 4 the status
-# monitor's listening socket in the runtime dir, the serial log when it is a
-# file (QEMU's -add-fd keeps dups of it under other numbers), then the tap
-# queues and the vhost-net fds at the numbers given. Besides: QEMU's own
+# monitor's listening socket in the runtime dir, 5 the serial console (a
+# socketpair with the supervisor, which writes the log: QEMU never holds
+# the log file), then the tap queues and the vhost-net fds at the numbers
+# given, and last the control monitor's listening socket (qmp, balloon,
+# pin). Besides: QEMU's own
 # anonymous inodes (eventfd, signalfd, epoll, timerfd, io_uring). Anything
 # else, above all a regular file or socket kvmlaunch did not mean to pass
 # (a state file, a lock, the pid file), fails.
-check_qemu_fds() { # PID SUPERVISOR NAME SERIAL "TAP FDS" "VHOST FDS"
-    local q=$1 sup=$2 name=$3 serial=$4 taps=" $5 " vhosts=" $6 " f fd t bad_fds=() kinds=() peer listen
+check_qemu_fds() { # PID SUPERVISOR NAME SERIAL-LOG "TAP FDS" "VHOST FDS"
+    local q=$1 sup=$2 name=$3 serial=$4 taps=" $5 " vhosts=" $6 " f fd t bad_fds=() kinds=() peer listen ctl=
     for f in /proc/$q/fd/*; do
         fd=${f##*/}; t=$(readlink "$f") || continue
         case "$fd:$t" in
@@ -51,23 +53,29 @@ check_qemu_fds() { # PID SUPERVISOR NAME SERIAL "TAP FDS" "VHOST FDS"
             1:*|2:*) [ "$t" = "$(readlink "/proc/$sup/fd/$fd")" ] && kinds+=("kvmlaunch's own fd $fd") || bad_fds+=("$fd -> $t (not kvmlaunch's own fd $fd)") ;;
             3:socket:*) kinds+=("QMP socket") ;;
             4:socket:*) kinds+=("status monitor socket") ;;
+            5:socket:*) kinds+=("serial socket") ;;
+            *:socket:*) [ -z "$ctl" ] && ctl=$fd && kinds+=("control monitor socket") || bad_fds+=("$fd -> $t (a second socket besides the control monitor's at $ctl)") ;;
             *:/dev/net/tun) [[ "$taps" == *" $fd "* ]] && kinds+=("tap queue") || bad_fds+=("$fd -> $t (no tap queue is at $fd)") ;;
             *:/dev/vhost-net) [[ "$vhosts" == *" $fd "* ]] && kinds+=("vhost-net") || bad_fds+=("$fd -> $t (no vhost-net fd is at $fd)") ;;
-            *:"$serial") [ -n "$serial" ] && kinds+=("serial log") || bad_fds+=("$fd -> $t") ;;
+            *:"$serial") bad_fds+=("$fd -> $t (the serial log is the supervisor's to write)") ;;
             *:anon_inode:\[eventfd\]|*:anon_inode:\[signalfd\]|*:anon_inode:\[eventpoll\]|*:anon_inode:\[timerfd\]|*:anon_inode:\[io_uring\])
                 kinds+=("QEMU's own ${t#anon_inode:}") ;;
             *) bad_fds+=("$fd -> $t") ;;
         esac
     done
     for fd in $5 $6; do [ -e "/proc/$q/fd/$fd" ] || bad_fds+=("$fd: no fd there, a tap or vhost-net fd was expected"); done
-    [ -n "$serial" ] && ! printf '%s\n' "${kinds[@]}" | grep -q "serial log" && bad_fds+=("the serial log $serial is not open")
-    # The two sockets for what they are (ss: the peer of fd 3, the path of
-    # fd 4; ss sees the sockets of its own network namespace: $SS_NS).
+    printf '%s\n' "${kinds[@]}" | grep -q "serial socket" || bad_fds+=("5: no serial socket")
+    # The sockets for what they are (ss: the peers of fds 3 and 5, the paths
+    # of fd 4 and the control monitor's; ss sees the sockets of its own network namespace: $SS_NS).
     if command -v ss >/dev/null; then
         peer=$(${SS_NS:+ip netns exec "$SS_NS"} ss -xpnH 2>/dev/null | awk -v p="pid=$q,fd=3)" 'index($0, p) { print $8; exit }')
         [ -n "$peer" ] && [ -n "$(find "/proc/$sup/fd" -lname "socket:\[$peer\]" 2>/dev/null)" ] || bad_fds+=("3: its peer ($peer) is not a socket of the supervisor")
+        peer=$(${SS_NS:+ip netns exec "$SS_NS"} ss -xpnH 2>/dev/null | awk -v p="pid=$q,fd=5)" 'index($0, p) { print $8; exit }')
+        [ -n "$peer" ] && [ -n "$(find "/proc/$sup/fd" -lname "socket:\[$peer\]" 2>/dev/null)" ] || bad_fds+=("5: its peer ($peer) is not a socket of the supervisor")
         listen=$(${SS_NS:+ip netns exec "$SS_NS"} ss -xlpnH 2>/dev/null | awk -v p="pid=$q,fd=4)" 'index($0, p) { print $5; exit }')
         [ "$listen" = "$KVMLAUNCH_RUNDIR/$name/qmp.sock" ] || bad_fds+=("4: listens on '$listen', not the runtime dir's qmp.sock")
+        listen=$(${SS_NS:+ip netns exec "$SS_NS"} ss -xlpnH 2>/dev/null | awk -v p="pid=$q,fd=$ctl)" 'index($0, p) { print $5; exit }')
+        [ "$listen" = "$KVMLAUNCH_RUNDIR/$name/control.sock" ] || bad_fds+=("$ctl: listens on '$listen', not the runtime dir's control.sock")
     fi
     [ ${#bad_fds[@]} = 0 ] && ok "QEMU's fds are the ones meant: $(printf '%s\n' "${kinds[@]}" | sort | uniq -c | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g')" ||
         { bad "QEMU holds fds kvmlaunch did not mean to pass:"; printf '  %s\n' "${bad_fds[@]}"; ls -l "/proc/$q/fd"; }
@@ -145,7 +153,7 @@ fi
 
 # 2b. With taps (a VM without a kernel, in a network namespace of this
 # test's own): the queues sit at the fds of hostfacts' layout, after the
-# serial log's; the same privileges and environment.
+# serial socket's; the same privileges and environment.
 if [ -c /dev/net/tun ] && command -v ip >/dev/null && ip netns add "klrun$$" 2>/dev/null; then
     ns=klrun$$
     defer ip netns del "$ns"

@@ -12,7 +12,8 @@
 #    another (20 starts or 30 s): nothing ever lands in the root-only one;
 # 4. the log in the user's directory gets the guest's console, owned by
 #    the user; the default log (serial.log in the runtime dir, kvmlaunch's
-#    own, mode 0700) too, QEMU writing through the descriptor it was given.
+#    own, mode 0700) too, written by the supervisor, which relays the
+#    console (include/serialrelay.h): QEMU holds no descriptor of it.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root "the log is opened as another user"
@@ -63,7 +64,8 @@ vm pubnew "$tmp/pub/new.log"
 refused pubnew "$user cannot create $tmp/pub/new.log: Permission denied" "a new log in root's 0755 directory"
 [ -e "$tmp/pub/new.log" ] && bad "$tmp/pub/new.log was created" || ok "$tmp/pub/new.log was not created"
 
-# 2. Directories other users can write, and a link on the way.
+# 2. Directories other users can write, and a link on the way (or as the
+# log's old copy).
 mkdir -m 0700 "$tmp/rootonly"
 mkdir "$tmp/ww" "$tmp/st" "$tmp/gw" "$tmp/other" "$tmp/u"
 chmod 0777 "$tmp/ww"; chmod 1777 "$tmp/st"
@@ -77,6 +79,11 @@ vm st "$tmp/st/log";       refused st "$shared $tmp/st \(owner uid 0, mode 1777\
 vm gw "$tmp/gw/log";       refused gw "$shared $tmp/gw \(owner uid 0, mode 0775\) writable by its group$" "a group-writable directory (the user's group)"
 vm other "$tmp/other/log"; refused other "$shared $tmp/other \(owner uid [0-9]+, mode 0755\) owned by another user$" "another user's directory"
 vm lnk "$tmp/u/lnk/log";   refused lnk "expected a path without symbolic links \(none is followed\), found one on the way to $tmp/u/lnk/log$" "a symbolic link on the way"
+# The log's old copy (PATH.1, serial-log-size) under the same rules: a
+# link there to a root file is refused, and the file is untouched.
+ln -s "$precious" "$tmp/u/rot.log.1"
+vm rot "$tmp/u/rot.log";   refused rot "the rotated copy: expected a regular file \(or none: it is created\), found a symbolic link at $tmp/u/rot.log.1$" "a symbolic link as the old copy"
+[ "$(cat "$precious")" = "precious $$" ] && ok "$precious is as it was" || bad "$precious was written through the old copy"
 left=$(find "$tmp/ww" "$tmp/st" "$tmp/gw" "$tmp/other" "$tmp/rootonly" -mindepth 1)
 [ -z "$left" ] && ok "no log was created in any of them" || bad "created: $left"
 
@@ -136,8 +143,10 @@ if wait_for 90 grep -qs "KVMLAUNCH-GUEST: stay" "$rlog"; then
     [ "$(stat -c '%U %a' "$KVMLAUNCH_RUNDIR/$vm_prefix-dflt")" = "root 700" ] && ok "the runtime dir is kvmlaunch's own, 0700" ||
         bad "the runtime dir: $(stat -c '%U %a' "$KVMLAUNCH_RUNDIR/$vm_prefix-dflt")"
     q=$(qemu_of dflt)
-    [ -n "$q" ] && [ "$(stat -c %U "/proc/$q")" = "$user" ] && find "/proc/$q/fd" -lname "$rlog" | grep -q . &&
-        ok "QEMU, as $user, holds the log it cannot open itself" || bad "QEMU ($q) does not hold $rlog as $user"
+    [ -n "$q" ] && [ "$(stat -c %U "/proc/$q")" = "$user" ] && ! find "/proc/$q/fd" -lname "$rlog*" | grep -q . &&
+        find "/proc/$sup/fd" -lname "$rlog" | grep -q . && find "/proc/$sup/fd" -lname "$rlog.1" | grep -q . &&
+        ok "the supervisor holds the log and its old copy; QEMU, as $user, holds neither" ||
+        { bad "who holds $rlog: QEMU ($q): $(find "/proc/$q/fd" -lname "$rlog*" | wc -l) fds, the supervisor: $(find "/proc/$sup/fd" -lname "$rlog*" | wc -l)"; }
 else
     bad "no guest output in $rlog"; cat "$tmp/dflt.err"
 fi

@@ -24,6 +24,25 @@ for ini in examples/*.ini; do
     if cmp -s "$tmp/dyn" "$tmp/sta"; then ok "--dry-run $ini: the same output"; else bad "--dry-run $ini differs:"; diff "$tmp/dyn" "$tmp/sta" | head -5; fi
 done
 
+# Users and groups: the static build reads /etc/passwd and /etc/group
+# itself (include/userdb.h: a static glibc crashes loading NSS modules), and
+# must find the same identity as the dynamic build, supplementary groups
+# included, and call a user it does not know unknown, not crash.
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
+    make_user klst
+    g=klstg$$
+    groupadd --system "$g" && defer groupdel "$g" && usermod -aG "$g" "$user" || bad "groupadd/usermod $g"
+    for u in "$user" "klst-none-$$"; do
+        vm_ini "id-$u" vm.memory=64M vm.vcpus=1 "vm.user=$u"
+        KVMLAUNCH_RUNDIR=$tmp "$bin" check "$tmp/id-$u.ini" 2>&1 | grep -E "^[A-Z]+ +user " > "$tmp/dyn.id"
+        KVMLAUNCH_RUNDIR=$tmp "$static" check "$tmp/id-$u.ini" > "$tmp/sta.out" 2>&1; rc=$?
+        grep -E "^[A-Z]+ +user " "$tmp/sta.out" > "$tmp/sta.id"
+        want=$g; [ "$u" = "$user" ] || want="found no user"
+        if [ $rc -lt 128 ] && grep -q "$want" "$tmp/sta.id" && cmp -s "$tmp/dyn.id" "$tmp/sta.id"; then ok "check's user line, static as dynamic: $(head -1 "$tmp/sta.id")"
+        else bad "check of user $u: static exit $rc, not /$want/ or not as dynamic:"; cat "$tmp/sta.out" "$tmp/dyn.id"; fi
+    done
+fi
+
 if [ "$(id -u)" != 0 ] || ! command -v qemu-system-x86_64 >/dev/null; then
     skip "the soak with the static build: starting VMs needs root and qemu-system-x86_64"
     finish

@@ -70,7 +70,8 @@ typedef struct Fixture {
     char *overlay_dir;              /* owned: QEMU's TMPDIR, where -drive snapshot=on puts its overlay */
     char *log_path;                 /* owned: QEMU's stdout and stderr */
     const char *status_path;        /* the status monitor's socket (in strings) */
-    const char *serial_path;        /* the serial log kvmlaunch would open, or NULL (in strings) */
+    const char *serial_path;        /* the serial log kvmlaunch would write, or NULL (in strings) */
+    int serial_sock;                /* ours of the serial socket pair (the supervisor's, in a run), or -1 */
     char *hugetlbfs;                /* owned: a hugetlbfs the test mounted, or NULL */
     HugeReserve huge;
     int *src_fd, *dst_fd;           /* owned: descriptors for QEMU, and the numbers they get there */
@@ -486,30 +487,34 @@ static void print_log(Fixture *f) {
 
 /* The descriptors HostFacts numbers besides the NICs', opened as kvmlaunch
  * opens them: QMP (one end of a socketpair; ours is returned), the status
- * monitor's listening socket, and the serial log when serial is a file. */
+ * and control monitors' listening sockets, and the serial socket pair
+ * unless serial = none (the guest never runs here, so nothing is relayed). */
 static int open_control_fds(Fixture *f) {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) FAILF(f, "socketpair: %s", strerror(errno));
     add_child_fd(f, sp[1], f->facts.qmp_fd);
     f->qmp.fd = sp[0]; /* closed on teardown if QMP never connects */
 
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    f->status_path = fstr(f, "%s/status.sock", f->tmpdir);
-    if (strlen(f->status_path) >= sizeof(sa.sun_path)) FAILF(f, "%s: too long for a socket address", f->status_path);
-    memcpy(sa.sun_path, f->status_path, strlen(f->status_path) + 1);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) FAILF(f, "socket: %s", strerror(errno));
-    add_child_fd(f, s, f->facts.status_fd);
-    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0) FAILF(f, "listen on %s: %s", f->status_path, strerror(errno));
+    /* The status monitor's and the control monitor's (qmp, balloon, pin). */
+    for (int k = 0; k < 2; k++) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const char *path = k ? fstr(f, "%s/control.sock", f->tmpdir) : (f->status_path = fstr(f, "%s/status.sock", f->tmpdir));
+        if (strlen(path) >= sizeof(sa.sun_path)) FAILF(f, "%s: too long for a socket address", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0) FAILF(f, "socket: %s", strerror(errno));
+        add_child_fd(f, s, k ? f->facts.control_fd : f->facts.status_fd);
+        if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0) FAILF(f, "listen on %s: %s", path, strerror(errno));
+    }
 
     char *serial = NULL;
-    if (hostfacts_serial(&f->cfg, &f->facts, &serial) == SERIAL_FILE) {
-        f->serial_path = ftake(f, serial);
-        int fd = open(serial, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
-        if (fd < 0) FAILF(f, "serial log %s: %s", serial, strerror(errno));
-        add_child_fd(f, fd, f->facts.serial_fd);
-    } else {
-        free(serial);
+    if (hostfacts_serial(&f->cfg, &f->facts, &serial) == SERIAL_FILE) f->serial_path = ftake(f, serial);
+    else free(serial);
+    if (f->facts.serial_fd >= 0) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) FAILF(f, "socketpair: %s", strerror(errno));
+        add_child_fd(f, sv[1], f->facts.serial_fd);
+        f->serial_sock = sv[0];
     }
     f->qmp.fd = -1;
     return sp[0];
@@ -920,7 +925,8 @@ static void check_status_monitor(Fixture *f) {
 }
 
 /* What only the process shows: the seccomp sandbox, locked memory, and the
- * serial log handed over as a descriptor. */
+ * serial console: a socket at its number, never the log itself (the
+ * supervisor writes that). */
 static void check_process(Fixture *f) {
     char *status = read_text(fstr(f, "/proc/%d/status", (int)f->pid));
     const char *sec = status ? strstr(status, "\nSeccomp:") : NULL;
@@ -929,16 +935,18 @@ static void check_process(Fixture *f) {
     free(status);
     if (mode != 2) FAILF(f, "-sandbox on: expected Seccomp: 2 (filter) in /proc/%d/status, found %ld", (int)f->pid, mode);
     if (f->cfg.memory.lock && locked <= 0) FAILF(f, "[memory] lock: expected VmLck > 0, found %ld kB", locked);
-    if (!f->serial_path) return;
-    bool open_there = false;
-    for (int fd = 0; fd < 1024 && !open_there; fd++) {
-        char target[PATH_MAX];
-        ssize_t n = readlink(fstr(f, "/proc/%d/fd/%d", (int)f->pid, fd), target, sizeof(target) - 1);
+    if (f->facts.serial_fd < 0) return;
+    char target[PATH_MAX];
+    ssize_t n = readlink(fstr(f, "/proc/%d/fd/%d", (int)f->pid, f->facts.serial_fd), target, sizeof(target) - 1);
+    if (n > 0) target[n] = '\0';
+    if (n <= 0 || strncmp(target, "socket:", 7))
+        FAILF(f, "serial: expected QEMU to hold the serial socket at fd %d, found %s", f->facts.serial_fd, n > 0 ? target : "nothing");
+    for (int fd = 0; fd < 1024 && f->serial_path; fd++) {
+        n = readlink(fstr(f, "/proc/%d/fd/%d", (int)f->pid, fd), target, sizeof(target) - 1);
         if (n <= 0) continue;
         target[n] = '\0';
-        open_there = streq(target, f->serial_path);
+        if (streq(target, f->serial_path)) FAILF(f, "serial: QEMU holds the log %s (fd %d): the supervisor is to write it", f->serial_path, fd);
     }
-    if (!open_there) FAILF(f, "serial: expected QEMU to hold %s open", f->serial_path);
 }
 
 /* ---- one example from start to end ---------------------------------------- */
@@ -963,6 +971,7 @@ static int fixture_setup(void **state) {
     f->log_path = xasprintf("%s/qemu.log", f->tmpdir);
     memset(&f->qmp, 0, sizeof(f->qmp));
     f->qmp.fd = -1; /* not connected: qmp_close does nothing */
+    f->serial_sock = -1;
     f->passed = false;
     if (mkdir(f->overlay_dir, 0700) < 0) {
         fprintf(stderr, "%s: mkdir %s: %s\n", f->label, f->overlay_dir, strerror(errno));
@@ -988,6 +997,8 @@ static int fixture_teardown(void **state) {
         print_log(f);
     }
     qmp_close(&f->qmp);
+    if (f->serial_sock >= 0) close(f->serial_sock);
+    f->serial_sock = -1;
     close_child_fds(f);
     restore_hugepages(f);
     if (f->hugetlbfs && umount2(f->hugetlbfs, MNT_DETACH) < 0) fprintf(stderr, "WARNING: umount %s: %s\n", f->hugetlbfs, strerror(errno));

@@ -448,6 +448,45 @@ static void test_v2_root(void **state) {
     fake_root_teardown(&e);
 }
 
+/* `kvmlaunch pin` on v2: a group's cpuset.cpus read, rewritten and read
+ * back (the effective set); a group the VM lacks is -ENOENT; CPUs the base
+ * lacks are refused. */
+static void test_v2_live_repin(void **state) {
+    (void)state;
+    Env e;
+    assert_int_equal(fake_root_setup(&e, "cgroup2-numa2"), 0);
+    HostRoot hr = HOSTROOT_INIT;
+    CgroupLayout l;
+    open_root(&hr, &l);
+    VmConfig cfg;
+    load(VM_A, &cfg);
+    Placement p;
+    placement_a(&p);
+    CgroupVm vm;
+    assert_int_equal(cgroup_setup_vm(&hr, &l, &cfg, &p, 4242, &vm), 0);
+    char *text = NULL;
+    assert_int_equal(cgroup_group_cpus_read(&hr, &l, "vm1", "vcpu0", &text), 0);
+    assert_string_equal(text, "1");
+    free(text);
+    assert_int_equal(cgroup_group_cpus_write(&hr, &l, "vm1", "vcpu0", "5-6"), 0);
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/vcpu0/cpuset.cpus", "5-6\n");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/vcpu0/cpuset.cpus.effective", "5-6\n");
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/vcpu0/cgroup.threads", "4243\n");
+    assert_int_equal(cgroup_group_cpus_write(&hr, &l, "vm1", "emulator", "2"), 0);
+    assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/vm1/emulator/cpuset.cpus", "2\n");
+    assert_int_equal(cgroup_group_cpus_read(&hr, &l, "vm1", "iothread0", &text), -ENOENT);
+    assert_null(text);
+    assert_true(cgroup_group_cpus_write(&hr, &l, "vm1", "vcpu1", "9") < 0);
+    assert_int_equal(cgroup_group_cpus_write(&hr, &l, "vm1", "../vm2", "1"), -EINVAL);
+    assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
+    assert_top_bare(&e, &hr, "/sys/fs/cgroup");
+    placement_free(&p);
+    vmconf_free(&cfg);
+    cgroup_layout_free(&l);
+    hostroot_close(&hr);
+    fake_root_teardown(&e);
+}
+
 /* Two VMs share kvmlaunch/ and the root's +cpuset; a cgroup of someone
  * else that uses cpuset keeps it enabled. */
 static void test_v2_shared(void **state) {
@@ -952,7 +991,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_mounts), cmocka_unit_test(test_parse_self),
         cmocka_unit_test(test_groups_and_plan), cmocka_unit_test(test_groups_from_placement),
-        cmocka_unit_test(test_v2_root), cmocka_unit_test(test_v2_shared),
+        cmocka_unit_test(test_v2_root), cmocka_unit_test(test_v2_live_repin), cmocka_unit_test(test_v2_shared),
         cmocka_unit_test(test_v2_stale_busy_cleanup), cmocka_unit_test(test_v2_delegated),
         cmocka_unit_test(test_v1), cmocka_unit_test(test_cleanup_dead), cmocka_unit_test(test_none),
     };

@@ -311,14 +311,15 @@ static void test_qemu_argv(void **state) {
         f.kvm_usable = true;
         f.stdout_kind = STDOUT_PIPE;
         hostfacts_assign_fds(&cfg, &f);
-        /* After the NIC's two tap queues (5, 6): 3 QMP, 4 status. */
-        assert_int_equal(f.seed_fd, 7);
+        /* Last: 3 QMP, 4 status, 5 the serial pair, 6 and 7 the taps,
+         * 8 the control monitor. */
+        assert_int_equal(f.seed_fd, 9);
         StrVec argv = { 0 };
         ErrList errors = { 0 }, notes = { 0 };
         assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), 0);
         _cleanup_free_ char *all = strvec_join(&argv, "\n");
-        assert_non_null(strstr(all, "\n-add-fd\nfd=7,set=7,opaque=cloud-init-seed\n"));
-        assert_non_null(strstr(all, "\n-blockdev\n{\"driver\":\"file\",\"node-name\":\"seed-file\",\"filename\":\"/dev/fdset/7\",\"read-only\":true}\n"));
+        assert_non_null(strstr(all, "\n-add-fd\nfd=9,set=9,opaque=cloud-init-seed\n"));
+        assert_non_null(strstr(all, "\n-blockdev\n{\"driver\":\"file\",\"node-name\":\"seed-file\",\"filename\":\"/dev/fdset/9\",\"read-only\":true}\n"));
         assert_non_null(strstr(all, "\n-blockdev\n{\"driver\":\"raw\",\"node-name\":\"seed\",\"file\":\"seed-file\",\"read-only\":true}\n"));
         char dev[128];
         snprintf(dev, sizeof(dev), "\n-device\n{\"driver\":\"%s\",\"id\":\"cloud-init-seed\",\"drive\":\"seed\"}\n", cases[m].driver);
@@ -352,23 +353,8 @@ static void test_qemu_argv(void **state) {
 
 static void test_ssh_state(void **state) {
     (void)state;
-    int port = 0;
-    char addr[VMSSH_ADDR_MAX];
-#define FWD(proto, a, hp, gp) "{\"net\":\"n\",\"proto\":\"" proto "\",\"address\":\"" a "\",\"host_port\":" #hp ",\"guest_port\":" #gp ",\"auto\":true}"
-    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "127.0.0.1", 8080, 80) "," FWD("tcp", "127.0.0.2", 40022, 22) "]", 22, addr, &port), 0);
-    assert_int_equal(port, 40022);
-    assert_string_equal(addr, "127.0.0.2");
-    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "0.0.0.0", 2222, 22) "]", 22, addr, &port), 0);
-    assert_int_equal(port, 2222);
-    assert_string_equal(addr, "127.0.0.1"); /* every address: reached on loopback */
-    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "127.0.0.1", 8080, 80) "]", 22, addr, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("[" FWD("udp", "127.0.0.1", 5353, 22) "]", 22, addr, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "127.0.0.1", 0, 22) "," FWD("tcp", "127.0.0.1", 70000, 22) "]", 22, addr, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("[" FWD("tcp", "localhost", 2222, 22) "]", 22, addr, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("[]", 22, addr, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("", 22, addr, &port), -ENOENT);
-    assert_int_equal(vmssh_parse_forwards("{\"proto\":\"tcp\"}", 22, addr, &port), -ENOENT);
-#undef FWD
+    assert_string_equal(vmssh_reach_addr("0.0.0.0"), "127.0.0.1"); /* every address: reached on loopback */
+    assert_string_equal(vmssh_reach_addr("127.0.0.2"), "127.0.0.2");
 
     char *user, *key;
     assert_int_equal(vmssh_parse_login("user ci\nkey /k/id\n", &user, &key), 0);

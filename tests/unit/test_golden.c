@@ -110,7 +110,7 @@ typedef struct PathFact {
 } PathFact;
 
 typedef struct FactSpec {
-    bool nokvm, novhost, root;
+    bool nokvm, novhost, root, noport;
     StdoutKind stdout_kind;
     char *qemu;                     /* owned; NULL: [vm] qemu or qemu-system-x86_64 */
     PathFact *paths;                /* owned */
@@ -141,6 +141,7 @@ static char *factspec_parse(const char *data, FactSpec *fs) {
         if (streq(w, "nokvm")) { fs->nokvm = true; continue; }
         if (streq(w, "novhost")) { fs->novhost = true; continue; }
         if (streq(w, "root")) { fs->root = true; continue; }
+        if (streq(w, "noport")) { fs->noport = true; continue; }
         if (streq(w, "stdout=terminal")) { fs->stdout_kind = STDOUT_TERMINAL; continue; }
         if (streq(w, "stdout=pipe")) { fs->stdout_kind = STDOUT_PIPE; continue; }
         if (streq(w, "stdout=other")) { fs->stdout_kind = STDOUT_OTHER; continue; }
@@ -192,6 +193,19 @@ static void facts_build(const VmConfig *cfg, FactSpec *fs, HostFacts *f) {
         if (factspec_find(fs, file, PF_QCOW2)) d->detected_format = FORMAT_QCOW2;
         if (factspec_find(fs, file, PF_RAW)) d->detected_format = FORMAT_RAW;
         if (!d->exists) *d = (DiskFacts){ false, false, FORMAT_RAW };
+    }
+    /* mode = user: a written host port as it is, auto ones 40000, 40001,
+     * ... in file order (the probe's choice, made stable); noport: the
+     * probe found none for auto. */
+    f->user_nets = xcalloc(cfg->n_nets ? cfg->n_nets : 1, sizeof(UserNetFacts));
+    int next_port = 40000;
+    for (size_t i = 0; i < cfg->n_nets; i++) {
+        const NetForwards *fw = &cfg->nets[i].forward;
+        f->user_nets[i].n = fw->n;
+        f->user_nets[i].fwd = xcalloc(fw->n ? fw->n : 1, sizeof(FwdFact));
+        for (size_t k = 0; k < fw->n; k++)
+            f->user_nets[i].fwd[k] = fs->noport && !fw->v[k].host_port ? (FwdFact){ 0, -EADDRNOTAVAIL }
+                                   : (FwdFact){ fw->v[k].host_port ? fw->v[k].host_port : next_port++, 0 };
     }
     hostfacts_assign_fds(cfg, f);
 }

@@ -35,17 +35,18 @@ static void test_fd_layout(void **state) {
     hostfacts_assign_fds(&cfg, &f);
     assert_int_equal(f.qmp_fd, 3);
     assert_int_equal(f.status_fd, 4);
-    assert_int_equal(f.serial_fd, -1); /* a terminal: serial on stdout */
+    /* A terminal: serial on stdout, through the serial socket pair. */
+    assert_int_equal(f.serial_fd, 5);
     assert_int_equal(f.n_nets, 2);
     assert_int_equal(f.nets[0].queues, 2);
-    assert_int_equal(f.nets[0].tap[0], 5);
-    assert_int_equal(f.nets[0].tap[1], 6);
-    assert_int_equal(f.nets[0].vhost[0], 7);
-    assert_int_equal(f.nets[0].vhost[1], 8);
-    assert_int_equal(f.nets[1].tap[0], 9);
+    assert_int_equal(f.nets[0].tap[0], 6);
+    assert_int_equal(f.nets[0].tap[1], 7);
+    assert_int_equal(f.nets[0].vhost[0], 8);
+    assert_int_equal(f.nets[0].vhost[1], 9);
+    assert_int_equal(f.nets[1].tap[0], 10);
     assert_null(f.nets[1].vhost); /* vhost = off */
     /* Assigning again (after the facts changed) replaces the layout; a
-     * serial log file takes the place after the status monitor. */
+     * serial log file goes through the same socket pair. */
     f.vhost_net_usable = false;
     f.stdout_kind = STDOUT_OTHER;
     hostfacts_assign_fds(&cfg, &f);
@@ -53,6 +54,14 @@ static void test_fd_layout(void **state) {
     assert_null(f.nets[0].vhost);
     assert_int_equal(f.nets[0].tap[0], 6);
     assert_int_equal(f.nets[1].tap[0], 8);
+    hostfacts_free(&f);
+    vmconf_free(&cfg);
+    /* serial = none: no socket pair, the taps move up. */
+    load("[vm]\nname = t\nmemory = 1G\nvcpus = 4\nserial = none\n[net \"a\"]\n", &cfg);
+    f = (HostFacts){ 0 };
+    hostfacts_assign_fds(&cfg, &f);
+    assert_int_equal(f.serial_fd, -1);
+    assert_int_equal(f.nets[0].tap[0], 5);
     hostfacts_free(&f);
     vmconf_free(&cfg);
 }

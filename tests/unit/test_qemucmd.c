@@ -142,12 +142,13 @@ static void test_host_errors(void **state) {
     errlist_clear(&notes);
     hostfacts_free(&f);
 
-    /* With KVM and vhost-net: kvm, -cpu host, vhostfds after the tap fds. */
+    /* With KVM and vhost-net: kvm, -cpu host, vhostfds after the tap fds
+     * (which follow the serial socket at 5). */
     fake_facts(&cfg, &f, true, true);
     assert_int_equal(qemucmd_build(&cfg, &f, &argv, &errors, &notes), 0);
     assert_non_null(arg_after(argv.v, "-accel", "kvm"));
     assert_non_null(arg_after(argv.v, "-cpu", "host"));
-    assert_non_null(arg_after(argv.v, "-netdev", "\"fds\":\"5:6:7:8\",\"vhost\":true,\"vhostfds\":\"9:10:11:12\""));
+    assert_non_null(arg_after(argv.v, "-netdev", "\"fds\":\"6:7:8:9\",\"vhost\":true,\"vhostfds\":\"10:11:12:13\""));
     assert_non_null(arg_after(argv.v, "-device", "\"mq\":true,\"vectors\":10"));
     assert_int_equal(notes.n, 0);
     strvec_clear(&argv);

@@ -383,6 +383,7 @@ TO_INT(mem_policy, MemPolicy) TO_INT(sched_kind, SchedKind) TO_INT(thp_mode, Thp
 TO_INT(irqbalance_mode, IrqbalanceMode) TO_INT(disk_format, DiskFormat) TO_INT(disk_bus, DiskBus) TO_INT(cache_mode, CacheMode)
 TO_INT(aio_mode, AioMode) TO_INT(discard_mode, DiscardMode) TO_INT(io_scheduler, IoScheduler) TO_INT(vhost_mode, VhostMode)
 TO_INT(xps_mode, XpsMode) TO_INT(offloads_mode, OffloadsMode) TO_INT(cpu_spec_kind, CpuSpecKind)
+TO_INT(net_mode, NetMode) TO_INT(fwd_proto, FwdProto)
 #undef TO_INT
 
 /* One table per enum, and the lookups both ways agree with it. */
@@ -392,7 +393,7 @@ static void test_enum_tables(void **state) {
 #define T(name) { name##_table, name##_to, name##_from_string }
         T(machine_type), T(accel_kind), T(serial_kind), T(mem_backing), T(mem_policy), T(sched_kind), T(thp_mode),
         T(thp_defrag), T(irqbalance_mode), T(disk_format), T(disk_bus), T(cache_mode), T(aio_mode), T(discard_mode),
-        T(io_scheduler), T(vhost_mode), T(xps_mode), T(offloads_mode), T(cpu_spec_kind),
+        T(io_scheduler), T(vhost_mode), T(xps_mode), T(offloads_mode), T(cpu_spec_kind), T(net_mode), T(fwd_proto),
 #undef T
     };
     for (size_t i = 0; i < ELEMENTSOF(tables); i++) {

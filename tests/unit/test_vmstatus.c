@@ -247,6 +247,23 @@ static void test_render_full(void **state) {
                   "  eth0 rx-gro: now on (was off)\n");
 }
 
+/* Where the console is: the socket, the pty with serial = pty, or none. */
+static void test_render_console(void **state) {
+    (void)state;
+    const char *head = "{\"name\":\"c\",\"kvmlaunch_pid\":1,\"qemu_pid\":2,\"state\":\"running\",\"uptime_s\":1,\"vcpus\":[],"
+                       "\"memory\":null,\"balloon\":{\"enabled\":false},\"ksm\":{},";
+    const char *lines = "c: running, kvmlaunch pid 1, QEMU pid 2, up 1s\n  memory by node: unknown\n  balloon: not enabled\n  ksm: n/a\n";
+    _cleanup_free_ char *j1 = xasprintf("%s\"console\":{\"socket\":\"/run/kvmlaunch/c/console.sock\",\"pty\":\"/dev/pts/7\"}}", head);
+    _cleanup_free_ char *t1 = xasprintf("%s  console: /run/kvmlaunch/c/console.sock; pty /dev/pts/7\n", lines);
+    assert_render(j1, t1);
+    _cleanup_free_ char *j2 = xasprintf("%s\"console\":{\"socket\":\"/run/kvmlaunch/c/console.sock\",\"pty\":null}}", head);
+    _cleanup_free_ char *t2 = xasprintf("%s  console: /run/kvmlaunch/c/console.sock\n", lines);
+    assert_render(j2, t2);
+    _cleanup_free_ char *j3 = xasprintf("%s\"console\":{\"socket\":null,\"pty\":null}}", head);
+    _cleanup_free_ char *t3 = xasprintf("%s  console: none (serial = none)\n", lines);
+    assert_render(j3, t3);
+}
+
 static void test_render_unknowns(void **state) {
     (void)state;
     /* What could not be read says so instead of inventing a value. */
@@ -301,6 +318,7 @@ int main(void) {
         cmocka_unit_test(test_knobs),
         cmocka_unit_test(test_offloads),
         cmocka_unit_test(test_render_full),
+        cmocka_unit_test(test_render_console),
         cmocka_unit_test(test_render_unknowns),
         cmocka_unit_test(test_render_balloon_forms),
     };
