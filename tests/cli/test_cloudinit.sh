@@ -14,7 +14,7 @@ set -u
 need_root "QEMU is started as another user"
 need_cmd qemu-system-x86_64 ssh-keygen
 need_cmd isoinfo -- make deps installs genisoimage
-need_cmd blkid losetup python3
+need_cmd blkid losetup python3 jq
 
 make_tmp --rundir
 vms_named klci-$$
@@ -259,6 +259,26 @@ echo "[$(fwd 127.0.0.1 "$port" 22)]" > "$KVMLAUNCH_RUNDIR/$(name b)/forwards.jso
 kssh "$(name b)" -- true 2> "$tmp/s.err"; rc=$?
 [ $rc = 2 ] && grep -q "has no \[cloud-init\] ssh-key" "$tmp/s.err" && ok "a VM without ssh-key: exit 2" || bad "no ssh-key: exit $rc: $(cat "$tmp/s.err")"
 
+# A real mode = user forward (QEMU's slirp) to a guest with no sshd (this
+# one sits in the BIOS): slirp takes the connection, no banner comes,
+# --wait runs out (255) at the port the run recorded.
+vm_ini u "cloud-init.user=kl" "cloud-init.ssh-key=$tmp/id.pub" "[net \"n0\"]
+mode = user
+forward = tcp:auto:22"
+"$bin" "$tmp/u.ini" > "$tmp/u.out" 2>&1 &
+pids+=($!); sup_u=$!
+if wait_for 30 vm_running u; then
+    uport=$(jq -r '.[] | select(.guest_port == 22) | .host_port' "$KVMLAUNCH_RUNDIR/$(name u)/forwards.json" 2> /dev/null)
+    KVMLAUNCH_SSH=$tmp/fakessh "$bin" ssh "$(name u)" --wait 2s -- true 2> "$tmp/u.err"; rc=$?
+    [ $rc = 255 ] && [ -n "$uport" ] && grep -q "did not answer on 127.0.0.1:$uport within 2s" "$tmp/u.err" &&
+        ok "--wait through a real forward ($uport) to no sshd: 255, slirp's accepted connection is no sshd" ||
+        bad "--wait through a real forward: exit $rc, port $uport: $(cat "$tmp/u.err")"
+    "$bin" stop "$(name u)" > /dev/null 2>&1
+else
+    bad "VM u (mode = user) did not start: $(cat "$tmp/u.out")"
+fi
+wait "$sup_u"
+
 # The guest sees the seed as a read-only disk of its size (the test guest
 # lists its block devices, then powers off).
 if [ -f "$guest/vmlinuz" ] && [ -f "$guest/initrd.img" ]; then
@@ -280,6 +300,6 @@ fi
 "$bin" stop "$(name a)" > /dev/null 2>&1
 "$bin" stop "$(name b)" > /dev/null 2>&1
 wait "$sup_a" "$sup_b"
-left=$(leftovers a; leftovers b; leftovers g)
+left=$(leftovers a; leftovers b; leftovers g; leftovers u)
 [ -z "$left" ] && ok "nothing left after stop" || bad "left after stop: $left"
 finish
