@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import paramiko
 
@@ -59,17 +58,16 @@ def serve(conn):
         chan.sendall_stderr(p.stderr)
         chan.send_exit_status(p.returncode)
         chan.shutdown_write()
-        # The client closes once it has the status: closing first would
-        # lose it (ssh then says "Connection reset" and exits 255).
-        for _ in range(200):
-            if chan.closed or not t.is_active():
-                break
-            time.sleep(0.05)
         chan.close()
+        # The client disconnects once it has the status: closing the
+        # connection first would make its goodbye hit a reset (ssh then
+        # says "Connection reset" and exits 255), so it ends from its side.
+        t.join(30)
     except Exception:
         pass
     finally:
-        t.close()
+        if t.is_active():
+            t.close()
 
 
 s = socket.socket()
