@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "livecmds.h"
@@ -223,10 +226,41 @@ static void test_state_and_follow(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* A short write (here: the file size limit, which leaves errno alone) is
+ * an error, -EIO, with no file left: never 0 for a state not saved. */
+static void test_save_short_write(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kl-livecmds-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = { 16, 16 };
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0) _exit(3);
+        json_object *o = json_tokener_parse("{\"vcpus\":2,\"balloon_target_bytes\":1073741824}");
+        errno = 0;
+        int r = vmlive_save(dfd, o);
+        json_object_put(o);
+        _exit(r == -EIO ? 0 : r == 0 ? 1 : 2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(faccessat(dfd, VMLIVE_STATE ".tmp", F_OK, 0), -1);
+    assert_int_equal(faccessat(dfd, VMLIVE_STATE, F_OK, 0), -1);
+    close(dfd);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qmp_lines),     cmocka_unit_test(test_qmp_request),      cmocka_unit_test(test_balloon_limits),
         cmocka_unit_test(test_pin_parse),     cmocka_unit_test(test_steering_json),    cmocka_unit_test(test_state_and_follow),
+        cmocka_unit_test(test_save_short_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
