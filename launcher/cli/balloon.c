@@ -1,7 +1,8 @@
 /* `kvmlaunch balloon NAME SIZE`: the guest's memory through virtio-balloon.
  * The target goes into the VM's live state first (QEMU's query-balloon
- * tells only the actual size, and `status` shows both), then to QEMU (taken back if QEMU refuses it); the
- * command waits until the guest's driver got there. */
+ * tells only the actual size, and `status` shows both), then to QEMU
+ * (taken back if QEMU refuses it); the command waits until the guest's
+ * driver got there. */
 #include "livecmds.h"
 
 #include <errno.h>
