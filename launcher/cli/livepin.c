@@ -25,6 +25,9 @@
 #include "util.h"
 #include "vmlive.h"
 
+/* How long a read-back that differs waits before its one retry. */
+#define STEER_RETRY_MS 15
+
 static const char *const key_names[] = { [LIVEPIN_VCPU] = "vcpu", [LIVEPIN_EMULATOR] = "emulator", [LIVEPIN_IOTHREADS] = "iothreads",
                                          [LIVEPIN_VHOST] = "vhost" };
 
@@ -300,6 +303,17 @@ static int steer(Pin *p, const Steering *st) {
         undo_add(p, (Undo){ UNDO_MASK, xstrdup(st->e[i].path), xstrdup(old), 0, { { 0 } } });
         n = pread(fd, old, sizeof(old) - 1, 0);
         old[n > 0 ? n : 0] = 0;
+        if (!cpumask_same(old, st->e[i].mask)) {
+            /* The supervisor's refresh may have read live.json just before
+             * we saved it and then written its old mask just after ours.
+             * That refresh is over within a few ms and its next one follows
+             * the new live.json: write once more and read again. */
+            usleep(STEER_RETRY_MS * 1000);
+            if (pwrite(fd, st->e[i].mask, strlen(st->e[i].mask), 0) < 0)
+                return log_error_errno(-errno, "Failed to steer %s: %m", st->e[i].path);
+            n = pread(fd, old, sizeof(old) - 1, 0);
+            old[n > 0 ? n : 0] = 0;
+        }
         if (!cpumask_same(old, st->e[i].mask))
             return log_error_errno(-EXDEV, "%s holds %s, not %s as written", st->e[i].path, old, st->e[i].mask);
     }
