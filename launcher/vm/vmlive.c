@@ -121,6 +121,8 @@ int vmlive_record_start(int dir_fd, const VmConfig *cfg, bool vhost_open, const 
     /* As placement_discover places them: [cpu] vhost = emulator follows it. */
     const CpuSpec *vh = cfg->cpu.vhost.kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : &cfg->cpu.vhost;
     json_object_object_add(pl, "vhost", list_json(spec_list(vh)));
+    /* So `pin emulator=...` moves them along, as [cpu] vhost = emulator means. */
+    json_object_object_add(o, "vhost_follows_emulator", json_object_new_boolean(cfg->cpu.vhost.kind == CPUSPEC_EMULATOR));
     json_object_object_add(o, "vcpus", json_object_new_int64(cfg->vm.vcpus));
     json_object_object_add(o, "vhost_open", json_object_new_boolean(vhost_open));
     json_object_object_add(o, "placement", pl);
