@@ -106,11 +106,11 @@ fi
 # 4. Groups that hand a QEMU escape the host, with the host's real groups
 # (a group cannot be named disk otherwise): the user joins each for a while
 # (gpasswd -d takes it out again, and userdel at the end in any case).
+leave() { gpasswd -d "$user" "$1" > /dev/null 2>&1; }
 join() { # GROUP: $user is in it until left
     getent group "$1" > /dev/null || return 1
-    gpasswd -a "$user" "$1" > /dev/null && defer gpasswd -d "$user" "$1"
+    gpasswd -a "$user" "$1" > /dev/null && defer leave "$1"
 }
-leave() { gpasswd -d "$user" "$1" > /dev/null; }
 if join disk; then
     gid=$(getent group disk | cut -d: -f3)
     "$bin" check "$tmp/boot.ini" > "$tmp/disk.check" 2>&1; rc=$?
