@@ -386,8 +386,9 @@ static int pin_run(Pin *p, char **args, size_t n) {
     int r = livepin_parse(args, n, p->vcpus, have_online ? &online : NULL, &p->req, err);
     cpulist_free(&online);
     if (r < 0) return fprintf(stderr, "kvmlaunch pin: %s\n", err), EXIT_CONFIG;
-    json_object *fv;
-    if (livepin_follow_emulator(&p->req, json_object_object_get_ex(p->c.state, "vhost_follows_emulator", &fv) && json_object_get_boolean(fv)))
+    json_object *fv, *vo;
+    if (livepin_follow_emulator(&p->req, json_object_object_get_ex(p->c.state, "vhost_follows_emulator", &fv) && json_object_get_boolean(fv)) &&
+        json_object_object_get_ex(p->c.state, "vhost_open", &vo) && json_object_get_boolean(vo))
         log_info("%s: its vhost-net workers follow the emulator ([cpu] vhost = emulator): they move too", p->c.name);
 
     int64_t t0 = monotonic_us();
