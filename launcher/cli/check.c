@@ -378,6 +378,43 @@ static const SpawnIdentity *qemu_id(const VmPlan *p, SpawnIdentity *buf) {
 /* QEMU's user: NULL when kvmlaunch is not root (QEMU runs as kvmlaunch's
  * user) or the user is unknown (then a FAIL line says so). The line names
  * the groups QEMU keeps. */
+/* Groups that hand whoever is in them (QEMU, and a guest that escapes
+ * it) the host: refused. gid 0 is checked by number, whatever its name. */
+static const char *const root_like_groups[] = { "disk" }; /* raw block devices: every filesystem */
+/* Groups that hand it much of the host: warned of. */
+static const char *const risky_groups[][2] = {
+    { "docker", "the docker socket: a root container" }, { "lxd", "the LXD socket: a privileged container" },
+    { "libvirt", "libvirt's socket: VMs with host devices" }, { "sudo", "sudo, where the user has a password" },
+    { "shadow", "/etc/shadow: every password hash" }, { "adm", "the system logs" },
+    { "kmem", "/dev/mem and /dev/kmem" },
+};
+
+/* QEMU keeps its user's supplementary groups: a group that opens the host
+ * is a FAIL (root's group, disk) or a WARN (the list above), naming the
+ * group and how to leave it. */
+static void check_user_groups(CheckReport *r, const VmConfig *cfg, const HostFacts *f) {
+    for (size_t i = 0; i < f->n_qemu_groups; i++) {
+        const char *name = f->qemu_group_names[i];
+        bool primary = f->qemu_groups[i] == f->qemu_gid;
+        _cleanup_free_ char *fix = primary ? xasprintf("usermod -g GROUP %s (its primary group)", cfg->vm.user)
+                                           : xasprintf("gpasswd -d %s %s", cfg->vm.user, name);
+        bool fail = f->qemu_groups[i] == 0;
+        for (size_t k = 0; k < ELEMENTSOF(root_like_groups); k++) fail |= streq(name, root_like_groups[k]);
+        if (fail) {
+            add_key(r, CHECK_FAIL, "user", cfg, SECTION_VM, &cfg->vm.head, "user",
+                    "%s is in group %s (gid %lu), which QEMU keeps: %s; a guest that escapes QEMU would have it; fix: %s", cfg->vm.user, name,
+                    (unsigned long)f->qemu_groups[i], f->qemu_groups[i] == 0 ? "root's group, which owns much of the host" : "raw access to the host's disks",
+                    fix);
+            continue;
+        }
+        for (size_t k = 0; k < ELEMENTSOF(risky_groups); k++)
+            if (streq(name, risky_groups[k][0]))
+                add_key(r, CHECK_WARN, "user", cfg, SECTION_VM, &cfg->vm.head, "user",
+                        "%s is in group %s (gid %lu), which QEMU keeps: %s, for a guest that escapes QEMU; fix: %s", cfg->vm.user, name,
+                        (unsigned long)f->qemu_groups[i], risky_groups[k][1], fix);
+    }
+}
+
 static const SpawnIdentity *check_user(CheckReport *r, const VmConfig *cfg, const VmPlan *p, SpawnIdentity *buf) {
     if (add_plan_lines(r, p, "user")) return NULL;
     if (!cfg->vm.user) {
@@ -395,6 +432,7 @@ static const SpawnIdentity *check_user(CheckReport *r, const VmConfig *cfg, cons
     _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, cfg->vm.user);
     addf(r, CHECK_PASS, "user", "QEMU runs as %s, no capabilities%s", who,
          p->facts.running_as_root ? "" : " (when kvmlaunch runs as root; as it is, QEMU stays kvmlaunch's user)");
+    check_user_groups(r, cfg, &p->facts);
     return qemu_id(p, buf);
 }
 
