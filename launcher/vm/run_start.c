@@ -110,8 +110,10 @@ static int open_serial_log(RunSession *s, const char *path) {
  * regular file never makes a writer wait on a reader, and a socket
  * cannot be opened anew: those are used as they are (the relay makes a
  * socket nonblocking; under systemd it is the service's own stream, which
- * kvmlaunch's stderr may share: a log line the journal cannot take at
- * once is then lost rather than the guest held up). */
+ * kvmlaunch's stderr may share, and so may QEMU's fds 1 and 2, which it
+ * inherits: O_NONBLOCK is on the shared file description, so a line of
+ * theirs the journal cannot take at once is then lost rather than the
+ * guest held up). */
 static int open_stdout(void) {
     struct stat st;
     if (fstat(STDOUT_FILENO, &st) < 0) return log_error_errno(-errno, "Failed to look at stdout for the serial console: %m");
