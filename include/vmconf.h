@@ -60,6 +60,9 @@ typedef struct CpuSpec {
 
 /* The smallest [vm] serial-log-size. */
 #define SERIAL_LOG_SIZE_MIN 4096
+/* A rotation copies the whole log, in the supervisor's loop, while the
+ * guest's console waits: at most this much at a time. */
+#define SERIAL_LOG_SIZE_MAX (UINT64_C(64) << 20)
 
 typedef struct Serial {
     SerialKind kind;

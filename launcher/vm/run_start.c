@@ -112,8 +112,10 @@ static int open_serial_log(RunSession *s, const char *path) {
  * regular file never makes a writer wait on a reader, and a socket
  * cannot be opened anew: those are used as they are (the relay makes a
  * socket nonblocking; under systemd it is the service's own stream, which
- * kvmlaunch's stderr may share: a log line the journal cannot take at
- * once is then lost rather than the guest held up). */
+ * kvmlaunch's stderr may share, and so may QEMU's fds 1 and 2, which it
+ * inherits: O_NONBLOCK is on the shared file description, so a line of
+ * theirs the journal cannot take at once is then lost rather than the
+ * guest held up). */
 static int open_stdout(void) {
     struct stat st;
     if (fstat(STDOUT_FILENO, &st) < 0) return log_error_errno(-errno, "Failed to look at stdout for the serial console: %m");
@@ -127,10 +129,12 @@ static int open_stdout(void) {
     return fd;
 }
 
-/* serial = pty: a pty of the supervisor's own, raw, its slave owned by the
- * VM's user as QEMU's own pty was, its path told (stderr, and
- * NAME/console.pty for `status`). The supervisor keeps the slave open too,
- * so that the master never hangs up while nobody has it. */
+/* serial = pty: a pty of the supervisor's own, raw, its slave root's and
+ * 0600 (not the VM's user's: VMs may share one user, and a QEMU broken
+ * into could then open another VM's console; QEMU never needs the pty,
+ * the supervisor relays it), its path told (stderr, and NAME/console.pty
+ * for `status`). The supervisor keeps the slave open too, so that the
+ * master never hangs up while nobody has it. */
 static int open_pty(RunSession *s, SpawnKit *k) {
     k->serial_out = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     char path[128];
@@ -141,8 +145,8 @@ static int open_pty(RunSession *s, SpawnKit *k) {
     if (k->pty_slave < 0 || tcgetattr(k->pty_slave, &t) < 0) return log_error_errno(-errno, "Failed to open %s: %m", path);
     cfmakeraw(&t);
     if (tcsetattr(k->pty_slave, TCSANOW, &t) < 0) return log_error_errno(-errno, "Failed to make %s raw: %m", path);
-    struct passwd *pw = s->cfg.vm.user && s->p.facts.running_as_root ? userdb_getpwnam(s->cfg.vm.user) : NULL;
-    if (pw && fchown(k->pty_slave, pw->pw_uid, (gid_t)-1) < 0) return log_error_errno(-errno, "Failed to give %s to %s: %m", path, s->cfg.vm.user);
+    /* grantpt made it ours, group tty, 0620 (for write(1)): ours alone. */
+    if (fchmod(k->pty_slave, 0600) < 0) return log_error_errno(-errno, "Failed to make %s private: %m", path);
     _cleanup_close_ int fd = openat(s->rt.dir_fd, CONSOLE_PTY_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || dprintf(fd, "%s\n", path) < 0) return log_error_errno(-errno, "Failed to write %s/%s: %m", s->rt.dir, CONSOLE_PTY_FILE);
     log_notice("%s: serial console on %s", s->cfg.vm.name, path);
@@ -311,7 +315,10 @@ int run_start_qemu(RunSession *s) {
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
          * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */
-        serial_relay_init(&s->serial, TAKE_FD(k.serial_sv[0]), TAKE_FD(k.console_fd), TAKE_FD(k.serial_out), k.pty_slave >= 0,
+        /* Before the call: its arguments are evaluated in no set order,
+         * and TAKE_FD(k.pty_slave) sets it to -1. */
+        bool pty = k.pty_slave >= 0;
+        serial_relay_init(&s->serial, TAKE_FD(k.serial_sv[0]), TAKE_FD(k.console_fd), TAKE_FD(k.serial_out), pty,
                           TAKE_FD(k.pty_slave), TAKE_FD(k.serial_fd), TAKE_FD(k.log_old), s->cfg.vm.serial_log_size);
         s->serial_on = true;
     }

@@ -196,6 +196,8 @@ int supervise(Supervisor *s) {
         pid_t w = waitpid(s->qemu, &status, WNOHANG);
         if (w == s->qemu) {
             if (s->qmp) drain_events(s);
+            /* Its last output may still be in the socket. */
+            if (s->serial) serial_relay_drain(s->serial);
             return supervise_exit_code(s->cfg, status, s->stop, s->killed);
         }
     }
