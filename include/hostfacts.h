@@ -72,6 +72,9 @@ typedef struct HostFacts {
     TapLink *tap_links;             /* owned, one per [net]: its tap as the kernel has it; NULL: not probed */
     VmNics other_nics;              /* the taps and MACs of the other running VMs (probed with a [net] only) */
     MemFacts mem;
+    char *virtiofsd;                /* owned: the virtiofsd to run (include/share.h), or NULL */
+    int *share_fd;                  /* owned, one per [share]: where QEMU finds its virtiofsd connection, -1 with 9p */
+    size_t n_share_fd;
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids
@@ -97,7 +100,8 @@ int memfacts_parse_meminfo(const char *text, MemFacts *m);
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
  * socket at 4, the serial log next when serial goes to a file, then each
- * NIC's tap queues and its vhost-net devices. Pure; used by --dry-run and
+ * NIC's tap queues and its vhost-net devices, then each virtiofs share's
+ * connection to its virtiofsd. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

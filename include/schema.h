@@ -99,6 +99,7 @@ DECLARE_STRING_TABLE_LOOKUP(vhost_mode, VhostMode);
 DECLARE_STRING_TABLE_LOOKUP(xps_mode, XpsMode);
 DECLARE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode);
 DECLARE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind);
+DECLARE_STRING_TABLE_LOOKUP(share_driver, ShareDriver);
 
 extern const KeyDef schema_keys[];
 extern const size_t schema_n_keys;

@@ -27,6 +27,8 @@ typedef struct Supervisor {
     const struct Steering *steering; /* tap queue files to keep steered, or NULL */
     int64_t steer_at_ms;            /* next check of them */
     int notify_fd;                  /* the service manager's socket (include/notify.h), or -1 */
+    void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd) that ended; or NULL */
+    void *helpers;
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "kfiles.h"
 #include "runtime.h"
+#include "share.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -219,6 +220,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
         if (cfg->nets[i].bridge) facts->bridge_mtu[i] = tap_bridge_mtu(cfg->nets[i].bridge);
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
     hostfacts_probe_memory(hr, &facts->mem);
+    if (cfg->n_shares) facts->virtiofsd = share_find_virtiofsd();
     hostfacts_assign_fds(cfg, facts);
 }
 
@@ -266,6 +268,11 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
             for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
         }
     }
+    free(facts->share_fd);
+    facts->n_share_fd = cfg->n_shares;
+    facts->share_fd = xcalloc(cfg->n_shares ? cfg->n_shares : 1, sizeof(int));
+    for (size_t i = 0; i < cfg->n_shares; i++)
+        facts->share_fd[i] = share_driver(facts, &cfg->shares[i]) == SHARE_DRIVER_VIRTIOFS ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {
@@ -285,5 +292,7 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->qemu_group_names);
     free(facts->qemu_groups);
     free(facts->runtime_dir);
+    free(facts->virtiofsd);
+    free(facts->share_fd);
     memset(facts, 0, sizeof(*facts));
 }
