@@ -197,7 +197,7 @@ static void report_end(Virtiofsd *d, int status) {
                   strsignal(WTERMSIG(status)));
     else if (WEXITSTATUS(status))
         log_error("virtiofsd of [share \"%s\"] exited with status %d: the guest lost the share", d->tag, WEXITSTATUS(status));
-    else log_notice("virtiofsd of [share \"%s\"] ended", d->tag);
+    else log_info("virtiofsd of [share \"%s\"] ended", d->tag);
 }
 
 void virtiofsd_reap(VirtiofsdSet *set) {
