@@ -210,6 +210,8 @@ void virtiofsd_reap(VirtiofsdSet *set) {
 
 void virtiofsd_stop(VirtiofsdSet *set) {
     bool any = false;
+    /* One that ended already (before the supervisor ran, say) is told. */
+    virtiofsd_reap(set);
     for (size_t i = 0; i < set->n; i++) {
         Virtiofsd *d = &set->d[i];
         if (d->qemu_fd >= 0) close(TAKE_FD(d->qemu_fd));

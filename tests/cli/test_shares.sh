@@ -128,6 +128,13 @@ wait "$kl"; rc=$?
 [ $rc = 0 ] && wait_for 5 no_virtiofsd && [ -z "$(leftovers die)" ] && ok "the VM still stops cleanly (exit 0), nothing left" \
     || { bad "after the virtiofsd died: exit $rc, left: $(leftovers die)"; cat "$tmp/die.out"; }
 
+# A virtiofsd that cannot serve (here: /bin/false): QEMU cannot come up,
+# the run fails (exit 1), says why, and leaves nothing.
+vm_ini false "$(share vfs)"
+KVMLAUNCH_VIRTIOFSD=/bin/false "$bin" "$tmp/false.ini" > "$tmp/false.out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -qF "virtiofsd of [share \"vfs\"] exited with status 1" "$tmp/false.out" && [ -z "$(leftovers false)" ] && no_virtiofsd \
+    && ok "a virtiofsd that fails at once: exit 1, reported, nothing left" || { bad "virtiofsd /bin/false: exit $rc, left: $(leftovers false)"; cat "$tmp/false.out"; }
+
 # 4. 9p: QEMU's user must be able to write the directory.
 mkdir -p "$tmp/rootonly" && chmod 0755 "$tmp/rootonly"
 vm_ini perm "$(printf '[share "w"]\npath = %s\ndriver = 9p\n' "$tmp/rootonly")"
