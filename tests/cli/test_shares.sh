@@ -11,7 +11,7 @@
 #     writable ones land on the host (virtiofs: as the guest's root, root:root;
 #     9p: as QEMU's user), the read-only ones refuse the write. While it runs,
 #     each virtiofsd (and the child of its sandbox) is in the VM's emulator
-#     cgroup and its socket in the runtime dir; after `stop`, no virtiofsd,
+#     cgroup and on its CPU ([cpu] emulator = 0), its socket in the runtime dir; after `stop`, no virtiofsd,
 #     no socket, nothing of the VM is left.
 #  3. A virtiofsd killed under a running VM is reported; the VM still stops
 #     cleanly and leaves nothing.
@@ -74,7 +74,7 @@ KVMLAUNCH_VIRTIOFSD=none "$bin" "$tmp/asked.ini" > "$tmp/asked.out" 2>&1; rc=$?
     && ok "virtiofs asked for without a virtiofsd: exit 2 naming driver, nothing left" || { bad "virtiofs without virtiofsd: exit $rc"; cat "$tmp/asked.out"; }
 
 # 2. Four shares in a running guest.
-vm_ini fs "vm.append=console=ttyS0 quiet kl.mount=vfs:virtiofs kl.mount=p9:9p kl.mount=ro:virtiofs kl.mount=ro9:9p kl.stay=1" \
+vm_ini fs "vm.append=console=ttyS0 quiet kl.mount=vfs:virtiofs kl.mount=p9:9p kl.mount=ro:virtiofs kl.mount=ro9:9p kl.stay=1" cpu.emulator=0 \
     "$(share vfs)" "$(share p9 'driver = 9p')" "$(share ro 'readonly = yes')" "$(share ro9 'driver = 9p' 'readonly = yes')"
 "$bin" "$tmp/fs.ini" > "$tmp/fs.out" 2>&1 &
 pids+=($!)
@@ -97,6 +97,10 @@ elif [ "$(echo "$vfsd" | wc -w)" = 2 ] && [ "$(echo "$rod" | wc -w)" = 2 ]; then
     [ -z "$missing" ] && ok "both virtiofsds (and their sandboxed children) are in the emulator cgroup" \
         || { bad "not in $emu:$missing"; cat "$emu/cgroup.procs"; }
 else bad "expected two virtiofsd processes per virtiofs share, found '$vfsd' and '$rod'"; fi
+cpus=
+for p in $vfsd $rod; do cpus+=" $(awk '/^Cpus_allowed_list/ { print $2 }' /proc/$p/status)"; done
+[ -n "$vfsd" ] && [ "$cpus" = "$(printf ' 0%.0s' $vfsd $rod)" ] && ok "every virtiofsd process runs on the emulator's CPU 0" \
+    || bad "virtiofsd CPUs:$cpus"
 [ -S "$KVMLAUNCH_RUNDIR/$(name fs)/fs-vfs.sock" ] && [ -S "$KVMLAUNCH_RUNDIR/$(name fs)/fs-ro.sock" ] &&
     [ ! -e "$KVMLAUNCH_RUNDIR/$(name fs)/fs-p9.sock" ] && ok "a vhost-user socket per virtiofs share in the runtime dir" \
     || { bad "sockets"; ls -la "$KVMLAUNCH_RUNDIR/$(name fs)"; }
