@@ -40,8 +40,10 @@ ShareDriver share_driver(const HostFacts *facts, const ShareSection *sh);
 /* Whether any share is served by virtiofs: the guest's RAM must then be
  * shareable (memfd or a file, share=on). */
 bool share_needs_shared_ram(const VmConfig *cfg, const HostFacts *facts);
-/* The vhost-user socket of a virtiofs share: RUNTIME_DIR/fs-TAG.sock. */
-char *share_socket_path(const char *runtime_dir, const char *tag);
+/* The vhost-user socket of share number INDEX (in file order):
+ * RUNTIME_DIR/vfs-INDEX.sock; by number, not TAG, so that the longest NAME
+ * and TAG still fit a socket path's 108 bytes. */
+char *share_socket_path(const char *runtime_dir, size_t index);
 
 /* Pure: -fsdev/-chardev and -device for every share into ARGV; problems
  * (virtiofs asked where it cannot run, [memory] share = no beside a virtiofs

@@ -33,7 +33,7 @@ bool share_needs_shared_ram(const VmConfig *cfg, const HostFacts *facts) {
     return false;
 }
 
-char *share_socket_path(const char *runtime_dir, const char *tag) { return xasprintf("%s/fs-%s.sock", runtime_dir, tag); }
+char *share_socket_path(const char *runtime_dir, size_t index) { return xasprintf("%s/vfs-%zu.sock", runtime_dir, index); }
 
 /* The RAM backend as add_memory writes it once virtiofs needs it shared. */
 static const char *shared_backend(const MemorySection *mem) {
@@ -140,7 +140,7 @@ char *share_render_plan(const VmConfig *cfg, const HostFacts *facts) {
                          sh->head.id, sh->path, ro, cfg->vm.user ? cfg->vm.user : "kvmlaunch's user");
             continue;
         }
-        _cleanup_free_ char *sock = share_socket_path(rt, sh->head.id);
+        _cleanup_free_ char *sock = share_socket_path(rt, i);
         int fd = i < facts->n_share_fd ? facts->share_fd[i] : -1;
         strvec_pushf(&lines,
                      "# share \"%s\": %s over virtiofs%s%s, served by %s as root (sandbox=namespace; files land as the guest's uid and gid), "

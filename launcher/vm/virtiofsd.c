@@ -93,7 +93,7 @@ static _Noreturn void child(const VmConfig *cfg, const ShareSection *sh, const c
     child_fail(report, VSTEP_EXEC);
 }
 
-/* The listening socket RUNTIME_DIR/fs-TAG.sock, and our connection to it,
+/* The listening socket RUNTIME_DIR/vfs-N.sock, and our connection to it,
  * which QEMU gets. */
 static int open_socket(const char *path, int *listen_fd, int *conn_fd) {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -110,8 +110,9 @@ static int open_socket(const char *path, int *listen_fd, int *conn_fd) {
     return 0;
 }
 
-static int start_one(const VmConfig *cfg, const HostFacts *facts, const ShareSection *sh, Virtiofsd *d) {
-    _cleanup_free_ char *path = share_socket_path(facts->runtime_dir, sh->head.id);
+static int start_one(const VmConfig *cfg, const HostFacts *facts, size_t index, Virtiofsd *d) {
+    const ShareSection *sh = &cfg->shares[index];
+    _cleanup_free_ char *path = share_socket_path(facts->runtime_dir, index);
     int listen_fd = -1, report[2] = { -1, -1 };
     int r = open_socket(path, &listen_fd, &d->qemu_fd);
     if (r == 0 && pipe2(report, O_CLOEXEC) < 0) r = log_error_errno(-errno, "Failed to create a pipe: %m");
@@ -150,7 +151,7 @@ int virtiofsd_start(const VmConfig *cfg, const HostFacts *facts, VirtiofsdSet *s
         if (share_driver(facts, sh) != SHARE_DRIVER_VIRTIOFS) continue;
         Virtiofsd *d = &set->d[set->n++];
         *d = (Virtiofsd){ .tag = sh->head.id, .qemu_fd = -1 };
-        int r = start_one(cfg, facts, sh, d);
+        int r = start_one(cfg, facts, i, d);
         if (r < 0) return r;
     }
     return 0;

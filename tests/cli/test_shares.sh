@@ -47,7 +47,7 @@ no_virtiofsd() { ! pgrep -f "source=$tmp/" > /dev/null; }
 vm_ini plan "$(share vfs)" "$(share p9 'driver = 9p')"
 "$bin" --dry-run "$tmp/plan.ini" > "$tmp/plan.out" 2> "$tmp/plan.err"; rc=$?
 if [ $rc = 0 ] && grep -qF "# share \"vfs\": $tmp/vfs over virtiofs, served by /usr/lib/qemu/virtiofsd as root (sandbox=namespace" "$tmp/plan.out" &&
-    grep -qF "socket $KVMLAUNCH_RUNDIR/$(name plan)/fs-vfs.sock" "$tmp/plan.out" &&
+    grep -qF "socket $KVMLAUNCH_RUNDIR/$(name plan)/vfs-0.sock" "$tmp/plan.out" &&
     grep -qF "# share \"p9\": $tmp/p9 over 9p, served by QEMU as $user" "$tmp/plan.out" &&
     grep -qF "# guest RAM shareable for virtiofs: memory-backend-memfd share=on" "$tmp/plan.out" &&
     grep -qF '"qom-type":"memory-backend-memfd","id":"ram-node0"' "$tmp/plan.out" && grep -qF '"share":true' "$tmp/plan.out" &&
@@ -101,8 +101,8 @@ cpus=
 for p in $vfsd $rod; do cpus+=" $(awk '/^Cpus_allowed_list/ { print $2 }' /proc/$p/status)"; done
 [ -n "$vfsd" ] && [ "$cpus" = "$(printf ' 0%.0s' $vfsd $rod)" ] && ok "every virtiofsd process runs on the emulator's CPU 0" \
     || bad "virtiofsd CPUs:$cpus"
-[ -S "$KVMLAUNCH_RUNDIR/$(name fs)/fs-vfs.sock" ] && [ -S "$KVMLAUNCH_RUNDIR/$(name fs)/fs-ro.sock" ] &&
-    [ ! -e "$KVMLAUNCH_RUNDIR/$(name fs)/fs-p9.sock" ] && ok "a vhost-user socket per virtiofs share in the runtime dir" \
+[ -S "$KVMLAUNCH_RUNDIR/$(name fs)/vfs-0.sock" ] && [ -S "$KVMLAUNCH_RUNDIR/$(name fs)/vfs-2.sock" ] &&
+    [ ! -e "$KVMLAUNCH_RUNDIR/$(name fs)/vfs-1.sock" ] && ok "a vhost-user socket per virtiofs share in the runtime dir" \
     || { bad "sockets"; ls -la "$KVMLAUNCH_RUNDIR/$(name fs)"; }
 "$bin" stop "$(name fs)" > /dev/null 2>&1
 wait "$kl"; rc=$?
