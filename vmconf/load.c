@@ -71,6 +71,7 @@ static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int lin
     switch (kind) {
     case SECTION_DISK: n = &cfg->n_disks; arr = (void **)&cfg->disks; elem = sizeof(DiskSection); break;
     case SECTION_NET: n = &cfg->n_nets; arr = (void **)&cfg->nets; elem = sizeof(NetSection); break;
+    case SECTION_SHARE: n = &cfg->n_shares; arr = (void **)&cfg->shares; elem = sizeof(ShareSection); break;
     default: n = &cfg->n_hostnics; arr = (void **)&cfg->hostnics; elem = sizeof(HostNicSection); break;
     }
     *arr = xrealloc(*arr, (*n + 1) * elem);
@@ -498,12 +499,14 @@ void vmconf_free(VmConfig *cfg) {
     for (size_t i = 0; i < cfg->n_disks; i++) schema_free_section(SECTION_DISK, &cfg->disks[i]);
     for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
     for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);
+    for (size_t i = 0; i < cfg->n_shares; i++) schema_free_section(SECTION_SHARE, &cfg->shares[i]);
     for (size_t i = 0; i < cfg->cpu.n_vcpu_override; i++) cpulist_free(&cfg->cpu.vcpu_override[i]);
     free(cfg->cpu.vcpu_override);
     free(cfg->cpu.vcpu_override_line);
     free(cfg->disks);
     free(cfg->nets);
     free(cfg->hostnics);
+    free(cfg->shares);
     free(cfg->path);
     errlist_clear(&cfg->notes);
     memset(cfg, 0, sizeof(*cfg));

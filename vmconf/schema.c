@@ -15,6 +15,8 @@ const SectionDef schema_sections[SECTION__MAX] = {
     [SECTION_DISK] = { SECTION_DISK, "disk", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A block device: `[disk \"ID\"]`." },
     [SECTION_NET] = { SECTION_NET, "net", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A virtio-net NIC on a tap kvmlaunch opens, or on QEMU's user-mode network: `[net \"ID\"]`." },
     [SECTION_HOSTNIC] = { SECTION_HOSTNIC, "hostnic", true, false, "a host interface name", "The host's physical NIC: `[hostnic \"DEV\"]`." },
+    [SECTION_SHARE] = { SECTION_SHARE, "share", true, false, "a letter, then letters, digits, _ or - (at most 24): the mount tag",
+                        "A host directory the guest mounts by TAG: `[share \"TAG\"]`, `mount -t virtiofs TAG /mnt` or `mount -t 9p -o trans=virtio TAG /mnt`." },
 };
 
 #define DEFINE_STRING_TABLE_LOOKUP(name, type)                                                  \
@@ -60,6 +62,7 @@ const EnumName io_scheduler_table[] = {
     END };
 const EnumName vhost_mode_table[] = { { "auto", VHOST_AUTO, NULL }, { "on", VHOST_ON, NULL }, { "off", VHOST_OFF, NULL }, END };
 const EnumName xps_mode_table[] = { { "spread", XPS_SPREAD, NULL }, { "off", XPS_OFF, NULL }, { "keep", XPS_KEEP, NULL }, END };
+const EnumName share_driver_table[] = { { "virtiofs", SHARE_DRIVER_VIRTIOFS, NULL }, { "9p", SHARE_DRIVER_9P, NULL }, END };
 const EnumName offloads_mode_table[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, END };
 const EnumName net_mode_table[] = { { "tap", NET_MODE_TAP, NULL }, { "user", NET_MODE_USER, NULL }, END };
 const EnumName fwd_proto_table[] = { { "tcp", FWD_TCP, NULL }, { "udp", FWD_UDP, NULL }, END };
@@ -89,6 +92,7 @@ DEFINE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode)
 DEFINE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind)
 DEFINE_STRING_TABLE_LOOKUP(net_mode, NetMode)
 DEFINE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto)
+DEFINE_STRING_TABLE_LOOKUP(share_driver, ShareDriver)
 
 /* Not enums but words for an int: the on/off/keep of ksm, the 0/1/keep of
  * zone_reclaim_mode (the kernel's own numbers). */
@@ -108,6 +112,7 @@ static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL 
 #define DISK(key, field, ...) K(SECTION_DISK, DiskSection, key, field, __VA_ARGS__)
 #define NET(key, field, ...) K(SECTION_NET, NetSection, key, field, __VA_ARGS__)
 #define NIC(key, field, ...) K(SECTION_HOSTNIC, HostNicSection, key, field, __VA_ARGS__)
+#define SHARE(key, field, ...) K(SECTION_SHARE, ShareSection, key, field, __VA_ARGS__)
 
 const KeyDef schema_keys[] = {
     VM("name", name, .type = VT_NAME, .flags = KEY_REQUIRED, .type_doc = "[A-Za-z0-9_.-]{1,64}, not starting with . or -",
@@ -233,6 +238,15 @@ const KeyDef schema_keys[] = {
         .help = "queues/rx-*/rps_cpus"),
     NIC("xps", xps, .type = VT_ENUM, .words = xps_mode_table, .dflt = "keep", .help = "queues/tx-*/xps_cpus: tx queue i to one CPU each"),
     NIC("offloads", offloads, .type = VT_ENUM, .words = offloads_mode_table, .dflt = "keep", .help = "TSO, GSO, GRO on (reported either way)"),
+
+    SHARE("path", path, .type = VT_PATH, .flags = KEY_REQUIRED, .type_doc = "path of a directory",
+          .help = "the host directory the guest sees; it must exist and be a directory"),
+    SHARE("driver", driver, .type = VT_ENUM, .words = share_driver_table, .dflt_doc = "virtiofs when a virtiofsd exists and kvmlaunch runs as root, else 9p",
+          .help = "virtiofs: vhost-user-fs with a virtiofsd kvmlaunch starts as root in its namespace sandbox, on the emulator's CPUs and cgroup, "
+                  "stopped with the VM; the guest's RAM is made shareable (memfd, share=on); 9p: virtio-9p served by QEMU as [vm] user "
+                  "(security_model=none)"),
+    SHARE("readonly", readonly, .type = VT_BOOL, .dflt = "no",
+          .help = "the guest cannot write: 9p readonly=on; virtiofs: virtiofsd sees a read-only bind mount of path"),
 };
 
 const size_t schema_n_keys = ELEMENTSOF(schema_keys);

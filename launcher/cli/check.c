@@ -21,6 +21,7 @@
 #include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
+#include "share.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -60,12 +61,14 @@ const char *check_topic_of(const ErrEntry *e) {
     static const struct { const char *section, *key, *topic; } map[] = {
         { "cpu", NULL, "cpus" },
         { "memory", "nodes", "nodes" },    { "memory", "policy", "nodes" }, { "memory", "migrate", "nodes" },
+        { "memory", "share", "shares" },
         { "memory", NULL, "hugepages" },
         { "vm", "accel", "kvm" },          { "vm", "qemu", "qemu" },        { "vm", "user", "user" },
         { "net", "vhost", "vhost" },       { "net", NULL, "network" },
         { "disk", "cache", "cache" },      { "disk", "aio", "cache" },      { "disk", "scheduler", "iosched" },
         { "disk", NULL, "disks" },
         { "hostnic", NULL, "hostnic" },
+        { "share", NULL, "shares" },
         { "host", NULL, "host" },
     };
     if (!e->section) return "plan";
@@ -590,6 +593,60 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
 }
 
+/* In the thread with QEMU's identity: may it write and enter the directory? */
+static int dir_writable(void *path) { return faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) < 0 ? -errno : 0; }
+
+/* [share]: each path a directory; 9p is served by QEMU as its user, which
+ * must open it (and write it unless readonly); virtiofs by virtiofsd as root. */
+static void check_shares(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    if (!cfg->n_shares) return;
+    add_plan_lines(r, p, "shares");
+    SpawnIdentity buf;
+    const SpawnIdentity *pw = qemu_id(p, &buf);
+    const char *who = pw ? cfg->vm.user : "kvmlaunch's user";
+    for (size_t i = 0; i < cfg->n_shares; i++) {
+        const ShareSection *sh = &cfg->shares[i];
+        struct stat st;
+        if (stat(sh->path, &st) < 0) {
+            add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "expected a directory, found none at %s: %s", sh->path,
+                    strerror(errno));
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "expected a directory, found %s at %s",
+                    S_ISREG(st.st_mode) ? "a regular file" : "a device or special file", sh->path);
+            continue;
+        }
+        if (share_driver(&p->facts, sh) == SHARE_DRIVER_VIRTIOFS) {
+            if (p->facts.virtiofsd && p->facts.running_as_root)
+                addf(r, CHECK_PASS, "shares",
+                     "share \"%s\": %s over virtiofs%s, %s as root (sandbox=namespace), the guest's RAM shared (memfd); its files land as the "
+                     "guest's uid and gid", sh->head.id, sh->path, sh->readonly ? " read-only" : "", p->facts.virtiofsd);
+            continue;
+        }
+        if (cfg->vm.user && p->facts.running_as_root && !pw) continue; /* the user line said so */
+        int e = open_as(pw, sh->path, O_RDONLY | O_DIRECTORY);
+        if (e >= 0) close(e);
+        if (e >= 0 && !sh->readonly) {
+            bool taken = true;
+            e = pw ? spawn_call_as_groups(pw->uid, pw->gid, pw->groups, pw->n_groups, dir_writable, (void *)sh->path, &taken)
+                   : dir_writable((void *)sh->path);
+            if (e < 0) {
+                add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path",
+                        "%s (who serves 9p: QEMU) cannot write %s: %s (make it writable for that user, or readonly = yes)", who, sh->path,
+                        strerror(-e));
+                continue;
+            }
+        } else if (e < 0) {
+            add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "%s (who serves 9p: QEMU) cannot open %s: %s", who,
+                    sh->path, strerror(-e));
+            continue;
+        }
+        addf(r, CHECK_PASS, "shares", "share \"%s\": %s over 9p%s, served by QEMU as %s; files land as that user", sh->head.id, sh->path,
+             sh->readonly ? " read-only" : ", writable", who);
+    }
+}
+
 /* The first line `BINARY -version` prints, or NULL. */
 static char *qemu_version(const char *binary) {
     int fds[2];
@@ -661,6 +718,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_disks(out, cfg, p);
     check_boot(out, cfg, p);
     check_serial(out, cfg, p);
+    check_shares(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */

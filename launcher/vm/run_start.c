@@ -188,7 +188,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->control_fd < 0) return k->control_fd;
     int r = open_serial(s, k);
     if (r < 0) return r;
-    size_t max_fds = 5;
+    size_t max_fds = 5 + s->cfg.n_shares;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
@@ -216,6 +216,23 @@ static int open_taps(RunSession *s, SpawnKit *k) {
             return r;
     }
     return 0;
+}
+
+/* A virtiofsd per virtiofs share, before QEMU, which gets the connected
+ * ends (include/share.h). */
+static int start_virtiofsd(RunSession *s, SpawnKit *k) {
+    run_session_reach(s, RUN_VIRTIOFSD);
+    int r = virtiofsd_start(&s->cfg, &s->p.facts, &s->vfs);
+    if (r < 0) return r;
+    for (size_t i = 0, v = 0; i < s->cfg.n_shares; i++)
+        if (s->p.facts.share_fd[i] >= 0) k->fds[k->n_fds++] = (SpawnFd){ s->vfs.d[v++].qemu_fd, s->p.facts.share_fd[i] };
+    return 0;
+}
+
+/* QEMU holds them now: ours go. */
+static void close_virtiofsd_fds(RunSession *s) {
+    for (size_t i = 0; i < s->vfs.n; i++)
+        if (s->vfs.d[i].qemu_fd >= 0) close(TAKE_FD(s->vfs.d[i].qemu_fd));
 }
 
 /* How long a QMP wait while starting may take: QMP_START_TIMEOUT_MS, or
@@ -282,6 +299,10 @@ static int place_and_cont(RunSession *s) {
     if (r == 0 && s->p.cgl.version != CGROUP_NONE) {
         run_session_reach(s, RUN_CGROUPS);
         r = cgroup_setup_vm(&s->p.hr, &s->p.cgl, cfg, &pl, s->qemu, &s->cgroups);
+        if (r == 0 && s->vfs.n && s->cgroups.dir) {
+            _cleanup_free_ char *emulator = xasprintf("%s/emulator", s->cgroups.dir);
+            r = virtiofsd_place(&s->p.hr, &s->vfs, emulator);
+        }
     }
     if (r == 0) r = placement_apply(&pl);
     placement_free(&pl);
@@ -311,6 +332,7 @@ int run_start_qemu(RunSession *s) {
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
+    if (r == 0 && s->cfg.n_shares) r = start_virtiofsd(s, &k);
     if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
@@ -323,5 +345,6 @@ int run_start_qemu(RunSession *s) {
         s->serial_on = true;
     }
     kit_close(&s->cfg, &k);
+    close_virtiofsd_fds(s);
     return r < 0 ? r : place_and_cont(s);
 }

@@ -192,6 +192,7 @@ int supervise(Supervisor *s) {
             log_notice("got %s", strsignal((int)si.ssi_signo));
             begin_shutdown(s);
         }
+        if (s->reap_helpers) s->reap_helpers(s->helpers);
         int status;
         pid_t w = waitpid(s->qemu, &status, WNOHANG);
         if (w == s->qemu) {
