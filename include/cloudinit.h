@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hostfacts.h"
 #include "runtime.h"
 #include "vmconf.h"
 
@@ -65,9 +66,11 @@ typedef struct CloudInitMount {
     bool readonly;
 } CloudInitMount;
 
-/* The [share] sections as CloudInitMounts (*out: caller frees the array;
- * the strings are CFG's). The one place the seed learns of shares. */
-size_t cloudinit_mounts(const VmConfig *cfg, CloudInitMount **out);
+/* The [share] sections as CloudInitMounts, each with the driver FACTS
+ * give it (share.h; 9p when FACTS is NULL and none is written); *out:
+ * caller frees the array, the strings are CFG's. The one place the seed
+ * learns of shares. */
+size_t cloudinit_mounts(const VmConfig *cfg, const HostFacts *facts, CloudInitMount **out);
 
 /* The generated user-data: "#cloud-config", then users: with [cloud-init]
  * user (sudo without a password, bash, KEYS authorized), or, without a
@@ -80,7 +83,7 @@ char *cloudinit_user_data(const VmConfig *cfg, char *const *keys, const CloudIni
  * of everything in the seed (it changes when any input does) and
  * local-hostname; user-data generated or IN's file; network-config when
  * given. -EINVAL with ERR when the .pub holds no usable key. */
-int cloudinit_seed_build(const VmConfig *cfg, const CloudInitInputs *in, CloudInitSeed *seed, char *err);
+int cloudinit_seed_build(const VmConfig *cfg, const HostFacts *facts, const CloudInitInputs *in, CloudInitSeed *seed, char *err);
 void cloudinit_seed_free(CloudInitSeed *seed);
 void cloudinit_inputs_free(CloudInitInputs *in);
 
@@ -96,6 +99,6 @@ int cloudinit_read_inputs(const VmConfig *cfg, CloudInitInputs *in);
 /* The run's step: reads the inputs, builds the seed, writes it to
  * RT's dir and the ssh file beside it (when there is an ssh-key).
  * Returns a read-only descriptor of the seed for QEMU, or -errno (said). */
-int cloudinit_seed_prepare(const VmConfig *cfg, const Runtime *rt);
+int cloudinit_seed_prepare(const VmConfig *cfg, const HostFacts *facts, const Runtime *rt);
 
 #endif

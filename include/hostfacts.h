@@ -77,6 +77,9 @@ typedef struct HostFacts {
     MemFacts mem;
     UserNetFacts *user_nets;        /* owned, one per [net] (none for a tap); NULL: not probed */
     int unpriv_port_start;          /* net.ipv4.ip_unprivileged_port_start; -1: unknown */
+    char *virtiofsd;                /* owned: the virtiofsd to run (include/share.h), or NULL */
+    int *share_fd;                  /* owned, one per [share]: where QEMU finds its virtiofsd connection, -1 with 9p */
+    size_t n_share_fd;
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids
@@ -102,8 +105,9 @@ int memfacts_parse_meminfo(const char *text, MemFacts *m);
 void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
 /* The descriptor layout QEMU gets: QMP at 3, the status monitor's listening
  * socket at 4, the serial socket pair next unless serial = none, then each
- * NIC's tap queues and its vhost-net devices, the control monitor's socket,
- * then the cloud-init seed. Pure; used by --dry-run and
+ * NIC's tap queues and its vhost-net devices, then each virtiofs share's
+ * connection to its virtiofsd, then the control monitor's socket,
+ * and last the cloud-init seed. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

@@ -7,6 +7,7 @@
 #define KVMLAUNCH_LIVECMDS_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "values.h"
@@ -39,6 +40,7 @@ typedef struct LivePinItem {
     LivePinKey key;
     int vcpu;                       /* LIVEPIN_VCPU: N of vcpu.N */
     CpuList cpus;                   /* owned, sorted */
+    bool follows;                   /* LIVEPIN_VHOST added by livepin_follow_emulator, not asked for */
 } LivePinItem;
 typedef struct LivePinRequest {
     LivePinItem *v;                 /* owned */
@@ -49,5 +51,10 @@ typedef struct LivePinRequest {
  * Returns 0, or -EINVAL with ERR naming the argument. */
 int livepin_parse(char **args, size_t n, long vcpus, const CpuList *online, LivePinRequest *out, char *err);
 void livepin_request_free(LivePinRequest *r);
+/* A VM whose vhost-net workers follow its emulator threads ([cpu] vhost =
+ * emulator: live.json's vhost_follows_emulator): an emulator=LIST without
+ * vhost=... moves them too, as a vhost item marked follows. Returns 1 when
+ * it added one, else 0. */
+int livepin_follow_emulator(LivePinRequest *r, bool vhost_follows);
 
 #endif

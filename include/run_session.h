@@ -14,6 +14,7 @@
 #include "qmp.h"
 #include "runtime.h"
 #include "serialrelay.h"
+#include "share.h"
 #include "tap.h"
 #include "vmconf.h"
 #include "vmplan.h"
@@ -30,6 +31,7 @@ typedef enum RunStep {
     RUN_HOSTPLAN,                   /* the host plan is applied */
     RUN_OFFLOADS,                   /* the NICs' offloads are applied (none to apply counts) */
     RUN_CGROUPS,                    /* cgroups asked for: cgroups records what was made */
+    RUN_VIRTIOFSD,                  /* virtiofsds started (vfs); undo: kill and reap them, after QEMU, before the cgroups go */
     RUN_QMP,                        /* qmp is open */
     RUN_ANNOUNCED,                  /* systemd heard "starting QEMU"; undo: STOPPING=1 */
     RUN_QEMU,                       /* QEMU is alive and ours to kill (not yet reaped) */
@@ -57,6 +59,7 @@ typedef struct RunSession {
     Steering steering;              /* the taps' queue files to keep steered */
     SerialRelay serial;             /* the serial console, when serial_on */
     bool serial_on;
+    VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
 } RunSession;
 
 /* Marks the start, opens the notify socket (before anything else: its

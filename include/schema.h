@@ -102,6 +102,7 @@ DECLARE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode);
 DECLARE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind);
 DECLARE_STRING_TABLE_LOOKUP(net_mode, NetMode);
 DECLARE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto);
+DECLARE_STRING_TABLE_LOOKUP(share_driver, ShareDriver);
 
 extern const KeyDef schema_keys[];
 extern const size_t schema_n_keys;

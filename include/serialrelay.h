@@ -88,6 +88,10 @@ void serial_relay_init(SerialRelay *r, int qemu_fd, int listen_fd, int out_fd, b
 size_t serial_relay_pollfds(const SerialRelay *r, struct pollfd *p);
 /* Acts on what poll found for the entries serial_relay_pollfds filled. */
 void serial_relay_handle(SerialRelay *r, const struct pollfd *p, size_t n);
+/* After QEMU was reaped: the output it left in the socket (its last
+ * words: a panic, a poweroff) read to the end and relayed, then one
+ * flush of each reader's queue, without blocking. */
+void serial_relay_drain(SerialRelay *r);
 /* Guest output that arrived, as the relay handles it (tests). */
 void serial_relay_output(SerialRelay *r, const char *data, size_t n);
 /* Says what was dropped, closes everything. */

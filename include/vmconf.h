@@ -12,7 +12,7 @@
 #include "values.h"
 
 typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION_HOST,
-               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_CLOUDINIT, SECTION__MAX } SectionKind;
+               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT, SECTION__MAX } SectionKind;
 
 /* Most keys a section kind has; key_line[] is indexed by the key's place in
  * the schema table of its section. */
@@ -49,6 +49,8 @@ typedef enum { XPS_KEEP = -1, XPS_SPREAD, XPS_OFF } XpsMode;
 typedef enum { OFFLOADS_KEEP = -1, OFFLOADS_ON } OffloadsMode;
 typedef enum { NET_MODE_TAP, NET_MODE_USER } NetMode;
 typedef enum { FWD_TCP, FWD_UDP } FwdProto;
+/* SHARE_DRIVER_DEFAULT has no word: virtiofs where a virtiofsd can run, else 9p (qemucmd_share.c). */
+typedef enum { SHARE_DRIVER_DEFAULT, SHARE_DRIVER_VIRTIOFS, SHARE_DRIVER_9P } ShareDriver;
 
 /* A cpulist key that also takes words: CPUSPEC_LIST means `list` holds CPUs. */
 typedef enum { CPUSPEC_LIST, CPUSPEC_AUTO, CPUSPEC_NONE, CPUSPEC_EMULATOR, CPUSPEC_LOCAL,
@@ -60,6 +62,9 @@ typedef struct CpuSpec {
 
 /* The smallest [vm] serial-log-size. */
 #define SERIAL_LOG_SIZE_MIN 4096
+/* A rotation copies the whole log, in the supervisor's loop, while the
+ * guest's console waits: at most this much at a time. */
+#define SERIAL_LOG_SIZE_MAX (UINT64_C(64) << 20)
 
 typedef struct Serial {
     SerialKind kind;
@@ -181,6 +186,14 @@ typedef struct HostNicSection {
     int offloads;                   /* OffloadsMode */
 } HostNicSection;
 
+/* [share "TAG"]: a host directory the guest mounts by TAG (the section's ID). */
+typedef struct ShareSection {
+    SectionHead head;
+    char *path;                     /* owned */
+    int driver;                     /* ShareDriver */
+    bool readonly;
+} ShareSection;
+
 /* [cloud-init]: a NoCloud seed made per run (launcher/plan/cloudinit.c). */
 typedef struct CloudInitSection {
     SectionHead head;
@@ -226,6 +239,8 @@ typedef struct VmConfig {
     size_t n_nets;
     HostNicSection *hostnics;       /* owned array */
     size_t n_hostnics;
+    ShareSection *shares;           /* owned array */
+    size_t n_shares;
     CloudInitSection cloudinit;     /* head.line 0: no [cloud-init], no seed */
     ErrList notes;                  /* remarks such as a legacy name mapped, one line each */
 } VmConfig;

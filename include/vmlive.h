@@ -14,6 +14,7 @@
  *    "placement": {"vcpu": ["CPULIST", ...], "emulator": "CPULIST",
  *                  "iothreads": "CPULIST", "vhost": "CPULIST"},   "" = not pinned
  *    "steering": [{"path": ".../queues/rx-0/rps_cpus", "vcpu": 0, "mask": "2"}, ...],
+ *    "vhost_follows_emulator": bool,   [cpu] vhost = emulator, until `pin vhost=...`
  *    "balloon_target_bytes": BYTES}                                 absent: never set
  * The supervisor writes it once the guest runs; `pin` and `balloon`
  * rewrite it under control.lock; `status` reads it; the supervisor's

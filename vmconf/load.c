@@ -71,6 +71,7 @@ static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int lin
     switch (kind) {
     case SECTION_DISK: n = &cfg->n_disks; arr = (void **)&cfg->disks; elem = sizeof(DiskSection); break;
     case SECTION_NET: n = &cfg->n_nets; arr = (void **)&cfg->nets; elem = sizeof(NetSection); break;
+    case SECTION_SHARE: n = &cfg->n_shares; arr = (void **)&cfg->shares; elem = sizeof(ShareSection); break;
     default: n = &cfg->n_hostnics; arr = (void **)&cfg->hostnics; elem = sizeof(HostNicSection); break;
     }
     *arr = xrealloc(*arr, (*n + 1) * elem);
@@ -119,7 +120,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
         const char *hint = schema_section_suggest(word);
         _cleanup_free_ char *shown = value_escape(p, (size_t)(close - p + 1));
         if (hint) report(ld, "%s: unknown section (did you mean [%s]?)", shown, hint);
-        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"] or [cloud-init]", shown);
+        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"], [share \"TAG\"] or [cloud-init]", shown);
         return;
     }
     while (rest < close && (*rest == ' ' || *rest == '\t')) rest++;
@@ -499,6 +500,7 @@ void vmconf_free(VmConfig *cfg) {
     for (size_t i = 0; i < cfg->n_disks; i++) schema_free_section(SECTION_DISK, &cfg->disks[i]);
     for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
     for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);
+    for (size_t i = 0; i < cfg->n_shares; i++) schema_free_section(SECTION_SHARE, &cfg->shares[i]);
     schema_free_section(SECTION_CLOUDINIT, &cfg->cloudinit);
     for (size_t i = 0; i < cfg->cpu.n_vcpu_override; i++) cpulist_free(&cfg->cpu.vcpu_override[i]);
     free(cfg->cpu.vcpu_override);
@@ -506,6 +508,7 @@ void vmconf_free(VmConfig *cfg) {
     free(cfg->disks);
     free(cfg->nets);
     free(cfg->hostnics);
+    free(cfg->shares);
     free(cfg->path);
     errlist_clear(&cfg->notes);
     memset(cfg, 0, sizeof(*cfg));

@@ -15,6 +15,8 @@ const SectionDef schema_sections[SECTION__MAX] = {
     [SECTION_DISK] = { SECTION_DISK, "disk", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A block device: `[disk \"ID\"]`." },
     [SECTION_NET] = { SECTION_NET, "net", true, false, "a letter, then letters, digits, _ or - (at most 24)", "A virtio-net NIC on a tap kvmlaunch opens, or on QEMU's user-mode network: `[net \"ID\"]`." },
     [SECTION_HOSTNIC] = { SECTION_HOSTNIC, "hostnic", true, false, "a host interface name", "The host's physical NIC: `[hostnic \"DEV\"]`." },
+    [SECTION_SHARE] = { SECTION_SHARE, "share", true, false, "a letter, then letters, digits, _ or - (at most 24): the mount tag",
+                        "A host directory the guest mounts by TAG: `[share \"TAG\"]`, `mount -t virtiofs TAG /mnt` or `mount -t 9p -o trans=virtio TAG /mnt`." },
     [SECTION_CLOUDINIT] = { SECTION_CLOUDINIT, "cloud-init", false, false, NULL,
                             "A NoCloud seed for cloud images: an ISO 9660 volume labelled cidata, made per run in the runtime dir, attached read-only." },
 };
@@ -62,6 +64,7 @@ const EnumName io_scheduler_table[] = {
     END };
 const EnumName vhost_mode_table[] = { { "auto", VHOST_AUTO, NULL }, { "on", VHOST_ON, NULL }, { "off", VHOST_OFF, NULL }, END };
 const EnumName xps_mode_table[] = { { "spread", XPS_SPREAD, NULL }, { "off", XPS_OFF, NULL }, { "keep", XPS_KEEP, NULL }, END };
+const EnumName share_driver_table[] = { { "virtiofs", SHARE_DRIVER_VIRTIOFS, NULL }, { "9p", SHARE_DRIVER_9P, NULL }, END };
 const EnumName offloads_mode_table[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, END };
 const EnumName net_mode_table[] = { { "tap", NET_MODE_TAP, NULL }, { "user", NET_MODE_USER, NULL }, END };
 const EnumName fwd_proto_table[] = { { "tcp", FWD_TCP, NULL }, { "udp", FWD_UDP, NULL }, END };
@@ -91,6 +94,7 @@ DEFINE_STRING_TABLE_LOOKUP(offloads_mode, OffloadsMode)
 DEFINE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind)
 DEFINE_STRING_TABLE_LOOKUP(net_mode, NetMode)
 DEFINE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto)
+DEFINE_STRING_TABLE_LOOKUP(share_driver, ShareDriver)
 
 /* Not enums but words for an int: the on/off/keep of ksm, the 0/1/keep of
  * zone_reclaim_mode (the kernel's own numbers). */
@@ -110,6 +114,7 @@ static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL 
 #define DISK(key, field, ...) K(SECTION_DISK, DiskSection, key, field, __VA_ARGS__)
 #define NET(key, field, ...) K(SECTION_NET, NetSection, key, field, __VA_ARGS__)
 #define NIC(key, field, ...) K(SECTION_HOSTNIC, HostNicSection, key, field, __VA_ARGS__)
+#define SHARE(key, field, ...) K(SECTION_SHARE, ShareSection, key, field, __VA_ARGS__)
 #define CLOUD(key, field, ...) K(SECTION_CLOUDINIT, CloudInitSection, key, field, __VA_ARGS__)
 
 const KeyDef schema_keys[] = {
@@ -137,8 +142,8 @@ const KeyDef schema_keys[] = {
        .help = "bios: SeaBIOS; a path: UEFI code as pflash0 (q35 or pc)"),
     VM("serial", serial, .type = VT_SERIAL, .dflt_doc = "stdout with a terminal or a pipe, else file: in the runtime dir",
        .type_doc = "stdout, file:PATH, pty or none", .help = "the guest's serial console, relayed by kvmlaunch, which never makes the guest wait for a reader; `kvmlaunch console NAME` attaches to it (except none); a file: log is opened as user, through no symlink, in a directory only root and user can write"),
-    VM("serial-log-size", serial_log_size, .type = VT_SIZE, .dflt = "1M", .type_doc = "size, at least 4K",
-       .help = "a file: serial log is rotated past this size into PATH.1 (one old copy kept)"),
+    VM("serial-log-size", serial_log_size, .type = VT_SIZE, .dflt = "1M", .type_doc = "size, 4K to 64M",
+       .help = "a file: serial log is rotated past this size into PATH.1 (one old copy kept); a rotation copies the log while the guest's console waits, hence the 64M limit"),
     VM("shutdown-timeout", shutdown_timeout_ms, .type = VT_DURATION, .dflt = "60s",
        .help = "SIGTERM: system_powerdown, then quit after this long, then SIGKILL"),
     VM("timeout", timeout_ms, .type = VT_DURATION, .dflt_doc = "none", .type_doc = "duration, 0 for none",
@@ -236,6 +241,15 @@ const KeyDef schema_keys[] = {
         .help = "queues/rx-*/rps_cpus"),
     NIC("xps", xps, .type = VT_ENUM, .words = xps_mode_table, .dflt = "keep", .help = "queues/tx-*/xps_cpus: tx queue i to one CPU each"),
     NIC("offloads", offloads, .type = VT_ENUM, .words = offloads_mode_table, .dflt = "keep", .help = "TSO, GSO, GRO on (reported either way)"),
+
+    SHARE("path", path, .type = VT_PATH, .flags = KEY_REQUIRED, .type_doc = "path of a directory",
+          .help = "the host directory the guest sees; it must exist and be a directory"),
+    SHARE("driver", driver, .type = VT_ENUM, .words = share_driver_table, .dflt_doc = "virtiofs when a virtiofsd exists and kvmlaunch runs as root, else 9p",
+          .help = "virtiofs: vhost-user-fs with a virtiofsd kvmlaunch starts as root in its namespace sandbox, on the emulator's CPUs and cgroup, "
+                  "stopped with the VM; the guest's RAM is made shareable (memfd, share=on); 9p: virtio-9p served by QEMU as [vm] user "
+                  "(security_model=none)"),
+    SHARE("readonly", readonly, .type = VT_BOOL, .dflt = "no",
+          .help = "the guest cannot write: 9p readonly=on; virtiofs: virtiofsd sees a read-only bind mount of path"),
 
     CLOUD("user", user, .type = VT_USER, .dflt_doc = "the image's default user", .type_doc = "user name, not root",
           .help = "the user cloud-init creates, with sudo without a password and bash; `kvmlaunch ssh` logs in as this user"),

@@ -95,6 +95,10 @@ static void check_vm(Check *c) {
         _cleanup_free_ char *m = size_format(vm->serial_log_size);
         fail_key(c, SECTION_VM, h, "serial-log-size", "expected at least 4K, found %s", m);
     }
+    if (vm->serial_log_size > SERIAL_LOG_SIZE_MAX) {
+        _cleanup_free_ char *m = size_format(vm->serial_log_size);
+        fail_key(c, SECTION_VM, h, "serial-log-size", "expected at most 64M, found %s", m);
+    }
     if (vm->vcpus) check_topology(c);
     if (vm->machine == MACHINE_PC && vm->vcpus > 255)
         fail_key(c, SECTION_VM, h, "vcpus", "expected at most 255 vCPUs with machine = pc, found %" PRId64, vm->vcpus);

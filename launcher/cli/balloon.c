@@ -1,7 +1,8 @@
 /* `kvmlaunch balloon NAME SIZE`: the guest's memory through virtio-balloon.
  * The target goes into the VM's live state first (QEMU's query-balloon
- * tells only the actual size, and `status` shows both), then to QEMU; the
- * command waits until the guest's driver got there. */
+ * tells only the actual size, and `status` shows both), then to QEMU
+ * (taken back if QEMU refuses it); the command waits until the guest's
+ * driver got there. */
 #include "livecmds.h"
 
 #include <errno.h>
@@ -74,15 +75,31 @@ static void print_actual(const char *name, uint64_t actual, uint64_t target, int
 static int set_and_wait(VmControl *c, uint64_t memory, uint64_t target) {
     /* Recorded first: a target QEMU got but live.json lacks would show as
      * none in status. */
+    json_object *old = NULL;
+    if (json_object_object_get_ex(c->state, "balloon_target_bytes", &old)) json_object_get(old);
     json_object_object_add(c->state, "balloon_target_bytes", json_object_new_uint64(target));
-    if (vmlive_save(c->dir_fd, c->state) < 0) return EXIT_RUNTIME;
+    if (vmlive_save(c->dir_fd, c->state) < 0) {
+        json_object_put(old);
+        return EXIT_RUNTIME;
+    }
     json_object *args = json_object_new_object();
     json_object_object_add(args, "value", json_object_new_int64((int64_t)target));
     int64_t t0 = monotonic_ms();
-    if (qmp_execute(&c->qmp, "balloon", args, NULL, BALLOON_TIMEOUT_MS) < 0) {
+    int r = qmp_execute(&c->qmp, "balloon", args, NULL, BALLOON_TIMEOUT_MS);
+    if (r < 0) {
         log_error("%s: balloon: %s", c->name, c->qmp.error ? c->qmp.error : "no answer");
+        /* QEMU refused it: live.json gets back the target it had (none, or
+         * the last one QEMU took), not one QEMU never got. Without an
+         * answer QEMU may have taken it, so the new one stays. */
+        if (r == -EIO) {
+            if (old) json_object_object_add(c->state, "balloon_target_bytes", json_object_get(old));
+            else json_object_object_del(c->state, "balloon_target_bytes");
+            vmlive_save(c->dir_fd, c->state);
+        }
+        json_object_put(old);
         return EXIT_RUNTIME;
     }
+    json_object_put(old);
     /* What QEMU reports once the guest gave exactly the pages asked. */
     uint64_t want = memory - ((memory - target) / BALLOON_PAGE) * BALLOON_PAGE;
     uint64_t actual = 0;

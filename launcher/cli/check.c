@@ -23,6 +23,7 @@
 #include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
+#include "share.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -62,12 +63,14 @@ const char *check_topic_of(const ErrEntry *e) {
     static const struct { const char *section, *key, *topic; } map[] = {
         { "cpu", NULL, "cpus" },
         { "memory", "nodes", "nodes" },    { "memory", "policy", "nodes" }, { "memory", "migrate", "nodes" },
+        { "memory", "share", "shares" },
         { "memory", NULL, "hugepages" },
         { "vm", "accel", "kvm" },          { "vm", "qemu", "qemu" },        { "vm", "user", "user" },
         { "net", "vhost", "vhost" },       { "net", NULL, "network" },
         { "disk", "cache", "cache" },      { "disk", "aio", "cache" },      { "disk", "scheduler", "iosched" },
         { "disk", NULL, "disks" },
         { "hostnic", NULL, "hostnic" },
+        { "share", NULL, "shares" },
         { "host", NULL, "host" },
     };
     if (!e->section) return "plan";
@@ -380,6 +383,43 @@ static const SpawnIdentity *qemu_id(const VmPlan *p, SpawnIdentity *buf) {
 /* QEMU's user: NULL when kvmlaunch is not root (QEMU runs as kvmlaunch's
  * user) or the user is unknown (then a FAIL line says so). The line names
  * the groups QEMU keeps. */
+/* Groups that hand whoever is in them (QEMU, and a guest that escapes
+ * it) the host: refused. gid 0 is checked by number, whatever its name. */
+static const char *const root_like_groups[] = { "disk" }; /* raw block devices: every filesystem */
+/* Groups that hand it much of the host: warned of. */
+static const char *const risky_groups[][2] = {
+    { "docker", "the docker socket: a root container" }, { "lxd", "the LXD socket: a privileged container" },
+    { "libvirt", "libvirt's socket: VMs with host devices" }, { "sudo", "sudo, where the user has a password" },
+    { "shadow", "/etc/shadow: every password hash" }, { "adm", "the system logs" },
+    { "kmem", "/dev/mem and /dev/kmem" },
+};
+
+/* QEMU keeps its user's supplementary groups: a group that opens the host
+ * is a FAIL (root's group, disk) or a WARN (the list above), naming the
+ * group and how to leave it. */
+static void check_user_groups(CheckReport *r, const VmConfig *cfg, const HostFacts *f) {
+    for (size_t i = 0; i < f->n_qemu_groups; i++) {
+        const char *name = f->qemu_group_names[i];
+        bool primary = f->qemu_groups[i] == f->qemu_gid;
+        _cleanup_free_ char *fix = primary ? xasprintf("usermod -g GROUP %s (its primary group)", cfg->vm.user)
+                                           : xasprintf("gpasswd -d %s %s", cfg->vm.user, name);
+        bool fail = f->qemu_groups[i] == 0;
+        for (size_t k = 0; k < ELEMENTSOF(root_like_groups); k++) fail |= streq(name, root_like_groups[k]);
+        if (fail) {
+            add_key(r, CHECK_FAIL, "user", cfg, SECTION_VM, &cfg->vm.head, "user",
+                    "%s is in group %s (gid %lu), which QEMU keeps: %s; a guest that escapes QEMU would have it; fix: %s", cfg->vm.user, name,
+                    (unsigned long)f->qemu_groups[i], f->qemu_groups[i] == 0 ? "root's group, which owns much of the host" : "raw access to the host's disks",
+                    fix);
+            continue;
+        }
+        for (size_t k = 0; k < ELEMENTSOF(risky_groups); k++)
+            if (streq(name, risky_groups[k][0]))
+                add_key(r, CHECK_WARN, "user", cfg, SECTION_VM, &cfg->vm.head, "user",
+                        "%s is in group %s (gid %lu), which QEMU keeps: %s, for a guest that escapes QEMU; fix: %s", cfg->vm.user, name,
+                        (unsigned long)f->qemu_groups[i], risky_groups[k][1], fix);
+    }
+}
+
 static const SpawnIdentity *check_user(CheckReport *r, const VmConfig *cfg, const VmPlan *p, SpawnIdentity *buf) {
     if (add_plan_lines(r, p, "user")) return NULL;
     if (!cfg->vm.user) {
@@ -397,6 +437,7 @@ static const SpawnIdentity *check_user(CheckReport *r, const VmConfig *cfg, cons
     _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, cfg->vm.user);
     addf(r, CHECK_PASS, "user", "QEMU runs as %s, no capabilities%s", who,
          p->facts.running_as_root ? "" : " (when kvmlaunch runs as root; as it is, QEMU stays kvmlaunch's user)");
+    check_user_groups(r, cfg, &p->facts);
     return qemu_id(p, buf);
 }
 
@@ -554,6 +595,60 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     }
 }
 
+/* In the thread with QEMU's identity: may it write and enter the directory? */
+static int dir_writable(void *path) { return faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) < 0 ? -errno : 0; }
+
+/* [share]: each path a directory; 9p is served by QEMU as its user, which
+ * must open it (and write it unless readonly); virtiofs by virtiofsd as root. */
+static void check_shares(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    if (!cfg->n_shares) return;
+    add_plan_lines(r, p, "shares");
+    SpawnIdentity buf;
+    const SpawnIdentity *pw = qemu_id(p, &buf);
+    const char *who = pw ? cfg->vm.user : "kvmlaunch's user";
+    for (size_t i = 0; i < cfg->n_shares; i++) {
+        const ShareSection *sh = &cfg->shares[i];
+        struct stat st;
+        if (stat(sh->path, &st) < 0) {
+            add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "expected a directory, found none at %s: %s", sh->path,
+                    strerror(errno));
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "expected a directory, found %s at %s",
+                    S_ISREG(st.st_mode) ? "a regular file" : "a device or special file", sh->path);
+            continue;
+        }
+        if (share_driver(&p->facts, sh) == SHARE_DRIVER_VIRTIOFS) {
+            if (p->facts.virtiofsd && p->facts.running_as_root)
+                addf(r, CHECK_PASS, "shares",
+                     "share \"%s\": %s over virtiofs%s, %s as root (sandbox=namespace), the guest's RAM shared (memfd); its files land as the "
+                     "guest's uid and gid", sh->head.id, sh->path, sh->readonly ? " read-only" : "", p->facts.virtiofsd);
+            continue;
+        }
+        if (cfg->vm.user && p->facts.running_as_root && !pw) continue; /* the user line said so */
+        int e = open_as(pw, sh->path, O_RDONLY | O_DIRECTORY);
+        if (e >= 0) close(e);
+        if (e >= 0 && !sh->readonly) {
+            bool taken = true;
+            e = pw ? spawn_call_as_groups(pw->uid, pw->gid, pw->groups, pw->n_groups, dir_writable, (void *)sh->path, &taken)
+                   : dir_writable((void *)sh->path);
+            if (e < 0) {
+                add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path",
+                        "%s (who serves 9p: QEMU) cannot write %s: %s (make it writable for that user, or readonly = yes)", who, sh->path,
+                        strerror(-e));
+                continue;
+            }
+        } else if (e < 0) {
+            add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "%s (who serves 9p: QEMU) cannot open %s: %s", who,
+                    sh->path, strerror(-e));
+            continue;
+        }
+        addf(r, CHECK_PASS, "shares", "share \"%s\": %s over 9p%s, served by QEMU as %s; files land as that user", sh->head.id, sh->path,
+             sh->readonly ? " read-only" : ", writable", who);
+    }
+}
+
 /* The first line `BINARY -version` prints, or NULL. */
 static char *qemu_version(const char *binary) {
     int fds[2];
@@ -667,6 +762,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_disks(out, cfg, p);
     check_boot(out, cfg, p);
     check_serial(out, cfg, p);
+    check_shares(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
     check_cloudinit(out, cfg);
     check_cgroup(out, p);

@@ -22,6 +22,7 @@
 #include "qemucmd.h"
 #include "run.h"
 #include "schema.h"
+#include "share.h"
 #include "util.h"
 #include "vmconf.h"
 #include "vmplan.h"
@@ -151,6 +152,10 @@ static int show_dry_run(const VmConfig *cfg, VmPlan *p, int r) {
     }
     print_cgroups(&p->hr, cfg);
     print_network(cfg, &p->facts);
+    if (cfg->n_shares) {
+        _cleanup_free_ char *shares = share_render_plan(cfg, &p->facts);
+        printf("%s", shares);
+    }
     if (cfg->vm.user && p->facts.user_known) {
         /* The identity the spawner gives QEMU (include/hostfacts.h). */
         _cleanup_free_ char *who = hostfacts_qemu_identity_text(&p->facts, cfg->vm.user);

@@ -25,6 +25,9 @@
 #include "util.h"
 #include "vmlive.h"
 
+/* How long a read-back that differs waits before its one retry. */
+#define STEER_RETRY_MS 15
+
 static const char *const key_names[] = { [LIVEPIN_VCPU] = "vcpu", [LIVEPIN_EMULATOR] = "emulator", [LIVEPIN_IOTHREADS] = "iothreads",
                                          [LIVEPIN_VHOST] = "vhost" };
 
@@ -91,7 +94,7 @@ int livepin_parse(char **args, size_t n, long vcpus, const CpuList *online, Live
                 goto fail;
             }
         out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-        out->v[out->n++] = (LivePinItem){ k, vcpu, cpulist_sorted(&l) };
+        out->v[out->n++] = (LivePinItem){ k, vcpu, cpulist_sorted(&l), false };
         cpulist_free(&l);
     }
     if (!n) {
@@ -102,6 +105,19 @@ int livepin_parse(char **args, size_t n, long vcpus, const CpuList *online, Live
 fail:
     livepin_request_free(out);
     return -EINVAL;
+}
+
+int livepin_follow_emulator(LivePinRequest *r, bool vhost_follows) {
+    const LivePinItem *emu = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i].key == LIVEPIN_VHOST) return 0; /* asked for: that wins */
+        if (r->v[i].key == LIVEPIN_EMULATOR) emu = &r->v[i];
+    }
+    if (!vhost_follows || !emu) return 0;
+    CpuList cpus = cpulist_copy(&emu->cpus);
+    r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+    r->v[r->n++] = (LivePinItem){ LIVEPIN_VHOST, -1, cpus, true };
+    return 1;
 }
 
 /* ---- the change ---- */
@@ -255,6 +271,8 @@ static Steering update_state(Pin *p) {
         _cleanup_free_ char *text = cpulist_format(&it->cpus);
         if (it->key != LIVEPIN_VCPU) {
             json_object_object_add(pl, key_names[it->key], json_object_new_string(text));
+            /* vhost=... asked for: from now on they stay where put. */
+            if (it->key == LIVEPIN_VHOST && !it->follows) json_object_object_add(p->c.state, "vhost_follows_emulator", json_object_new_boolean(false));
             continue;
         }
         json_object *v;
@@ -300,6 +318,17 @@ static int steer(Pin *p, const Steering *st) {
         undo_add(p, (Undo){ UNDO_MASK, xstrdup(st->e[i].path), xstrdup(old), 0, { { 0 } } });
         n = pread(fd, old, sizeof(old) - 1, 0);
         old[n > 0 ? n : 0] = 0;
+        if (!cpumask_same(old, st->e[i].mask)) {
+            /* The supervisor's refresh may have read live.json just before
+             * we saved it and then written its old mask just after ours.
+             * That refresh is over within a few ms and its next one follows
+             * the new live.json: write once more and read again. */
+            usleep(STEER_RETRY_MS * 1000);
+            if (pwrite(fd, st->e[i].mask, strlen(st->e[i].mask), 0) < 0)
+                return log_error_errno(-errno, "Failed to steer %s: %m", st->e[i].path);
+            n = pread(fd, old, sizeof(old) - 1, 0);
+            old[n > 0 ? n : 0] = 0;
+        }
         if (!cpumask_same(old, st->e[i].mask))
             return log_error_errno(-EXDEV, "%s holds %s, not %s as written", st->e[i].path, old, st->e[i].mask);
     }
@@ -315,6 +344,8 @@ static int steer(Pin *p, const Steering *st) {
 static int check_threads(const Pin *p, char *err) {
     for (size_t i = 0; i < p->req.n; i++) {
         const LivePinItem *it = &p->req.v[i];
+        /* Workers that follow the emulator: a VM without vhost-net has none. */
+        if (it->follows) continue;
         bool found = false;
         for (size_t k = 0; k < p->pl.n && !found; k++) found = p->pl.t[k].cpus.n && item_for(p, p->pl.t[k].role, p->pl.t[k].index) == it;
         if (!found) {
@@ -355,6 +386,10 @@ static int pin_run(Pin *p, char **args, size_t n) {
     int r = livepin_parse(args, n, p->vcpus, have_online ? &online : NULL, &p->req, err);
     cpulist_free(&online);
     if (r < 0) return fprintf(stderr, "kvmlaunch pin: %s\n", err), EXIT_CONFIG;
+    json_object *fv, *vo;
+    if (livepin_follow_emulator(&p->req, json_object_object_get_ex(p->c.state, "vhost_follows_emulator", &fv) && json_object_get_boolean(fv)) &&
+        json_object_object_get_ex(p->c.state, "vhost_open", &vo) && json_object_get_boolean(vo))
+        log_info("%s: its vhost-net workers follow the emulator ([cpu] vhost = emulator): they move too", p->c.name);
 
     int64_t t0 = monotonic_us();
     CpuClaimTxn txn;

@@ -555,15 +555,31 @@ static json_object *collect_all(const HostRoot *hr) {
     if (names.n) qsort(names.v, names.n, sizeof(char *), by_name);
     VmNics nics;
     tap_probe_others(hr, NULL, &nics);
+    size_t unread = 0;
     for (size_t i = 0; i < names.n; i++) {
         pid_t sup = 0, qemu = 0;
+        int r = runtime_query(names.v[i], &sup, &qemu);
         /* A VM still starting (locked, its pids not written) is left out
          * until the next time. */
-        if (runtime_query(names.v[i], &sup, &qemu) != 1 || qemu <= 0) continue;
+        if (r == -ENODATA || r == -EBADMSG) continue;
+        /* One whose pid file cannot be read (not root: each VM's dir is
+         * 0700) might be running: leaving it out would count it as none,
+         * a false picture, so nothing is printed. */
+        if (r < 0) {
+            log_error_errno(r, "Failed to read the pid file of %s in %s/%s: %m%s", names.v[i], runtime_base(), names.v[i],
+                            r == -EACCES || r == -EPERM ? " (run kvmlaunch metrics as root)" : "");
+            unread++;
+            continue;
+        }
+        if (r != 1 || qemu <= 0) continue;
         json_object_array_add(vms, metrics_collect_vm(hr, names.v[i], qemu, &nics));
     }
     vmnics_free(&nics);
     strvec_clear(&names);
+    if (unread) {
+        json_object_put(vms);
+        return NULL;
+    }
     return vms;
 }
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "kfiles.h"
 #include "runtime.h"
+#include "share.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -223,6 +224,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
     usernet_probe(hr, cfg, &facts->user_nets, &facts->unpriv_port_start);
     hostfacts_probe_memory(hr, &facts->mem);
+    if (cfg->n_shares) facts->virtiofsd = share_find_virtiofsd();
     hostfacts_assign_fds(cfg, facts);
 }
 
@@ -271,6 +273,11 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
             for (size_t q = 0; q < f->queues; q++) f->vhost[q] = next++;
         }
     }
+    free(facts->share_fd);
+    facts->n_share_fd = cfg->n_shares;
+    facts->share_fd = xcalloc(cfg->n_shares ? cfg->n_shares : 1, sizeof(int));
+    for (size_t i = 0; i < cfg->n_shares; i++)
+        facts->share_fd[i] = share_driver(facts, &cfg->shares[i]) == SHARE_DRIVER_VIRTIOFS ? next++ : -1;
     /* Last, so the numbers of the others stay as they were before it came. */
     facts->control_fd = next++;
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
@@ -294,5 +301,7 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->qemu_group_names);
     free(facts->qemu_groups);
     free(facts->runtime_dir);
+    free(facts->virtiofsd);
+    free(facts->share_fd);
     memset(facts, 0, sizeof(*facts));
 }

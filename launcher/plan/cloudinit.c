@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "share.h"
 #include "strvec.h"
 #include "util.h"
 #include "values.h"
@@ -108,12 +109,14 @@ static void push_keys(StrVec *v, const char *indent, char *const *keys) {
     }
 }
 
-size_t cloudinit_mounts(const VmConfig *cfg, CloudInitMount **out) {
-    /* No [share] section yet (issue 16 brings it beside this): none. When
-     * it comes, one entry per [share], its tag, driver and readonly. */
-    (void)cfg;
-    *out = NULL;
-    return 0;
+size_t cloudinit_mounts(const VmConfig *cfg, const HostFacts *facts, CloudInitMount **out) {
+    *out = cfg->n_shares ? xcalloc(cfg->n_shares, sizeof(CloudInitMount)) : NULL;
+    for (size_t i = 0; i < cfg->n_shares; i++) {
+        const ShareSection *sh = &cfg->shares[i];
+        ShareDriver d = facts ? share_driver(facts, sh) : sh->driver == SHARE_DRIVER_VIRTIOFS ? SHARE_DRIVER_VIRTIOFS : SHARE_DRIVER_9P;
+        (*out)[i] = (CloudInitMount){ sh->head.id, d == SHARE_DRIVER_VIRTIOFS, sh->readonly };
+    }
+    return cfg->n_shares;
 }
 
 char *cloudinit_user_data(const VmConfig *cfg, char *const *keys, const CloudInitMount *mounts, size_t n_mounts) {
@@ -186,7 +189,7 @@ static Blob blob_copy(const Blob *b) {
     return c;
 }
 
-int cloudinit_seed_build(const VmConfig *cfg, const CloudInitInputs *in, CloudInitSeed *seed, char *err) {
+int cloudinit_seed_build(const VmConfig *cfg, const HostFacts *facts, const CloudInitInputs *in, CloudInitSeed *seed, char *err) {
     memset(seed, 0, sizeof(*seed));
     if (in->user_data.data) {
         seed->user_data = blob_copy(&in->user_data);
@@ -194,7 +197,7 @@ int cloudinit_seed_build(const VmConfig *cfg, const CloudInitInputs *in, CloudIn
         char **keys = NULL;
         if (in->ssh_key.data && cloudinit_parse_pubkeys(&in->ssh_key, &keys, err) < 0) return -EINVAL;
         CloudInitMount *mounts;
-        size_t n = cloudinit_mounts(cfg, &mounts);
+        size_t n = cloudinit_mounts(cfg, facts, &mounts);
         seed->user_data = blob_take(cloudinit_user_data(cfg, keys, mounts, n));
         free(mounts);
         strv_free(keys);

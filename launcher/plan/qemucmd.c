@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "share.h"
 #include "util.h"
 
 typedef struct Cmd {
@@ -150,7 +151,10 @@ static void add_memory(Cmd *c) {
         strvec_push(c->argv, "-overcommit");
         strvec_push(c->argv, "mem-lock=on");
     }
-    const char *type = mem->backing == BACKING_ANONYMOUS ? "memory-backend-ram"
+    /* virtiofs needs the RAM in a shared fd: memfd (a hugepage-path file
+     * is one already), share=on (include/share.h). */
+    bool vfs = share_needs_shared_ram(cfg, c->facts);
+    const char *type = mem->backing == BACKING_ANONYMOUS && !vfs ? "memory-backend-ram"
                      : mem->backing == BACKING_HUGEPAGES && mem->hugepage_path ? "memory-backend-file" : "memory-backend-memfd";
     json_object *o = jobj("qom-type", type, "id", "ram-node0");
     jset_int(o, "size", (int64_t)cfg->vm.memory);
@@ -164,7 +168,7 @@ static void add_memory(Cmd *c) {
             jset_int(o, "hugetlbsize", (int64_t)mem->hugepage_size);
         }
     }
-    jset_bool(o, "share", mem->share);
+    jset_bool(o, "share", mem->share || vfs);
     jset_bool(o, "prealloc", vmconf_prealloc(cfg));
     jset_bool(o, "merge", mem->merge);
     if (mem->nodes.n) {
@@ -453,6 +457,7 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     add_boot(&c);
     add_control(&c);
     add_devices(&c);
+    qemucmd_add_shares(cfg, facts, argv, errors, notes);
     strvec_push(argv, "-sandbox");
     strvec_push(argv, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     /* The loader refuses such bytes in every value it reads; this is the

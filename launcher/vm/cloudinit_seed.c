@@ -157,13 +157,13 @@ static int write_ssh_file(const VmConfig *cfg, const Runtime *rt) {
     return 0;
 }
 
-int cloudinit_seed_prepare(const VmConfig *cfg, const Runtime *rt) {
+int cloudinit_seed_prepare(const VmConfig *cfg, const HostFacts *facts, const Runtime *rt) {
     CloudInitInputs in;
     int r = cloudinit_read_inputs(cfg, &in);
     if (r < 0) return r;
     CloudInitSeed seed;
     char err[VALUE_ERR_MAX];
-    r = cloudinit_seed_build(cfg, &in, &seed, err);
+    r = cloudinit_seed_build(cfg, facts, &in, &seed, err);
     cloudinit_inputs_free(&in);
     if (r < 0) return log_error_errno(r, "[cloud-init] ssh-key: %s: %s", cfg->cloudinit.ssh_key, err);
     /* In the runtime dir, root's and private: QEMU never opens it by name,

@@ -165,6 +165,8 @@ static bool past_timeout(const RunSession *s) {
     return s->cfg.vm.timeout_ms && monotonic_ms() >= s->t0 + (int64_t)s->cfg.vm.timeout_ms;
 }
 
+static void reap_virtiofsd(void *set) { virtiofsd_reap(set); }
+
 /* QEMU started, the supervisor locked down, then supervised until QEMU
  * ends. Returns the exit code. */
 static int start_and_supervise(RunSession *s) {
@@ -185,7 +187,8 @@ static int start_and_supervise(RunSession *s) {
     /* The [vm] timeout counts from the start, not from cont. */
     Supervisor sup = { .cfg = cfg, .qmp = &s->qmp, .qemu = s->qemu, .sigfd = s->sigfd, .steering = &s->steering, .notify_fd = s->notify_fd,
                        .serial = s->serial_on ? &s->serial : NULL, .rundir_fd = s->rt.dir_fd,
-                       .timeout_at_ms = cfg->vm.timeout_ms ? s->t0 + (int64_t)cfg->vm.timeout_ms : 0 };
+                       .timeout_at_ms = cfg->vm.timeout_ms ? s->t0 + (int64_t)cfg->vm.timeout_ms : 0,
+                       .reap_helpers = reap_virtiofsd, .helpers = &s->vfs };
     int rc = supervise(&sup);
     /* The supervisor reaped QEMU. */
     run_session_leave(s, RUN_QEMU);

@@ -55,6 +55,7 @@ static bool undo(RunSession *s, RunStep step, int rc) {
         return true;
     case RUN_ANNOUNCED: notify_send(s->notify_fd, "STOPPING=1\nSTATUS=%s: QEMU ended, putting the host back", name); return true;
     case RUN_QMP: qmp_close(&s->qmp); return true;
+    case RUN_VIRTIOFSD: virtiofsd_stop(&s->vfs); return true;
     case RUN_CGROUPS:
         /* QEMU is dead: its cgroups are empty and go. */
         if (cgroup_teardown_vm(&s->p.hr, &s->cgroups) < 0)

@@ -113,8 +113,10 @@ static int open_serial_log(RunSession *s, const char *path) {
  * regular file never makes a writer wait on a reader, and a socket
  * cannot be opened anew: those are used as they are (the relay makes a
  * socket nonblocking; under systemd it is the service's own stream, which
- * kvmlaunch's stderr may share: a log line the journal cannot take at
- * once is then lost rather than the guest held up). */
+ * kvmlaunch's stderr may share, and so may QEMU's fds 1 and 2, which it
+ * inherits: O_NONBLOCK is on the shared file description, so a line of
+ * theirs the journal cannot take at once is then lost rather than the
+ * guest held up). */
 static int open_stdout(void) {
     struct stat st;
     if (fstat(STDOUT_FILENO, &st) < 0) return log_error_errno(-errno, "Failed to look at stdout for the serial console: %m");
@@ -128,10 +130,12 @@ static int open_stdout(void) {
     return fd;
 }
 
-/* serial = pty: a pty of the supervisor's own, raw, its slave owned by the
- * VM's user as QEMU's own pty was, its path told (stderr, and
- * NAME/console.pty for `status`). The supervisor keeps the slave open too,
- * so that the master never hangs up while nobody has it. */
+/* serial = pty: a pty of the supervisor's own, raw, its slave root's and
+ * 0600 (not the VM's user's: VMs may share one user, and a QEMU broken
+ * into could then open another VM's console; QEMU never needs the pty,
+ * the supervisor relays it), its path told (stderr, and NAME/console.pty
+ * for `status`). The supervisor keeps the slave open too, so that the
+ * master never hangs up while nobody has it. */
 static int open_pty(RunSession *s, SpawnKit *k) {
     k->serial_out = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     char path[128];
@@ -142,8 +146,8 @@ static int open_pty(RunSession *s, SpawnKit *k) {
     if (k->pty_slave < 0 || tcgetattr(k->pty_slave, &t) < 0) return log_error_errno(-errno, "Failed to open %s: %m", path);
     cfmakeraw(&t);
     if (tcsetattr(k->pty_slave, TCSANOW, &t) < 0) return log_error_errno(-errno, "Failed to make %s raw: %m", path);
-    struct passwd *pw = s->cfg.vm.user && s->p.facts.running_as_root ? userdb_getpwnam(s->cfg.vm.user) : NULL;
-    if (pw && fchown(k->pty_slave, pw->pw_uid, (gid_t)-1) < 0) return log_error_errno(-errno, "Failed to give %s to %s: %m", path, s->cfg.vm.user);
+    /* grantpt made it ours, group tty, 0620 (for write(1)): ours alone. */
+    if (fchmod(k->pty_slave, 0600) < 0) return log_error_errno(-errno, "Failed to make %s private: %m", path);
     _cleanup_close_ int fd = openat(s->rt.dir_fd, CONSOLE_PTY_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || dprintf(fd, "%s\n", path) < 0) return log_error_errno(-errno, "Failed to write %s/%s: %m", s->rt.dir, CONSOLE_PTY_FILE);
     log_notice("%s: serial console on %s", s->cfg.vm.name, path);
@@ -185,7 +189,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->control_fd < 0) return k->control_fd;
     int r = open_serial(s, k);
     if (r < 0) return r;
-    size_t max_fds = 6;
+    size_t max_fds = 6 + s->cfg.n_shares;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
@@ -194,7 +198,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     k->fds[k->n_fds++] = (SpawnFd){ k->control_fd, facts->control_fd };
     if (k->serial_sv[1] >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->serial_sv[1], facts->serial_fd };
     if (cloudinit_wanted(&s->cfg)) {
-        if ((k->seed_fd = cloudinit_seed_prepare(&s->cfg, &s->rt)) < 0) return k->seed_fd;
+        if ((k->seed_fd = cloudinit_seed_prepare(&s->cfg, facts, &s->rt)) < 0) return k->seed_fd;
         k->fds[k->n_fds++] = (SpawnFd){ k->seed_fd, facts->seed_fd };
     }
     return 0;
@@ -217,6 +221,23 @@ static int open_taps(RunSession *s, SpawnKit *k) {
             return r;
     }
     return 0;
+}
+
+/* A virtiofsd per virtiofs share, before QEMU, which gets the connected
+ * ends (include/share.h). */
+static int start_virtiofsd(RunSession *s, SpawnKit *k) {
+    run_session_reach(s, RUN_VIRTIOFSD);
+    int r = virtiofsd_start(&s->cfg, &s->p.facts, &s->vfs);
+    if (r < 0) return r;
+    for (size_t i = 0, v = 0; i < s->cfg.n_shares; i++)
+        if (s->p.facts.share_fd[i] >= 0) k->fds[k->n_fds++] = (SpawnFd){ s->vfs.d[v++].qemu_fd, s->p.facts.share_fd[i] };
+    return 0;
+}
+
+/* QEMU holds them now: ours go. */
+static void close_virtiofsd_fds(RunSession *s) {
+    for (size_t i = 0; i < s->vfs.n; i++)
+        if (s->vfs.d[i].qemu_fd >= 0) close(TAKE_FD(s->vfs.d[i].qemu_fd));
 }
 
 /* How long a QMP wait while starting may take: QMP_START_TIMEOUT_MS, or
@@ -283,6 +304,10 @@ static int place_and_cont(RunSession *s) {
     if (r == 0 && s->p.cgl.version != CGROUP_NONE) {
         run_session_reach(s, RUN_CGROUPS);
         r = cgroup_setup_vm(&s->p.hr, &s->p.cgl, cfg, &pl, s->qemu, &s->cgroups);
+        if (r == 0 && s->vfs.n && s->cgroups.dir) {
+            _cleanup_free_ char *emulator = xasprintf("%s/emulator", s->cgroups.dir);
+            r = virtiofsd_place(&s->p.hr, &s->vfs, emulator);
+        }
     }
     if (r == 0) r = placement_apply(&pl);
     placement_free(&pl);
@@ -312,14 +337,19 @@ int run_start_qemu(RunSession *s) {
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
+    if (r == 0 && s->cfg.n_shares) r = start_virtiofsd(s, &k);
     if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
          * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */
-        serial_relay_init(&s->serial, TAKE_FD(k.serial_sv[0]), TAKE_FD(k.console_fd), TAKE_FD(k.serial_out), k.pty_slave >= 0,
+        /* Before the call: its arguments are evaluated in no set order,
+         * and TAKE_FD(k.pty_slave) sets it to -1. */
+        bool pty = k.pty_slave >= 0;
+        serial_relay_init(&s->serial, TAKE_FD(k.serial_sv[0]), TAKE_FD(k.console_fd), TAKE_FD(k.serial_out), pty,
                           TAKE_FD(k.pty_slave), TAKE_FD(k.serial_fd), TAKE_FD(k.log_old), s->cfg.vm.serial_log_size);
         s->serial_on = true;
     }
     kit_close(&s->cfg, &k);
+    close_virtiofsd_fds(s);
     return r < 0 ? r : place_and_cont(s);
 }

@@ -214,37 +214,68 @@ size_t serial_relay_pollfds(const SerialRelay *r, struct pollfd *p) {
     return SERIAL_RELAY_POLLFDS;
 }
 
+/* Up to MAX reads of the guest's output from QEMU's end, each relayed;
+ * false once that end is done (EOF or error) and closed. */
+static bool read_qemu(SerialRelay *r, unsigned max) {
+    char buf[CHUNK];
+    for (unsigned i = 0; i < max; i++) {
+        ssize_t k = read(r->qemu_fd, buf, sizeof(buf));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno == EAGAIN) break;
+        if (k <= 0) {
+            /* QEMU is on its way out. */
+            close(r->qemu_fd);
+            r->qemu_fd = -1;
+            return false;
+        }
+        serial_relay_output(r, buf, (size_t)k);
+    }
+    return true;
+}
+
 void serial_relay_handle(SerialRelay *r, const struct pollfd *p, size_t n) {
     if (n < SERIAL_RELAY_POLLFDS) return;
     short ev = r->qemu_fd >= 0 ? p[SLOT_QEMU].revents : 0;
-    if (ev & (POLLIN | POLLHUP | POLLERR)) {
-        char buf[CHUNK];
-        for (int i = 0; i < READS_PER_WAKEUP; i++) {
-            ssize_t k = read(r->qemu_fd, buf, sizeof(buf));
-            if (k < 0 && errno == EINTR) continue;
-            if (k < 0 && errno == EAGAIN) break;
-            if (k <= 0) {
-                /* QEMU is on its way out. */
-                close(r->qemu_fd);
-                r->qemu_fd = -1;
-                break;
-            }
-            serial_relay_output(r, buf, (size_t)k);
-        }
-    }
+    if (ev & (POLLIN | POLLHUP | POLLERR)) read_qemu(r, READS_PER_WAKEUP);
     if (r->qemu_fd >= 0 && (ev & POLLOUT) && bq_flush(&r->to_qemu, r->qemu_fd) < 0) bq_clear(&r->to_qemu);
     if (r->listen_fd >= 0 && (p[SLOT_LISTEN].revents & POLLIN)) accept_client(r);
     ev = r->client_fd >= 0 && p[SLOT_CLIENT].fd == r->client_fd ? p[SLOT_CLIENT].revents : 0;
     if (ev & POLLOUT && bq_flush(&r->to_client, r->client_fd) < 0) drop_client(r);
+    /* A client that hung up while the guest's queue is full could not be
+     * read to its end: poll would report the hangup at once, each time. */
+    if (r->client_fd >= 0 && (ev & (POLLHUP | POLLERR)) && !bq_room(&r->to_qemu)) drop_client(r);
     if (r->client_fd >= 0 && (ev & (POLLIN | POLLHUP | POLLERR)) && !take_input(r, r->client_fd)) drop_client(r);
     ev = r->out_fd >= 0 ? p[SLOT_OUT].revents : 0;
     if (ev & POLLOUT) {
         ssize_t w = bq_flush(&r->to_out, r->out_fd);
         if (w < 0) stop_out(r, (int)w);
     }
-    /* The pty: its slave is ours too, so it never hangs up; an error
-     * there is the end of it. */
-    if (r->out_fd >= 0 && r->out_reads && (ev & (POLLIN | POLLERR)) && !take_input(r, r->out_fd)) stop_out(r, -EIO);
+    if (r->out_fd < 0) return;
+    if (!r->out_reads) {
+        /* Its reader went away (poll says so whatever was asked): as a
+         * failed write would, the output stops, or poll says it again at
+         * once, each time. */
+        if (ev & (POLLHUP | POLLERR)) stop_out(r, -EPIPE);
+        return;
+    }
+    /* The pty: its slave is ours too, so it never hangs up while we run;
+     * a hangup or an error there is the end of it (kept, it would be
+     * reported at once, each time). */
+    if (ev & (POLLHUP | POLLERR)) stop_out(r, -EIO);
+    else if ((ev & POLLIN) && !take_input(r, r->out_fd)) stop_out(r, -EIO);
+}
+
+void serial_relay_drain(SerialRelay *r) {
+    /* QEMU is gone: what it wrote is all there, and its end gives EOF
+     * after it. No bound: nothing writes there any more. */
+    while (r->qemu_fd >= 0 && read_qemu(r, READS_PER_WAKEUP)) {
+        struct pollfd p = { .fd = r->qemu_fd, .events = POLLIN };
+        /* EAGAIN with QEMU dead: someone else holds its end; done. */
+        if (poll(&p, 1, 0) <= 0) break;
+    }
+    ssize_t w = r->out_fd >= 0 ? bq_flush(&r->to_out, r->out_fd) : 0;
+    if (w < 0) stop_out(r, (int)w);
+    if (r->client_fd >= 0 && bq_flush(&r->to_client, r->client_fd) < 0) drop_client(r);
 }
 
 void serial_relay_close(SerialRelay *r) {

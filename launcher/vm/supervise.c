@@ -192,10 +192,13 @@ int supervise(Supervisor *s) {
             log_notice("got %s", strsignal((int)si.ssi_signo));
             begin_shutdown(s);
         }
+        if (s->reap_helpers) s->reap_helpers(s->helpers);
         int status;
         pid_t w = waitpid(s->qemu, &status, WNOHANG);
         if (w == s->qemu) {
             if (s->qmp) drain_events(s);
+            /* Its last output may still be in the socket. */
+            if (s->serial) serial_relay_drain(s->serial);
             return supervise_exit_code(s->cfg, status, s->stop, s->killed);
         }
     }

@@ -62,13 +62,19 @@ int vmlive_save(int dir_fd, json_object *state) {
     _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return log_error_errno(-errno, "Failed to create %s: %m", tmp);
     size_t len = strlen(text);
-    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
-        int r = log_error_errno(-errno, "Failed to write %s: %m", tmp);
+    /* A short write leaves errno as it was (maybe 0): -EIO then, never 0
+     * after the file is gone. */
+    int r = 0;
+    ssize_t n = write(fd, text, len);
+    if (n != (ssize_t)len) r = n < 0 ? -errno : -EIO;
+    else if ((n = write(fd, "\n", 1)) != 1) r = n < 0 ? -errno : -EIO;
+    if (r < 0) {
+        log_error_errno(r, "Failed to write %s: %m", tmp);
         unlinkat(dir_fd, tmp, 0);
         return r;
     }
     if (renameat(dir_fd, tmp, dir_fd, VMLIVE_STATE) < 0) {
-        int r = log_error_errno(-errno, "Failed to replace %s: %m", VMLIVE_STATE);
+        r = log_error_errno(-errno, "Failed to replace %s: %m", VMLIVE_STATE);
         unlinkat(dir_fd, tmp, 0);
         return r;
     }
@@ -115,6 +121,8 @@ int vmlive_record_start(int dir_fd, const VmConfig *cfg, bool vhost_open, const 
     /* As placement_discover places them: [cpu] vhost = emulator follows it. */
     const CpuSpec *vh = cfg->cpu.vhost.kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : &cfg->cpu.vhost;
     json_object_object_add(pl, "vhost", list_json(spec_list(vh)));
+    /* So `pin emulator=...` moves them along, as [cpu] vhost = emulator means. */
+    json_object_object_add(o, "vhost_follows_emulator", json_object_new_boolean(cfg->cpu.vhost.kind == CPUSPEC_EMULATOR));
     json_object_object_add(o, "vcpus", json_object_new_int64(cfg->vm.vcpus));
     json_object_object_add(o, "vhost_open", json_object_new_boolean(vhost_open));
     json_object_object_add(o, "placement", pl);

@@ -7,8 +7,9 @@
 # comes back after SIGTERM and SIGKILL of the client. Then a chatty guest
 # (kl.flood) whose serial goes to a stdout nobody reads, with a console
 # client that reads nothing either: the guest does not stall, it ends with
-# its own exit code. And with serial = pty: `status` names the pty, and
-# what the guest prints comes out of it.
+# its own exit code. And with serial = pty: `status` names the pty, which
+# is root's and 0600, what the guest prints comes out of it, and what is
+# typed into it reaches the guest's shell.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root "QEMU is started as another user"
@@ -69,22 +70,33 @@ grep -q "bytes of guest output dropped on the way to stdout" "$tmp/flood.err" &&
 kill "$reader" "${stuck:-}" 2> /dev/null
 [ -z "$(leftovers flood)" ] && ok "nothing left of the chatty guest" || bad "left: $(leftovers flood)"
 
-# 3. serial = pty: the pty is the supervisor's, named by status, owned by
-# the VM's user; the guest's lines come out of it, and the console works
-# at the same time.
+# 3. serial = pty: the pty is the supervisor's, named by status, root's and
+# 0600 (VMs may share a user: another VM's QEMU must not open it); the
+# guest's lines come out of it, and a command typed into it runs.
 vm_ini pty "vm.append=console=ttyS0 quiet kl.stay=1 kl.shell=1" vm.serial=pty
 "$bin" "$tmp/pty.ini" > "$tmp/pty.out" 2>&1 &
 sup=$!; pids+=($sup)
 if wait_for 60 test -s "$KVMLAUNCH_RUNDIR/$(name pty)/console.pty"; then
     pts=$(cat "$KVMLAUNCH_RUNDIR/$(name pty)/console.pty")
     "$bin" status "$(name pty)" | grep -qF "pty $pts" && ok "status names the pty $pts" || bad "status: $("$bin" status "$(name pty)" | grep console)"
-    [ "$(stat -c %U "$pts")" = "${user:-nobody}" ] && ok "$pts belongs to the VM's user" || bad "$pts: $(stat -c '%U %a' "$pts")"
+    [ "$(stat -c '%U %a' "$pts")" = "root 600" ] && ok "$pts is root's, mode 600" || bad "$pts: $(stat -c '%U %a' "$pts")"
     grep -qF "serial console on $pts" "$tmp/pty.out" && ok "kvmlaunch says where the pty is" || bad "no pty line: $(cat "$tmp/pty.out")"
-    if timeout 60 grep -m1 -q "KVMLAUNCH-GUEST: shell" < "$pts"; then
+    exec 8<> "$pts"
+    if timeout 60 grep -a -m1 -q "KVMLAUNCH-GUEST: shell" <&8; then
         ok "the guest's output comes out of $pts"
+        # Typed into the pty: the guest's shell runs it. Its answer, not
+        # the echo of what was typed: kl-$((N+1)) is only in the answer.
+        # Tried again: the shell may not read its terminal yet.
+        want=kl-$(($$ + 1)) got=
+        for try in 1 2 3; do
+            printf 'echo kl-$((%d + 1))\r' $$ >&8
+            if timeout 10 grep -a -m1 -qF "$want" <&8; then got=1; break; fi
+        done
+        [ "$got" ] && ok "a command typed into $pts runs in the guest ($want came back)" || bad "typed into $pts: no $want back"
     else
         bad "nothing from $pts"
     fi
+    exec 8<&-
     "$bin" stop "$(name pty)" > /dev/null 2>&1
     wait "$sup"; rc=$?
     [ $rc = 0 ] && ok "the pty guest stopped: exit 0" || { bad "the pty guest: exit $rc"; cat "$tmp/pty.out"; }

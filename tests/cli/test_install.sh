@@ -91,6 +91,21 @@ grep -qx 'ExecStart=/opt/kl/sbin/kvmlaunch run /etc/kvmlaunch/%i.ini' "$tmp/opt/
 mk install DESTDIR="$tmp/staged" PREFIX=/usr UNIT_FILES= > "$tmp/log" 2>&1
 grep -q "DESTDIR is set, so the user kvmlaunch is not created here" "$tmp/log" && ok "make install DESTDIR=...: no user made, said" ||
     bad "make install DESTDIR=... says nothing of the user: $(cat "$tmp/log")"
+# Not root, into a PREFIX of its own (PREFIX=$HOME/.local): installed, the
+# user left alone with a warning, exit 0.
+home=$tmp/home
+mkdir -p "$home"
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$home"; chmod 0711 "$tmp"
+    as_user=(setpriv --reuid nobody --regid nogroup --clear-groups)
+fi
+"${as_user[@]}" make -s --no-print-directory -o kvmlaunch install PREFIX="$home/.local" UNIT_FILES= > "$tmp/user.log" 2>&1; rc=$?
+[ $rc = 0 ] && [ -x "$home/.local/sbin/kvmlaunch" ] && grep -q "warning: not root, so the user kvmlaunch is not created" "$tmp/user.log" &&
+    ok "make install PREFIX=~/.local as a user: exit 0, installed, warns of the user ($(head -1 "$tmp/user.log"))" ||
+    bad "make install as a user: exit $rc: $(cat "$tmp/user.log")"
+"${as_user[@]}" make -s --no-print-directory -o kvmlaunch uninstall PREFIX="$home/.local" UNIT_FILES= > /dev/null 2>&1
+
 # make install-user itself, with names of this test's own (the host's kvm
 # group and kvmlaunch user, if any, are not touched): a system group for
 # kvm where missing, a system user with no login and no home, in that group.

@@ -12,6 +12,8 @@
 #  3. With the user in G, the VM boots from that initrd, and QEMU's
 #     `Groups:` line equals `id -G USER`, though kvmlaunch itself runs with
 #     another supplementary group.
+#  4. A user in group disk or root (gid 0) is a FAIL of check and run, in
+#     shadow a WARN, each naming `gpasswd -d USER GROUP`.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root "QEMU is started as another user; the test makes users and groups"
@@ -100,4 +102,40 @@ else
     bad "the guest did not boot"; cat "$tmp/boot.out"; tail -5 "$tmp/boot.serial" 2>/dev/null
 fi
 [ -z "$(leftovers boot)" ] || bad "left: $(leftovers boot)"
+
+# 4. Groups that hand a QEMU escape the host, with the host's real groups
+# (a group cannot be named disk otherwise): the user joins each for a while
+# (gpasswd -d takes it out again, and userdel at the end in any case).
+leave() { gpasswd -d "$user" "$1" > /dev/null 2>&1; }
+join() { # GROUP: $user is in it until left
+    getent group "$1" > /dev/null || return 1
+    gpasswd -a "$user" "$1" > /dev/null && defer leave "$1"
+}
+if join disk; then
+    gid=$(getent group disk | cut -d: -f3)
+    "$bin" check "$tmp/boot.ini" > "$tmp/disk.check" 2>&1; rc=$?
+    want="^FAIL  user +$tmp/boot.ini:[0-9]+: \[vm\] user: $user is in group disk \(gid $gid\), which QEMU keeps: raw access to the host's disks; a guest that escapes QEMU would have it; fix: gpasswd -d $user disk$"
+    [ $rc = 1 ] && grep -qE "$want" "$tmp/disk.check" && ok "in group disk: check FAILs naming it and gpasswd -d $user disk" || { bad "disk: exit $rc"; cat "$tmp/disk.check"; }
+    "$bin" "$tmp/boot.ini" > "$tmp/disk.run" 2>&1; rc=$?
+    [ $rc = 2 ] && [ -z "$(leftovers boot)" ] && ok "the run refuses it (exit 2), nothing left" || { bad "run in group disk: exit $rc"; cat "$tmp/disk.run"; }
+    leave disk
+else
+    skip "no group disk on this host"
+fi
+join root || bad "no group root (gid 0)"
+"$bin" check "$tmp/boot.ini" > "$tmp/root.check" 2>&1; rc=$?
+[ $rc = 1 ] && grep -qE "^FAIL  user +.*$user is in group root \(gid 0\), which QEMU keeps: root's group, .*fix: gpasswd -d $user root$" "$tmp/root.check" &&
+    ok "in group root: check FAILs" || { bad "root group: exit $rc"; cat "$tmp/root.check"; }
+leave root
+if join shadow; then
+    "$bin" check "$tmp/boot.ini" > "$tmp/shadow.check" 2>&1; rc=$?
+    [ $rc = 0 ] && grep -qE "^WARN  user +.*$user is in group shadow \(gid [0-9]+\), which QEMU keeps: /etc/shadow: every password hash, .*fix: gpasswd -d $user shadow$" "$tmp/shadow.check" &&
+        ! grep -q "^FAIL" "$tmp/shadow.check" && ok "in group shadow: a WARN naming it, exit 0" || { bad "shadow: exit $rc"; cat "$tmp/shadow.check"; }
+    leave shadow
+else
+    skip "no group shadow on this host"
+fi
+"$bin" check "$tmp/boot.ini" > "$tmp/none.check" 2>&1; rc=$?
+[ $rc = 0 ] && ! grep -q "which QEMU keeps" "$tmp/none.check" && ok "out of them again: no such line, exit 0" || { bad "after leaving: exit $rc"; cat "$tmp/none.check"; }
+[ -z "$(getent group disk root shadow | cut -d: -f4 | tr ',' '\n' | grep -x "$user")" ] && ok "the host's groups no longer list $user" || bad "still a member: $(getent group disk root shadow)"
 finish

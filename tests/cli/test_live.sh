@@ -197,7 +197,7 @@ status_json a
 echo "# time to re-pin one vCPU, run directly: $ms ms for the command ($(tail -1 "$tmp/o" | sed 's/.*in //') inside it)"
 if [ ${#run_in[@]} != 0 ] && in_ns test -e "/sys/class/net/$tap/queues/rx-1/rps_cpus"; then
     masks1() { in_ns sh -c "cat /sys/class/net/$tap/queues/rx-1/rps_cpus /sys/class/net/$tap/queues/tx-1/xps_cpus" | tr -d '0,\n'; }
-    wait_for 5 test "$(masks1)" = 11
+    wait_for 5 eval '[ "$(masks1)" = 11 ]'
     [ "$(masks1)" = 11 ] && ok "the supervisor steered queue 1 to CPU 0 after the pin" || bad "queue 1 masks: $(masks1)"
 fi
 

@@ -49,7 +49,7 @@ done
 for code in 0 1 2 124; do
     grep -qE "^       $code +[A-Z]" <<<"$page1" || bad "kvmlaunch(1) EXIT STATUS lacks $code"
 done
-for var in KVMLAUNCH_RUNDIR KVMLAUNCH_ROOT NOTIFY_SOCKET JOURNAL_STREAM; do
+for var in KVMLAUNCH_RUNDIR KVMLAUNCH_ROOT KVMLAUNCH_VIRTIOFSD NOTIFY_SOCKET JOURNAL_STREAM; do
     grep -q "$var" <<<"$page1" || bad "kvmlaunch(1) ENVIRONMENT lacks $var"
 done
 [ $fail -eq 0 ] && ok "kvmlaunch(1) has every command, option, exit code and variable"

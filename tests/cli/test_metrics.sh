@@ -96,6 +96,17 @@ num_is "$m" kvmlaunch_vms == 2 && num_is "$m" "kvmlaunch_vm_up{vm=\"$a\"}" == 1 
 errs=$(grep "^kvmlaunch_scrape_error{" "$m" | grep -v ' 0$')
 [ -z "$errs" ] && [ "$(grep -c "^kvmlaunch_scrape_error{vm=\"$a\"" "$m")" = 7 ] && ok "no part failed (7 parts a VM, each 0)" || bad "scrape errors: $errs"
 
+# Not root, with the run dir open to all as /run/kvmlaunch is (0755) but
+# each VM's dir 0700: the VMs cannot be seen, which is no "0 VMs": exit 1,
+# each said, nothing printed.
+mode_tmp=$(stat -c %a "$tmp") mode_run=$(stat -c %a "$KVMLAUNCH_RUNDIR")
+chmod 0711 "$tmp"; chmod 0755 "$KVMLAUNCH_RUNDIR"
+setpriv --reuid nobody --regid nogroup --clear-groups "$bin" metrics > "$tmp/nobody.prom" 2> "$tmp/nobody.err"; rc=$?
+chmod "$mode_run" "$KVMLAUNCH_RUNDIR"; chmod "$mode_tmp" "$tmp"
+[ $rc = 1 ] && [ ! -s "$tmp/nobody.prom" ] && grep -q "pid file of $a in .*Permission denied (run kvmlaunch metrics as root)" "$tmp/nobody.err" &&
+    grep -q "pid file of $b in" "$tmp/nobody.err" && ok "not root, VM dirs 0700: exit 1, nothing printed, each VM said ($(head -1 "$tmp/nobody.err"))" ||
+    bad "metrics as nobody: exit $rc: $(cat "$tmp/nobody.prom" "$tmp/nobody.err")"
+
 # vCPUs: as many as the VM has, times that grow, each on its pinned CPU.
 num_is "$m" "kvmlaunch_vm_vcpus{vm=\"$a\"}" == 2 && num_is "$m" "kvmlaunch_vm_vcpus{vm=\"$b\"}" == 1 &&
     [ "$(grep -c "^kvmlaunch_vcpu_cpu_seconds_total{vm=\"$a\"," "$m")" = 2 ] && ok "vCPUs: 2 of a, 1 of b, a time series each" || bad "vcpus: $(grep vcpu "$m")"

@@ -168,7 +168,28 @@ static void test_user_data(void **state) {
                            "  - \"mkdir -p /mnt/ro_9p && { mountpoint -q /mnt/ro_9p || mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=524288 ro_9p /mnt/ro_9p; }\"\n"
                            "  - \"mkdir -p /mnt/src-ro && { mountpoint -q /mnt/src-ro || mount -t virtiofs -o ro src-ro /mnt/src-ro; }\"\n");
     CloudInitMount *none;
-    assert_int_equal(cloudinit_mounts(&cfg, &none), 0);
+    assert_int_equal(cloudinit_mounts(&cfg, NULL, &none), 0);
+    assert_null(none);
+    vmconf_free(&cfg);
+    /* The [share] sections, their drivers as the facts give them. */
+    assert_int_equal(load(MINIMAL "[share \"work\"]\npath = /tmp\ndriver = 9p\n[share \"src\"]\npath = /tmp\nreadonly = yes\n"
+                              "driver = virtiofs\n[cloud-init]\nuser = ci\n", &cfg, &el), 0);
+    CloudInitMount *got;
+    assert_int_equal(cloudinit_mounts(&cfg, NULL, &got), 2);
+    assert_string_equal(got[0].tag, "work");
+    assert_false(got[0].virtiofs);
+    assert_false(got[0].readonly);
+    assert_string_equal(got[1].tag, "src");
+    assert_true(got[1].virtiofs);
+    assert_true(got[1].readonly);
+    free(got);
+    CloudInitInputs none_in = { 0 };
+    CloudInitSeed sd;
+    char err2[VALUE_ERR_MAX];
+    assert_int_equal(cloudinit_seed_build(&cfg, NULL, &none_in, &sd, err2), 0);
+    assert_non_null(strstr(sd.user_data.data, "bootcmd:\n  - \"mkdir -p /mnt/work && { mountpoint -q /mnt/work || mount -t 9p -o trans=virtio,"));
+    assert_non_null(strstr(sd.user_data.data, "mount -t virtiofs -o ro src /mnt/src; }\""));
+    cloudinit_seed_free(&sd);
     vmconf_free(&cfg);
 }
 
@@ -178,7 +199,7 @@ static void seed_of(const char *text, const CloudInitInputs *in, CloudInitSeed *
     ErrList el;
     assert_int_equal(load(text, &cfg, &el), 0);
     char err[VALUE_ERR_MAX];
-    assert_int_equal(cloudinit_seed_build(&cfg, in, seed, err), 0);
+    assert_int_equal(cloudinit_seed_build(&cfg, NULL, in, seed, err), 0);
     vmconf_free(&cfg);
 }
 
@@ -219,7 +240,7 @@ static void test_seed(void **state) {
     char err[VALUE_ERR_MAX];
     CloudInitInputs empty = { .ssh_key = text_blob("\n") };
     assert_int_equal(load(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\n", &cfg, &el), 0);
-    assert_int_equal(cloudinit_seed_build(&cfg, &empty, &seed, err), -EINVAL);
+    assert_int_equal(cloudinit_seed_build(&cfg, NULL, &empty, &seed, err), -EINVAL);
     vmconf_free(&cfg);
 }
 

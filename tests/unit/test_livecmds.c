@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "livecmds.h"
@@ -223,10 +226,114 @@ static void test_state_and_follow(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* [cpu] vhost = emulator: emulator=LIST moves the vhost-net workers too,
+ * unless vhost=... is given or the VM's vhost does not follow. */
+static void test_pin_follow_emulator(void **state) {
+    (void)state;
+    char err[VALUE_ERR_MAX];
+    char *emu[] = { "emulator=2-3", "vcpu.0=1" };
+    LivePinRequest r;
+    assert_int_equal(livepin_parse(emu, 2, 2, NULL, &r, err), 0);
+    assert_int_equal(livepin_follow_emulator(&r, true), 1);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.v[2].key, LIVEPIN_VHOST);
+    assert_true(r.v[2].follows);
+    assert_false(r.v[0].follows);
+    _cleanup_free_ char *l = cpulist_format(&r.v[2].cpus);
+    assert_string_equal(l, "2-3");
+    /* Once is enough: a second call finds a vhost item. */
+    assert_int_equal(livepin_follow_emulator(&r, true), 0);
+    assert_int_equal(r.n, 3);
+    livepin_request_free(&r);
+
+    assert_int_equal(livepin_parse(emu, 2, 2, NULL, &r, err), 0);
+    assert_int_equal(livepin_follow_emulator(&r, false), 0); /* vhost = LIST, auto, none */
+    assert_int_equal(r.n, 2);
+    livepin_request_free(&r);
+
+    char *both[] = { "emulator=2", "vhost=0" };
+    assert_int_equal(livepin_parse(both, 2, 2, NULL, &r, err), 0);
+    assert_int_equal(livepin_follow_emulator(&r, true), 0); /* asked for: kept */
+    assert_int_equal(r.n, 2);
+    _cleanup_free_ char *v = cpulist_format(&r.v[1].cpus);
+    assert_string_equal(v, "0");
+    livepin_request_free(&r);
+
+    char *vcpu[] = { "vcpu.1=0" };
+    assert_int_equal(livepin_parse(vcpu, 1, 2, NULL, &r, err), 0);
+    assert_int_equal(livepin_follow_emulator(&r, true), 0); /* no emulator: nothing moves */
+    assert_int_equal(r.n, 1);
+    livepin_request_free(&r);
+}
+
+/* live.json says whether the vhost-net workers follow the emulator. */
+static void test_record_follows(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kl-livecmds-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    int emu_cpus[] = { 3 };
+    VmConfig cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.vm.vcpus = 1;
+    cfg.cpu.pin.kind = CPUSPEC_NONE;
+    cfg.cpu.iothreads.kind = CPUSPEC_NONE;
+    cfg.cpu.emulator = (CpuSpec){ .kind = CPUSPEC_LIST, .list = { emu_cpus, 1 } };
+    for (int follows = 0; follows < 2; follows++) {
+        cfg.cpu.vhost.kind = follows ? CPUSPEC_EMULATOR : CPUSPEC_NONE;
+        assert_int_equal(vmlive_record_start(dfd, &cfg, false, NULL), 0);
+        json_object *o = vmlive_load(dfd), *v, *pl;
+        assert_non_null(o);
+        assert_true(json_object_object_get_ex(o, "vhost_follows_emulator", &v));
+        assert_int_equal(json_object_get_boolean(v), follows);
+        assert_true(json_object_object_get_ex(o, "placement", &pl));
+        assert_string_equal(vmlive_str(pl, "vhost"), follows ? "3" : "");
+        json_object_put(o);
+    }
+    unlinkat(dfd, VMLIVE_STATE, 0);
+    unlinkat(dfd, VMLIVE_LOCK, 0);
+    close(dfd);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* A short write (here: the file size limit, which leaves errno alone) is
+ * an error, -EIO, with no file left: never 0 for a state not saved. */
+static void test_save_short_write(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kl-livecmds-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = { 16, 16 };
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0) _exit(3);
+        json_object *o = json_tokener_parse("{\"vcpus\":2,\"balloon_target_bytes\":1073741824}");
+        errno = 0;
+        int r = vmlive_save(dfd, o);
+        json_object_put(o);
+        _exit(r == -EIO ? 0 : r == 0 ? 1 : 2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(faccessat(dfd, VMLIVE_STATE ".tmp", F_OK, 0), -1);
+    assert_int_equal(faccessat(dfd, VMLIVE_STATE, F_OK, 0), -1);
+    close(dfd);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qmp_lines),     cmocka_unit_test(test_qmp_request),      cmocka_unit_test(test_balloon_limits),
         cmocka_unit_test(test_pin_parse),     cmocka_unit_test(test_steering_json),    cmocka_unit_test(test_state_and_follow),
+        cmocka_unit_test(test_save_short_write),
+        cmocka_unit_test(test_pin_follow_emulator),
+        cmocka_unit_test(test_record_follows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

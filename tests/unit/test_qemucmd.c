@@ -11,6 +11,7 @@
 
 #include "hostfacts.h"
 #include "qemucmd.h"
+#include "share.h"
 #include "util.h"
 #include "vmconf.h"
 
@@ -270,11 +271,91 @@ static void test_kvm_refused(void **state) {
     vmconf_free(&cfg);
 }
 
+/* [share]: virtiofs by default where a virtiofsd runs as root, with the
+ * RAM made a shared memfd (a shared file on hugepage-path); 9p otherwise;
+ * a path with commas stays one keyval value; [memory] share = no written
+ * beside virtiofs, and virtiofs asked for where it cannot run, are errors. */
+static void build_shares(const char *ini, bool root, const char *virtiofsd, StrVec *argv, ErrList *errors) {
+    VmConfig cfg;
+    ErrList el = { 0 }, notes = { 0 };
+    assert_int_equal(vmconf_load_buffer("t.ini", ini, strlen(ini), &cfg, &el), 0);
+    HostFacts f;
+    memset(&f, 0, sizeof(f));
+    f.stdout_kind = STDOUT_PIPE;
+    f.running_as_root = root;
+    f.virtiofsd = virtiofsd ? xstrdup(virtiofsd) : NULL;
+    hostfacts_assign_fds(&cfg, &f);
+    (void)qemucmd_build(&cfg, &f, argv, errors, &notes);
+    errlist_clear(&notes);
+    hostfacts_free(&f);
+    vmconf_free(&cfg);
+}
+
+static void test_shares(void **state) {
+    (void)state;
+    static const char base[] = "[vm]\nname = t\nmemory = 1G\nvcpus = 1\nuser = u\n";
+    StrVec argv = STRVEC_INIT;
+    ErrList errors = { 0 };
+    _cleanup_free_ char *two = xasprintf("%s[share \"w\"]\npath = /src,x=y\n[share \"r\"]\npath = /ro\ndriver = 9p\nreadonly = yes\n", base);
+
+    build_shares(two, true, "/usr/lib/qemu/virtiofsd", &argv, &errors);
+    assert_int_equal(errors.n, 0);
+    assert_non_null(arg_after(argv.v, "-object", "\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node0\",\"size\":1073741824,\"share\":true"));
+    /* QMP 3, status 4, serial 5, then the one virtiofs connection. */
+    assert_non_null(arg_after(argv.v, "-chardev", "socket,id=vfs-w,fd=6"));
+    assert_non_null(arg_after(argv.v, "-device", "{\"driver\":\"vhost-user-fs-pci\",\"id\":\"share-w\",\"chardev\":\"vfs-w\",\"tag\":\"w\"}"));
+    assert_non_null(arg_after(argv.v, "-fsdev", "local,id=fs-r,path=/ro,security_model=none,readonly=on"));
+    assert_non_null(arg_after(argv.v, "-device", "\"driver\":\"virtio-9p-pci\",\"id\":\"share-r\",\"fsdev\":\"fs-r\",\"mount_tag\":\"r\""));
+    strvec_clear(&argv);
+
+    /* Not root: 9p for both, the path's comma doubled, the RAM as it was. */
+    build_shares(two, false, "/usr/lib/qemu/virtiofsd", &argv, &errors);
+    assert_int_equal(errors.n, 0);
+    assert_non_null(arg_after(argv.v, "-fsdev", "local,id=fs-w,path=/src,,x=y,security_model=none"));
+    assert_null(arg_after(argv.v, "-fsdev", "id=fs-w,path=/src,,x=y,security_model=none,readonly"));
+    assert_non_null(arg_after(argv.v, "-object", "\"memory-backend-ram\""));
+    assert_null(arg_after(argv.v, "-device", "vhost-user-fs"));
+    strvec_clear(&argv);
+
+    /* Huge pages: memfd hugetlb share=on; on hugepage-path, the file shared. */
+    _cleanup_free_ char *huge = xasprintf("%s[memory]\nbacking = hugepages\n[share \"w\"]\npath = /src\n", base);
+    build_shares(huge, true, "/v", &argv, &errors);
+    assert_int_equal(errors.n, 0);
+    assert_non_null(arg_after(argv.v, "-object", "\"memory-backend-memfd\",\"id\":\"ram-node0\",\"size\":1073741824,\"hugetlb\":true,\"hugetlbsize\":2097152,\"share\":true"));
+    strvec_clear(&argv);
+    _cleanup_free_ char *file = xasprintf("%s[memory]\nbacking = hugepages\nhugepage-path = /hp\n[share \"w\"]\npath = /src\n", base);
+    build_shares(file, true, "/v", &argv, &errors);
+    assert_int_equal(errors.n, 0);
+    assert_non_null(arg_after(argv.v, "-object", "\"memory-backend-file\",\"id\":\"ram-node0\",\"size\":1073741824,\"mem-path\":\"/hp\",\"share\":true"));
+    strvec_clear(&argv);
+
+    /* share = no written: refused, naming the key. */
+    _cleanup_free_ char *noshare = xasprintf("%s[memory]\nshare = no\n[share \"w\"]\npath = /src\n", base);
+    build_shares(noshare, true, "/v", &argv, &errors);
+    assert_int_equal(errors.n, 1);
+    assert_non_null(strstr(errors.e[0].msg, "t.ini:7: [memory] share: expected yes (or no share key) for [share \"w\"] with virtiofs"));
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+
+    /* virtiofs asked for: without a virtiofsd, and not as root. */
+    _cleanup_free_ char *asked = xasprintf("%s[share \"w\"]\npath = /src\ndriver = virtiofs\n", base);
+    build_shares(asked, true, NULL, &argv, &errors);
+    assert_int_equal(errors.n, 1);
+    assert_non_null(strstr(errors.e[0].msg, "t.ini:8: [share \"w\"] driver: expected a virtiofsd for driver = virtiofs"));
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+    build_shares(asked, false, "/v", &argv, &errors);
+    assert_int_equal(errors.n, 1);
+    assert_non_null(strstr(errors.e[0].msg, "t.ini:8: [share \"w\"] driver: expected kvmlaunch to run as root for driver = virtiofs"));
+    strvec_clear(&argv);
+    errlist_clear(&errors);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape), cmocka_unit_test(test_shell_quote), cmocka_unit_test(test_render),
         cmocka_unit_test(test_hostile_values), cmocka_unit_test(test_host_errors), cmocka_unit_test(test_argv_text),
-        cmocka_unit_test(test_kvm_refused),
+        cmocka_unit_test(test_kvm_refused),       cmocka_unit_test(test_shares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

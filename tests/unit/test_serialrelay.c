@@ -18,9 +18,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "serialrelay.h"
+#include "supervise.h"
 #include "util.h"
 
 static void test_queue_drops(void **state) {
@@ -238,9 +240,142 @@ static void test_relay(void **state) {
     unlink(sock);
 }
 
+/* The reader of the output went away while nothing waited for it (the
+ * relay asked poll for nothing there): poll says so all the same, and the
+ * output stops, as a failed write stops it, instead of the loop spinning
+ * on a report it ignores. A pipe says POLLERR, a socket POLLHUP. */
+static void test_out_reader_gone(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        int qemu[2], out[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qemu), 0);
+        if (kind == 0) assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        else assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out), 0);
+        SerialRelay r;
+        serial_relay_init(&r, qemu[0], -1, out[1], false, -1, -1, -1, 0);
+        close(out[0]);
+        turn(&r);
+        assert_int_equal(r.out_fd, -1);
+        /* Nothing left to report: the loop waits again. */
+        struct pollfd p[SERIAL_RELAY_POLLFDS];
+        size_t n = serial_relay_pollfds(&r, p);
+        assert_int_equal(poll(p, n, 0), 0);
+        serial_relay_close(&r);
+        close(qemu[1]);
+    }
+}
+
+/* serial = pty: the relay holds the slave, so a terminal program that
+ * opens the pty and goes away leaves no hangup on the master to spin on;
+ * the pty stays the output, and what is typed there reaches the guest. */
+static void test_pty_closed_by_user(void **state) {
+    (void)state;
+    int qemu[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qemu), 0);
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    char path[64];
+    assert_int_equal(ptsname_r(master, path, sizeof(path)), 0);
+    int slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(slave >= 0);
+    SerialRelay r;
+    serial_relay_init(&r, qemu[0], -1, master, true, slave, -1, -1, 0);
+    int user = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(user >= 0);
+    close(user);
+    struct pollfd p[SERIAL_RELAY_POLLFDS];
+    size_t n = serial_relay_pollfds(&r, p);
+    assert_int_equal(poll(p, n, 0), 0);
+    turn(&r);
+    assert_int_equal(r.out_fd, master);
+    user = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(user >= 0);
+    assert_int_equal(write(user, "x", 1), 1);
+    for (int i = 0; i < 5 && r.to_qemu.len == 0; i++) turn(&r);
+    char c = 0;
+    assert_int_equal(read(qemu[1], &c, 1), 1);
+    assert_int_equal(c, 'x');
+    close(user);
+    serial_relay_close(&r);
+    close(qemu[1]);
+}
+
+/* A client hangs up while the queue to the guest is full (a guest that
+ * does not read its console): it is dropped all the same, not left for
+ * poll to report its hangup again and again. */
+static void test_client_gone_queue_full(void **state) {
+    (void)state;
+    char sock[] = "/tmp/kl-relay-sockXXXXXX";
+    int t = mkstemp(sock);
+    close(t);
+    SerialRelay r;
+    serial_relay_init(&r, -1, listen_on(sock), -1, false, -1, -1, -1, 0);
+    int c = connect_to(sock);
+    turn(&r);
+    char line[16];
+    read_line(c, line, sizeof(line));
+    assert_string_equal(line, CONSOLE_GREETING_OK);
+    char *junk = xmalloc(RELAY_QUEUE_SIZE);
+    memset(junk, 'k', RELAY_QUEUE_SIZE);
+    assert_int_equal(bq_push(&r.to_qemu, junk, RELAY_QUEUE_SIZE), RELAY_QUEUE_SIZE);
+    close(c);
+    turn(&r);
+    assert_int_equal(r.client_fd, -1);
+    free(junk);
+    serial_relay_close(&r);
+    unlink(sock);
+}
+
+/* QEMU wrote its last words (a panic, "bye" before poweroff) and exited:
+ * more than one wakeup reads is still in the socket when the supervisor
+ * reaps it. All of it reaches the log before supervise returns. */
+static void test_last_output_kept(void **state) {
+    (void)state;
+    enum { BLOCKS = 30 };
+    int qemu[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qemu), 0);
+    assert_int_equal(fcntl(qemu[1], F_SETFL, O_NONBLOCK), 0);
+    char chunk[4096];
+    memset(chunk, 'g', sizeof(chunk));
+    for (int i = 0; i < BLOCKS; i++) assert_int_equal(write(qemu[1], chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
+    assert_int_equal(write(qemu[1], "bye\n", 4), 4);
+    close(qemu[1]);
+    char path[] = "/tmp/kl-relay-lastXXXXXX";
+    int log = tmpfile_fd(path);
+    SerialRelay r;
+    serial_relay_init(&r, qemu[0], -1, -1, false, -1, dup(log), -1, 1 << 20);
+
+    sigset_t old;
+    int sigfd = supervise_signals_setup(&old);
+    assert_true(sigfd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(0);
+    /* "QEMU" is dead before the supervisor looks: output and SIGCHLD wait together. */
+    siginfo_t si;
+    assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+    static VmConfig cfg;
+    Supervisor s = { .cfg = &cfg, .qemu = pid, .sigfd = sigfd, .rundir_fd = -1, .notify_fd = -1, .serial = &r };
+    assert_int_equal(supervise(&s), 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(sigfd);
+
+    assert_int_equal(size_of(log), BLOCKS * 4096 + 4);
+    char tail[5] = { 0 };
+    assert_int_equal(pread(log, tail, 4, BLOCKS * 4096), 4);
+    assert_string_equal(tail, "bye\n");
+    serial_relay_close(&r);
+    close(log);
+    unlink(path);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN); /* as kvmlaunch does (cli.c) */
     const struct CMUnitTest tests[] = { cmocka_unit_test(test_queue_drops), cmocka_unit_test(test_queue_flush_full_reader),
-                                        cmocka_unit_test(test_capped_log), cmocka_unit_test(test_relay) };
+                                        cmocka_unit_test(test_capped_log), cmocka_unit_test(test_relay),
+                                        cmocka_unit_test(test_out_reader_gone), cmocka_unit_test(test_pty_closed_by_user),
+                                        cmocka_unit_test(test_client_gone_queue_full), cmocka_unit_test(test_last_output_kept) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
