@@ -54,7 +54,10 @@ bad_case "a network-config that is a directory" "$tmp/m5.ini:[0-9]+: \\[cloud-in
     m5 "cloud-init.network-config=$tmp"
 
 # --- The seed of a running VM. ---------------------------------------------
-vm_ini a "cloud-init.user=kl" "cloud-init.ssh-key=$tmp/id.pub" "cloud-init.hostname=box-a" "cloud-init.network-config=$tmp/net.yaml"
+mkdir "$tmp/work" && chown nobody "$tmp/work"  # 9p: QEMU, as the VM's user, serves it
+vm_ini a "cloud-init.user=kl" "cloud-init.ssh-key=$tmp/id.pub" "cloud-init.hostname=box-a" "cloud-init.network-config=$tmp/net.yaml" "[share \"work\"]
+path = $tmp/work
+driver = 9p"
 "$bin" "$tmp/a.ini" > "$tmp/a.out" 2>&1 &
 pids+=($!); sup_a=$!
 run_a=$KVMLAUNCH_RUNDIR/$(name a)
@@ -137,7 +140,7 @@ ud = util.load_yaml(seeded["user-data"])
 from cloudinit.config.schema import get_schema, validate_cloudconfig_schema
 validate_cloudconfig_schema(ud, get_schema(), strict=True)
 nc = util.load_yaml(seeded["network-config"])
-print(json.dumps({"md": md, "user": ud["users"][0], "nc": nc}, sort_keys=True))
+print(json.dumps({"md": md, "user": ud["users"][0], "nc": nc, "bootcmd": ud["bootcmd"]}, sort_keys=True))
 EOF
     then
         out=$(cat "$tmp/ci.out")
@@ -149,6 +152,7 @@ u = d["user"]
 assert u["name"] == "kl" and u["sudo"] == "ALL=(ALL) NOPASSWD:ALL" and u["shell"] == "/bin/bash", u
 assert u["ssh_authorized_keys"] == [sys.argv[2]], u
 assert d["nc"]["ethernets"]["eth0"]["dhcp4"] is True, d
+assert d["bootcmd"] == ["mkdir -p /mnt/work && { mountpoint -q /mnt/work || mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 work /mnt/work; }"], d
 EOF
     else bad "cloud-init's reader failed: $(cat "$tmp/ci.out")"; fi
     if [ $mount_it = 1 ]; then grep -q " $tmp/citmp" /proc/mounts && bad "cloud-init's mount is left" || ok "cloud-init unmounted it"; fi
