@@ -257,7 +257,7 @@ const KeyDef schema_keys[] = {
           .help = "authorized for user; `kvmlaunch ssh` uses the private key beside it (the path without .pub); both must be readable"),
     CLOUD("hostname", hostname, .type = VT_STRING, .dflt_doc = "the VM's name, _ made -", .type_doc = "a host name: letters, digits, - and .",
           .help = "local-hostname of meta-data"),
-    CLOUD("user-data", user_data, .type = VT_PATH, .dflt_doc = "generated from user and ssh-key",
+    CLOUD("user-data", user_data, .type = VT_PATH, .dflt_doc = "generated from user and ssh-key, mounting each [share] at /mnt/TAG",
           .help = "a user-data file taken as is (then user and ssh-key are refused)"),
     CLOUD("network-config", network_config, .type = VT_PATH, .dflt_doc = "none", .help = "cloud-init's network-config, taken as is"),
 };
