@@ -89,21 +89,22 @@ trap cleanup EXIT
 in_ns() { unshare --mount --propagation private --pid --fork --kill-child --mount-proc -- "$@"; }
 
 mkdir -p "$OUTDIR/cache"
+# Two stages, so that what the packages' scripts read is in place before they
+# run: the initrd is made once, small; dpkg does not fsync (a throwaway
+# tree: --force-unsafe-io); docs are not unpacked; no service is started.
 log "debootstrap $SUITE from $MIRROR (this takes a few minutes)"
-in_ns debootstrap --variant=minbase --include="$INCLUDE" --cache-dir="$OUTDIR/cache" \
+in_ns debootstrap --foreign --variant=minbase --include="$INCLUDE" --cache-dir="$OUTDIR/cache" \
 	"$SUITE" "$root" "$MIRROR" > "$work/debootstrap.log" 2>&1 ||
-	{ tail -30 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
-log "debootstrap done after $((SECONDS - start)) s"
+	{ tail -30 "$work/debootstrap.log" >&2; die "debootstrap (first stage) failed (log above)"; }
+log "first stage done after $((SECONDS - start)) s"
 
 # ---- the guest's configuration ---------------------------------------------
+mkdir -p "$root/etc/dpkg/dpkg.cfg.d" "$root/etc/initramfs-tools/conf.d" "$root/etc/cloud/cloud.cfg.d" "$root/usr/sbin"
 cat > "$root/etc/fstab" << 'EOF'
 /dev/vda / ext4 rw,errors=remount-ro 0 1
 EOF
 echo debian12 > "$root/etc/hostname"
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
-# Made at first boot: each VM is a new machine.
-: > "$root/etc/machine-id"
-rm -f "$root/var/lib/dbus/machine-id" "$root"/etc/ssh/ssh_host_*
 
 cat > "$root/etc/cloud/cloud.cfg.d/90-kvmlaunch.cfg" << 'EOF'
 # kvmlaunch's test image (tests/cloud/build-image.sh): the seed is a NoCloud
@@ -116,14 +117,34 @@ ssh_genkeytypes: [ed25519]
 locale: C.UTF-8
 EOF
 
+# A VM without a NIC (or one whose DHCP is late) must not hold the boot for
+# networkd-wait-online's 2 minutes: cloud-init's network stage waits on it.
+mkdir -p "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
+cat > "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/kvmlaunch.conf" << 'EOF'
+[Service]
+ExecStart=
+ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=20
+EOF
+
 # A smaller initrd (less to unpack under TCG): only what mounts /dev/vda.
 cat > "$root/etc/initramfs-tools/conf.d/kvmlaunch" << 'EOF'
 MODULES=list
 COMPRESS=gzip
 EOF
-printf '%s\n' virtio_pci virtio_blk ext4 >> "$root/etc/initramfs-tools/modules"
+mkdir -p "$root/etc/initramfs-tools/hooks"
+cat > "$root/etc/initramfs-tools/hooks/kvmlaunch" << 'EOF'
+#!/bin/sh
+# kvmlaunch's test image: the modules that mount root=/dev/vda, loaded at start.
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+force_load virtio_pci
+force_load virtio_blk
+force_load ext4
+EOF
+chmod 0755 "$root/etc/initramfs-tools/hooks/kvmlaunch"
 
-# Docs, man pages and locales: stripped now, kept out of later installs.
+# Docs, man pages and locales: not unpacked (and stripped below for what the
+# first stage put there).
 cat > "$root/etc/dpkg/dpkg.cfg.d/01-kvmlaunch-nodoc" << 'EOF'
 path-exclude=/usr/share/doc/*
 path-exclude=/usr/share/man/*
@@ -132,26 +153,37 @@ path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 path-exclude=/usr/share/lintian/*
 EOF
-find "$root/usr/share/doc" "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/lintian" \
-	-mindepth 1 -delete 2> /dev/null || true
-find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
-	"$root"/var/log/*.log "$root"/var/log/apt/* "$root"/var/cache/debconf/*-old
+echo force-unsafe-io > "$root/etc/dpkg/dpkg.cfg.d/02-kvmlaunch-build"
+printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
 
-# Units: systemd-networkd on (cloud-init writes its .network files), the
-# rest masked. systemctl works on the tree offline; the initrd is remade
-# with the conf above. Both in the namespaces: nothing stays mounted or running.
+# The second stage, then the units: systemd-networkd on (cloud-init writes
+# its .network files), multi-user as the default, the rest masked
+# (systemctl works on the tree offline). In the namespaces: nothing stays
+# mounted or running.
 in_ns bash -c '
 	set -e
 	root=$1; shift
 	mount -t proc proc "$root/proc"
 	mount -t sysfs sys "$root/sys"
 	mount --bind /dev "$root/dev"
-	chroot "$root" systemctl enable systemd-networkd.service > /dev/null 2>&1
-	for u in "$@"; do chroot "$root" systemctl mask "$u" > /dev/null 2>&1; done
-	chroot "$root" update-initramfs -u -k all > /dev/null
-' in_ns "$root" $MASK > "$work/config.log" 2>&1 || { cat "$work/config.log" >&2; die "configuring the tree failed"; }
-grep -v '^update-initramfs: Generating' "$work/config.log" >&2 || true
+	chroot "$root" /debootstrap/debootstrap --second-stage
+	chroot "$root" systemctl enable systemd-networkd.service
+	chroot "$root" systemctl set-default multi-user.target
+	for u in "$@"; do chroot "$root" systemctl mask "$u"; done
+' in_ns "$root" $MASK >> "$work/debootstrap.log" 2>&1 ||
+	{ tail -30 "$work/debootstrap.log" >&2; die "debootstrap (second stage) failed (log above)"; }
+log "second stage done after $((SECONDS - start)) s"
+rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/dpkg/dpkg.cfg.d/02-kvmlaunch-build"
+
+# Made at first boot: each VM is a new machine, with its own host keys.
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id" "$root"/etc/ssh/ssh_host_*
+find "$root/usr/share/doc" "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/lintian" \
+	-mindepth 1 -delete 2> /dev/null || true
+find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+	"$root"/var/log/*.log "$root"/var/log/apt/* "$root"/var/cache/debconf/*-old
 
 kver=$(basename "$(ls -d "$root"/lib/modules/*)")
 [ -f "$root/lib/modules/$kver/kernel/fs/fuse/virtiofs.ko" ] || die "the kernel $kver has no virtiofs module"
