@@ -66,11 +66,15 @@ if up_to_date; then log "up to date ($IMG), built meanwhile"; exit 0; fi
 for c in debootstrap mkfs.ext4 unshare flock; do
 	command -v "$c" > /dev/null || die "$c is not installed (make deps)"
 done
-if ! timeout 20 bash -c 'exec 3<>/dev/tcp/$0/80' "$(echo "$MIRROR" | sed -E 's|^[a-z]+://([^/:]+).*|\1|')" 2> /dev/null; then
+# (Through a proxy, debootstrap's own download says whether it works.)
+if [ -z "${http_proxy:-}" ] &&
+	! timeout 20 bash -c 'exec 3<>/dev/tcp/$0/80' "$(echo "$MIRROR" | sed -E 's|^[a-z]+://([^/:]+).*|\1|')" 2> /dev/null; then
 	log "the mirror $MIRROR cannot be reached"
 	exit 3
 fi
 
+# What a build killed outright left (under the lock, no build runs now).
+rm -rf "$OUTDIR"/work.*
 start=$SECONDS
 work=$(mktemp -d "$OUTDIR/work.XXXXXX")
 root=$work/root
@@ -85,8 +89,20 @@ cleanup() {
 trap cleanup EXIT
 
 # in_ns CMD...: CMD in a mount and PID namespace of its own (private
-# propagation: nothing it mounts reaches the host; its processes die with it).
-in_ns() { unshare --mount --propagation private --pid --fork --kill-child --mount-proc -- "$@"; }
+# propagation: nothing it mounts reaches the host; its processes die with
+# it). Waited for in the background, so that a signal reaches the trap at
+# once: killing unshare kills the namespace (--kill-child), which unshare
+# itself would not do on SIGTERM or SIGINT (it ignores them).
+ns_pid=
+in_ns() {
+	unshare --mount --propagation private --pid --fork --kill-child --mount-proc -- "$@" &
+	ns_pid=$!
+	wait "$ns_pid"
+}
+stop_ns() { [ -z "$ns_pid" ] || kill -KILL "$ns_pid" 2> /dev/null; }
+trap 'stop_ns; exit 130' INT
+trap 'stop_ns; exit 143' TERM
+trap 'stop_ns; exit 129' HUP
 
 mkdir -p "$OUTDIR/cache"
 # Two stages, so that what the packages' scripts read is in place before they

@@ -33,6 +33,10 @@ case $? in
 *) bad "the image could not be built (tests/cloud/build-image.sh)"; finish ;;
 esac
 sed -n 's/^/image: /p' "$img/image.txt"
+# The build's namespaces took their mounts and processes with them.
+awk -v d="$(realpath "$img")/" 'index($2, d) == 1' /proc/mounts | grep -q . &&
+    bad "mounts left under $img: $(awk -v d="$(realpath "$img")/" 'index($2, d) == 1 { print $2 }' /proc/mounts)"
+pgrep -f "debootstrap.*$(realpath "$img")" > /dev/null && bad "debootstrap processes left: $(pgrep -af debootstrap)"
 kver=$(sed -n 's/^kernel: //p' "$img/image.txt")
 
 make_tmp --rundir
