@@ -75,7 +75,7 @@ name=$(name img)
 
 # The same file passes the host's checks before anything starts.
 "$bin" check "$tmp/img.ini" > "$tmp/check.out" 2>&1 && ok "kvmlaunch check accepts the VM" ||
-    { bad "check: $(grep -E 'FAIL|error' "$tmp/check.out" | head -5)"; finish; }
+    { bad "kvmlaunch check: $(grep -E '^FAIL|: \[' "$tmp/check.out" | head -5)"; finish; }
 
 img_sum=$(stat -c '%s %Y' "$img/debian12.img")
 t0=$SECONDS
