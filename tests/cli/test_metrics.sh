@@ -122,8 +122,9 @@ if [ -n "$tid0" ] && [ -r "/proc/$qa/task/$tid0/schedstat" ]; then
     read -r k_cpu k_delay _ < "/proc/$qa/task/$tid0/schedstat"
     "$bin" metrics > "$tmp/m2.prom" 2>/dev/null
     # Read right after the kernel's: the counter has only grown meanwhile.
-    awk -v k="$k_cpu" -v m="$(value "$tmp/m2.prom" "kvmlaunch_vcpu_cpu_seconds_total{vm=\"$a\",vcpu=\"0\"}")" 'BEGIN { exit !(m * 1e9 >= k && m * 1e9 < k + 5e9) }' &&
-        awk -v k="$k_delay" -v m="$(value "$tmp/m2.prom" "kvmlaunch_vcpu_run_delay_seconds_total{vm=\"$a\",vcpu=\"0\"}")" 'BEGIN { exit !(m * 1e9 >= k) }' &&
+    # (+0.5 ns: awk's double makes 1.961450612 * 1e9 a hair under 1961450612.)
+    awk -v k="$k_cpu" -v m="$(value "$tmp/m2.prom" "kvmlaunch_vcpu_cpu_seconds_total{vm=\"$a\",vcpu=\"0\"}")" 'BEGIN { exit !(m * 1e9 + 0.5 >= k && m * 1e9 < k + 5e9) }' &&
+        awk -v k="$k_delay" -v m="$(value "$tmp/m2.prom" "kvmlaunch_vcpu_run_delay_seconds_total{vm=\"$a\",vcpu=\"0\"}")" 'BEGIN { exit !(m * 1e9 + 0.5 >= k) }' &&
         ok "vcpu0's times are the kernel's schedstat (cpu $k_cpu ns, delay $k_delay ns) in seconds" || bad "vcpu0 times against schedstat $k_cpu $k_delay: $(grep 'vcpu="0"' "$tmp/m2.prom")"
 else
     skip "no schedstat for vCPU 0 (jq missing or a kernel without CONFIG_SCHED_INFO)"
