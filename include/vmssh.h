@@ -1,5 +1,6 @@
 /* `kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]`
- * (launcher/cli/vmssh.c). Its exit status is the command's, or ssh's 255
+ * (launcher/cli/vmssh.c). ssh runs as its child. Its exit status is the
+ * command's (128+N when signal N ended ssh), or ssh's 255
  * when the connection fails (also when --wait runs out); 2 when the VM
  * has no [cloud-init] ssh-key and user, or no forward to guest port 22;
  * 1 when it does not run, or what listens on the forward is not its QEMU. */

@@ -16,11 +16,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "caller.h"
@@ -264,6 +266,40 @@ char **vmssh_argv(const char *ssh, const char *key, const char *addr, int port, 
     return strvec_detach(&v);
 }
 
+static volatile sig_atomic_t ssh_child;
+
+static void forward_signal(int sig) {
+    if (ssh_child > 0) kill((pid_t)ssh_child, sig);
+}
+
+/* Runs ssh (AV) as a child and waits: its exit status, 128+N when signal N
+ * ended it. As system() does, ^C and ^\ are ssh's (the terminal sends them
+ * to both); a SIGTERM or SIGHUP sent to kvmlaunch is passed on. */
+static int run_ssh(const char *ssh, char **av) {
+    struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal }, old[4];
+    sigaction(SIGINT, &ign, &old[0]);
+    sigaction(SIGQUIT, &ign, &old[1]);
+    pid_t pid = fork();
+    if (pid < 0) return log_error_errno(-errno, "Failed to run %s: %m", ssh), EXIT_RUNTIME;
+    if (pid == 0) {
+        sigaction(SIGINT, &old[0], NULL);
+        sigaction(SIGQUIT, &old[1], NULL);
+        execv(ssh, av);
+        fprintf(stderr, "kvmlaunch: Failed to run %s: %s\n", ssh, strerror(errno));
+        _exit(EXIT_RUNTIME);
+    }
+    ssh_child = pid;
+    sigaction(SIGTERM, &fwd, &old[2]);
+    sigaction(SIGHUP, &fwd, &old[3]);
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {}
+    ssh_child = 0;
+    for (int i = 0; i < 4; i++) sigaction((int[]){ SIGINT, SIGQUIT, SIGTERM, SIGHUP }[i], &old[i], NULL);
+    if (w < 0) return log_error_errno(-errno, "Failed to wait for %s: %m", ssh), EXIT_RUNTIME;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : EXIT_RUNTIME;
+}
+
 static int usage(const char *why) {
     fprintf(stderr, "kvmlaunch ssh: %s\nUsage: kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]\n", why);
     return EXIT_CONFIG;
@@ -353,16 +389,17 @@ int cmd_ssh_main(int argc, char **argv) {
         return EXIT_CONFIG;
     }
     /* ssh runs as kvmlaunch's user; under sudo, root: the private key is
-     * the caller's, so it must be one they can read themselves. (ssh opens
-     * the path again: it closes every inherited descriptor at its start,
-     * so -i /dev/fd/N cannot hand it this one.) */
+     * the caller's, so it must be one they can read themselves. ssh gets
+     * this very open file, not the path again (which could be swapped
+     * meanwhile for one only root may read): it closes what it inherits
+     * at its start, so kvmlaunch keeps the descriptor and ssh, its child,
+     * opens it as /proc/KVMLAUNCH/fd/N. */
     _cleanup_free_ char *who = NULL;
-    int kfd = caller_open_file(key, &who);
+    _cleanup_close_ int kfd = caller_open_file(key, &who);
     if (kfd < 0) {
         log_error_errno(kfd, "Cannot read the private key %s%s%s: %m", key, who ? " as " : "", who ? who : "");
         return EXIT_CONFIG;
     }
-    close(kfd);
     if (wait_text) {
         int64_t left = until - monotonic_ms();
         if (!wait_for_sshd(addr, port, left > 0 ? (uint64_t)left : 1)) {
@@ -384,10 +421,9 @@ int cmd_ssh_main(int argc, char **argv) {
     }
     if (listener_is_qemus(qemu, addr, port) < 0) return EXIT_RUNTIME;
     _cleanup_free_ char *known = xasprintf("%s/%s/%s", runtime_base(), name, KNOWN_HOSTS);
-    char **av = vmssh_argv(ssh, key, addr, port, known, user, command);
-    execv(ssh, av);
-    r = -errno;
-    log_error_errno(r, "Failed to run %s: %m", ssh);
+    _cleanup_free_ char *keyfd = xasprintf("/proc/%d/fd/%d", (int)getpid(), kfd);
+    char **av = vmssh_argv(ssh, keyfd, addr, port, known, user, command);
+    r = run_ssh(ssh, av);
     strv_free(av);
-    return EXIT_RUNTIME;
+    return r;
 }

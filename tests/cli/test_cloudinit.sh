@@ -161,9 +161,12 @@ EOF
 fi
 
 # --- kvmlaunch ssh, with stand-ins for ssh and sshd. ------------------------
+# It also says which file its -i /proc/PID/fd/N is (the key kvmlaunch
+# opened as the caller and holds while ssh runs).
 cat > "$tmp/fakessh" <<EOF
 #!/bin/sh
 printf "%s\\n" "\$@" > "$tmp/ssh.argv"
+for a; do case \$a in /proc/*/fd/*) readlink "\$a" > "$tmp/ssh.key";; esac; done
 exit "\${KL_FAKE_RC:-0}"
 EOF
 chmod +x "$tmp/fakessh"
@@ -194,11 +197,13 @@ lpid=$!; pids+=($lpid)
 wait_for 10 grep -q listening "$tmp/l1.out" || bad "the stand-in listener did not start: $(cat "$tmp/l1.out")"
 KL_FAKE_RC=7 kssh "$(name a)" -- sh -c 'uname -r; exit 7' "it's" 2> "$tmp/s.err"; rc=$?
 [ $rc = 7 ] && ok "the exit status is the command's (7)" || bad "exit $rc, not 7: $(cat "$tmp/s.err")"
-want="-F none -i $tmp/id -p $port -o UserKnownHostsFile=$run_a/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR -- kl@127.0.0.1 sh -c 'uname -r; exit 7' 'it'\\''s'"
-got=$(tr '\n' ' ' < "$tmp/ssh.argv"); got=${got% }
+want="-F none -i /proc/PID/fd/N -p $port -o UserKnownHostsFile=$run_a/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR -- kl@127.0.0.1 sh -c 'uname -r; exit 7' 'it'\\''s'"
+got=$(tr '\n' ' ' < "$tmp/ssh.argv" | sed -E 's|/proc/[0-9]+/fd/[0-9]+|/proc/PID/fd/N|'); got=${got% }
 [ "$got" = "$want" ] && ok "ssh's argv: the key, the port, the known hosts in the runtime dir, the words quoted" || bad "ssh's argv: $got"
 kssh "$(name a)" 2> /dev/null; rc=$?
 [ $rc = 0 ] && [ "$(tail -1 "$tmp/ssh.argv")" = kl@127.0.0.1 ] && ok "no command: a login" || bad "no command: exit $rc, $(tail -1 "$tmp/ssh.argv")"
+[ "$(cat "$tmp/ssh.key" 2> /dev/null)" = "$tmp/id" ] && ok "ssh reads the key through the descriptor kvmlaunch opened as the caller" ||
+    bad "ssh's -i /proc/PID/fd/N is $(cat "$tmp/ssh.key" 2> /dev/null), not $tmp/id"
 # A listener on the recorded port that QEMU does not hold (another user
 # took the port): refused before ssh runs, which would keep its host key.
 rm -f "$tmp/ssh.argv"
