@@ -8,6 +8,7 @@
 #define KVMLAUNCH_USERNET_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "hostroot.h"
@@ -50,11 +51,16 @@ void usernet_explain_start_failure(const VmConfig *cfg);
  * (0 for auto). */
 json_object *usernet_forwards_json(const VmConfig *cfg, const UserNetFacts *facts);
 /* Writes that record into the runtime dir DIR_FD (nothing when CFG has no
- * forward); it goes with the dir. */
+ * forward); it goes with the dir. Called once QEMU answered on QMP: its
+ * slirp listens on the ports by then (bound when the netdev is made), so
+ * a reader never finds a port in it that QEMU does not hold yet. */
 int usernet_state_write(int dir_fd, const VmConfig *cfg, const UserNetFacts *facts);
 /* The record of running VM NAME: the array, an empty one when it has none,
  * NULL (said) when it cannot be read. */
 json_object *usernet_state_read(const char *name);
+/* Has running VM NAME written its record yet (a start writes it once QEMU
+ * greeted on QMP; a VM without forwards never does)? */
+bool usernet_state_written(const char *name);
 /* The host port that running VM NAME forwards to TCP GUEST_PORT (the first
  * such forward), with its address in ADDR (16 bytes); -ENOENT when none. */
 int usernet_host_port(const char *name, int guest_port, char *addr, int *port);

@@ -1,9 +1,14 @@
 /* `kvmlaunch ssh NAME [--wait DURATION] [-- COMMAND...]`
- * (launcher/cli/vmssh.c). Its exit status is the command's, or ssh's 255
+ * (launcher/cli/vmssh.c). ssh runs as its child. Its exit status is the
+ * command's (128+N when signal N ended ssh), or ssh's 255
  * when the connection fails (also when --wait runs out); 2 when the VM
- * has no [cloud-init] ssh-key and user, or no forward to guest port 22. */
+ * has no [cloud-init] ssh-key and user, or no forward to guest port 22;
+ * 1 when it does not run, or what listens on the forward is not its QEMU. */
 #ifndef KVMLAUNCH_VMSSH_H
 #define KVMLAUNCH_VMSSH_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 /* An IPv4 address as text, with its NUL. */
 #define VMSSH_ADDR_MAX 16
@@ -21,6 +26,11 @@ int vmssh_forward_port(const char *name, int guest_port, char *addr, int *host_p
 /* "user USER\nkey PRIVATE\n" (the run's ssh file): 0 with both set
  * (USER may be "": no [cloud-init] user), -EBADMSG without a key. */
 int vmssh_parse_login(const char *text, char **user, char **key);
+/* Pure: the inodes (up to MAX in INODES; the count is returned) of the
+ * TCP sockets in /proc/net/tcp's TEXT that listen on PORT at ADDR (network
+ * byte order, as s_addr) or at 0.0.0.0: every socket a connection to
+ * ADDR:PORT may reach. `kvmlaunch ssh` logs in only when QEMU holds each. */
+size_t vmssh_tcp_listeners(const char *text, uint32_t addr, int port, unsigned long *inodes, size_t max);
 /* ssh's argv (strv, caller frees): SSH -F none -i KEY -p PORT, the known
  * hosts file, accept-new, batch mode, this key only, then -- USER@ADDR
  * and COMMAND's words, each quoted for the guest's shell, as one argument

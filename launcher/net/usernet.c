@@ -128,11 +128,14 @@ json_object *usernet_state_read(const char *name) {
         log_warning_errno(-errno, "Failed to open %s: %m", path);
         return NULL;
     }
-    char buf[16384];
-    size_t n = 0;
+    /* To its end: a long record (many forwards) is never cut short. */
+    size_t cap = 16384, n = 0;
+    _cleanup_free_ char *buf = xmalloc(cap);
     ssize_t k;
-    while (n < sizeof(buf) - 1 && ((k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
+    while ((k = read(fd, buf + n, cap - 1 - n)) > 0 || (k < 0 && errno == EINTR)) {
         if (k > 0) n += (size_t)k;
+        if (n + 1 == cap) buf = xrealloc(buf, cap *= 2);
+    }
     buf[n] = 0;
     json_object *a = json_tokener_parse(buf);
     if (!a || !json_object_is_type(a, json_type_array)) {
@@ -141,6 +144,11 @@ json_object *usernet_state_read(const char *name) {
         return NULL;
     }
     return a;
+}
+
+bool usernet_state_written(const char *name) {
+    _cleanup_free_ char *path = xasprintf("%s/%s/%s", runtime_base(), name, USERNET_STATE_FILE);
+    return access(path, F_OK) == 0;
 }
 
 int usernet_host_port(const char *name, int guest_port, char *addr, int *port) {

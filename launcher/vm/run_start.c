@@ -336,9 +336,13 @@ int run_start_qemu(RunSession *s) {
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
-    if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
     if (r == 0 && s->cfg.n_shares) r = start_virtiofsd(s, &k);
     if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
+    /* Only now: QEMU greeted on QMP, so its slirp has bound the forwards
+     * (at netdev creation, before the monitor answers). Written earlier,
+     * the record named ports nobody held yet, and another local user
+     * could take one for `kvmlaunch ssh` to log in to. */
+    if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
          * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */

@@ -155,13 +155,36 @@ assert d["nc"]["ethernets"]["eth0"]["dhcp4"] is True, d
 assert d["bootcmd"] == ["mkdir -p /mnt/work && { mountpoint -q /mnt/work || mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 work /mnt/work; }"], d
 EOF
     else bad "cloud-init's reader failed: $(cat "$tmp/ci.out")"; fi
-    if [ $mount_it = 1 ]; then grep -q " $tmp/citmp" /proc/mounts && bad "cloud-init's mount is left" || ok "cloud-init unmounted it"; fi
+    if [ $mount_it = 1 ]; then
+        if grep -q " $tmp/citmp" /proc/mounts; then bad "cloud-init's mount is left"; else ok "cloud-init unmounted it"; fi
+    fi
 fi
 
 # --- kvmlaunch ssh, with stand-ins for ssh and sshd. ------------------------
-printf '#!/bin/sh\nprintf "%%s\\n" "$@" > "%s/ssh.argv"\nexit "${KL_FAKE_RC:-0}"\n' "$tmp" > "$tmp/fakessh"
+# It also says which file its -i /proc/PID/fd/N is (the key kvmlaunch
+# opened as the caller and holds while ssh runs).
+cat > "$tmp/fakessh" <<EOF
+#!/bin/sh
+printf "%s\\n" "\$@" > "$tmp/ssh.argv"
+for a; do case \$a in /proc/*/fd/*) readlink "\$a" > "$tmp/ssh.key";; esac; done
+exit "\${KL_FAKE_RC:-0}"
+EOF
 chmod +x "$tmp/fakessh"
-kssh() { KVMLAUNCH_SSH=$tmp/fakessh "$bin" ssh "$@"; }
+# A listener that stands for QEMU's forward: kvmlaunch ssh logs in only
+# where QEMU holds the listening socket; KVMLAUNCH_SSH_LISTENER_PID names
+# the stand-in's pid for that check instead.
+cat > "$tmp/listen.py" <<'EOF'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    if len(sys.argv) > 2: c.sendall(b"SSH-2.0-kltest\r\n")
+    c.close()
+EOF
+lpid=
+kssh() { KVMLAUNCH_SSH=$tmp/fakessh KVMLAUNCH_SSH_LISTENER_PID=$lpid "$bin" ssh "$@"; }
 kssh "$(name a)" -- true 2> "$tmp/s.err"; rc=$?
 [ $rc = 2 ] && grep -q "no forward to guest port 22" "$tmp/s.err" && ok "no forward to port 22: exit 2" || bad "no forward: exit $rc: $(cat "$tmp/s.err")"
 # The forwards as the run records them (mode = user writes forwards.json;
@@ -169,13 +192,26 @@ kssh "$(name a)" -- true 2> "$tmp/s.err"; rc=$?
 port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fwd() { printf '{"net":"u","proto":"tcp","address":"%s","host_port":%s,"guest_port":%s,"auto":true}' "$@"; }
 echo "[$(fwd 127.0.0.1 8080 80),$(fwd 0.0.0.0 "$port" 22)]" > "$run_a/forwards.json"
+$py "$tmp/listen.py" "$port" > "$tmp/l1.out" 2>&1 &
+lpid=$!; pids+=($lpid)
+wait_for 10 grep -q listening "$tmp/l1.out" || bad "the stand-in listener did not start: $(cat "$tmp/l1.out")"
 KL_FAKE_RC=7 kssh "$(name a)" -- sh -c 'uname -r; exit 7' "it's" 2> "$tmp/s.err"; rc=$?
 [ $rc = 7 ] && ok "the exit status is the command's (7)" || bad "exit $rc, not 7: $(cat "$tmp/s.err")"
-want="-F none -i $tmp/id -p $port -o UserKnownHostsFile=$run_a/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR -- kl@127.0.0.1 sh -c 'uname -r; exit 7' 'it'\\''s'"
-got=$(tr '\n' ' ' < "$tmp/ssh.argv"); got=${got% }
+want="-F none -i /proc/PID/fd/N -p $port -o UserKnownHostsFile=$run_a/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR -- kl@127.0.0.1 sh -c 'uname -r; exit 7' 'it'\\''s'"
+got=$(tr '\n' ' ' < "$tmp/ssh.argv" | sed -E 's|/proc/[0-9]+/fd/[0-9]+|/proc/PID/fd/N|'); got=${got% }
 [ "$got" = "$want" ] && ok "ssh's argv: the key, the port, the known hosts in the runtime dir, the words quoted" || bad "ssh's argv: $got"
 kssh "$(name a)" 2> /dev/null; rc=$?
 [ $rc = 0 ] && [ "$(tail -1 "$tmp/ssh.argv")" = kl@127.0.0.1 ] && ok "no command: a login" || bad "no command: exit $rc, $(tail -1 "$tmp/ssh.argv")"
+[ "$(cat "$tmp/ssh.key" 2> /dev/null)" = "$tmp/id" ] && ok "ssh reads the key through the descriptor kvmlaunch opened as the caller" ||
+    bad "ssh's -i /proc/PID/fd/N is $(cat "$tmp/ssh.key" 2> /dev/null), not $tmp/id"
+# A listener on the recorded port that QEMU does not hold (another user
+# took the port): refused before ssh runs, which would keep its host key.
+rm -f "$tmp/ssh.argv"
+KVMLAUNCH_SSH=$tmp/fakessh "$bin" ssh "$(name a)" -- true 2> "$tmp/s.err"; rc=$?
+if [ $rc = 1 ] && grep -q "127.0.0.1:$port is not the VM's forward: another program listens on it, not QEMU" "$tmp/s.err" && [ ! -e "$tmp/ssh.argv" ]; then
+    ok "a listener on the forward's port that is not QEMU's is refused (exit 1), ssh not run"
+else bad "an impostor listener: exit $rc, ssh $([ -e "$tmp/ssh.argv" ] && echo ran || echo "not run"): $(cat "$tmp/s.err")"; fi
+kill "$lpid"; wait "$lpid" 2> /dev/null
 kssh "$(name a)" --bogus 2> "$tmp/s.err"; rc=$?
 [ $rc = 2 ] && grep -q 'unexpected argument "--bogus"' "$tmp/s.err" && ok "a bad option: exit 2" || bad "a bad option: exit $rc"
 kssh "$(name a)" --wait soon 2> "$tmp/s.err"; rc=$?
@@ -206,11 +242,12 @@ while time.time() - t0 < 20:
 EOF
 pids+=($!); sshd=$!
 sleep 0.2
+lpid=$sshd
 KL_FAKE_RC=3 kssh "$(name a)" --wait 10s -- true 2> "$tmp/s.err"; rc=$?
 [ $rc = 3 ] && grep -q silent "$tmp/sshd.log" && grep -q banner "$tmp/sshd.log" && ok "--wait retries past a silent listener until the banner, then runs ssh" ||
     bad "--wait with a late sshd: exit $rc: $(cat "$tmp/s.err") $(cat "$tmp/sshd.log")"
 # The real ssh against a listener that is no sshd: its 255 comes through.
-KVMLAUNCH_SSH= "$bin" ssh "$(name a)" -- true > /dev/null 2>&1; rc=$?
+KVMLAUNCH_SSH= KVMLAUNCH_SSH_LISTENER_PID=$sshd "$bin" ssh "$(name a)" -- true > /dev/null 2>&1; rc=$?
 [ $rc = 255 ] && ok "ssh's connection failure is 255" || bad "the real ssh against no sshd: exit $rc"
 kill "$sshd" 2> /dev/null
 wait "$sshd" 2> /dev/null
@@ -231,18 +268,18 @@ if $py -c 'import paramiko' 2> /dev/null; then
     }
     start_stub "$tmp/hk1"
     rm -f "$run_a/known_hosts"
-    KVMLAUNCH_SSH= "$bin" ssh "$(name a)" --wait 20s -- sh -c 'printf "%s|" "$@"; exit 7' argv0 "a b" "it's" '$HOME' > "$tmp/r.out" 2> "$tmp/r.err"; rc=$?
+    KVMLAUNCH_SSH= KVMLAUNCH_SSH_LISTENER_PID=$stub_pid "$bin" ssh "$(name a)" --wait 20s -- sh -c 'printf "%s|" "$@"; exit 7' argv0 "a b" "it's" '$HOME' > "$tmp/r.out" 2> "$tmp/r.err"; rc=$?
     [ $rc = 7 ] && ok "ssh: the command's exit status (7)" || bad "ssh: exit $rc: $(cat "$tmp/r.err")"
     [ "$(cat "$tmp/r.out")" = "a b|it's|\$HOME|" ] && ok "ssh: each word reaches the guest as one argument" || bad "ssh: the guest got $(cat "$tmp/r.out")"
     grep -qx "user kl" "$tmp/stub.log" && ok "ssh: logged in as [cloud-init] user with its key" || bad "ssh: no login as kl: $(cat "$tmp/stub.log")"
     kh=$(cut -d' ' -f2- "$run_a/known_hosts" 2> /dev/null)
     [ "$kh" = "$(cut -d' ' -f1-2 "$tmp/hk1.pub")" ] && ok "the guest's host key is kept in the runtime dir" || bad "known_hosts: $kh"
-    KVMLAUNCH_SSH= "$bin" ssh "$(name a)" -- true 2> "$tmp/r.err"; rc=$?
+    KVMLAUNCH_SSH= KVMLAUNCH_SSH_LISTENER_PID=$stub_pid "$bin" ssh "$(name a)" -- true 2> "$tmp/r.err"; rc=$?
     [ $rc = 0 ] && ok "ssh again with the kept key: exit 0" || bad "ssh again: exit $rc: $(cat "$tmp/r.err")"
     kill "$stub_pid"; wait "$stub_pid" 2> /dev/null
     start_stub "$tmp/hk2"
     : > "$tmp/stub.log"
-    KVMLAUNCH_SSH= "$bin" ssh "$(name a)" -- touch "$tmp/must-not" 2> "$tmp/r.err"; rc=$?
+    KVMLAUNCH_SSH= KVMLAUNCH_SSH_LISTENER_PID=$stub_pid "$bin" ssh "$(name a)" -- touch "$tmp/must-not" 2> "$tmp/r.err"; rc=$?
     [ $rc = 255 ] && grep -qi "host key" "$tmp/r.err" && [ ! -e "$tmp/must-not" ] && ! grep -q exec "$tmp/stub.log" &&
         ok "a changed host key is refused (255), nothing run" || bad "changed host key: exit $rc: $(cat "$tmp/r.err")"
     [ "$(cut -d' ' -f2- "$run_a/known_hosts")" = "$(cut -d' ' -f1-2 "$tmp/hk1.pub")" ] && ok "the kept host key stays" || bad "known_hosts changed: $(cat "$run_a/known_hosts")"
@@ -258,7 +295,7 @@ pids+=($!); sup_b=$!
 wait_for 30 vm_running b || bad "VM b did not start: $(cat "$tmp/b.out")"
 isoinfo -R -x /user-data -i "$KVMLAUNCH_RUNDIR/$(name b)/cidata.iso" | cmp -s - "$tmp/user.yaml" && ok "a user-data file is taken as is" ||
     bad "user-data of b differs from $tmp/user.yaml"
-isoinfo -R -l -i "$KVMLAUNCH_RUNDIR/$(name b)/cidata.iso" | grep -q network-config && bad "b has a network-config" || ok "no network-config when none is given"
+if isoinfo -R -l -i "$KVMLAUNCH_RUNDIR/$(name b)/cidata.iso" | grep -q network-config; then bad "b has a network-config"; else ok "no network-config when none is given"; fi
 echo "[$(fwd 127.0.0.1 "$port" 22)]" > "$KVMLAUNCH_RUNDIR/$(name b)/forwards.json"
 kssh "$(name b)" -- true 2> "$tmp/s.err"; rc=$?
 [ $rc = 2 ] && grep -q "has no \[cloud-init\] ssh-key" "$tmp/s.err" && ok "a VM without ssh-key: exit 2" || bad "no ssh-key: exit $rc: $(cat "$tmp/s.err")"
@@ -277,11 +314,42 @@ if wait_for 30 vm_running u; then
     [ $rc = 255 ] && [ -n "$uport" ] && grep -q "did not answer on 127.0.0.1:$uport within 2s" "$tmp/u.err" &&
         ok "--wait through a real forward ($uport) to no sshd: 255, slirp's accepted connection is no sshd" ||
         bad "--wait through a real forward: exit $rc, port $uport: $(cat "$tmp/u.err")"
+    # Without --wait: QEMU holds the forward's listener, so ssh runs.
+    rm -f "$tmp/ssh.argv"
+    KVMLAUNCH_SSH=$tmp/fakessh "$bin" ssh "$(name u)" -- true 2> "$tmp/u.err"; rc=$?
+    [ $rc = 0 ] && grep -qx -- "$uport" "$tmp/ssh.argv" && ok "QEMU's own forward listener ($uport) passes the check: ssh runs" ||
+        bad "ssh through QEMU's forward: exit $rc: $(cat "$tmp/u.err")"
     "$bin" stop "$(name u)" > /dev/null 2>&1
 else
     bad "VM u (mode = user) did not start: $(cat "$tmp/u.out")"
 fi
 wait "$sup_u"
+
+# --wait started before the VM (docs/CI.md: `kvmlaunch vm.ini &` then
+# `kvmlaunch ssh NAME --wait`): not running yet, no ssh file, no forwards
+# are waited for too. The forwards come from the test (this VM has none),
+# to a banner listener standing for QEMU's.
+$py "$tmp/listen.py" "$port" banner > "$tmp/l2.out" 2>&1 &
+lpid=$!; pids+=($lpid)
+wait_for 10 grep -q listening "$tmp/l2.out" || bad "the banner listener did not start: $(cat "$tmp/l2.out")"
+vm_ini w "cloud-init.user=kl" "cloud-init.ssh-key=$tmp/id.pub"
+KL_FAKE_RC=5 kssh "$(name w)" --wait 60s -- true 2> "$tmp/w.err" &
+early=$!; pids+=($early)
+sleep 1
+"$bin" "$tmp/w.ini" > "$tmp/w.out" 2>&1 &
+pids+=($!); sup_w=$!
+if wait_for 30 vm_running w; then
+    sleep 1
+    kill -0 "$early" 2> /dev/null && ok "ssh --wait started before the VM still waits once it runs" || bad "ssh --wait ended early: $(cat "$tmp/w.err")"
+    echo "[$(fwd 127.0.0.1 "$port" 22)]" > "$tmp/w.fwd" && mv "$tmp/w.fwd" "$KVMLAUNCH_RUNDIR/$(name w)/forwards.json"
+    wait "$early"; rc=$?
+    [ $rc = 5 ] && ok "ssh --wait started before the VM logs in once it is up (exit 5 from ssh)" || bad "early ssh --wait: exit $rc: $(cat "$tmp/w.err")"
+    "$bin" stop "$(name w)" > /dev/null 2>&1
+else
+    bad "VM w did not start: $(cat "$tmp/w.out")"
+fi
+wait "$sup_w"
+kill "$lpid"; wait "$lpid" 2> /dev/null
 
 # The guest sees the seed as a read-only disk of its size (the test guest
 # lists its block devices, then powers off).
@@ -304,6 +372,6 @@ fi
 "$bin" stop "$(name a)" > /dev/null 2>&1
 "$bin" stop "$(name b)" > /dev/null 2>&1
 wait "$sup_a" "$sup_b"
-left=$(leftovers a; leftovers b; leftovers g; leftovers u)
+left=$(leftovers a; leftovers b; leftovers g; leftovers u; leftovers w)
 [ -z "$left" ] && ok "nothing left after stop" || bad "left after stop: $left"
 finish

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -416,12 +417,46 @@ static void test_ssh_argv(void **state) {
     strv_free(av);
 }
 
+/* /proc/net/tcp as Linux writes it: the listeners a connection to
+ * ADDR:PORT may reach are those on ADDR or 0.0.0.0 in state 0A (LISTEN);
+ * an established one on that port, another port or address is none. */
+static void test_tcp_listeners(void **state) {
+    (void)state;
+    static const char text[] =
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0000000000000000 100 0 0 10 0\n"
+        "   1: 00000000:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000    65534        0 2222 1 0000000000000000 100 0 0 10 0\n"
+        "   2: 0100007F:9C40 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0000000000000000 20 4 30 10 -1\n"
+        "   3: 0200007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0000000000000000 100 0 0 10 0\n"
+        "  10: 0100007F:9C41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5555 1 0000000000000000 100 0 0 10 0\n";
+    struct in_addr lo, lo2, other;
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &lo), 1);
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.2", &lo2), 1);
+    assert_int_equal(inet_pton(AF_INET, "10.0.0.1", &other), 1);
+    unsigned long ino[4] = { 0 };
+    assert_int_equal(vmssh_tcp_listeners(text, lo.s_addr, 40000, ino, 4), 2);
+    assert_int_equal(ino[0], 1111);
+    assert_int_equal(ino[1], 2222);
+    assert_int_equal(vmssh_tcp_listeners(text, lo2.s_addr, 40000, ino, 4), 2);
+    assert_int_equal(ino[0], 2222);
+    assert_int_equal(ino[1], 4444);
+    assert_int_equal(vmssh_tcp_listeners(text, other.s_addr, 40000, ino, 4), 1); /* only 0.0.0.0 */
+    assert_int_equal(ino[0], 2222);
+    assert_int_equal(vmssh_tcp_listeners(text, lo.s_addr, 40001, ino, 4), 1);
+    assert_int_equal(ino[0], 5555);
+    assert_int_equal(vmssh_tcp_listeners(text, lo.s_addr, 40002, ino, 4), 0);
+    /* More than MAX: counted all the same, so the caller can refuse. */
+    assert_int_equal(vmssh_tcp_listeners(text, lo.s_addr, 40000, ino, 1), 2);
+    assert_int_equal(vmssh_tcp_listeners("", lo.s_addr, 40000, ino, 4), 0);
+    assert_int_equal(vmssh_tcp_listeners("header only", lo.s_addr, 40000, ino, 4), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),     cmocka_unit_test(test_refused),     cmocka_unit_test(test_names),
         cmocka_unit_test(test_pubkeys),  cmocka_unit_test(test_user_data),   cmocka_unit_test(test_seed),
         cmocka_unit_test(test_instance_id), cmocka_unit_test(test_iso),      cmocka_unit_test(test_qemu_argv),
-        cmocka_unit_test(test_ssh_state), cmocka_unit_test(test_ssh_argv),
+        cmocka_unit_test(test_ssh_state), cmocka_unit_test(test_ssh_argv), cmocka_unit_test(test_tcp_listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
