@@ -44,6 +44,14 @@ int caller_open_config(const char *path, ErrList *errors);
  * for no other user) names the user it was opened as, for messages. */
 int caller_open_file(const char *path, char **who);
 
+/* Opens the directory PATH with O_PATH, following no symbolic link on
+ * the way (open_no_symlinks), as the caller when kvmlaunch acts for
+ * another user (as caller_open_file does), else as itself: a [share]'s
+ * directory, which virtiofsd then serves as root from this very fd, so a
+ * path swapped after the open changes nothing. Returns the fd or -errno
+ * (-ELOOP: a symlink on the way); *WHO as caller_open_file says. */
+int caller_open_dir(const char *path, char **who);
+
 /* A run that failed before QEMU was up, by a plain user (not root, no
  * effective capabilities): says once that preparing the host needs root.
  * Such a run is not refused up front: a non-root start with the

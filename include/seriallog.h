@@ -85,4 +85,11 @@ char *seriallog_why(const SerialLog *l);
  * UID may write, or NULL when it is not. Pure. */
 const char *seriallog_dir_shared(const struct stat *dir, uid_t uid);
 
+/* Opens the absolute PATH (FLAGS, close-on-exec added; no O_CREAT) without
+ * following a symbolic link anywhere on the way: openat2 with
+ * RESOLVE_NO_SYMLINKS, or where that is missing a walk with O_NOFOLLOW at
+ * each component. Returns the fd, or -1 with errno (ELOOP: a symlink).
+ * The share's directory is opened this way too (virtiofsd.c). */
+int open_no_symlinks(const char *path, int flags);
+
 #endif

@@ -30,9 +30,11 @@
 /* Where Debian and Fedora put the C virtiofsd; the first executable one. */
 #define SHARE_VIRTIOFSD_PATHS { "/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd" }
 
-/* Probe: the virtiofsd to run, or NULL (caller frees). KVMLAUNCH_VIRTIOFSD
- * names another (a test's "none" hides it: the 9p default). */
-char *share_find_virtiofsd(void);
+/* Probe: the virtiofsd to run, or NULL (caller frees). With HONOUR_ENV,
+ * KVMLAUNCH_VIRTIOFSD names another (a test's "none" hides it: the 9p
+ * default); the probe passes false when kvmlaunch acts for another user
+ * (sudo), as the binary named would run as full root. */
+char *share_find_virtiofsd(bool honour_env);
 
 /* Pure: the driver share SH gets: as written, or virtiofs where a
  * virtiofsd was found and kvmlaunch runs as root, else 9p. */
@@ -44,6 +46,9 @@ bool share_needs_shared_ram(const VmConfig *cfg, const HostFacts *facts);
  * RUNTIME_DIR/vfs-INDEX.sock; by number, not TAG, so that the longest NAME
  * and TAG still fit a socket path's 108 bytes. */
 char *share_socket_path(const char *runtime_dir, size_t index);
+/* Where share INDEX's virtiofsd sees it: RUNTIME_DIR/vfs-INDEX.root, a
+ * directory (0700) that is a mountpoint in virtiofsd's namespace alone. */
+char *share_root_path(const char *runtime_dir, size_t index);
 
 /* Pure: -fsdev/-chardev and -device for every share into ARGV; problems
  * (virtiofs asked where it cannot run, [memory] share = no beside a virtiofs
@@ -59,6 +64,7 @@ typedef struct Virtiofsd {
     pid_t pid;                      /* 0: not running (never started, or reaped) */
     int qemu_fd;                    /* ours until the spawn: QEMU's end, connected to virtiofsd */
     bool reported;                  /* its end was logged */
+    char *root;                     /* owned: RUNTIME_DIR/vfs-N.root, where its private mount namespace binds the share */
 } Virtiofsd;
 
 typedef struct VirtiofsdSet {

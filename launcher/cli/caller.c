@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seriallog.h"
 #include "spawn.h"
 #include "util.h"
 #include "userdb.h"
@@ -118,6 +119,20 @@ int caller_open_file(const char *path, char **who) {
         bool identity = false;
         fd = open_as(&c, path, &identity);
     }
+    caller_free(&c);
+    return fd;
+}
+
+static int open_dir(void *arg) {
+    int fd = open_no_symlinks(arg, O_PATH | O_DIRECTORY);
+    return fd < 0 ? -errno : fd;
+}
+
+int caller_open_dir(const char *path, char **who) {
+    Caller c;
+    caller_identify(&c);
+    if (who) *who = c.other ? xstrdup(c.name) : NULL;
+    int fd = c.other ? spawn_call_as_groups(c.uid, c.gid, c.groups, (size_t)c.n_groups, open_dir, (void *)path, NULL) : open_dir((void *)path);
     caller_free(&c);
     return fd;
 }

@@ -598,6 +598,25 @@ static void check_serial(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
 /* In the thread with QEMU's identity: may it write and enter the directory? */
 static int dir_writable(void *path) { return faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) < 0 ? -errno : 0; }
 
+/* virtiofsd serves the share as root from the directory kvmlaunch opened
+ * with no symlink followed (virtiofsd.c); a path with one is refused as
+ * the run would refuse it, as the user kvmlaunch acts for. */
+static bool share_no_symlink(CheckReport *r, const VmConfig *cfg, const ShareSection *sh) {
+    _cleanup_free_ char *who = NULL;
+    int fd = caller_open_dir(sh->path, &who);
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    if (fd == -ELOOP)
+        add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path",
+                "expected a path without symbolic links (virtiofsd runs as root and none is followed), found one on the way to %s", sh->path);
+    else
+        add_key(r, CHECK_FAIL, "shares", cfg, SECTION_SHARE, &sh->head, "path", "%s cannot open %s: %s", who ? who : "kvmlaunch", sh->path,
+                strerror(-fd));
+    return false;
+}
+
 /* [share]: each path a directory; 9p is served by QEMU as its user, which
  * must open it (and write it unless readonly); virtiofs by virtiofsd as root. */
 static void check_shares(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
@@ -620,6 +639,7 @@ static void check_shares(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
             continue;
         }
         if (share_driver(&p->facts, sh) == SHARE_DRIVER_VIRTIOFS) {
+            if (!share_no_symlink(r, cfg, sh)) continue;
             if (p->facts.virtiofsd && p->facts.running_as_root)
                 addf(r, CHECK_PASS, "shares",
                      "share \"%s\": %s over virtiofs%s, %s as root (sandbox=namespace), the guest's RAM shared (memfd); its files land as the "

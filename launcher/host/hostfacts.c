@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "caller.h"
 #include "cloudinit.h"
 #include "hostroot.h"
 #include "log.h"
@@ -224,7 +225,14 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
     usernet_probe(hr, cfg, &facts->user_nets, &facts->unpriv_port_start);
     hostfacts_probe_memory(hr, &facts->mem);
-    if (cfg->n_shares) facts->virtiofsd = share_find_virtiofsd();
+    if (cfg->n_shares) {
+        /* Under sudo the variable is the user's word, and virtiofsd runs as
+         * full root: only root's own start may name another binary. */
+        Caller c;
+        caller_identify(&c);
+        facts->virtiofsd = share_find_virtiofsd(!c.other);
+        caller_free(&c);
+    }
     hostfacts_assign_fds(cfg, facts);
 }
 

@@ -12,8 +12,8 @@
 #include "schema.h"
 #include "util.h"
 
-char *share_find_virtiofsd(void) {
-    const char *env = getenv("KVMLAUNCH_VIRTIOFSD");
+char *share_find_virtiofsd(bool honour_env) {
+    const char *env = honour_env ? getenv("KVMLAUNCH_VIRTIOFSD") : NULL;
     if (env && *env) return env[0] == '/' && access(env, X_OK) == 0 ? xstrdup(env) : NULL;
     static const char *const paths[] = SHARE_VIRTIOFSD_PATHS;
     for (size_t i = 0; i < ELEMENTSOF(paths); i++)
@@ -34,6 +34,7 @@ bool share_needs_shared_ram(const VmConfig *cfg, const HostFacts *facts) {
 }
 
 char *share_socket_path(const char *runtime_dir, size_t index) { return xasprintf("%s/vfs-%zu.sock", runtime_dir, index); }
+char *share_root_path(const char *runtime_dir, size_t index) { return xasprintf("%s/vfs-%zu.root", runtime_dir, index); }
 
 /* The RAM backend as add_memory writes it once virtiofs needs it shared. */
 static const char *shared_backend(const MemorySection *mem) {

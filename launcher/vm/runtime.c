@@ -189,7 +189,9 @@ static void empty_dir(int dfd) {
     struct dirent *de;
     while ((de = readdir(d))) {
         if (streq(de->d_name, ".") || streq(de->d_name, "..") || streq(de->d_name, PIDFILE)) continue;
-        if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT)
+        /* A share's vfs-N.root is an (empty) directory: a mountpoint in
+         * its virtiofsd's namespace alone. */
+        if (unlinkat(dfd, de->d_name, 0) < 0 && (errno != EISDIR || unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0) && errno != ENOENT)
             log_warning_errno(-errno, "Failed to remove %s from the runtime dir: %m", de->d_name);
     }
     closedir(d);

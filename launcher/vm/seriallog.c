@@ -107,6 +107,10 @@ static int openat2_fd(int dfd, const char *path, int flags, mode_t mode, uint64_
     return fd;
 }
 
+int open_no_symlinks(const char *path, int flags) {
+    return openat2_fd(AT_FDCWD, path, flags, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+}
+
 /* Where faccessat2 is missing (Linux before 5.8, valgrind 3.19): whether
  * the identity this thread has (L's uid, gid and groups, no
  * capability; root with every one when it stays root) may create in the

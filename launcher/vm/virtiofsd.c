@@ -16,9 +16,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caller.h"
 #include "log.h"
 #include "spawn.h"
 #include "util.h"
@@ -31,7 +34,7 @@ enum { VSTEP_SIGNALS = 1, VSTEP_FDS, VSTEP_AFFINITY, VSTEP_MOUNTNS, VSTEP_BIND, 
 static const char *const vstep_what[] = {
     [VSTEP_SIGNALS] = "reset signals", [VSTEP_FDS] = "arrange its descriptors", [VSTEP_AFFINITY] = "go onto the emulator's CPUs",
     [VSTEP_MOUNTNS] = "get a mount namespace of its own", [VSTEP_BIND] = "bind-mount the share",
-    [VSTEP_READONLY] = "make the share's bind mount read-only", [VSTEP_PDEATHSIG] = "set PDEATHSIG", [VSTEP_EXEC] = "exec",
+    [VSTEP_READONLY] = "make the share's bind mount nosuid, nodev (and read-only when asked)", [VSTEP_PDEATHSIG] = "set PDEATHSIG", [VSTEP_EXEC] = "exec",
 };
 
 static _Noreturn void child_fail(int report, int step) {
@@ -51,11 +54,19 @@ static char *fuse_opt_escape(const char *s) {
     return out;
 }
 
+/* The descriptor of the share's directory in the child, until mounted. */
+#define CHILD_DIR_FD 5
+
 /* In the child: signals as a fresh process has them, the listening socket
- * at 3, /dev/null at 0, nothing else; on the emulator CPUs; for a read-only
- * share, a private mount namespace where PATH is a read-only bind mount,
- * which virtiofsd's own sandbox then pivots into. */
-static _Noreturn void child(const VmConfig *cfg, const ShareSection *sh, const char *bin, int listen_fd, int report) {
+ * at 3, /dev/null at 0, nothing else; on the emulator CPUs; in a private
+ * mount namespace where ROOT (root's, in the runtime dir) is a bind mount
+ * of the directory DIR_FD holds, opened without following a symlink:
+ * nosuid, nodev, read-only for a readonly share. virtiofsd serves ROOT
+ * (its sandbox pivots into it), so nothing done to the share's path by
+ * name after the open (a symlink, a directory renamed) reaches it. The
+ * namespace is private: nothing of it shows on the host. */
+static _Noreturn void child(const VmConfig *cfg, const ShareSection *sh, const char *bin, const char *root, int listen_fd, int dir_fd,
+                            int report) {
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) child_fail(report, VSTEP_SIGNALS);
@@ -63,10 +74,23 @@ static _Noreturn void child(const VmConfig *cfg, const ShareSection *sh, const c
         if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
     /* Terminal signals reach kvmlaunch alone, which stops it in order. */
     (void)setpgid(0, 0);
+    /* A detached copy of the directory's mount, taken in the host's
+     * namespace: a bind of the descriptor itself after unshare would be
+     * refused (EINVAL: its mount is in another namespace). Not
+     * AT_RECURSIVE: a mount below the share would keep its own flags; it is
+     * not shown. */
+    dir_fd = (int)syscall(SYS_open_tree, dir_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (dir_fd < 0) child_fail(report, VSTEP_BIND);
+    /* Out of the way of 0, 3, 4 and 5 first: dup2 onto a slot another of
+     * them holds would close it. */
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(listen_fd, 3) < 0 || dup2(report, 4) < 0) child_fail(report, VSTEP_FDS);
+    int lfd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10), rfd = fcntl(report, F_DUPFD_CLOEXEC, 10), dfd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 10);
+    if (null < 0 || lfd < 0 || rfd < 0 || dfd < 0) child_fail(report, VSTEP_FDS);
+    report = rfd;
+    if (dup2(null, 0) < 0 || dup2(lfd, 3) < 0 || dup2(rfd, 4) < 0 || dup2(dfd, CHILD_DIR_FD) < 0) child_fail(report, VSTEP_FDS);
     report = 4;
-    if (fcntl(report, F_SETFD, FD_CLOEXEC) < 0 || close_range(5, ~0U, 0) < 0) child_fail(report, VSTEP_FDS);
+    if (fcntl(report, F_SETFD, FD_CLOEXEC) < 0 || fcntl(CHILD_DIR_FD, F_SETFD, FD_CLOEXEC) < 0 || close_range(CHILD_DIR_FD + 1, ~0U, 0) < 0)
+        child_fail(report, VSTEP_FDS);
     const CpuSpec *emu = &cfg->cpu.emulator;
     if (emu->kind == CPUSPEC_LIST && emu->list.n) {
         cpu_set_t set;
@@ -75,20 +99,24 @@ static _Noreturn void child(const VmConfig *cfg, const ShareSection *sh, const c
             if (emu->list.cpu[i] < CPU_SETSIZE) CPU_SET(emu->list.cpu[i], &set);
         if (sched_setaffinity(0, sizeof(set), &set) < 0) child_fail(report, VSTEP_AFFINITY);
     }
-    if (sh->readonly) {
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(report, VSTEP_MOUNTNS);
-        /* Not MS_REC: a mount below PATH would stay writable; it is not shown. */
-        if (mount(sh->path, sh->path, NULL, MS_BIND, NULL) < 0) child_fail(report, VSTEP_BIND);
-        if (mount(NULL, sh->path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) child_fail(report, VSTEP_READONLY);
-    }
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(report, VSTEP_MOUNTNS);
+    /* The directory opened, not a path looked up again. */
+    if (syscall(SYS_move_mount, CHILD_DIR_FD, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0) child_fail(report, VSTEP_BIND);
+    /* nodev: a device node in the share opens nothing through virtiofsd;
+     * nosuid: nor does a set-uid file gain anything here. */
+    unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (sh->readonly ? MS_RDONLY : 0);
+    if (mount(NULL, root, NULL, flags, NULL) < 0) child_fail(report, VSTEP_READONLY);
+    close(CHILD_DIR_FD);
     /* kvmlaunch gone, virtiofsd goes (it arms the same for its own child). */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(report, VSTEP_PDEATHSIG);
     if (getppid() == 1) _exit(0);
-    _cleanup_free_ char *src = fuse_opt_escape(sh->path);
+    _cleanup_free_ char *src = fuse_opt_escape(root);
     _cleanup_free_ char *source = xasprintf("source=%s", src);
     char **env = spawn_clean_env();
-    char *argv[] = { (char *)bin, (char *)"--fd=3", (char *)"-o", source, (char *)"-o", (char *)"sandbox=namespace",
-                     (char *)"-o", (char *)"cache=auto", (char *)"-o", (char *)"log_level=warn", NULL };
+    /* -mknod: a guest's root could otherwise make a block device in the
+     * share, which the host's users could then open (docs/SECURITY.md). */
+    char *argv[] = { (char *)bin, (char *)"--fd=3", (char *)"-o", source, (char *)"-o", (char *)"sandbox=namespace", (char *)"-o",
+                     (char *)"cache=auto", (char *)"-o", (char *)"log_level=warn", (char *)"-o", (char *)"modcaps=-mknod", NULL };
     execve(bin, argv, env);
     child_fail(report, VSTEP_EXEC);
 }
@@ -114,12 +142,22 @@ static int start_one(const VmConfig *cfg, const HostFacts *facts, size_t index, 
     const ShareSection *sh = &cfg->shares[index];
     _cleanup_free_ char *path = share_socket_path(facts->runtime_dir, index);
     int listen_fd = -1, report[2] = { -1, -1 };
+    _cleanup_free_ char *who = NULL;
+    /* Once, with no symlink followed, as the user kvmlaunch acts for. */
+    _cleanup_close_ int dir_fd = caller_open_dir(sh->path, &who);
+    if (dir_fd < 0)
+        return log_error_errno(dir_fd, "[share \"%s\"] %s cannot be opened%s%s without following a symlink: %m", sh->head.id, sh->path,
+                               who ? " as " : "", who ? who : "");
+    d->root = share_root_path(facts->runtime_dir, index);
+    /* Root's, 0700, in the runtime dir: no one else can put anything there. */
+    (void)rmdir(d->root);
+    if (mkdir(d->root, 0700) < 0) return log_error_errno(-errno, "Failed to create %s: %m", d->root);
     int r = open_socket(path, &listen_fd, &d->qemu_fd);
     if (r == 0 && pipe2(report, O_CLOEXEC) < 0) r = log_error_errno(-errno, "Failed to create a pipe: %m");
     if (r == 0) {
         pid_t pid = fork();
         if (pid < 0) r = log_error_errno(-errno, "Failed to fork virtiofsd: %m");
-        else if (pid == 0) child(cfg, sh, facts->virtiofsd, listen_fd, report[1]);
+        else if (pid == 0) child(cfg, sh, facts->virtiofsd, d->root, listen_fd, dir_fd, report[1]);
         else d->pid = pid;
     }
     if (listen_fd >= 0) close(listen_fd);
@@ -137,6 +175,7 @@ static int start_one(const VmConfig *cfg, const HostFacts *facts, size_t index, 
         } else {
             log_info("virtiofsd for [share \"%s\"]: pid %ld, %s%s, socket %s", sh->head.id, (long)d->pid, sh->path,
                      sh->readonly ? " (read-only bind mount)" : "", path);
+            log_debug("virtiofsd for [share \"%s\"] serves %s, bound there from the directory opened", sh->head.id, d->root);
         }
     }
     if (report[0] >= 0) close(report[0]);
@@ -209,10 +248,39 @@ void virtiofsd_reap(VirtiofsdSet *set) {
     }
 }
 
+/* Pidfds of the processes PID forked (its sandbox's child), taken while
+ * PID lives: signalled later, they reach these processes or none, even
+ * once PID is gone and its pids are free for reuse. */
+static size_t children_pidfds(pid_t pid, int *out, size_t max) {
+    pid_t pids[8];
+    size_t n = family(pid, pids, ELEMENTSOF(pids)), k = 0;
+    for (size_t i = 1; i < n && k < max; i++) {
+        int fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+        if (fd >= 0) out[k++] = fd;
+    }
+    return k;
+}
+
+/* What is left of a virtiofsd's family once it is reaped: killed, and
+ * waited for a while (it is not our child: its pidfd says when it ends). */
+static void kill_rest(int *fds, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0) == 0) {
+            struct pollfd p = { .fd = fds[i], .events = POLLIN };
+            (void)poll(&p, 1, VIRTIOFSD_GRACE_MS);
+        }
+        close(fds[i]);
+    }
+}
+
 void virtiofsd_stop(VirtiofsdSet *set) {
     bool any = false;
     /* One that ended already (before the supervisor ran, say) is told. */
     virtiofsd_reap(set);
+    int rest[32];
+    size_t n_rest = 0;
+    for (size_t i = 0; i < set->n; i++)
+        if (set->d[i].pid) n_rest += children_pidfds(set->d[i].pid, rest + n_rest, ELEMENTSOF(rest) - n_rest);
     for (size_t i = 0; i < set->n; i++) {
         Virtiofsd *d = &set->d[i];
         if (d->qemu_fd >= 0) close(TAKE_FD(d->qemu_fd));
@@ -237,6 +305,14 @@ void virtiofsd_stop(VirtiofsdSet *set) {
         kill(d->pid, SIGKILL);
         waitpid(d->pid, NULL, 0);
         d->pid = 0;
+    }
+    kill_rest(rest, n_rest);
+    for (size_t i = 0; i < set->n; i++) {
+        Virtiofsd *d = &set->d[i];
+        /* A mountpoint in virtiofsd's namespace alone, gone with it: here,
+         * an empty directory. */
+        if (d->root && rmdir(d->root) < 0 && errno != ENOENT) log_warning_errno(-errno, "Failed to remove %s: %m", d->root);
+        free(d->root);
     }
     free(set->d);
     memset(set, 0, sizeof(*set));

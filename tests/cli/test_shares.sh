@@ -5,7 +5,8 @@
 # EXTRA_MODULES); its /init mounts each kl.mount=TAG:DRIVER.
 #  1. --dry-run: the shares' plan lines, the RAM made shareable (memfd
 #     share=on; memfd hugetlb=on share=on with huge pages), 9p by default
-#     without a virtiofsd, and virtiofs asked for without one refused.
+#     without a virtiofsd, and virtiofs asked for without one refused;
+#     KVMLAUNCH_VIRTIOFSD ignored under sudo (SUDO_UID).
 #  2. A VM with four shares: virtiofs (the default here), 9p, and both
 #     read-only. The guest reads each host file and writes one back: the
 #     writable ones land on the host (virtiofs: as the guest's root, root:root;
@@ -15,8 +16,15 @@
 #     no socket, nothing of the VM is left.
 #  3. A virtiofsd killed under a running VM is reported; the VM still stops
 #     cleanly and leaves nothing.
+#     virtiofsd serves RUNDIR/NAME/vfs-N.root, a bind mount of the share in
+#     its own mount namespace (nosuid, nodev, ro when readonly), not seen on
+#     the host; it runs with modcaps=-mknod: the guest's mknod of a block
+#     device fails on every share.
 #  4. 9p needs QEMU's user to write the directory: check FAILs naming it,
 #     the run refuses (exit 2) and leaves nothing.
+#  5. A virtiofs share whose path has a symlink (the share itself, or a
+#     directory above it): check FAILs naming it, the run refuses (exit 2),
+#     no virtiofsd, nothing left.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root "virtiofsd runs as root; QEMU as another user"
@@ -41,7 +49,7 @@ for d in vfs p9 ro ro9; do
 done
 chown "$user" "$tmp/p9"
 share() { printf '[share "%s"]\npath = %s\n%s' "$1" "$tmp/$1" "${2:+$2$'\n'}${3:+$3$'\n'}"; }
-no_virtiofsd() { ! pgrep -f "source=$tmp/" > /dev/null; }
+no_virtiofsd() { ! pgrep -f "source=$KVMLAUNCH_RUNDIR/" > /dev/null; }
 
 # 1. The plan.
 vm_ini plan "$(share vfs)" "$(share p9 'driver = 9p')"
@@ -67,6 +75,11 @@ KVMLAUNCH_VIRTIOFSD=none "$bin" --dry-run "$tmp/none.ini" > "$tmp/none.out" 2>&1
 [ $rc = 0 ] && grep -qF "# share \"p9\": $tmp/p9 over 9p" "$tmp/none.out" && grep -qF '"memory-backend-ram"' "$tmp/none.out" &&
     ! grep -q vhost-user "$tmp/none.out" \
     && ok "no virtiofsd: 9p by default, the RAM left as it was" || { bad "default without virtiofsd: exit $rc"; cat "$tmp/none.out"; }
+# Under sudo the variable is the user's: virtiofsd would run as root.
+vm_ini sudo "$(share vfs)"
+SUDO_UID=$(id -u "$user") SUDO_GID=$(id -g "$user") KVMLAUNCH_VIRTIOFSD=none "$bin" --dry-run "$tmp/sudo.ini" > "$tmp/sudo.out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -qF "# share \"vfs\": $tmp/vfs over virtiofs, served by /usr/lib/qemu/virtiofsd as root" "$tmp/sudo.out" \
+    && ok "under sudo, KVMLAUNCH_VIRTIOFSD is ignored" || { bad "KVMLAUNCH_VIRTIOFSD under sudo: exit $rc"; cat "$tmp/sudo.out"; }
 vm_ini asked "$(share vfs 'driver = virtiofs')"
 KVMLAUNCH_VIRTIOFSD=none "$bin" "$tmp/asked.ini" > "$tmp/asked.out" 2>&1; rc=$?
 [ $rc = 2 ] && grep -qE "^$tmp/asked.ini:[0-9]+: \[share \"vfs\"\] driver: expected a virtiofsd for driver = virtiofs" "$tmp/asked.out" &&
@@ -84,12 +97,27 @@ if wait_for 90 grep -qs "KVMLAUNCH-GUEST: stay" "$serial"; then
     ok "the guest with four shares came up"
 else bad "the guest did not come up"; cat "$tmp/fs.out" "$serial"; fi
 for want in "share=vfs read=hello-vfs" "share=vfs write=ok" "share=p9 read=hello-p9" "share=p9 write=ok" \
-    "share=ro read=hello-ro" "share=ro write=failed" "share=ro9 read=hello-ro9" "share=ro9 write=failed"; do
+    "share=ro read=hello-ro" "share=ro write=failed" "share=ro9 read=hello-ro9" "share=ro9 write=failed" \
+    "share=vfs mknod=failed" "share=ro mknod=failed" "share=p9 mknod=failed"; do
     grep -qF "KVMLAUNCH-GUEST: $want" "$serial" && ok "guest: $want" || bad "guest did not say $want"
 done
 emu=
 for c in "${cgroup_bases[@]}"; do [ -d "$c/$(name fs)/emulator" ] && emu=$c/$(name fs)/emulator; done
-vfsd=$(pgrep -f "source=$tmp/vfs -o" | sort) rod=$(pgrep -f "source=$tmp/ro -o" | sort)
+rdir=$KVMLAUNCH_RUNDIR/$(name fs)
+vfsd=$(pgrep -f "source=$rdir/vfs-0.root -o" | sort) rod=$(pgrep -f "source=$rdir/vfs-2.root -o" | sort)
+main=$(pgrep -P "$kl" -f "source=$rdir/vfs-0.root -o") romain=$(pgrep -P "$kl" -f "source=$rdir/vfs-2.root -o")
+if [ -n "$main" ] && [ -n "$romain" ]; then
+    tr '\0' ' ' < /proc/$main/cmdline | grep -qF -- "-o modcaps=-mknod" && ok "virtiofsd runs with modcaps=-mknod" \
+        || { bad "virtiofsd's command line"; tr '\0' ' ' < /proc/$main/cmdline; }
+    # virtiofsd's sandboxed child pivots into what it serves: its root
+    # mount is ours (mountinfo field 5: the mountpoint, 6: its options).
+    root_opts() { awk '$5 == "/" { o = $6 } END { print o }' "/proc/$(pgrep -P "$1" | head -1)/mountinfo"; }
+    mi=$(root_opts "$main") romi=$(root_opts "$romain")
+    [[ ,$mi, == *,rw,* && ,$mi, == *,nosuid,* && ,$mi, == *,nodev,* && ,$romi, == *,ro,* && ,$romi, == *,nosuid,* && ,$romi, == *,nodev,* ]] \
+        && ok "virtiofsd's namespace: the share bound on vfs-N.root nosuid,nodev (ro when readonly)" || bad "virtiofsd's mounts: '$mi' '$romi'"
+    ! grep -qF "$rdir/vfs-" /proc/self/mountinfo && [ "$(stat -c %a "$rdir/vfs-0.root")" = 700 ] \
+        && ok "the host sees no mount there, an empty directory 0700" || { bad "host mounts"; grep -F "$rdir" /proc/self/mountinfo; }
+else bad "no virtiofsd main processes found ('$main' '$romain')"; fi
 if [ -z "$emu" ]; then skip "no cgroup of the VM (no cpuset hierarchy)"
 elif [ "$(echo "$vfsd" | wc -w)" = 2 ] && [ "$(echo "$rod" | wc -w)" = 2 ]; then
     missing=
@@ -112,6 +140,7 @@ wait "$kl"; rc=$?
 [ "$(cat "$tmp/p9/back" 2> /dev/null)" = from-guest ] && [ "$(stat -c %U "$tmp/p9/back")" = "$user" ] \
     && ok "9p: the guest's file is on the host as QEMU's user ($user)" || { bad "p9/back"; ls -la "$tmp/p9"; }
 [ ! -e "$tmp/ro/back" ] && [ ! -e "$tmp/ro9/back" ] && ok "read-only shares: nothing written on the host" || bad "a read-only share was written"
+[ ! -e "$tmp/vfs/blockdev" ] && ok "no device node made in the share" || { bad "a device node in the share"; ls -la "$tmp/vfs"; }
 wait_for 5 no_virtiofsd && ok "no virtiofsd left" || { bad "virtiofsd left"; pgrep -af "source=$tmp/"; }
 left=$(leftovers fs)
 [ -z "$left" ] && ok "nothing of the VM left (runtime dir and sockets, cgroups, QEMU)" || bad "left: $left"
@@ -122,7 +151,7 @@ vm_ini die "$(share vfs)"
 pids+=($!)
 kl=$!
 if wait_for 90 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/die.serial"; then
-    main=$(pgrep -P "$kl" -f "source=$tmp/vfs")
+    main=$(pgrep -P "$kl" -f "source=$KVMLAUNCH_RUNDIR/$(name die)/vfs-0.root")
     kill -9 $main
     wait_for 10 grep -qF "virtiofsd of [share \"vfs\"] was killed by signal 9" "$tmp/die.out" \
         && ok "a virtiofsd killed under the VM is reported" || { bad "its death was not reported"; cat "$tmp/die.out"; }
@@ -151,5 +180,18 @@ want="^FAIL  shares +$tmp/perm.ini:[0-9]+: \[share \"w\"\] path: $user \(who ser
 vm_ini permro "$(printf '[share "w"]\npath = %s\ndriver = 9p\nreadonly = yes\n' "$tmp/rootonly")"
 "$bin" check "$tmp/permro.ini" 2>&1 | grep -qE "^PASS  shares +share \"w\": $tmp/rootonly over 9p read-only, served by QEMU as $user" \
     && ok "read-only, the same directory passes" || bad "read-only 9p check"
+
+# 5. Symlinks: virtiofsd (root) would follow them; none is.
+ln -s "$tmp/vfs" "$tmp/link" && ln -s "$tmp" "$tmp/up"
+for p in link up/vfs; do
+    n=sym${p%%/*}
+    vm_ini $n "$(printf '[share "s"]\npath = %s\ndriver = virtiofs\n' "$tmp/$p")"
+    "$bin" check "$tmp/$n.ini" > "$tmp/$n.check" 2>&1; rc=$?
+    want="^FAIL  shares +$tmp/$n.ini:[0-9]+: \[share \"s\"\] path: expected a path without symbolic links .*found one on the way to $tmp/$p\$"
+    [ $rc = 1 ] && grep -qE "$want" "$tmp/$n.check" && ok "check: a symlink in $p, FAIL naming it" || { bad "check of $p: exit $rc"; cat "$tmp/$n.check"; }
+    "$bin" "$tmp/$n.ini" > "$tmp/$n.out" 2>&1; rc=$?
+    [ $rc = 2 ] && grep -qF "found one on the way to $tmp/$p" "$tmp/$n.out" && no_virtiofsd && [ -z "$(leftovers $n)" ] \
+        && ok "the run refuses $p (exit 2), no virtiofsd, nothing left" || { bad "run of $p: exit $rc, left: $(leftovers $n)"; cat "$tmp/$n.out"; }
+done
 
 finish
