@@ -19,7 +19,6 @@ make_user kllive
 vms_named kllive-$$
 wait_step=0.2
 vm_preset guest
-cg=$(for c in "${cgroup_bases[@]}"; do [ -d "$c" ] && echo "$c"; done | head -1)
 
 # A bridge in a namespace of this test, when the host lets us: the tap's
 # steering is checked then, else said skipped.
@@ -54,6 +53,9 @@ if ! wait_for 120 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/a.serial" || ! wait_for
 fi
 ok "VM a runs"
 q=$(qemu_of a)
+# Where its cgroups are: looked for only now, since on a fresh host the
+# shared kvmlaunch/ is made by this first start.
+cg=$(for c in "${cgroup_bases[@]}"; do [ -d "$c/$A" ] && echo "$c"; done | head -1)
 
 # ---- qmp ----
 out=$("$bin" qmp "$A" query-status 2> "$tmp/e"); rc=$?
