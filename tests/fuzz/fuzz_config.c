@@ -266,7 +266,13 @@ static void check_json_option(const VmConfig *cfg, const char *opt, const char *
                        "-device %s: unexpected id", arg);
         }
     } else {
-        FUZZ_CHECK(net_by_id(cfg, "net-", json_str(o, "id")) && json_str(o, "fds"), "-netdev %s: not a NIC's tap", arg);
+        const NetSection *n = net_by_id(cfg, "net-", json_str(o, "id"));
+        FUZZ_CHECK(n, "-netdev %s: not a NIC's", arg);
+        /* A tap's queues come as fds; slirp (mode = user) has none. */
+        if (n->mode == NET_MODE_USER)
+            FUZZ_CHECK(json_str(o, "type") && streq(json_str(o, "type"), "user") && !json_str(o, "fds"), "-netdev %s: not a user-mode NIC", arg);
+        else
+            FUZZ_CHECK(json_str(o, "fds"), "-netdev %s: not a NIC's tap", arg);
     }
     json_object_put(o);
 }
