@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config_test.h"
 #include "cloudinit.h"
 #include "hostfacts.h"
 #include "qemucmd.h"
@@ -26,33 +27,14 @@
 
 #define MINIMAL "[vm]\nname = ci_vm\nmemory = 64M\nvcpus = 1\n"
 
-static int load(const char *text, VmConfig *cfg, ErrList *el) {
-    memset(el, 0, sizeof(*el));
-    return vmconf_load_buffer("vm.ini", text, strlen(text), cfg, el);
-}
-
-/* Loading TEXT fails with a message that holds WANT. */
-static void expect_error(const char *text, const char *want) {
-    VmConfig cfg;
-    ErrList el;
-    assert_int_equal(load(text, &cfg, &el), -EINVAL);
-    bool found = false;
-    for (size_t i = 0; i < el.n; i++) found |= strstr(el.e[i].msg, want) != NULL;
-    if (!found) {
-        for (size_t i = 0; i < el.n; i++) fprintf(stderr, "  got: %s\n", el.e[i].msg);
-        fail_msg("no error holds \"%s\"", want);
-    }
-    errlist_clear(&el);
-}
-
 static void test_keys(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el;
-    assert_int_equal(load(MINIMAL, &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL, &cfg, &el), 0);
     assert_false(cloudinit_wanted(&cfg));
     vmconf_free(&cfg);
-    assert_int_equal(load(MINIMAL "[cloud-init]\nuser = ci\nssh-key = /k/id.pub\nhostname = box-1.test\nnetwork-config = /n.yaml\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\nuser = ci\nssh-key = /k/id.pub\nhostname = box-1.test\nnetwork-config = /n.yaml\n", &cfg, &el), 0);
     assert_true(cloudinit_wanted(&cfg));
     assert_string_equal(cfg.cloudinit.user, "ci");
     assert_string_equal(cfg.cloudinit.ssh_key, "/k/id.pub");
@@ -61,24 +43,24 @@ static void test_keys(void **state) {
     assert_null(cfg.cloudinit.user_data);
     vmconf_free(&cfg);
     /* An empty section still asks for a seed (the image's defaults). */
-    assert_int_equal(load(MINIMAL "[cloud-init]\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\n", &cfg, &el), 0);
     assert_true(cloudinit_wanted(&cfg));
     vmconf_free(&cfg);
 }
 
 static void test_refused(void **state) {
     (void)state;
-    expect_error(MINIMAL "[cloud-init]\nuser-data = /u\nuser = ci\n", "vm.ini:7: [cloud-init] user: expected no user with user-data (line 6)");
-    expect_error(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\nuser-data = /u\n", "vm.ini:6: [cloud-init] ssh-key: expected no ssh-key with user-data (line 7)");
-    expect_error(MINIMAL "[cloud-init]\nssh-key = /k/id\n", "vm.ini:6: [cloud-init] ssh-key: expected the public key, a path ending in .pub");
-    expect_error(MINIMAL "[cloud-init]\nssh-key = /k/.pub\n", "[cloud-init] ssh-key: expected the public key");
-    expect_error(MINIMAL "[cloud-init]\nhostname = a_b\n", "vm.ini:6: [cloud-init] hostname: expected a host name (letters, digits, - and .)");
-    expect_error(MINIMAL "[cloud-init]\nhostname = -ab\n", "[cloud-init] hostname: expected a host name that neither starts nor ends");
-    expect_error(MINIMAL "[cloud-init]\nuser = root\n", "[cloud-init] user:");
-    expect_error(MINIMAL "[cloud-init]\nssh-key = id.pub\n", "[cloud-init] ssh-key:");
-    expect_error(MINIMAL "[cloud-init]\nsshkey = /k/id.pub\n", "[cloud-init] sshkey: unknown key (did you mean ssh-key?)");
-    expect_error(MINIMAL "[cloud-init]\n[cloud-init]\n", "[cloud-init]: section repeated");
-    expect_error(MINIMAL "[cloudinit]\n", "unknown section (did you mean [cloud-init]?)");
+    config_expect_error(MINIMAL "[cloud-init]\nuser-data = /u\nuser = ci\n", "vm.ini:7: [cloud-init] user: expected no user with user-data (line 6)");
+    config_expect_error(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\nuser-data = /u\n", "vm.ini:6: [cloud-init] ssh-key: expected no ssh-key with user-data (line 7)");
+    config_expect_error(MINIMAL "[cloud-init]\nssh-key = /k/id\n", "vm.ini:6: [cloud-init] ssh-key: expected the public key, a path ending in .pub");
+    config_expect_error(MINIMAL "[cloud-init]\nssh-key = /k/.pub\n", "[cloud-init] ssh-key: expected the public key");
+    config_expect_error(MINIMAL "[cloud-init]\nhostname = a_b\n", "vm.ini:6: [cloud-init] hostname: expected a host name (letters, digits, - and .)");
+    config_expect_error(MINIMAL "[cloud-init]\nhostname = -ab\n", "[cloud-init] hostname: expected a host name that neither starts nor ends");
+    config_expect_error(MINIMAL "[cloud-init]\nuser = root\n", "[cloud-init] user:");
+    config_expect_error(MINIMAL "[cloud-init]\nssh-key = id.pub\n", "[cloud-init] ssh-key:");
+    config_expect_error(MINIMAL "[cloud-init]\nsshkey = /k/id.pub\n", "[cloud-init] sshkey: unknown key (did you mean ssh-key?)");
+    config_expect_error(MINIMAL "[cloud-init]\n[cloud-init]\n", "[cloud-init]: section repeated");
+    config_expect_error(MINIMAL "[cloudinit]\n", "unknown section (did you mean [cloud-init]?)");
 }
 
 static void test_names(void **state) {
@@ -104,11 +86,11 @@ static void test_names(void **state) {
 
     VmConfig cfg;
     ErrList el;
-    assert_int_equal(load(MINIMAL "[cloud-init]\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\n", &cfg, &el), 0);
     _cleanup_free_ char *h = cloudinit_hostname(&cfg);
     assert_string_equal(h, "ci-vm"); /* a host name has no _ */
     vmconf_free(&cfg);
-    assert_int_equal(load(MINIMAL "[cloud-init]\nhostname = other\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\nhostname = other\n", &cfg, &el), 0);
     _cleanup_free_ char *h2 = cloudinit_hostname(&cfg);
     assert_string_equal(h2, "other");
     vmconf_free(&cfg);
@@ -142,7 +124,7 @@ static void test_user_data(void **state) {
     VmConfig cfg;
     ErrList el;
     char *keys[] = { "ssh-ed25519 AAAA a\"b\\c", "ssh-rsa BBBB", NULL };
-    assert_int_equal(load(MINIMAL "[cloud-init]\nuser = ci\nssh-key = /k/id.pub\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\nuser = ci\nssh-key = /k/id.pub\n", &cfg, &el), 0);
     _cleanup_free_ char *u = cloudinit_user_data(&cfg, keys, NULL, 0);
     assert_string_equal(u, "#cloud-config\n"
                            "# made by kvmlaunch from [cloud-init]\n"
@@ -155,7 +137,7 @@ static void test_user_data(void **state) {
                            "      - \"ssh-rsa BBBB\"\n");
     vmconf_free(&cfg);
     /* No user: the key goes to the image's default user. */
-    assert_int_equal(load(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\n", &cfg, &el), 0);
     _cleanup_free_ char *d = cloudinit_user_data(&cfg, keys, NULL, 0);
     assert_string_equal(d, "#cloud-config\n# made by kvmlaunch from [cloud-init]\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAA a\\\"b\\\\c\"\n"
                            "  - \"ssh-rsa BBBB\"\n");
@@ -173,7 +155,7 @@ static void test_user_data(void **state) {
     assert_null(none);
     vmconf_free(&cfg);
     /* The [share] sections, their drivers as the facts give them. */
-    assert_int_equal(load(MINIMAL "[share \"work\"]\npath = /tmp\ndriver = 9p\n[share \"src\"]\npath = /tmp\nreadonly = yes\n"
+    assert_int_equal(config_load(MINIMAL "[share \"work\"]\npath = /tmp\ndriver = 9p\n[share \"src\"]\npath = /tmp\nreadonly = yes\n"
                               "driver = virtiofs\n[cloud-init]\nuser = ci\n", &cfg, &el), 0);
     CloudInitMount *got;
     assert_int_equal(cloudinit_mounts(&cfg, NULL, &got), 2);
@@ -198,7 +180,7 @@ static void test_user_data(void **state) {
 static void seed_of(const char *text, const CloudInitInputs *in, CloudInitSeed *seed) {
     VmConfig cfg;
     ErrList el;
-    assert_int_equal(load(text, &cfg, &el), 0);
+    assert_int_equal(config_load(text, &cfg, &el), 0);
     char err[VALUE_ERR_MAX];
     assert_int_equal(cloudinit_seed_build(&cfg, NULL, in, seed, err), 0);
     vmconf_free(&cfg);
@@ -240,7 +222,7 @@ static void test_seed(void **state) {
     ErrList el;
     char err[VALUE_ERR_MAX];
     CloudInitInputs empty = { .ssh_key = text_blob("\n") };
-    assert_int_equal(load(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[cloud-init]\nssh-key = /k/id.pub\n", &cfg, &el), 0);
     assert_int_equal(cloudinit_seed_build(&cfg, NULL, &empty, &seed, err), -EINVAL);
     vmconf_free(&cfg);
 }
@@ -327,7 +309,7 @@ static void test_qemu_argv(void **state) {
         char text[512];
         snprintf(text, sizeof(text), MINIMAL "machine = %s\nkernel = /k\n[net \"n\"]\nbridge = br0\nqueues = 2\nvhost = off\n[cloud-init]\n",
                  cases[m].machine);
-        assert_int_equal(load(text, &cfg, &el), 0);
+        assert_int_equal(config_load(text, &cfg, &el), 0);
         HostFacts f;
         memset(&f, 0, sizeof(f));
         f.kvm_usable = true;
@@ -355,7 +337,7 @@ static void test_qemu_argv(void **state) {
     /* Without [cloud-init]: no fd, no seed. */
     VmConfig cfg;
     ErrList el;
-    assert_int_equal(load(MINIMAL, &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL, &cfg, &el), 0);
     HostFacts f;
     memset(&f, 0, sizeof(f));
     f.stdout_kind = STDOUT_PIPE;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_test.h"
 #include "netforward.h"
 #include "schema.h"
 #include "usernet.h"
@@ -25,27 +26,6 @@
 #include "vmstatus.h"
 
 #define MINIMAL "[vm]\nname = t1\nmemory = 1G\nvcpus = 2\n"
-
-static int load(const char *text, VmConfig *cfg, ErrList *el) { return vmconf_load_buffer("vm.ini", text, strlen(text), cfg, el); }
-
-static char *all_errors(const ErrList *el) {
-    char *s = xstrdup("");
-    for (size_t i = 0; i < el->n; i++) {
-        char *t = xasprintf("%s%s\n", s, el->e[i].msg);
-        free(s);
-        s = t;
-    }
-    return s;
-}
-
-static void expect_error(const char *text, const char *phrase) {
-    VmConfig cfg;
-    ErrList el = { 0 };
-    int r = load(text, &cfg, &el);
-    _cleanup_free_ char *msgs = all_errors(&el);
-    if (r != -EINVAL || !strstr(msgs, phrase)) fail_msg("expected an error with \"%s\", got r=%d:\n%s", phrase, r, msgs);
-    errlist_clear(&el);
-}
 
 static void expect_parse(const char *s, size_t n, const char *formatted) {
     NetForwards f = { 0 };
@@ -116,7 +96,7 @@ static void test_load(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:auto:22, udp:5353:53\nmac = 52:54:00:00:00:07\n[net \"b\"]\n", &cfg, &el),
+    assert_int_equal(config_load(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:auto:22, udp:5353:53\nmac = 52:54:00:00:00:07\n[net \"b\"]\n", &cfg, &el),
                      0);
     assert_int_equal(cfg.nets[0].mode, NET_MODE_USER);
     assert_int_equal(cfg.nets[0].forward.n, 2);
@@ -147,29 +127,29 @@ static void test_cross_key(void **state) {
     for (size_t i = 0; i < ELEMENTSOF(tap_keys); i++) {
         _cleanup_free_ char *text = xasprintf(MINIMAL "[net \"a\"]\nmode = user\n%s = %s\n", tap_keys[i][0], tap_keys[i][1]);
         _cleanup_free_ char *want = xasprintf("vm.ini:7: [net \"a\"] %s: expected mode = tap with this key, found mode = user", tap_keys[i][0]);
-        expect_error(text, want);
+        config_expect_error(text, want);
     }
     /* A refused value is said once, not again as a tap key. */
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(MINIMAL "[net \"a\"]\nmode = user\nqueues = 99\n", &cfg, &el), -EINVAL);
+    assert_int_equal(config_load(MINIMAL "[net \"a\"]\nmode = user\nqueues = 99\n", &cfg, &el), -EINVAL);
     assert_int_equal(el.n, 1);
     errlist_clear(&el);
 
-    expect_error(MINIMAL "[net \"a\"]\nforward = tcp:1:2\n", "vm.ini:6: [net \"a\"] forward: expected mode = user with this key, found mode = tap");
-    expect_error(MINIMAL "[net \"a\"]\nmode = slirp\n", "vm.ini:6: [net \"a\"] mode: expected tap or user");
-    expect_error(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:8080:80 tcp:8080:81\n",
+    config_expect_error(MINIMAL "[net \"a\"]\nforward = tcp:1:2\n", "vm.ini:6: [net \"a\"] forward: expected mode = user with this key, found mode = tap");
+    config_expect_error(MINIMAL "[net \"a\"]\nmode = slirp\n", "vm.ini:6: [net \"a\"] mode: expected tap or user");
+    config_expect_error(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:8080:80 tcp:8080:81\n",
                  "[net \"a\"] forward: expected each host port once, found tcp:127.0.0.1:8080:80 and tcp:127.0.0.1:8080:81");
     /* 0.0.0.0 takes the port on every address. */
-    expect_error(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:0.0.0.0:8080:80\n[net \"b\"]\nmode = user\nforward = tcp:8080:80\n",
+    config_expect_error(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:0.0.0.0:8080:80\n[net \"b\"]\nmode = user\nforward = tcp:8080:80\n",
                  "vm.ini:10: [net \"b\"] forward: expected a host port no other NIC forwards, found tcp:127.0.0.1:8080:80, and "
                  "tcp:0.0.0.0:8080:80 in [net \"a\"] (line 7)");
     /* Not a clash: another protocol, another address, auto. */
-    assert_int_equal(load(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:8080:80 udp:8080:80 tcp:10.0.0.1:8080:80 tcp:auto:1 tcp:auto:1\n", &cfg, &el),
+    assert_int_equal(config_load(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:8080:80 udp:8080:80 tcp:10.0.0.1:8080:80 tcp:auto:1 tcp:auto:1\n", &cfg, &el),
                      0);
     vmconf_free(&cfg);
     /* Two user NICs share no tap name, whatever their names derive. */
-    assert_int_equal(load(MINIMAL "[net \"a\"]\nmode = user\n[net \"b\"]\nmode = user\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[net \"a\"]\nmode = user\n[net \"b\"]\nmode = user\n", &cfg, &el), 0);
     vmconf_free(&cfg);
 }
 
@@ -206,7 +186,7 @@ static void test_ports(void **state) {
     _cleanup_free_ char *text = xasprintf(MINIMAL "[net \"a\"]\nmode = user\nforward = tcp:%d:22 tcp:auto:80\n[net \"b\"]\n", taken);
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(text, &cfg, &el), 0);
+    assert_int_equal(config_load(text, &cfg, &el), 0);
     HostRoot hr = HOSTROOT_INIT;
     UserNetFacts *u = NULL;
     int start = 0;

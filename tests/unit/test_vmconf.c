@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_test.h"
 #include "check.h"
 #include "schema.h"
 #include "util.h"
@@ -19,35 +20,11 @@
 
 #define MINIMAL "[vm]\nname = t1\nmemory = 1G\nvcpus = 2\n"
 
-static int load(const char *text, VmConfig *cfg, ErrList *el) {
-    return vmconf_load_buffer("vm.ini", text, strlen(text), cfg, el);
-}
-
-/* Every message joined, for assertions that look for a phrase. */
-static char *all_errors(const ErrList *el) {
-    char *s = xstrdup("");
-    for (size_t i = 0; i < el->n; i++) {
-        char *t = xasprintf("%s%s\n", s, el->e[i].msg);
-        free(s);
-        s = t;
-    }
-    return s;
-}
-
-static void expect_error(const char *text, const char *phrase) {
-    VmConfig cfg;
-    ErrList el = { 0 };
-    int r = load(text, &cfg, &el);
-    _cleanup_free_ char *msgs = all_errors(&el);
-    if (r != -EINVAL || !strstr(msgs, phrase)) fail_msg("expected an error with \"%s\", got r=%d:\n%s", phrase, r, msgs);
-    errlist_clear(&el);
-}
-
 static void test_defaults(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(MINIMAL "[disk \"root\"]\nfile = /img\n[net \"lan\"]\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[disk \"root\"]\nfile = /img\n[net \"lan\"]\n", &cfg, &el), 0);
     assert_string_equal(cfg.vm.name, "t1");
     assert_int_equal(cfg.vm.memory, UINT64_C(1) << 30);
     assert_int_equal(cfg.vm.machine, MACHINE_Q35);
@@ -101,7 +78,7 @@ static void test_derived(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load("[vm]\nname = a-very-long-vm-name\nmemory = 2G\nvcpus = 32\n"
+    assert_int_equal(config_load("[vm]\nname = a-very-long-vm-name\nmemory = 2G\nvcpus = 32\n"
                           "[cpu]\npin = 0-31\n[memory]\nbacking = hugepages\n"
                           "[disk \"d\"]\nfile = /i\ncache = writeback\n[net \"uplink\"]\n[net \"b\"]\nqueues = 1\n", &cfg, &el), 0);
     assert_int_equal(vmconf_net_queues(&cfg, &cfg.nets[0]), 16); /* capped at 16 */
@@ -131,25 +108,25 @@ static void test_topology(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load("[vm]\nname = t\nmemory = 1G\nvcpus = 8\nsockets = 2\nthreads = 2\n", &cfg, &el), 0);
+    assert_int_equal(config_load("[vm]\nname = t\nmemory = 1G\nvcpus = 8\nsockets = 2\nthreads = 2\n", &cfg, &el), 0);
     assert_int_equal(cfg.vm.cores, 2);
     vmconf_free(&cfg);
-    expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 6\nsockets = 4\n", "vm.ini:5: [vm] sockets: expected sockets*cores*threads = vcpus = 6");
-    expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 4\nsockets = 2\ncores = 2\nthreads = 2\n", "found 2*2*2 = 8");
+    config_expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 6\nsockets = 4\n", "vm.ini:5: [vm] sockets: expected sockets*cores*threads = vcpus = 6");
+    config_expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 4\nsockets = 2\ncores = 2\nthreads = 2\n", "found 2*2*2 = 8");
     /* A refused topology key is reported once, not divided by (found by
      * fuzzing: tests/fuzz/regress/config/crash-topology-*). */
-    expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 2\nthreads = bad\ncores = 1\n", "vm.ini:5: [vm] threads: expected a whole number");
-    expect_error("[vm]\nname = t\nmemory = 0G\nvcpus = 1\n", "vm.ini:3: [vm] memory: expected a multiple of 1M of at least 16M, found 0");
+    config_expect_error("[vm]\nname = t\nmemory = 1G\nvcpus = 2\nthreads = bad\ncores = 1\n", "vm.ini:5: [vm] threads: expected a whole number");
+    config_expect_error("[vm]\nname = t\nmemory = 0G\nvcpus = 1\n", "vm.ini:3: [vm] memory: expected a multiple of 1M of at least 16M, found 0");
 }
 
 static void test_multiline(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(MINIMAL "kernel = /k\nappend = console=ttyS0\n   root=/dev/vda ; comment\n\tquiet # another\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "kernel = /k\nappend = console=ttyS0\n   root=/dev/vda ; comment\n\tquiet # another\n", &cfg, &el), 0);
     assert_string_equal(cfg.vm.append, "console=ttyS0 root=/dev/vda quiet");
     vmconf_free(&cfg);
-    expect_error(MINIMAL "machine = q35\n  pc\n", "vm.ini:6: expected a key at the start of the line");
+    config_expect_error(MINIMAL "machine = q35\n  pc\n", "vm.ini:6: expected a key at the start of the line");
 }
 
 static void test_all_errors_reported(void **state) {
@@ -157,8 +134,8 @@ static void test_all_errors_reported(void **state) {
     VmConfig cfg;
     ErrList el = { 0 };
     const char *text = "[vm]\nname = bad name\nmemory = 1X\nvcpus = 0\nmachnie = q35\n[cpus]\npin = 1\n[disk \"a\"]\ncache = fast\n";
-    assert_int_equal(load(text, &cfg, &el), -EINVAL);
-    _cleanup_free_ char *msgs = all_errors(&el);
+    assert_int_equal(config_load(text, &cfg, &el), -EINVAL);
+    _cleanup_free_ char *msgs = config_all_errors(&el);
     assert_non_null(strstr(msgs, "vm.ini:2: [vm] name: expected"));
     assert_non_null(strstr(msgs, "vm.ini:3: [vm] memory: expected a size"));
     assert_non_null(strstr(msgs, "vm.ini:4: [vm] vcpus: expected a number from 1 to 288, found \"0\""));
@@ -180,16 +157,16 @@ static void test_line_limits(void **state) {
     _cleanup_free_ char *ok = xasprintf(MINIMAL "kernel = /k\n%s\n", line);
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(ok, &cfg, &el), 0);
+    assert_int_equal(config_load(ok, &cfg, &el), 0);
     assert_int_equal(strlen(cfg.vm.append), 198 - 9);
     vmconf_free(&cfg);
     line[198] = 'x';
     _cleanup_free_ char *bad = xasprintf(MINIMAL "kernel = /k\n%s\n", line);
-    expect_error(bad, "vm.ini:6: expected lines of at most 198 bytes, found 199");
+    config_expect_error(bad, "vm.ini:6: expected lines of at most 198 bytes, found 199");
 
     static const char nul[] = "[vm]\nname = t\nmem\0ory = 1G\nvcpus = 1\n";
     assert_int_equal(vmconf_load_buffer("vm.ini", nul, sizeof(nul) - 1, &cfg, &el), -EINVAL);
-    _cleanup_free_ char *msgs = all_errors(&el);
+    _cleanup_free_ char *msgs = config_all_errors(&el);
     assert_non_null(strstr(msgs, "vm.ini:3: expected text, found a NUL byte at column 4"));
     errlist_clear(&el);
 }
@@ -203,7 +180,7 @@ static void test_error_cap(void **state) {
     text[n * 4] = 0;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(text, &cfg, &el), -EINVAL);
+    assert_int_equal(config_load(text, &cfg, &el), -EINVAL);
     assert_int_equal(el.n, ERRLIST_MAX);
     assert_true(el.full);
     free(text);
@@ -274,8 +251,8 @@ static void test_checks_after_refused_lines(void **state) {
     /* A refused value and an unrelated cross-key problem: both reported;
      * the refused key's default does not add a third, misleading one. */
     const char *text = MINIMAL "machine = big\n[cpu]\npin = 0-3\n[disk \"a\"]\nfile = /x\ncache = fast\naio = native\n";
-    assert_int_equal(load(text, &cfg, &el), -EINVAL);
-    _cleanup_free_ char *msgs = all_errors(&el);
+    assert_int_equal(config_load(text, &cfg, &el), -EINVAL);
+    _cleanup_free_ char *msgs = config_all_errors(&el);
     assert_non_null(strstr(msgs, "vm.ini:5: [vm] machine: expected q35, pc or microvm"));
     assert_non_null(strstr(msgs, "vm.ini:7: [cpu] pin: expected 2 CPUs"));
     assert_non_null(strstr(msgs, "vm.ini:10: [disk \"a\"] cache: expected none"));
@@ -288,7 +265,7 @@ static void test_notes(void **state) {
     (void)state;
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(MINIMAL "[disk \"a\"]\nfile = /x\nscheduler = cfq\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "[disk \"a\"]\nfile = /x\nscheduler = cfq\n", &cfg, &el), 0);
     assert_int_equal(cfg.disks[0].scheduler, IOSCHED_BFQ);
     assert_int_equal(cfg.notes.n, 1);
     assert_non_null(strstr(cfg.notes.e[0].msg, "vm.ini:7: [disk \"a\"] scheduler: legacy scheduler name cfq"));
@@ -297,49 +274,49 @@ static void test_notes(void **state) {
 
 static void test_cross_key(void **state) {
     (void)state;
-    expect_error(MINIMAL "[cpu]\npin = 0-3\n", "vm.ini:6: [cpu] pin: expected 2 CPUs (one per vCPU, vcpus = 2), found 4");
-    expect_error(MINIMAL "[cpu]\nvcpu.2 = 1\n", "[cpu] vcpu.2: expected a vCPU number below vcpus = 2");
-    expect_error(MINIMAL "[memory]\nbacking = hugepages\nhugepage-size = 1G\n[vm]\n", "section repeated");
-    expect_error("[vm]\nname = t\nmemory = 1536M\nvcpus = 1\n[memory]\nbacking = hugepages\nhugepage-size = 1G\n",
+    config_expect_error(MINIMAL "[cpu]\npin = 0-3\n", "vm.ini:6: [cpu] pin: expected 2 CPUs (one per vCPU, vcpus = 2), found 4");
+    config_expect_error(MINIMAL "[cpu]\nvcpu.2 = 1\n", "[cpu] vcpu.2: expected a vCPU number below vcpus = 2");
+    config_expect_error(MINIMAL "[memory]\nbacking = hugepages\nhugepage-size = 1G\n[vm]\n", "section repeated");
+    config_expect_error("[vm]\nname = t\nmemory = 1536M\nvcpus = 1\n[memory]\nbacking = hugepages\nhugepage-size = 1G\n",
                  "vm.ini:7: [memory] hugepage-size: expected a huge page size that divides memory = 1536M, found 1G");
-    expect_error(MINIMAL "[memory]\nhugepage-size = 1G\n", "expected backing = hugepages with this key");
-    expect_error(MINIMAL "[disk \"a\"]\nfile = /x\ncache = writeback\naio = native\n", "expected cache = none or directsync with aio = native");
-    expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"a\"]\nfile = /y\n", "vm.ini:7: [disk \"a\"]: section repeated, first at line 5");
-    expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"b\"]\nfile = /x\n", "found the file of [disk \"a\"]");
-    expect_error(MINIMAL "[net \"a\"]\ntap = t0\n[net \"b\"]\ntap = t0\n", "found t0, the tap of [net \"a\"]");
-    expect_error(MINIMAL "[net \"a\"]\nmac = 52:54:00:00:00:01\n[net \"b\"]\nmac = 52:54:00:00:00:01\n", "expected a MAC no other NIC");
-    expect_error(MINIMAL "[memory]\npolicy = interleave\n", "expected nodes to be set too");
-    expect_error(MINIMAL "initrd = /i\n", "expected kernel to be set too, found initrd alone");
-    expect_error(MINIMAL "machine = microvm\n", "with machine = microvm");
-    expect_error(MINIMAL "[net \"a\"]\nsteering = yes\n", "expected pinned vCPUs");
-    expect_error("[vm]\nname = t\nvcpus = 1\n", "vm.ini:1: [vm] memory: required key missing");
-    expect_error("[cpu]\npin = none\n", "[vm]: required section missing");
-    expect_error("name = t\n", "vm.ini:1: name: expected a [section] header before the first key");
-    expect_error(MINIMAL "name = u\n", "vm.ini:5: [vm] name: duplicate key, first set on line 2");
-    expect_error(MINIMAL "user = root\n", "a user other than root");
-    expect_error(MINIMAL "[disk \"1a\"]\nfile = /x\n", "[disk]: expected an ID of a letter");
-    expect_error(MINIMAL "[disk a]\nfile = /x\n", "with the ID in double quotes");
-    expect_error(MINIMAL "[vm \"x\"]\n", "expected a section without an ID");
-    expect_error(MINIMAL "[hostnic \"eth0/x\"]\n", "an interface name");
-    expect_error(MINIMAL "append = a\x01" "b\n", "found byte 0x01");
-    expect_error(MINIMAL "cpu-model = host,,x\n", "expected a CPU model");
-    expect_error(MINIMAL "cpu-model = max,+x2apic,kvm=off\n[vm", "no closing ]");
-    expect_error(MINIMAL "memory: 1G\n", "vm.ini:5: expected KEY = VALUE, found a colon");
-    expect_error(MINIMAL "exit-device ;old = yes\n", "vm.ini:5: expected KEY = VALUE, found a comment before the =");
-    expect_error(MINIMAL "kernel = /k\nappend = quiet\n  initrd = /i\n", "vm.ini:7: expected more of append, found an indented key");
-    expect_error(MINIMAL "kernel = /k\nappend = quiet\n  [disk \"a\"]\n", "found an indented section header");
-    expect_error(MINIMAL "a\rb = c\n", "found a carriage return at column 2");
-    expect_error(MINIMAL "\xEF\xBB\xBF[cpu]\npin = 9\n", "vm.ini:5: expected text, found a byte-order mark");
-    expect_error("[VM]\nname = t\n", "[VM]: unknown section (did you mean [vm]?)");
+    config_expect_error(MINIMAL "[memory]\nhugepage-size = 1G\n", "expected backing = hugepages with this key");
+    config_expect_error(MINIMAL "[disk \"a\"]\nfile = /x\ncache = writeback\naio = native\n", "expected cache = none or directsync with aio = native");
+    config_expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"a\"]\nfile = /y\n", "vm.ini:7: [disk \"a\"]: section repeated, first at line 5");
+    config_expect_error(MINIMAL "[disk \"a\"]\nfile = /x\n[disk \"b\"]\nfile = /x\n", "found the file of [disk \"a\"]");
+    config_expect_error(MINIMAL "[net \"a\"]\ntap = t0\n[net \"b\"]\ntap = t0\n", "found t0, the tap of [net \"a\"]");
+    config_expect_error(MINIMAL "[net \"a\"]\nmac = 52:54:00:00:00:01\n[net \"b\"]\nmac = 52:54:00:00:00:01\n", "expected a MAC no other NIC");
+    config_expect_error(MINIMAL "[memory]\npolicy = interleave\n", "expected nodes to be set too");
+    config_expect_error(MINIMAL "initrd = /i\n", "expected kernel to be set too, found initrd alone");
+    config_expect_error(MINIMAL "machine = microvm\n", "with machine = microvm");
+    config_expect_error(MINIMAL "[net \"a\"]\nsteering = yes\n", "expected pinned vCPUs");
+    config_expect_error("[vm]\nname = t\nvcpus = 1\n", "vm.ini:1: [vm] memory: required key missing");
+    config_expect_error("[cpu]\npin = none\n", "[vm]: required section missing");
+    config_expect_error("name = t\n", "vm.ini:1: name: expected a [section] header before the first key");
+    config_expect_error(MINIMAL "name = u\n", "vm.ini:5: [vm] name: duplicate key, first set on line 2");
+    config_expect_error(MINIMAL "user = root\n", "a user other than root");
+    config_expect_error(MINIMAL "[disk \"1a\"]\nfile = /x\n", "[disk]: expected an ID of a letter");
+    config_expect_error(MINIMAL "[disk a]\nfile = /x\n", "with the ID in double quotes");
+    config_expect_error(MINIMAL "[vm \"x\"]\n", "expected a section without an ID");
+    config_expect_error(MINIMAL "[hostnic \"eth0/x\"]\n", "an interface name");
+    config_expect_error(MINIMAL "append = a\x01" "b\n", "found byte 0x01");
+    config_expect_error(MINIMAL "cpu-model = host,,x\n", "expected a CPU model");
+    config_expect_error(MINIMAL "cpu-model = max,+x2apic,kvm=off\n[vm", "no closing ]");
+    config_expect_error(MINIMAL "memory: 1G\n", "vm.ini:5: expected KEY = VALUE, found a colon");
+    config_expect_error(MINIMAL "exit-device ;old = yes\n", "vm.ini:5: expected KEY = VALUE, found a comment before the =");
+    config_expect_error(MINIMAL "kernel = /k\nappend = quiet\n  initrd = /i\n", "vm.ini:7: expected more of append, found an indented key");
+    config_expect_error(MINIMAL "kernel = /k\nappend = quiet\n  [disk \"a\"]\n", "found an indented section header");
+    config_expect_error(MINIMAL "a\rb = c\n", "found a carriage return at column 2");
+    config_expect_error(MINIMAL "\xEF\xBB\xBF[cpu]\npin = 9\n", "vm.ini:5: expected text, found a byte-order mark");
+    config_expect_error("[VM]\nname = t\n", "[VM]: unknown section (did you mean [vm]?)");
     /* pin is a sequence (a CPU may repeat); the other lists are sets. */
-    expect_error(MINIMAL "[cpu]\npin = 0,1\nemulator = 0-3,2\n", "2 is listed twice");
-    expect_error(MINIMAL "[cpu]\npin = 0,1\niothreads = 1,1\n", "1 is listed twice");
-    expect_error(MINIMAL "[cpu]\npin = 0,1\nvcpu.0 = 2,2\n", "2 is listed twice");
-    expect_error(MINIMAL "[cpu]\npin = 0,1,0\n", "expected 2 CPUs (one per vCPU, vcpus = 2), found 3");
-    expect_error(MINIMAL "append = a\x1b[31m\n", "found byte 0x1b");
+    config_expect_error(MINIMAL "[cpu]\npin = 0,1\nemulator = 0-3,2\n", "2 is listed twice");
+    config_expect_error(MINIMAL "[cpu]\npin = 0,1\niothreads = 1,1\n", "1 is listed twice");
+    config_expect_error(MINIMAL "[cpu]\npin = 0,1\nvcpu.0 = 2,2\n", "2 is listed twice");
+    config_expect_error(MINIMAL "[cpu]\npin = 0,1,0\n", "expected 2 CPUs (one per vCPU, vcpus = 2), found 3");
+    config_expect_error(MINIMAL "append = a\x1b[31m\n", "found byte 0x1b");
     /* Raw text in a message has its control characters escaped. */
-    expect_error(MINIMAL "[cpu]\x1b[2J\n", "found \"\\x1b[2J\"");
-    expect_error(MINIMAL "\x1b]0;x\x07\n", "found \"\\x1b]0;x\\x07\"");
+    config_expect_error(MINIMAL "[cpu]\x1b[2J\n", "found \"\\x1b[2J\"");
+    config_expect_error(MINIMAL "\x1b]0;x\x07\n", "found \"\\x1b]0;x\\x07\"");
 }
 
 /* kvmlaunch.ini(5) is generated from the table: each character must come out
@@ -424,16 +401,16 @@ static void test_enum_tables(void **state) {
     }
 
     /* A cpulist key takes only its own words of the shared table. */
-    expect_error(MINIMAL "[cpu]\npin = emulator\n", "vm.ini:6: [cpu] pin: expected a CPU list such as 0-3,8, auto or none, found \"emulator\"");
-    expect_error(MINIMAL "[cpu]\nvhost = auto\n", "[cpu] vhost: expected a CPU list such as 0-3,8, emulator or none, found \"auto\"");
-    expect_error(MINIMAL "[hostnic \"eth0\"]\nirq-cpus = off\n", "irq-cpus: expected a CPU list such as 0-3,8, local or keep, found \"off\"");
-    expect_error(MINIMAL "[cpu]\nemulator = none\n", "[cpu] emulator: expected a CPU list such as 0-3,8,10-11, found \"none\"");
-    expect_error(MINIMAL "[vm]\n", "section repeated");
-    expect_error(MINIMAL "serial = file\n", "serial: expected stdout, file:PATH, pty or none, found \"file\"");
-    expect_error(MINIMAL "[cpu]\nscheduler = other:5\n", "scheduler: expected other, fifo:PRIO or rr:PRIO");
+    config_expect_error(MINIMAL "[cpu]\npin = emulator\n", "vm.ini:6: [cpu] pin: expected a CPU list such as 0-3,8, auto or none, found \"emulator\"");
+    config_expect_error(MINIMAL "[cpu]\nvhost = auto\n", "[cpu] vhost: expected a CPU list such as 0-3,8, emulator or none, found \"auto\"");
+    config_expect_error(MINIMAL "[hostnic \"eth0\"]\nirq-cpus = off\n", "irq-cpus: expected a CPU list such as 0-3,8, local or keep, found \"off\"");
+    config_expect_error(MINIMAL "[cpu]\nemulator = none\n", "[cpu] emulator: expected a CPU list such as 0-3,8,10-11, found \"none\"");
+    config_expect_error(MINIMAL "[vm]\n", "section repeated");
+    config_expect_error(MINIMAL "serial = file\n", "serial: expected stdout, file:PATH, pty or none, found \"file\"");
+    config_expect_error(MINIMAL "[cpu]\nscheduler = other:5\n", "scheduler: expected other, fifo:PRIO or rr:PRIO");
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(MINIMAL "serial = pty\n[cpu]\nscheduler = rr:7\nvhost = none\n[hostnic \"eth0\"]\nrps-cpus = off\n", &cfg, &el), 0);
+    assert_int_equal(config_load(MINIMAL "serial = pty\n[cpu]\nscheduler = rr:7\nvhost = none\n[hostnic \"eth0\"]\nrps-cpus = off\n", &cfg, &el), 0);
     assert_int_equal(cfg.vm.serial.kind, SERIAL_PTY);
     assert_int_equal(cfg.cpu.scheduler.kind, SCHED_KIND_RR);
     assert_int_equal(cfg.cpu.scheduler.priority, 7);
@@ -448,7 +425,7 @@ static void test_pin_repeats(void **state) {
     VmConfig cfg;
     ErrList el = { 0 };
     static const char ini[] = "[vm]\nname = t1\nmemory = 1G\nvcpus = 4\n[cpu]\npin = 0,1,0,1\n";
-    assert_int_equal(load(ini, &cfg, &el), 0);
+    assert_int_equal(config_load(ini, &cfg, &el), 0);
     assert_int_equal(cfg.cpu.pin.kind, CPUSPEC_LIST);
     assert_int_equal(cfg.cpu.pin.list.n, 4);
     static const int want[] = { 0, 1, 0, 1 };
@@ -457,7 +434,7 @@ static void test_pin_repeats(void **state) {
     _cleanup_free_ char *set = cpulist_format(&cfg.cpu.pin.list);
     assert_string_equal(set, "0-1");
     vmconf_free(&cfg);
-    assert_int_equal(load("[vm]\nname = t1\nmemory = 1G\nvcpus = 3\n[cpu]\npin = 2-3,2\n", &cfg, &el), 0);
+    assert_int_equal(config_load("[vm]\nname = t1\nmemory = 1G\nvcpus = 3\n[cpu]\npin = 2-3,2\n", &cfg, &el), 0);
     assert_int_equal(cfg.cpu.pin.list.n, 3);
     assert_int_equal(cfg.cpu.pin.list.cpu[2], 2);
     vmconf_free(&cfg);
@@ -475,14 +452,14 @@ static void test_structured_errors(void **state) {
                               "[host]\nthp = keep\n";                           /* 12-13 */
     VmConfig cfg;
     ErrList el = { 0 };
-    assert_int_equal(load(ini, &cfg, &el), -EINVAL);
+    assert_int_equal(config_load(ini, &cfg, &el), -EINVAL);
     static const struct { int line; const char *section, *key, *start; } want[] = {
         { 6, "cpu", "pin", "vm.ini:6: [cpu] pin: expected 2 CPUs" },
         { 7, "cpu", "vcpu.5", "vm.ini:7: [cpu] vcpu.5: expected a vCPU number below vcpus = 2" },
         { 10, "disk", "cache", "vm.ini:10: [disk \"a\"] cache: expected none," },
         { 11, NULL, NULL, "vm.ini:11: [VM]: unknown section" },
     };
-    _cleanup_free_ char *msgs = all_errors(&el);
+    _cleanup_free_ char *msgs = config_all_errors(&el);
     if (el.n != ELEMENTSOF(want)) fail_msg("expected %zu messages, got:\n%s", ELEMENTSOF(want), msgs);
     for (size_t i = 0; i < ELEMENTSOF(want); i++) {
         const ErrEntry *e = &el.e[i];
