@@ -15,6 +15,10 @@ typedef struct Runtime {
 
 #define RUNTIME_INIT { NULL, -1, -1 }
 
+/* The most a small state file of a runtime dir (forwards.json, live.json,
+ * ssh) is read into memory: far past any real one, short of a runaway. */
+#define RUNTIME_FILE_MAX (1u << 20)
+
 /* BASE is $KVMLAUNCH_RUNDIR, else /run/kvmlaunch. Under a redirected root
  * ($KVMLAUNCH_ROOT names another tree) never the host's /run/kvmlaunch:
  * without a private $KVMLAUNCH_RUNDIR it is ROOT/run/kvmlaunch. */

@@ -44,4 +44,10 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/* FD's bytes to its end, NUL-terminated (*OUT: the caller frees; *LEN, when
+ * not NULL, the byte count, NULs included). -EFBIG once it would need a
+ * buffer of MAX bytes or more, -errno
+ * on a read error. FD stays open. */
+int read_fd_all(int fd, size_t max, char **out, size_t *len);
+
 #endif

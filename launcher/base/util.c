@@ -1,5 +1,8 @@
 #include "util.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -52,4 +55,31 @@ char *xasprintf(const char *fmt, ...) {
     char *p = xvasprintf(fmt, ap);
     va_end(ap);
     return p;
+}
+
+int read_fd_all(int fd, size_t max, char **out, size_t *len_out) {
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap >= max) {
+                free(buf);
+                return -EFBIG;
+            }
+            buf = xrealloc(buf, cap *= 2);
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int r = -errno;
+            free(buf);
+            return r;
+        }
+        if (n == 0) break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    if (len_out) *len_out = len;
+    return 0;
 }

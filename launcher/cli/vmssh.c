@@ -44,25 +44,11 @@
 #define BANNER_TIMEOUT_MS 2000
 #define RETRY_MS 500
 
-/* FD's text to its end (NUL-terminated, caller frees); NULL with -errno
- * in *ERR. No fixed buffer: a long record is read whole, never cut. */
-static char *read_fd_all(int fd, int *err) {
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n + 1 == cap) buf = xrealloc(buf, cap *= 2);
-        ssize_t k = read(fd, buf + n, cap - 1 - n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            *err = -errno;
-            free(buf);
-            return NULL;
-        }
-        if (k == 0) break;
-        n += (size_t)k;
-    }
-    buf[n] = '\0';
-    *err = 0;
+/* FD's text to its end (caller frees); NULL with -errno in *ERR. */
+#define PROC_NET_TCP_MAX (64u << 20) /* 150 bytes a socket: 400,000 sockets */
+static char *read_text(int fd, size_t max, int *err) {
+    char *buf = NULL;
+    *err = read_fd_all(fd, max, &buf, NULL);
     return buf;
 }
 
@@ -74,7 +60,7 @@ static char *read_state(const char *name, const char *file, int *err) {
         *err = -errno;
         return NULL;
     }
-    return read_fd_all(fd, err);
+    return read_text(fd, RUNTIME_FILE_MAX, err);
 }
 
 const char *vmssh_reach_addr(const char *addr) {
@@ -206,7 +192,7 @@ static int listener_is_qemus(pid_t pid, const char *addr, int port) {
     _cleanup_free_ char *path = xasprintf("/proc/%d/net/tcp", (int)pid);
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     int r = 0;
-    _cleanup_free_ char *text = fd < 0 ? NULL : read_fd_all(fd, &r);
+    _cleanup_free_ char *text = fd < 0 ? NULL : read_text(fd, PROC_NET_TCP_MAX, &r);
     if (fd < 0 || !text) return log_error_errno(fd < 0 ? -errno : r, "Cannot read %s: %m", path);
     unsigned long ino[8];
     size_t n = vmssh_tcp_listeners(text, a.s_addr, port, ino, 8);

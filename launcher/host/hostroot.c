@@ -71,34 +71,9 @@ int hostroot_openat(const HostRoot *hr, const char *path, int flags, mode_t mode
 int hostroot_read_len(const HostRoot *hr, const char *path, char **out, size_t *len_out) {
     int fd = hostroot_openat(hr, path, O_RDONLY | O_NOCTTY, 0);
     if (fd < 0) return fd;
-    size_t cap = 4096, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len + 1 >= cap) {
-            if (cap >= HOSTROOT_MAX_FILE) {
-                close(fd);
-                free(buf);
-                return -EFBIG;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int r = -errno;
-            close(fd);
-            free(buf);
-            return r;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
+    int r = read_fd_all(fd, HOSTROOT_MAX_FILE, out, len_out);
     close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    if (len_out) *len_out = len;
-    return 0;
+    return r;
 }
 
 int hostroot_read(const HostRoot *hr, const char *path, char **out) {

@@ -129,14 +129,12 @@ json_object *usernet_state_read(const char *name) {
         return NULL;
     }
     /* To its end: a long record (many forwards) is never cut short. */
-    size_t cap = 16384, n = 0;
-    _cleanup_free_ char *buf = xmalloc(cap);
-    ssize_t k;
-    while ((k = read(fd, buf + n, cap - 1 - n)) > 0 || (k < 0 && errno == EINTR)) {
-        if (k > 0) n += (size_t)k;
-        if (n + 1 == cap) buf = xrealloc(buf, cap *= 2);
+    _cleanup_free_ char *buf = NULL;
+    int r = read_fd_all(fd, RUNTIME_FILE_MAX, &buf, NULL);
+    if (r < 0) {
+        log_warning_errno(r, "Failed to read %s: %m", path);
+        return NULL;
     }
-    buf[n] = 0;
     json_object *a = json_tokener_parse(buf);
     if (!a || !json_object_is_type(a, json_type_array)) {
         json_object_put(a);

@@ -30,22 +30,12 @@ json_object *vmlive_load(int dir_fd) {
         log_error_errno(-errno, "Failed to open the live state %s: %m", VMLIVE_STATE);
         return NULL;
     }
-    char buf[65536];
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            log_error_errno(-errno, "Failed to read the live state %s: %m", VMLIVE_STATE);
-            return NULL;
-        }
-        if (n == 0 || len + (size_t)n == sizeof(buf) - 1) {
-            len += (size_t)n;
-            break;
-        }
-        len += (size_t)n;
+    _cleanup_free_ char *buf = NULL;
+    int r = read_fd_all(fd, RUNTIME_FILE_MAX, &buf, NULL);
+    if (r < 0) {
+        log_error_errno(r, "Failed to read the live state %s: %m", VMLIVE_STATE);
+        return NULL;
     }
-    buf[len] = 0;
     json_object *o = json_tokener_parse(buf);
     if (!o || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
