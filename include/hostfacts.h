@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hostdev.h"
 #include "hostroot.h"
 #include "spawn.h"
 #include "tap.h"
@@ -80,6 +81,7 @@ typedef struct HostFacts {
     char *virtiofsd;                /* owned: the virtiofsd to run (include/share.h), or NULL */
     int *share_fd;                  /* owned, one per [share]: where QEMU finds its virtiofsd connection, -1 with 9p */
     size_t n_share_fd;
+    HostdevProbe hostdev;           /* the [hostdev] sections' devices (hostdev.h) */
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids

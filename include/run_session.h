@@ -30,6 +30,7 @@ typedef enum RunStep {
     RUN_CPUS,                       /* this VM's CPUs are in the host-wide record */
     RUN_HOSTPLAN,                   /* the host plan is applied */
     RUN_OFFLOADS,                   /* the NICs' offloads are applied (none to apply counts) */
+    RUN_HOSTDEVS,                   /* [hostdev] devices are on vfio-pci (none counts); undo after QEMU closed them */
     RUN_CGROUPS,                    /* cgroups asked for: cgroups records what was made */
     RUN_VIRTIOFSD,                  /* virtiofsds started (vfs); undo: kill and reap them, after QEMU, before the cgroups go */
     RUN_QMP,                        /* qmp is open */

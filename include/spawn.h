@@ -5,6 +5,7 @@
 #define KVMLAUNCH_SPAWN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,6 +29,7 @@ typedef struct SpawnSpec {
     size_t n_fds;
     bool new_process_group;         /* terminal signals reach only kvmlaunch */
     bool memlock_unlimited;         /* [memory] lock: QEMU may lock all its memory */
+    uint64_t memlock_bytes;         /* else, when not 0: RLIMIT_MEMLOCK ([hostdev]: VFIO pins guest memory) */
 } SpawnSpec;
 
 /* Forks and execs QEMU in two halves, so the parent works while the child

@@ -12,7 +12,8 @@
 #include "values.h"
 
 typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION_HOST,
-               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT, SECTION__MAX } SectionKind;
+               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT,
+               SECTION_HOSTDEV, SECTION__MAX } SectionKind;
 
 /* Most keys a section kind has; key_line[] is indexed by the key's place in
  * the schema table of its section. */
@@ -195,6 +196,19 @@ typedef struct ShareSection {
     bool readonly;
 } ShareSection;
 
+/* [hostdev "ID"]: a host PCI device handed to the guest through vfio-pci
+ * (launcher/host/hostdev.c): ADDRESS, or virtual function VF_INDEX of the
+ * NIC VF_DEV. Checked by vmconf/hostdev_conf.c. */
+typedef struct HostdevSection {
+    SectionHead head;
+    char *address;                  /* owned: DDDD:BB:DD.F, lowercase; NULL with vf */
+    char *vf;                       /* owned: DEV:N as written; NULL with address */
+    char *vf_dev;                   /* owned: DEV of vf (derived) */
+    int64_t vf_index;               /* N of vf (derived) */
+    MacAddr mac;                    /* with vf, when mac is written */
+    int64_t vlan;                   /* 0: none */
+} HostdevSection;
+
 /* [cloud-init]: a NoCloud seed made per run (launcher/plan/cloudinit.c). */
 typedef struct CloudInitSection {
     SectionHead head;
@@ -243,6 +257,8 @@ typedef struct VmConfig {
     ShareSection *shares;           /* owned array */
     size_t n_shares;
     CloudInitSection cloudinit;     /* head.line 0: no [cloud-init], no seed */
+    HostdevSection *hostdevs;       /* owned array */
+    size_t n_hostdevs;
     ErrList notes;                  /* remarks such as a legacy name mapped, one line each */
 } VmConfig;
 

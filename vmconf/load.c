@@ -72,6 +72,7 @@ static size_t add_named(VmConfig *cfg, SectionKind kind, const char *id, int lin
     case SECTION_DISK: n = &cfg->n_disks; arr = (void **)&cfg->disks; elem = sizeof(DiskSection); break;
     case SECTION_NET: n = &cfg->n_nets; arr = (void **)&cfg->nets; elem = sizeof(NetSection); break;
     case SECTION_SHARE: n = &cfg->n_shares; arr = (void **)&cfg->shares; elem = sizeof(ShareSection); break;
+    case SECTION_HOSTDEV: n = &cfg->n_hostdevs; arr = (void **)&cfg->hostdevs; elem = sizeof(HostdevSection); break;
     default: n = &cfg->n_hostnics; arr = (void **)&cfg->hostnics; elem = sizeof(HostNicSection); break;
     }
     *arr = xrealloc(*arr, (*n + 1) * elem);
@@ -501,6 +502,10 @@ void vmconf_free(VmConfig *cfg) {
     for (size_t i = 0; i < cfg->n_nets; i++) schema_free_section(SECTION_NET, &cfg->nets[i]);
     for (size_t i = 0; i < cfg->n_hostnics; i++) schema_free_section(SECTION_HOSTNIC, &cfg->hostnics[i]);
     for (size_t i = 0; i < cfg->n_shares; i++) schema_free_section(SECTION_SHARE, &cfg->shares[i]);
+    for (size_t i = 0; i < cfg->n_hostdevs; i++) {
+        free(cfg->hostdevs[i].vf_dev);
+        schema_free_section(SECTION_HOSTDEV, &cfg->hostdevs[i]);
+    }
     schema_free_section(SECTION_CLOUDINIT, &cfg->cloudinit);
     for (size_t i = 0; i < cfg->cpu.n_vcpu_override; i++) cpulist_free(&cfg->cpu.vcpu_override[i]);
     free(cfg->cpu.vcpu_override);

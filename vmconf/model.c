@@ -19,6 +19,7 @@ void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) {
     case SECTION_NET: return &cfg->nets[index];
     case SECTION_HOSTNIC: return &cfg->hostnics[index];
     case SECTION_SHARE: return &cfg->shares[index];
+    case SECTION_HOSTDEV: return &cfg->hostdevs[index];
     case SECTION_CLOUDINIT: return &cfg->cloudinit;
     default: return NULL;
     }
@@ -30,6 +31,7 @@ size_t vmconf_section_count(const VmConfig *cfg, SectionKind kind) {
     case SECTION_NET: return cfg->n_nets;
     case SECTION_HOSTNIC: return cfg->n_hostnics;
     case SECTION_SHARE: return cfg->n_shares;
+    case SECTION_HOSTDEV: return cfg->n_hostdevs;
     default: return 1;
     }
 }

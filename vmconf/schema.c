@@ -19,6 +19,8 @@ const SectionDef schema_sections[SECTION__MAX] = {
                         "A host directory the guest mounts by TAG: `[share \"TAG\"]`, `mount -t virtiofs TAG /mnt` or `mount -t 9p -o trans=virtio TAG /mnt`." },
     [SECTION_CLOUDINIT] = { SECTION_CLOUDINIT, "cloud-init", false, false, NULL,
                             "A NoCloud seed for cloud images: an ISO 9660 volume labelled cidata, made per run in the runtime dir, attached read-only." },
+    [SECTION_HOSTDEV] = { SECTION_HOSTDEV, "hostdev", true, false, "a letter, then letters, digits, _ or - (at most 24)",
+                          "A host PCI device the guest drives itself (vfio-pci): `[hostdev \"ID\"]`, a device by address or a NIC's virtual function." },
 };
 
 #define DEFINE_STRING_TABLE_LOOKUP(name, type)                                                  \
@@ -114,6 +116,7 @@ static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL 
 #define DISK(key, field, ...) K(SECTION_DISK, DiskSection, key, field, __VA_ARGS__)
 #define NET(key, field, ...) K(SECTION_NET, NetSection, key, field, __VA_ARGS__)
 #define NIC(key, field, ...) K(SECTION_HOSTNIC, HostNicSection, key, field, __VA_ARGS__)
+#define HOSTDEV(key, field, ...) K(SECTION_HOSTDEV, HostdevSection, key, field, __VA_ARGS__)
 #define SHARE(key, field, ...) K(SECTION_SHARE, ShareSection, key, field, __VA_ARGS__)
 #define CLOUD(key, field, ...) K(SECTION_CLOUDINIT, CloudInitSection, key, field, __VA_ARGS__)
 
@@ -252,6 +255,13 @@ const KeyDef schema_keys[] = {
                   "(security_model=none)"),
     SHARE("readonly", readonly, .type = VT_BOOL, .dflt = "no",
           .help = "the guest cannot write: 9p readonly=on; virtiofs: virtiofsd sees a read-only bind mount of path"),
+
+    HOSTDEV("address", address, .type = VT_STRING, .dflt_doc = "one of address and vf", .type_doc = "PCI address DDDD:BB:DD.F",
+            .help = "the device handed to the guest: it and the rest of its IOMMU group are bound to vfio-pci, and back to their drivers on exit"),
+    HOSTDEV("vf", vf, .type = VT_STRING, .dflt_doc = "one of address and vf", .type_doc = "DEV:N",
+            .help = "virtual function N of the physical NIC DEV, made through sriov_numvfs when missing and removed when no VM uses it"),
+    HOSTDEV("mac", mac, .type = VT_MAC, .dflt_doc = "the VF's own", .type_doc = "MAC", .help = "with vf: the VF's MAC, set on the PF (netlink)"),
+    HOSTDEV("vlan", vlan, .type = VT_INT, .min = 1, .max = 4094, .dflt_doc = "none", .help = "with vf: the VF's VLAN, set on the PF (netlink)"),
 
     CLOUD("user", user, .type = VT_USER, .dflt_doc = "the image's default user", .type_doc = "user name, not root",
           .help = "the user cloud-init creates, with sudo without a password and bash; `kvmlaunch ssh` logs in as this user"),

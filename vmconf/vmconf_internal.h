@@ -13,4 +13,9 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused);
  * and no two forwards take one host port (vmconf/netuser.c). */
 void vmconf_check_net_user(const VmConfig *cfg, size_t i, ErrList *errors);
 
+/* [hostdev] sections: one of address and vf, each well formed; mac and
+ * vlan only with vf; no device twice; a PCI bus to put them on
+ * (vmconf/hostdev_conf.c). Fills the derived vf_dev and vf_index. */
+void vmconf_check_hostdevs(VmConfig *cfg, ErrList *errors);
+
 #endif

@@ -782,6 +782,44 @@ static void check_state_dir(CheckReport *r, const VmConfig *cfg, const VmPlan *p
     else addf(r, CHECK_PASS, "state", "state dir %s: made at the start for %s, mode 0700 (kept across runs)", path, who);
 }
 
+/* [hostdev]: the IOMMU, each device's group and drivers, and where the
+ * device sits against the vCPUs (the seed's NUMA advice). */
+static void check_hostdevs(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const HostdevProbe *hp = &p->facts.hostdev;
+    if (!cfg->n_hostdevs) return;
+    if (hp->iommu_on)
+        addf(r, hp->intremap == 0 ? CHECK_WARN : CHECK_PASS, "hostdev", "IOMMU on; interrupt remapping %s", hp->intremap == 1 ? "on"
+             : hp->intremap == 0 ? "off: a device's interrupts are not isolated (kernel parameter intremap=on, firmware x2APIC/IR)" : "unknown here");
+    if (!hp->vfio_loaded) addf(r, CHECK_WARN, "hostdev", "vfio-pci is not loaded: the run loads it (modprobe vfio-pci)");
+    for (size_t i = 0; i < cfg->n_hostdevs && i < hp->n; i++) {
+        const HostdevSection *d = &cfg->hostdevs[i];
+        const HostdevFacts *f = &hp->devs[i];
+        const char *key = d->vf ? "vf" : "address";
+        if (f->problem) {
+            add_key(r, CHECK_FAIL, "hostdev", cfg, SECTION_HOSTDEV, &d->head, key, "%s", f->problem);
+            continue;
+        }
+        if (f->vf_make) {
+            addf(r, CHECK_PASS, "hostdev", "[hostdev \"%s\"] VF %lld of %s (sriov_totalvfs %d): made at the start as %s (sriov_numvfs 0 -> %lld), "
+                 "removed when no VM uses it", d->head.id, (long long)d->vf_index, d->vf_dev, f->vf_total, f->addr, (long long)d->vf_index + 1);
+            continue;
+        }
+        _cleanup_free_ char *members = hostdev_members_text(f);
+        addf(r, CHECK_PASS, "hostdev", "[hostdev \"%s\"] %s%s%s, IOMMU group %d: %s; on vfio-pci while the VM runs, then back on their drivers",
+             d->head.id, f->addr, d->vf ? ", a VF of " : "", d->vf ? d->vf_dev : "", f->group, members);
+        if (f->node_cpus.n && cfg->cpu.pin.kind == CPUSPEC_LIST) {
+            for (size_t c = 0; c < cfg->cpu.pin.list.n; c++) {
+                if (cpulist_contains(&f->node_cpus, cfg->cpu.pin.list.cpu[c])) continue;
+                _cleanup_free_ char *nc = cpulist_format(&f->node_cpus), *pin = cpulist_format(&cfg->cpu.pin.list);
+                add_key(r, CHECK_WARN, "hostdev", cfg, SECTION_HOSTDEV, &d->head, key,
+                        "%s is on NUMA node %d (CPUs %s), the vCPUs on %s: its DMA and interrupts cross nodes; pin the vCPUs on node %d",
+                        f->addr, f->numa_node, nc, pin, f->numa_node);
+                break;
+            }
+        }
+    }
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -800,6 +838,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_shares(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
     check_cloudinit(out, cfg);
+    check_hostdevs(out, cfg, p);
     check_state_dir(out, cfg, p);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */

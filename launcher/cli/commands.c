@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "cpuclaim.h"
 #include "hostnic.h"
+#include "hostdev.h"
 #include "hostplan.h"
 #include "log.h"
 #include "runtime.h"
@@ -118,6 +119,8 @@ int cmd_cleanup(const char *name) {
     if (hostplan_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
     if (name && hostnic_offloads_restore(&hr, name) < 0) rc = EXIT_RUNTIME;
     if (hostnic_offloads_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
+    if (name && hostdev_restore(&hr, name) < 0) rc = EXIT_RUNTIME;
+    if (hostdev_replay_dead(&hr) < 0) rc = EXIT_RUNTIME;
     if (cpuclaim_release(name) < 0) rc = EXIT_RUNTIME;
     /* The cgroups of a dead VM too (kvmlaunch/ itself stays). */
     CgroupLayout cgl;

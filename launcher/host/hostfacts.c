@@ -233,6 +233,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
         facts->virtiofsd = share_find_virtiofsd(!c.other);
         caller_free(&c);
     }
+    hostdev_probe(hr, cfg, &facts->hostdev);
     hostfacts_assign_fds(cfg, facts);
 }
 
@@ -292,6 +293,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
 }
 
 void hostfacts_free(HostFacts *facts) {
+    hostdev_probe_free(&facts->hostdev);
     for (size_t i = 0; i < facts->n_nets; i++) {
         free(facts->nets[i].tap);
         free(facts->nets[i].vhost);

@@ -428,6 +428,7 @@ static void add_devices(Cmd *c) {
     for (size_t i = 0; i < cfg->n_disks; i++) add_disk(c, i, &boot_given);
     for (size_t i = 0; i < cfg->n_nets; i++) add_net(c, i);
     qemucmd_cloudinit(cfg, c->facts, c->pci, c->argv);
+    qemucmd_hostdev(cfg, c->facts, c->argv);
     if (cfg->balloon.enabled) {
         json_object *b = jobj("driver", virtio_driver(c, "virtio-balloon"), "id", "balloon0");
         jset_bool(b, "deflate-on-oom", cfg->balloon.deflate_on_oom);

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "cpuclaim.h"
 #include "hostnic.h"
+#include "hostdev.h"
 #include "hostplan.h"
 #include "lockdown.h"
 #include "log.h"
@@ -110,7 +111,7 @@ static int claim_cpus(RunSession *s) {
 static int probe_and_plan(RunSession *s) {
     HostRoot hr = HOSTROOT_INIT;
     int r = hostroot_open(&hr);
-    if (r == 0 && (hostplan_replay_dead(&hr) < 0 || hostnic_offloads_replay_dead(&hr) < 0)) r = -EIO;
+    if (r == 0 && (hostplan_replay_dead(&hr) < 0 || hostnic_offloads_replay_dead(&hr) < 0 || hostdev_replay_dead(&hr) < 0)) r = -EIO;
     hostroot_close(&hr);
     if (r < 0 || vmplan_probe(&s->cfg, &s->p) < 0) return EXIT_RUNTIME;
     CpuList held = cpuclaims_held(&s->p.claims, s->cfg.vm.name);
@@ -157,6 +158,16 @@ static int prepare_host(RunSession *s) {
         return EXIT_RUNTIME;
     }
     run_session_reach(s, RUN_OFFLOADS);
+    if (s->cfg.n_hostdevs) {
+        SpawnIdentity id = hostfacts_qemu_identity(&s->p.facts);
+        r = hostdev_apply(&s->p.hr, &s->cfg, &s->p.facts.hostdev, id.change_id ? id.uid : geteuid(), id.change_id ? id.gid : getegid());
+        if (r < 0) {
+            log_error("the devices of %s could not be handed to vfio-pci; %s", s->cfg.vm.name,
+                      r == -ENOTRECOVERABLE ? "some could not be put back: `kvmlaunch cleanup NAME` tries again" : "what was changed is back");
+            return EXIT_RUNTIME;
+        }
+    }
+    run_session_reach(s, RUN_HOSTDEVS);
     run_session_mark(s, MARK_HOST);
     return EXIT_OK;
 }

@@ -10,6 +10,7 @@
 #include "cpuclaim.h"
 #include "exitcode.h"
 #include "hostnic.h"
+#include "hostdev.h"
 #include "hostplan.h"
 #include "log.h"
 #include "notify.h"
@@ -63,6 +64,7 @@ static bool undo(RunSession *s, RunStep step, int rc) {
             log_warning("the cgroups of %s could not all be removed; `kvmlaunch cleanup %s` tries again", name, name);
         cgroup_vm_free(&s->cgroups);
         return true;
+    case RUN_HOSTDEVS: return hostdev_restore(&s->p.hr, name) >= 0;
     case RUN_OFFLOADS: return hostnic_offloads_restore(&s->p.hr, name) >= 0;
     case RUN_HOSTPLAN: return hostplan_restore(&s->p.hr, name) >= 0;
     case RUN_CPUS:

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cloudinit.h"
+#include "hostdev.h"
 #include "hostfacts.h"
 #include "log.h"
 #include "numa_place.h"
@@ -257,7 +258,8 @@ static int spawn(RunSession *s, SpawnKit *k) {
     char **argv = s->p.argv.v;
     SpawnSpec spec = { .argv = argv, .envp = k->env, .change_id = id.change_id, .uid = id.uid, .gid = id.gid,
                        .groups = id.groups, .n_groups = id.n_groups,
-                       .fds = k->fds, .n_fds = k->n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock };
+                       .fds = k->fds, .n_fds = k->n_fds, .new_process_group = true, .memlock_unlimited = cfg->memory.lock,
+                       .memlock_bytes = cfg->n_hostdevs ? hostdev_memlock(cfg) : 0 };
     int r = spawn_qemu_start(&spec, &s->qemu, &k->report);
     if (r < 0) return r;
     run_session_reach(s, RUN_QEMU);

@@ -88,10 +88,13 @@ static void child(const SpawnSpec *s, pid_t parent, int report, int *moved) {
     }
     if (report < high) fcntl(report, F_SETFD, FD_CLOEXEC);
 
-    if (s->memlock_unlimited) {
+    if (s->memlock_unlimited || s->memlock_bytes) {
         /* -overcommit mem-lock=on: QEMU, without CAP_IPC_LOCK, may lock only
-         * what RLIMIT_MEMLOCK allows; root raises it before dropping. */
-        struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+         * what RLIMIT_MEMLOCK allows; root raises it before dropping. VFIO
+         * pins the guest's memory for the device's DMA, and counts it there
+         * too. */
+        rlim_t v = s->memlock_unlimited ? RLIM_INFINITY : (rlim_t)s->memlock_bytes;
+        struct rlimit rl = { v, v };
         if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0) child_fail(report, STEP_IDS);
     }
     if (!s->change_id) {
