@@ -10,6 +10,10 @@
 /* The capabilities the supervisor keeps (as a CapEff bit mask); launcher/
  * lockdown.c says why each one is there. */
 uint64_t lockdown_kept_capabilities(void);
+/* For a VM with a [hostdev]: the supervisor also keeps what putting its
+ * devices back needs (CAP_CHOWN, CAP_FOWNER, readlinkat, fchownat,
+ * fchmodat). Call before lockdown_supervisor. */
+void lockdown_allow_hostdevs(void);
 
 /* Builds the allowlist into a new context (default action: kill the whole
  * process). The caller owns *out (seccomp_release). Loads nothing: tests

@@ -63,20 +63,20 @@ static bool iface_carries(const HostRoot *hr, const char *iface) {
     return false;
 }
 
-/* The block devices below DIR (names of the entries of any "block"
- * folder, up to a few levels down: host*, target*, nvme*...). */
-static void find_disks(const HostRoot *hr, const char *dir, int depth, StrVec *out) {
+/* The entries of every folder named WHAT ("block", "net") below DIR, up
+ * to a few levels down (host*, target*, virtio*, nvme*...). */
+static void find_below(const HostRoot *hr, const char *dir, const char *what, int depth, StrVec *out) {
     StrVec sub = STRVEC_INIT;
     if (depth > 5 || hostroot_list(hr, dir, true, &sub) < 0) return;
     for (size_t i = 0; i < sub.n; i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, sub.v[i]);
-        if (streq(sub.v[i], "block")) {
-            StrVec disks = STRVEC_INIT;
-            if (hostroot_list(hr, p, false, &disks) >= 0)
-                for (size_t k = 0; k < disks.n; k++) strvec_push(out, disks.v[k]);
-            strvec_clear(&disks);
+        if (streq(sub.v[i], what)) {
+            StrVec found = STRVEC_INIT;
+            if (hostroot_list(hr, p, false, &found) >= 0)
+                for (size_t k = 0; k < found.n; k++) strvec_push(out, found.v[k]);
+            strvec_clear(&found);
         } else if (!streq(sub.v[i], "subsystem") && !streq(sub.v[i], "driver") && !streq(sub.v[i], "power")) {
-            find_disks(hr, p, depth + 1, out);
+            find_below(hr, p, what, depth + 1, out);
         }
     }
     strvec_clear(&sub);
@@ -116,16 +116,16 @@ static char *disk_in_use(const HostRoot *hr, const StrVec *disks) {
 /* What of the host relies on the device at DIR (bound to DRIVER), or NULL. */
 static char *member_in_use(const HostRoot *hr, const char *dir, const char *driver, unsigned class_code) {
     if (!driver || streq(driver, "vfio-pci")) return NULL;
-    _cleanup_free_ char *netdir = xasprintf("%s/net", dir);
+    /* A NIC's interfaces: DIR/net/IF, or below a virtio child. */
     StrVec ifs = STRVEC_INIT;
     char *why = NULL;
-    if (hostroot_list(hr, netdir, false, &ifs) >= 0)
-        for (size_t i = 0; i < ifs.n && !why; i++)
-            if (iface_carries(hr, ifs.v[i])) why = xasprintf("NIC %s carries the host's own traffic (a route or an address)", ifs.v[i]);
+    find_below(hr, dir, "net", 0, &ifs);
+    for (size_t i = 0; i < ifs.n && !why; i++)
+        if (iface_carries(hr, ifs.v[i])) why = xasprintf("NIC %s carries the host's own traffic (a route or an address)", ifs.v[i]);
     strvec_clear(&ifs);
     if (!why && class_code >> 16 == 0x01) {
         StrVec disks = STRVEC_INIT;
-        find_disks(hr, dir, 0, &disks);
+        find_below(hr, dir, "block", 0, &disks);
         why = disk_in_use(hr, &disks);
         strvec_clear(&disks);
     }

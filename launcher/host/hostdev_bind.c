@@ -230,21 +230,29 @@ static int take_member(const HostRoot *hr, Journal *j, const char *name, const P
     return bind_vfio(hr, m->addr, now);
 }
 
-/* /dev/vfio/GROUP to QEMU's user, mode 0600, recorded first. */
-static int give_node(const HostRoot *hr, Journal *j, const char *name, int group, uid_t uid, gid_t gid) {
+/* The record of /dev/vfio/GROUP's owner and mode: as they are when the
+ * node is there already, else as the kernel makes it (root's, 0600). */
+static int record_node(const HostRoot *hr, Journal *j, const char *name, int group) {
     _cleanup_free_ char *g = xasprintf("%d", group), *path = xasprintf("/dev/vfio/%d", group);
-    _cleanup_close_ int fd = hostroot_openat(hr, path, O_PATH | O_NOFOLLOW, 0);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) return log_error_errno(fd < 0 ? fd : -errno, "Failed to find %s after binding group %d to vfio-pci: %m", path, group);
     bool fresh;
     json_object *rec = record(j, name, "node", "group", g, &fresh);
     if (fresh) {
+        _cleanup_close_ int fd = hostroot_openat(hr, path, O_PATH | O_NOFOLLOW, 0);
+        struct stat st = { .st_uid = 0, .st_gid = 0, .st_mode = 0600 };
+        if (fd >= 0 && fstat(fd, &st) < 0) return log_error_errno(-errno, "Failed to look at %s: %m", path);
         json_object_object_add(rec, "uid", json_object_new_int64(st.st_uid));
         json_object_object_add(rec, "gid", json_object_new_int64(st.st_gid));
         json_object_object_add(rec, "mode", json_object_new_int64(st.st_mode & 07777));
     }
-    int r = journal_save(j);
-    if (r < 0) return r;
+    return journal_save(j);
+}
+
+/* /dev/vfio/GROUP, there once the group is on vfio-pci, to QEMU's user
+ * alone (mode 0600). */
+static int give_node(const HostRoot *hr, int group, uid_t uid, gid_t gid) {
+    _cleanup_free_ char *path = xasprintf("/dev/vfio/%d", group);
+    _cleanup_close_ int fd = hostroot_openat(hr, path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0) return log_error_errno(fd, "Failed to find %s after binding group %d to vfio-pci: %m", path, group);
     _cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
     if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 || chmod(proc, 0600) < 0)
         return log_error_errno(-errno, "Failed to give %s to uid %lu: %m", path, (unsigned long)uid);
@@ -295,9 +303,13 @@ static int apply_one(const HostRoot *hr, Journal *j, const VmConfig *cfg, const 
         g = &fresh_probe.devs[0];
         if (g->problem) r = log_error_errno(-EPERM, "Refusing [hostdev \"%s\"]: %s", d->head.id, g->problem);
     }
+    /* The node's record comes before the bindings': restored after them
+     * (newest first), when the node is gone with the group's last vfio
+     * device, unless one was on vfio-pci before. */
+    if (r >= 0 && g->group >= 0) r = record_node(hr, j, name, g->group);
     for (size_t i = 0; r >= 0 && i < g->n_members; i++)
         if (!g->members[i].bridge) r = take_member(hr, j, name, &g->members[i]);
-    if (r >= 0 && g->group >= 0) r = give_node(hr, j, name, g->group, uid, gid);
+    if (r >= 0 && g->group >= 0) r = give_node(hr, g->group, uid, gid);
     hostdev_probe_free(&fresh_probe);
     return r;
 }

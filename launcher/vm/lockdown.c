@@ -63,10 +63,27 @@ static const struct {
                      "and put a [hostnic]'s offloads back at teardown (ETHTOOL_SFEATURES)" },
 };
 
+/* A VM with a [hostdev] gives its group's /dev/vfio/N to QEMU's user;
+ * where that node outlives the unbinding at teardown (another device of
+ * the group was on vfio-pci before), it is given back, which needs these
+ * two, and the syscalls below. Only for such a VM. */
+static const struct {
+    unsigned cap;
+    const char *why;
+} hostdev_caps[] = {
+    { CAP_CHOWN, "give a [hostdev]'s /dev/vfio/N, QEMU's user's while the VM ran, back to its owner at teardown" },
+    { CAP_FOWNER, "put that node's mode back (it is QEMU's user's then, not ours)" },
+};
+static bool with_hostdevs;
+
+void lockdown_allow_hostdevs(void) { with_hostdevs = true; }
+
 uint64_t lockdown_kept_capabilities(void) {
     uint64_t mask = 0;
     for (size_t i = 0; i < ELEMENTSOF(kept_caps); i++)
         mask |= UINT64_C(1) << kept_caps[i].cap;
+    for (size_t i = 0; with_hostdevs && i < ELEMENTSOF(hostdev_caps); i++)
+        mask |= UINT64_C(1) << hostdev_caps[i].cap;
     return mask;
 }
 
@@ -201,9 +218,14 @@ int lockdown_build_filter(scmp_filter_ctx *out) {
     }
     for (size_t i = 0; i < ELEMENTSOF(allowlist) && r >= 0; i++)
         r = add_rule(ctx, &allowlist[i]);
+    /* [hostdev] teardown (hostdev_bind.c): a device's driver link is read,
+     * the group's node given back (hostdev_caps). */
+    static const Rule hostdev_rules[] = { ALLOW("readlinkat"), ALLOW("fchownat"), ALLOW("fchmodat"), ALLOW("chmod") };
+    for (size_t i = 0; with_hostdevs && i < ELEMENTSOF(hostdev_rules) && r >= 0; i++)
+        r = add_rule(ctx, &hostdev_rules[i]);
 #ifdef LOCKDOWN_ASAN
     for (size_t i = 0; i < ELEMENTSOF(asan_allowlist) && r >= 0; i++)
-        r = add_rule(ctx, &asan_allowlist[i]);
+        if (!(with_hostdevs && streq(asan_allowlist[i].name, "readlinkat"))) r = add_rule(ctx, &asan_allowlist[i]);
     if (r >= 0) {
         Rule ptrace_self = ALLOW_IF("ptrace", ARG_EQ(1, (scmp_datum_t)getpid()));
         r = add_rule(ctx, &ptrace_self);
@@ -248,6 +270,8 @@ static int drop_capabilities(void) {
             log_warning("The supervisor lacks %s, needed to %s",
                         capng_capability_to_name(kept_caps[i].cap), kept_caps[i].why);
     }
+    for (size_t i = 0; with_hostdevs && i < ELEMENTSOF(hostdev_caps); i++)
+        if (capng_have_capability(CAPNG_PERMITTED, hostdev_caps[i].cap) == 1) keep |= UINT64_C(1) << hostdev_caps[i].cap;
 
     capng_clear(CAPNG_SELECT_ALL);
     for (unsigned cap = 0; cap < 64; cap++)

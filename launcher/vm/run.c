@@ -190,6 +190,7 @@ static int start_and_supervise(RunSession *s) {
         return EXIT_TIMEOUT;
     }
     if (r < 0) return EXIT_RUNTIME;
+    if (s->cfg.n_hostdevs) lockdown_allow_hostdevs();
     if (s->p.facts.running_as_root && lockdown_supervisor() < 0) {
         log_error("Failed to lock the supervisor down: stopping the VM");
         return EXIT_RUNTIME;
