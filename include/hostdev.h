@@ -58,6 +58,10 @@ typedef struct HostdevProbe {
     size_t n;
 } HostdevProbe;
 
+/* The IOMMU alone (iommu_on, intremap, iommu_param, vfio_loaded): for
+ * `kvmlaunch host`. */
+void hostdev_probe_iommu(const HostRoot *hr, HostdevProbe *out);
+
 /* Looks at the host for CFG's [hostdev] sections (none: an empty probe). */
 void hostdev_probe(const HostRoot *hr, const VmConfig *cfg, HostdevProbe *out);
 void hostdev_probe_free(HostdevProbe *p);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test program of each build given (build/plain build/asan), from
-# the repository root (tests/unit, tests/e2e, tests/cli, tests/cloud), and
+# the repository root (tests/unit, tests/e2e, tests/cli, tests/cloud,
+# tests/nested), and
 # ends with one line: "N passed, N failed, N skipped".
 # The programs expected are those of the sources (tests/unit/test_*.c,
 # tests/e2e/test_*.c): one that is not built fails. A program or script
@@ -58,8 +59,9 @@ for build in "$@"; do
     done
 done
 # tests/cloud boots a real cloud image: minutes under TCG; it runs in the
-# plain build only and says so (a skip) in the ASan build.
-for t in tests/cli/test_*.sh tests/cloud/test_*.sh; do
+# plain build only and says so (a skip) in the ASan build. tests/nested
+# boots a nested host that runs the static build: the same.
+for t in tests/cli/test_*.sh tests/cloud/test_*.sh tests/nested/test_*.sh; do
     for build in "$@"; do
         if [ ! -x "$t" ]; then
             failed=$((failed + 1)); failed_names+=("$t (not executable)")

@@ -514,6 +514,7 @@ void vmconf_free(VmConfig *cfg) {
     free(cfg->nets);
     free(cfg->hostnics);
     free(cfg->shares);
+    free(cfg->hostdevs);
     free(cfg->path);
     errlist_clear(&cfg->notes);
     memset(cfg, 0, sizeof(*cfg));

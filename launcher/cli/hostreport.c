@@ -325,7 +325,12 @@ static void render_knobs(Report *r, json_object *h) {
     table_row(&t, "devices",
               fmt(r, "%s, %s, %s", device_text(r, get(d, "kvm")), device_text(r, get(d, "vhost_net")), device_text(r, get(d, "tun"))));
     size_t groups = len_of(get(h, "iommu_groups"));
-    table_row(&t, "IOMMU", groups ? fmt(r, "%zu group%s (their devices: --json)", groups, groups == 1 ? "" : "s") : "no groups (IOMMU off or absent)");
+    json_object *pt = get(h, "passthrough");
+    json_object *ir = get(pt, "interrupt_remapping");
+    table_row(&t, "IOMMU",
+              groups ? fmt(r, "%zu group%s (their devices: --json), interrupt remapping %s, vfio-pci %s", groups, groups == 1 ? "" : "s",
+                           ir ? (json_object_get_boolean(ir) ? "on" : "off") : "unknown", json_object_get_boolean(get(pt, "vfio_pci_loaded")) ? "loaded" : "not loaded")
+                     : fmt(r, "no groups (IOMMU off or absent; for [hostdev]: kernel parameter %s)", str(pt, "kernel_parameter", "intel_iommu=on")));
     table_print(r, &t);
 }
 
@@ -367,6 +372,9 @@ static void nic_details(Report *r, Table *t, json_object *nic) {
         table_line(t, wrap_words(r, 12, fmt(r, "  %s", labels[k]), &words));
         strvec_clear(&words);
     }
+    json_object *sriov = get(nic, "sriov");
+    if (sriov) table_line(t, fmt(r, "  SR-IOV    %s of %s VFs made ([hostdev] vf = %s:N)", int_text(r, sriov, "numvfs"), int_text(r, sriov, "totalvfs"),
+                                 str(nic, "name", "DEV")));
 }
 
 static const char *offload_text(json_object *nic, const char *key) {

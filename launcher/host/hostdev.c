@@ -142,6 +142,8 @@ static void probe_member(const HostRoot *hr, const char *addr, PciMember *m) {
     m->in_use = m->bridge ? NULL : member_in_use(hr, dir, m->driver, m->class_code);
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* The group of F->addr and its members; a problem when it has none or the
  * host uses one of them. */
 static void probe_group(const HostRoot *hr, const HostdevProbe *p, HostdevFacts *f) {
@@ -155,6 +157,8 @@ static void probe_group(const HostRoot *hr, const HostdevProbe *p, HostdevFacts 
     _cleanup_free_ char *gdir = xasprintf("/sys/kernel/iommu_groups/%d/devices", f->group);
     StrVec names = STRVEC_INIT;
     (void)hostroot_list(hr, gdir, false, &names);
+    /* In address order, whatever the directory's. */
+    if (names.n > 1) qsort(names.v, names.n, sizeof(char *), cmp_str);
     f->members = xcalloc(names.n ? names.n : 1, sizeof(PciMember));
     for (size_t i = 0; i < names.n; i++) probe_member(hr, names.v[i], &f->members[f->n_members++]);
     strvec_clear(&names);
@@ -216,9 +220,8 @@ static void probe_vf(const HostRoot *hr, const HostdevSection *d, HostdevFacts *
     f->vf_make = true;
 }
 
-void hostdev_probe(const HostRoot *hr, const VmConfig *cfg, HostdevProbe *p) {
+void hostdev_probe_iommu(const HostRoot *hr, HostdevProbe *p) {
     memset(p, 0, sizeof(*p));
-    if (!cfg->n_hostdevs) return;
     StrVec groups = STRVEC_INIT;
     p->iommu_on = hostroot_list(hr, "/sys/kernel/iommu_groups", true, &groups) >= 0 && groups.n > 0;
     strvec_clear(&groups);
@@ -236,6 +239,12 @@ void hostdev_probe(const HostRoot *hr, const VmConfig *cfg, HostdevProbe *p) {
     }
     strvec_clear(&units);
     p->vfio_loaded = hostroot_exists(hr, "/sys/bus/pci/drivers/vfio-pci");
+}
+
+void hostdev_probe(const HostRoot *hr, const VmConfig *cfg, HostdevProbe *p) {
+    memset(p, 0, sizeof(*p));
+    if (!cfg->n_hostdevs) return;
+    hostdev_probe_iommu(hr, p);
     p->n = cfg->n_hostdevs;
     p->devs = xcalloc(p->n, sizeof(HostdevFacts));
     for (size_t i = 0; i < p->n; i++) {

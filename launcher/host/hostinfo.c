@@ -1,5 +1,6 @@
 /* `kvmlaunch host`: the probe, host -> JSON (include/hostinfo.h; the
  * fields are documented in docs/HOST.md, keep the two together). */
+#include "hostdev.h"
 #include "hostinfo.h"
 
 #include <dirent.h>
@@ -265,6 +266,30 @@ static json_object *nic_offloads_json(const HostRoot *hr, const char *dev) {
     return o;
 }
 
+/* What PCI passthrough needs of the host (hostdev.h): the IOMMU, interrupt
+ * remapping, vfio-pci. */
+static json_object *probe_passthrough(const HostRoot *hr) {
+    HostdevProbe p;
+    hostdev_probe_iommu(hr, &p);
+    json_object *o = json_object_new_object();
+    add(o, "iommu", json_object_new_boolean(p.iommu_on));
+    add(o, "interrupt_remapping", p.intremap < 0 ? NULL : json_object_new_boolean(p.intremap == 1));
+    add(o, "kernel_parameter", jstr(p.iommu_param));
+    add(o, "vfio_pci_loaded", json_object_new_boolean(p.vfio_loaded));
+    return o;
+}
+
+/* SR-IOV of a NIC: its VFs, made and possible (null without SR-IOV). */
+static json_object *sriov_json(const HostRoot *hr, const char *dev) {
+    _cleanup_free_ char *tp = xasprintf("/sys/class/net/%s/device/sriov_totalvfs", dev), *np = xasprintf("/sys/class/net/%s/device/sriov_numvfs", dev);
+    _cleanup_free_ char *t = NULL, *n = NULL;
+    if (hostroot_read(hr, tp, &t) < 0 || atol(t) <= 0) return NULL;
+    json_object *o = json_object_new_object();
+    add(o, "totalvfs", jint(atol(t)));
+    add(o, "numvfs", jint(hostroot_read(hr, np, &n) >= 0 ? atol(n) : 0));
+    return o;
+}
+
 static json_object *nic_json(const HostRoot *hr, const NicFacts *f) {
     json_object *o = json_object_new_object(), *rps = json_object_new_array(), *xps = json_object_new_array();
     for (size_t q = 0; q < f->n_rx; q++) json_object_array_add(rps, mask_json(f->rps[q]));
@@ -280,6 +305,7 @@ static json_object *nic_json(const HostRoot *hr, const NicFacts *f) {
     add(o, "rps_cpus", rps);
     add(o, "xps_cpus", xps);
     add(o, "offloads", nic_offloads_json(hr, f->dev));
+    add(o, "sriov", sriov_json(hr, f->dev));
     return o;
 }
 
@@ -382,6 +408,7 @@ int hostinfo_probe(const HostRoot *hr, json_object **out) {
     add(o, "knobs", probe_knobs(hr));
     add(o, "devices", probe_devices(hr));
     add(o, "iommu_groups", probe_iommu(hr));
+    add(o, "passthrough", probe_passthrough(hr));
     add(o, "cgroup", probe_cgroup(hr));
     add(o, "nics", probe_nics(hr));
     add(o, "disks", probe_disks(hr));

@@ -113,19 +113,29 @@ static void unbind(const char *addr) {
         unlink(n);
     }
 }
+/* PATH is PREFIX ADDR SUFFIX: ADDR into OUT (32 bytes). */
+static bool path_is(const char *path, const char *prefix, const char *suffix, char *out) {
+    size_t lp = strlen(prefix), ls = strlen(suffix), n = strlen(path);
+    if (n <= lp + ls || strncmp(path, prefix, lp) || strcmp(path + n - ls, suffix)) return false;
+    size_t la = n - lp - ls;
+    if (la >= 32 || memchr(path + lp, '/', la)) return false;
+    memcpy(out, path + lp, la);
+    out[la] = '\0';
+    return true;
+}
 static int writes;
 static int bus_write(const HostRoot *hr, const char *path, const char *value) {
     (void)hr;
     writes++;
     char addr[32];
     _cleanup_free_ char *v = xstrndup(value, strcspn(value, "\n"));
-    if (sscanf(path, "/sys/bus/pci/devices/%31[^/]/driver/unbind", addr) == 1) {
+    if (path_is(path, "/sys/bus/pci/devices/", "/driver/unbind", addr)) {
         _cleanup_free_ char *d = drv(addr);
         if (!*d) return -ENODEV;
         unbind(v);
         return 0;
     }
-    if (sscanf(path, "/sys/bus/pci/devices/%31[^/]/driver_override", addr) == 1) {
+    if (path_is(path, "/sys/bus/pci/devices/", "/driver_override", addr)) {
         _cleanup_free_ char *p = xasprintf("/sys/devices/pci0000:00/%s/driver_override", addr), *t = xasprintf("%s\n", *v ? v : "(null)");
         put(p, t);
         return 0;
@@ -139,12 +149,12 @@ static int bus_write(const HostRoot *hr, const char *path, const char *value) {
         bind_to(v, streq(o, "(null)") ? n : o);
         return 0;
     }
-    char driver[64];
-    if (sscanf(path, "/sys/bus/pci/drivers/%63[^/]/bind", driver) == 1) {
+    char driver[32];
+    if (path_is(path, "/sys/bus/pci/drivers/", "/bind", driver)) {
         bind_to(v, driver);
         return 0;
     }
-    if (sscanf(path, "/sys/bus/pci/devices/%31[^/]/sriov_numvfs", addr) == 1) {
+    if (path_is(path, "/sys/bus/pci/devices/", "/sriov_numvfs", addr)) {
         _cleanup_free_ char *p = xasprintf("/sys/devices/pci0000:00/%s/sriov_numvfs", addr), *t = xasprintf("%s\n", v);
         put(p, t);
         return 0;
@@ -270,7 +280,7 @@ static void test_refusals(void **state) {
 static void test_vf_probe(void **state) {
     (void)state;
     device("0000:05:00.0", "0x020000\n", 9, "ixgbe");
-    link_to("../../devices/pci0000:00/0000:05:00.0", "/sys/class/net/enp5/device");
+    link_to("../../../devices/pci0000:00/0000:05:00.0", "/sys/class/net/enp5/device");
     link_to("../../../bus/pci", "/sys/devices/pci0000:00/0000:05:00.0/subsystem");
     put("/sys/devices/pci0000:00/0000:05:00.0/sriov_totalvfs", "4\n");
     put("/sys/devices/pci0000:00/0000:05:00.0/sriov_numvfs", "0\n");
@@ -279,7 +289,7 @@ static void test_vf_probe(void **state) {
     VmConfig cfg;
     HostdevProbe p;
     probe("[hostdev \"v\"]\nvf = enp5:1\nmac = 02:00:00:00:00:01\nvlan = 5\n", &cfg, &p);
-    assert_null(p.devs[0].problem);
+    if (p.devs[0].problem) fail_msg("%s", p.devs[0].problem);
     assert_true(p.devs[0].vf_make);
     assert_int_equal(p.devs[0].vf_total, 4);
     /* RID 0x500 + 128 + 1 * 2 = 0x582: bus 05, device 0x10, function 2. */
