@@ -12,7 +12,7 @@
 #include "values.h"
 
 typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION_HOST,
-               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT, SECTION__MAX } SectionKind;
+               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT, SECTION_TPM, SECTION__MAX } SectionKind;
 
 /* Most keys a section kind has; key_line[] is indexed by the key's place in
  * the schema table of its section. */
@@ -204,6 +204,13 @@ typedef struct CloudInitSection {
     char *network_config;           /* owned */
 } CloudInitSection;
 
+/* [tpm]: a TPM 2.0 from swtpm, run as the VM's user, its state in the VM's
+ * state dir (include/tpm.h). */
+typedef struct TpmSection {
+    SectionHead head;
+    bool enabled;
+} TpmSection;
+
 /* One diagnostic: the line printed, and what it is about, so a reader (the
  * topics of `kvmlaunch check`) need not parse the text. SECTION and KEY are
  * those the message names in its "[section] key:" part; NULL where it names
@@ -242,6 +249,7 @@ typedef struct VmConfig {
     ShareSection *shares;           /* owned array */
     size_t n_shares;
     CloudInitSection cloudinit;     /* head.line 0: no [cloud-init], no seed */
+    TpmSection tpm;
     ErrList notes;                  /* remarks such as a legacy name mapped, one line each */
 } VmConfig;
 

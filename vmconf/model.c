@@ -20,6 +20,7 @@ void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) {
     case SECTION_HOSTNIC: return &cfg->hostnics[index];
     case SECTION_SHARE: return &cfg->shares[index];
     case SECTION_CLOUDINIT: return &cfg->cloudinit;
+    case SECTION_TPM: return &cfg->tpm;
     default: return NULL;
     }
 }
