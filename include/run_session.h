@@ -63,6 +63,7 @@ typedef struct RunSession {
     bool serial_on;
     VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
     Swtpm tpm;                      /* the swtpm of [tpm] enabled */
+    int state_fd;                   /* owned: the VM's state dir (statedir.h), or -1 */
 } RunSession;
 
 /* Marks the start, opens the notify socket (before anything else: its

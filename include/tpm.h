@@ -63,11 +63,12 @@ typedef struct Swtpm {
 
 #define SWTPM_INIT { .pid = 0, .qemu_fd = -1, .reported = false }
 
-/* Makes tpm_state_path() as the VM's user (0700; kept when it exists) and
+/* Makes tpm/ in the state dir STATE_FD holds as the VM's user (0700; kept
+ * when it exists: it is tpm_state_path()) and
  * starts swtpm there as that user, on the [cpu] emulator CPUs; QEMU's end
  * of the control channel is in t->qemu_fd. 0 or -errno (logged); what was
  * started is in *t, for swtpm_stop. */
-int swtpm_start(const VmConfig *cfg, const HostFacts *facts, Swtpm *t);
+int swtpm_start(const VmConfig *cfg, const HostFacts *facts, int state_fd, Swtpm *t);
 /* Moves swtpm into EMULATOR_CGROUP/cgroup.procs through HR; NULL: no cgroup. */
 int swtpm_place(const HostRoot *hr, const Swtpm *t, const char *emulator_cgroup);
 /* Reaps swtpm when it ended and logs that once (the supervisor calls it). */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "qemucmd.h"
+#include "statedir.h"
 #include "util.h"
 
 char *tpm_find_swtpm(bool honour_env) {
@@ -18,15 +19,9 @@ char *tpm_find_swtpm(bool honour_env) {
     return NULL;
 }
 
-/* TODO(state-dir): the [vm] state-dir key comes with issue 17 item 1. */
-static const char *state_dir_of(const VmConfig *cfg, char **buf) {
-    *buf = xasprintf("/var/lib/kvmlaunch/%s", cfg->vm.name);
-    return *buf;
-}
-
 char *tpm_state_path(const VmConfig *cfg) {
-    _cleanup_free_ char *buf = NULL;
-    return xasprintf("%s/%s", state_dir_of(cfg, &buf), TPM_STATE_SUBDIR);
+    _cleanup_free_ char *dir = statedir_path(cfg);
+    return xasprintf("%s/%s", dir, TPM_STATE_SUBDIR);
 }
 
 void qemucmd_tpm(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, ErrList *errors) {

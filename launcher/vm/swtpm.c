@@ -22,23 +22,24 @@
 /* After SIGTERM, how long swtpm gets before SIGKILL. */
 #define SWTPM_GRACE_MS 2000
 
-/* As the VM's user: the state directory, made 0700 when missing, and a
- * directory reached through no symlink either way. */
-static int make_state_dir(void *arg) {
-    const char *path = arg;
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) return -errno;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+/* As the VM's user: tpm/ in the state dir (which kvmlaunch opened, through
+ * no symlink), made 0700 when missing, and a directory of its own either
+ * way, not a symlink. */
+static int make_tpm_dir(void *arg) {
+    int state_fd = *(const int *)arg;
+    if (mkdirat(state_fd, TPM_STATE_SUBDIR, 0700) < 0 && errno != EEXIST) return -errno;
+    int fd = openat(state_fd, TPM_STATE_SUBDIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -errno;
     close(fd);
     return 0;
 }
 
-int swtpm_start(const VmConfig *cfg, const HostFacts *facts, Swtpm *t) {
+int swtpm_start(const VmConfig *cfg, const HostFacts *facts, int state_fd, Swtpm *t) {
     if (!facts->swtpm) return log_error_errno(-ENOENT, "[tpm] enabled = yes, but there is no swtpm (install the Debian package swtpm)");
     SpawnIdentity id = hostfacts_qemu_identity(facts);
     const char *who = id.change_id && cfg->vm.user ? cfg->vm.user : "kvmlaunch's user";
     _cleanup_free_ char *dir = tpm_state_path(cfg);
-    int r = id.change_id ? spawn_call_as_groups(id.uid, id.gid, id.groups, id.n_groups, make_state_dir, dir, NULL) : make_state_dir(dir);
+    int r = id.change_id ? spawn_call_as_groups(id.uid, id.gid, id.groups, id.n_groups, make_tpm_dir, &state_fd, NULL) : make_tpm_dir(&state_fd);
     if (r < 0) return log_error_errno(r, "Failed to make the TPM's state directory %s as %s: %m", dir, who);
 
     int sv[2];
