@@ -15,6 +15,8 @@
 #     (uid, gid and groups as QEMU's), in the VM's emulator cgroup and on
 #     its CPU; after `stop` no swtpm is left, and its state files (the
 #     user's, 0600, in a 0700 tpm/) stay.
+#     A swtpm killed under the VM is reported, and the VM still stops; a
+#     tpm/ of another owner FAILs check and the run refuses it.
 #  4. The state persists: a second boot shows the same endorsement key, and
 #     another VM (another state) a different one.
 #  5. kill -9 of kvmlaunch while the guest runs, and at points all through
@@ -110,6 +112,32 @@ if [ "$(stat -c '%U %a' "$st")" = "$user 700" ] && [ "$(stat -c '%U %a' "$st/tpm
 else
     bad "TPM state: $(ls -la "$st" 2>&1)"
 fi
+
+# A swtpm that dies under the VM is reported; the VM still stops, leaving
+# nothing.
+vm_ini die "vm.append=console=ttyS0 quiet kl.tpm=1 kl.stay=1" "[tpm]" "enabled = yes"
+"$bin" "$tmp/die.ini" > "$tmp/die.out" 2>&1 &
+kl=$!
+pids+=($kl)
+if wait_for 180 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/die.serial"; then
+    kill -9 "$(swtpm_of die)"
+    wait_for 10 grep -qF "swtpm was killed by signal 9 (Killed): the guest lost its TPM" "$tmp/die.out" \
+        && ok "a swtpm killed under the VM is reported" || { bad "its death was not reported"; cat "$tmp/die.out"; }
+else bad "the guest did not come up"; cat "$tmp/die.out"; fi
+"$bin" stop "$(name die)" > /dev/null 2>&1
+wait "$kl"; rc=$?
+[ $rc = 0 ] && [ -z "$(leftovers die)" ] && ok "the VM still stops (exit 0), nothing left" || { bad "after swtpm died: exit $rc, left: $(leftovers die)"; cat "$tmp/die.out"; }
+
+# tpm/ in the state dir that is not the VM's user's: check FAILs, the run
+# refuses (exit 2) and starts nothing.
+vm_ini other "$once" "[tpm]" "enabled = yes"
+mkdir -p -m 0700 "$(st_of other)/tpm" && chown "$user" "$(st_of other)"
+"$bin" check "$tmp/other.ini" > "$tmp/other.chk" 2>&1; rc=$?
+[ $rc = 1 ] && grep -qE "^FAIL  tpm +$tmp/other.ini:[0-9]+: \[tpm\] enabled: expected $(st_of other)/tpm to be a directory of uid $(id -u "$user"), found a directory of uid 0" "$tmp/other.chk" \
+    && ok "check: a tpm/ of another owner FAILs" || { bad "check other: exit $rc"; cat "$tmp/other.chk"; }
+"$bin" "$tmp/other.ini" > "$tmp/other.out" 2>&1; rc=$?
+[ $rc = 2 ] && no_swtpm other && [ -z "$(leftovers other)" ] && ok "the run refuses it: exit 2, no swtpm, nothing left" \
+    || { bad "run other: exit $rc, left: $(leftovers other)"; cat "$tmp/other.out"; }
 
 # 4. The same state, the same key; another state, another key.
 ek1=$(ek_of "$tmp/run.serial")
