@@ -13,9 +13,11 @@
  * state or the new one. Its control channel is one end of a socket pair,
  * passed as an fd (--ctrl type=unixio,clientfd=3); QEMU gets the other
  * end (-chardev socket,fd=N) and hands swtpm the data channel over it.
- * Nothing of it has a path in the runtime dir. swtpm ends when that
- * connection is lost (--terminate: QEMU gone) and when kvmlaunch dies
- * (PDEATHSIG, armed after the id change). */
+ * Nothing of it has a path in the runtime dir. swtpm ends when QEMU goes
+ * (--terminate: the data channel QEMU was handed is lost; measured: "Data
+ * client disconnected", then exit 0), when kvmlaunch dies (PDEATHSIG, armed
+ * after the id change: before QEMU connected, a closed control channel
+ * alone does not end swtpm 0.7), and on the undo path (swtpm_stop). */
 #ifndef KVMLAUNCH_TPM_H
 #define KVMLAUNCH_TPM_H
 
