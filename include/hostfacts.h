@@ -82,6 +82,8 @@ typedef struct HostFacts {
     int *share_fd;                  /* owned, one per [share]: where QEMU finds its virtiofsd connection, -1 with 9p */
     size_t n_share_fd;
     HostdevProbe hostdev;           /* the [hostdev] sections' devices (hostdev.h) */
+    char *swtpm;                    /* owned: the swtpm to run with [tpm] enabled (include/tpm.h), or NULL */
+    int tpm_fd;                     /* QEMU's end of swtpm's control socket pair, or -1 without [tpm] */
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids
@@ -109,7 +111,7 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
  * socket at 4, the serial socket pair next unless serial = none, then each
  * NIC's tap queues and its vhost-net devices, then each virtiofs share's
  * connection to its virtiofsd, then the control monitor's socket,
- * and last the cloud-init seed. Pure; used by --dry-run and
+ * then the cloud-init seed, and last swtpm's control socket. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

@@ -16,6 +16,7 @@
 #include "serialrelay.h"
 #include "share.h"
 #include "tap.h"
+#include "tpm.h"
 #include "vmconf.h"
 #include "vmplan.h"
 
@@ -33,6 +34,7 @@ typedef enum RunStep {
     RUN_HOSTDEVS,                   /* [hostdev] devices are on vfio-pci (none counts); undo after QEMU closed them */
     RUN_CGROUPS,                    /* cgroups asked for: cgroups records what was made */
     RUN_VIRTIOFSD,                  /* virtiofsds started (vfs); undo: kill and reap them, after QEMU, before the cgroups go */
+    RUN_SWTPM,                      /* swtpm started (tpm); undo: stop and reap it, after QEMU, before the cgroups go */
     RUN_QMP,                        /* qmp is open */
     RUN_ANNOUNCED,                  /* systemd heard "starting QEMU"; undo: STOPPING=1 */
     RUN_QEMU,                       /* QEMU is alive and ours to kill (not yet reaped) */
@@ -61,6 +63,7 @@ typedef struct RunSession {
     SerialRelay serial;             /* the serial console, when serial_on */
     bool serial_on;
     VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
+    Swtpm tpm;                      /* the swtpm of [tpm] enabled */
     int state_fd;                   /* owned: the VM's state dir (statedir.h), or -1 */
 } RunSession;
 

@@ -4,6 +4,7 @@
 #ifndef KVMLAUNCH_SPAWN_H
 #define KVMLAUNCH_SPAWN_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@ typedef struct SpawnSpec {
     bool new_process_group;         /* terminal signals reach only kvmlaunch */
     bool memlock_unlimited;         /* [memory] lock: QEMU may lock all its memory */
     uint64_t memlock_bytes;         /* else, when not 0: RLIMIT_MEMLOCK ([hostdev]: VFIO pins guest memory) */
+    const cpu_set_t *affinity;      /* the CPUs to exec on (a helper such as swtpm: the emulator's), or NULL: kvmlaunch's */
 } SpawnSpec;
 
 /* Forks and execs QEMU in two halves, so the parent works while the child
@@ -39,6 +41,9 @@ typedef struct SpawnSpec {
  * failed logged (e.g. the emulator is missing) and the child reaped. */
 int spawn_qemu_start(const SpawnSpec *spec, pid_t *pid, int *report);
 int spawn_qemu_finish(pid_t pid, int report, const char *binary);
+/* The same for another program spawned this way (a helper such as swtpm):
+ * WHO names it in the messages. */
+int spawn_finish_named(pid_t pid, int report, const char *binary, const char *who);
 
 /* Who QEMU will be: the ids and groups spawn_qemu_start gives it. */
 typedef struct SpawnIdentity {

@@ -31,7 +31,7 @@ typedef struct Supervisor {
     VmLiveStamp live;               /* the live.json the masks were last taken from */
     int notify_fd;                  /* the service manager's socket (include/notify.h), or -1 */
     struct SerialRelay *serial;     /* the serial console to relay (serialrelay.h), or NULL */
-    void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd) that ended; or NULL */
+    void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd, swtpm) that ended; or NULL */
     void *helpers;
 } Supervisor;
 

@@ -12,7 +12,7 @@
 #include "values.h"
 
 typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION_HOST,
-               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT,
+               SECTION_DISK, SECTION_NET, SECTION_HOSTNIC, SECTION_SHARE, SECTION_CLOUDINIT, SECTION_TPM,
                SECTION_HOSTDEV, SECTION__MAX } SectionKind;
 
 /* Most keys a section kind has; key_line[] is indexed by the key's place in
@@ -219,6 +219,13 @@ typedef struct CloudInitSection {
     char *network_config;           /* owned */
 } CloudInitSection;
 
+/* [tpm]: a TPM 2.0 from swtpm, run as the VM's user, its state in the VM's
+ * state dir (include/tpm.h). */
+typedef struct TpmSection {
+    SectionHead head;
+    bool enabled;
+} TpmSection;
+
 /* One diagnostic: the line printed, and what it is about, so a reader (the
  * topics of `kvmlaunch check`) need not parse the text. SECTION and KEY are
  * those the message names in its "[section] key:" part; NULL where it names
@@ -257,6 +264,7 @@ typedef struct VmConfig {
     ShareSection *shares;           /* owned array */
     size_t n_shares;
     CloudInitSection cloudinit;     /* head.line 0: no [cloud-init], no seed */
+    TpmSection tpm;
     HostdevSection *hostdevs;       /* owned array */
     size_t n_hostdevs;
     ErrList notes;                  /* remarks such as a legacy name mapped, one line each */

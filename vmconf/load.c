@@ -121,7 +121,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
         const char *hint = schema_section_suggest(word);
         _cleanup_free_ char *shown = value_escape(p, (size_t)(close - p + 1));
         if (hint) report(ld, "%s: unknown section (did you mean [%s]?)", shown, hint);
-        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"], [share \"TAG\"] or [cloud-init]", shown);
+        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"], [share \"TAG\"], [cloud-init] or [tpm]", shown);
         return;
     }
     while (rest < close && (*rest == ' ' || *rest == '\t')) rest++;
@@ -432,6 +432,7 @@ static void config_init(VmConfig *cfg, const char *name) {
     cfg->path = xstrdup(name);
     for (SectionKind k = SECTION_VM; k <= SECTION_HOST; k++) schema_apply_defaults(k, vmconf_section(cfg, k, 0));
     schema_apply_defaults(SECTION_CLOUDINIT, &cfg->cloudinit);
+    schema_apply_defaults(SECTION_TPM, &cfg->tpm);
 }
 
 int vmconf_load_buffer(const char *name, const char *data, size_t size, VmConfig *cfg, ErrList *errors) {
@@ -507,6 +508,7 @@ void vmconf_free(VmConfig *cfg) {
         schema_free_section(SECTION_HOSTDEV, &cfg->hostdevs[i]);
     }
     schema_free_section(SECTION_CLOUDINIT, &cfg->cloudinit);
+    schema_free_section(SECTION_TPM, &cfg->tpm);
     for (size_t i = 0; i < cfg->cpu.n_vcpu_override; i++) cpulist_free(&cfg->cpu.vcpu_override[i]);
     free(cfg->cpu.vcpu_override);
     free(cfg->cpu.vcpu_override_line);

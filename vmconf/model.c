@@ -21,6 +21,7 @@ void *vmconf_section(VmConfig *cfg, SectionKind kind, size_t index) {
     case SECTION_SHARE: return &cfg->shares[index];
     case SECTION_HOSTDEV: return &cfg->hostdevs[index];
     case SECTION_CLOUDINIT: return &cfg->cloudinit;
+    case SECTION_TPM: return &cfg->tpm;
     default: return NULL;
     }
 }

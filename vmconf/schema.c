@@ -19,6 +19,8 @@ const SectionDef schema_sections[SECTION__MAX] = {
                         "A host directory the guest mounts by TAG: `[share \"TAG\"]`, `mount -t virtiofs TAG /mnt` or `mount -t 9p -o trans=virtio TAG /mnt`." },
     [SECTION_CLOUDINIT] = { SECTION_CLOUDINIT, "cloud-init", false, false, NULL,
                             "A NoCloud seed for cloud images: an ISO 9660 volume labelled cidata, made per run in the runtime dir, attached read-only." },
+    [SECTION_TPM] = { SECTION_TPM, "tpm", false, false, NULL,
+                      "A TPM 2.0 from swtpm, run as the VM's user beside QEMU, its state kept in the VM's state dir (`tpm/`)." },
     [SECTION_HOSTDEV] = { SECTION_HOSTDEV, "hostdev", true, false, "a letter, then letters, digits, _ or - (at most 24)",
                           "A host PCI device the guest drives itself (vfio-pci): `[hostdev \"ID\"]`, a device by address or a NIC's virtual function." },
 };
@@ -119,6 +121,7 @@ static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL 
 #define HOSTDEV(key, field, ...) K(SECTION_HOSTDEV, HostdevSection, key, field, __VA_ARGS__)
 #define SHARE(key, field, ...) K(SECTION_SHARE, ShareSection, key, field, __VA_ARGS__)
 #define CLOUD(key, field, ...) K(SECTION_CLOUDINIT, CloudInitSection, key, field, __VA_ARGS__)
+#define TPM(key, field, ...) K(SECTION_TPM, TpmSection, key, field, __VA_ARGS__)
 
 const KeyDef schema_keys[] = {
     VM("name", name, .type = VT_NAME, .flags = KEY_REQUIRED, .type_doc = "[A-Za-z0-9_.-]{1,64}, not starting with . or -",
@@ -272,6 +275,9 @@ const KeyDef schema_keys[] = {
     CLOUD("user-data", user_data, .type = VT_PATH, .dflt_doc = "generated from user and ssh-key, mounting each [share] at /mnt/TAG",
           .help = "a user-data file taken as is (then user and ssh-key are refused)"),
     CLOUD("network-config", network_config, .type = VT_PATH, .dflt_doc = "none", .help = "cloud-init's network-config, taken as is"),
+
+    TPM("enabled", enabled, .type = VT_BOOL, .dflt = "no",
+        .help = "a TPM 2.0 from swtpm (run as the VM's user, its state in state-dir's tpm/), tpm-crb on q35, tpm-tis on pc; microvm is refused"),
 };
 
 const size_t schema_n_keys = ELEMENTSOF(schema_keys);

@@ -255,6 +255,15 @@ static void check_cloudinit(Check *c) {
     if (ci->hostname && cloudinit_check_hostname(ci->hostname, err) < 0) fail_key(c, SECTION_CLOUDINIT, &ci->head, "hostname", "%s", err);
 }
 
+/* [tpm]: microvm has no bus for a TPM device (QEMU 7.2 has neither tpm-crb
+ * nor tpm-tis there), so it is refused here, not by QEMU at start. */
+static void check_tpm(Check *c) {
+    TpmSection *t = &c->cfg->tpm;
+    if (t->enabled && c->cfg->vm.machine == MACHINE_MICROVM)
+        fail_key(c, SECTION_TPM, &t->head, "enabled", "expected no with machine = microvm (line %d), which has no TPM device, found yes",
+                 section_key_line(SECTION_VM, &c->cfg->vm.head, "machine"));
+}
+
 void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     Check c = { cfg, errors };
     size_t before = errors->n;
@@ -272,4 +281,5 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     check_devices(&c);
     check_cloudinit(&c);
     vmconf_check_hostdevs(cfg, errors);
+    check_tpm(&c);
 }

@@ -26,6 +26,7 @@
 #include "statedir.h"
 #include "share.h"
 #include "spawn.h"
+#include "tpm.h"
 #include "tap.h"
 #include "util.h"
 #include "userdb.h"
@@ -73,6 +74,7 @@ const char *check_topic_of(const ErrEntry *e) {
         { "hostnic", NULL, "hostnic" },
         { "share", NULL, "shares" },
         { "host", NULL, "host" },
+        { "tpm", NULL, "tpm" },
     };
     if (!e->section) return "plan";
     for (size_t i = 0; i < ELEMENTSOF(map); i++) {
@@ -820,6 +822,32 @@ static void check_hostdevs(CheckReport *r, const VmConfig *cfg, const VmPlan *p)
     }
 }
 
+/* [tpm]: swtpm is there, and STATE-DIR/tpm, when it exists, is a
+ * directory of the VM's user (swtpm runs as that user and keeps the TPM's
+ * secrets there; a symlink or another owner's directory is refused). */
+static void check_tpm(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    if (!cfg->tpm.enabled) return;
+    add_plan_lines(r, p, "tpm");
+    if (!p->facts.swtpm) {
+        static const char *const paths[] = TPM_SWTPM_PATHS;
+        add_key(r, CHECK_FAIL, "tpm", cfg, SECTION_TPM, &cfg->tpm.head, "enabled",
+                "expected swtpm for the guest's TPM, found none at %s or %s (install the Debian package swtpm)", paths[0], paths[1]);
+        return;
+    }
+    _cleanup_free_ char *dir = tpm_state_path(cfg);
+    SpawnIdentity buf;
+    const SpawnIdentity *id = qemu_id(p, &buf);
+    uid_t uid = id ? id->uid : geteuid();
+    struct stat st;
+    if (lstat(dir, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != uid)) {
+        add_key(r, CHECK_FAIL, "tpm", cfg, SECTION_TPM, &cfg->tpm.head, "enabled", "expected %s to be a directory of uid %ld, found %s of uid %ld",
+                dir, (long)uid, S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" : "a file", (long)st.st_uid);
+        return;
+    }
+    addf(r, CHECK_PASS, "tpm", "TPM 2.0 (%s) from %s as %s, its state in %s", cfg->vm.machine == MACHINE_Q35 ? "tpm-crb" : "tpm-tis",
+         p->facts.swtpm, cfg->vm.user ? cfg->vm.user : "kvmlaunch's user", dir);
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -840,6 +868,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_cloudinit(out, cfg);
     check_hostdevs(out, cfg, p);
     check_state_dir(out, cfg, p);
+    check_tpm(out, cfg, p);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */
     size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");

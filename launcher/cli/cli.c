@@ -23,6 +23,7 @@
 #include "run.h"
 #include "schema.h"
 #include "share.h"
+#include "tpm.h"
 #include "util.h"
 #include "vmconf.h"
 #include "vmplan.h"
@@ -155,6 +156,10 @@ static int show_dry_run(const VmConfig *cfg, VmPlan *p, int r) {
     if (cfg->n_shares) {
         _cleanup_free_ char *shares = share_render_plan(cfg, &p->facts);
         printf("%s", shares);
+    }
+    if (cfg->tpm.enabled) {
+        _cleanup_free_ char *tpm = tpm_render_plan(cfg, &p->facts);
+        printf("%s", tpm);
     }
     if (cfg->vm.user && p->facts.user_known) {
         /* The identity the spawner gives QEMU (include/hostfacts.h). */

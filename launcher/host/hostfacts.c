@@ -18,6 +18,7 @@
 #include "kfiles.h"
 #include "runtime.h"
 #include "share.h"
+#include "tpm.h"
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
@@ -234,6 +235,14 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
         caller_free(&c);
     }
     hostdev_probe(hr, cfg, &facts->hostdev);
+    if (cfg->tpm.enabled) {
+        /* swtpm runs as the VM's user, but under sudo the variable is
+         * still the user's word, not root's. */
+        Caller c;
+        caller_identify(&c);
+        facts->swtpm = tpm_find_swtpm(!c.other);
+        caller_free(&c);
+    }
     hostfacts_assign_fds(cfg, facts);
 }
 
@@ -290,6 +299,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     /* Last, so the numbers of the others stay as they were before it came. */
     facts->control_fd = next++;
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
+    facts->tpm_fd = cfg->tpm.enabled ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {
@@ -312,6 +322,7 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->qemu_groups);
     free(facts->runtime_dir);
     free(facts->virtiofsd);
+    free(facts->swtpm);
     free(facts->share_fd);
     memset(facts, 0, sizeof(*facts));
 }

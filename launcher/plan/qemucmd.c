@@ -9,6 +9,7 @@
 
 #include "schema.h"
 #include "share.h"
+#include "tpm.h"
 #include "util.h"
 
 typedef struct Cmd {
@@ -459,6 +460,7 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     add_control(&c);
     add_devices(&c);
     qemucmd_add_shares(cfg, facts, argv, errors, notes);
+    qemucmd_tpm(cfg, facts, argv, errors);
     strvec_push(argv, "-sandbox");
     strvec_push(argv, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     /* The loader refuses such bytes in every value it reads; this is the

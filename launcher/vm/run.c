@@ -176,7 +176,12 @@ static bool past_timeout(const RunSession *s) {
     return s->cfg.vm.timeout_ms && monotonic_ms() >= s->t0 + (int64_t)s->cfg.vm.timeout_ms;
 }
 
-static void reap_virtiofsd(void *set) { virtiofsd_reap(set); }
+/* The helpers QEMU relies on: virtiofsds and swtpm. */
+static void reap_helpers(void *arg) {
+    RunSession *s = arg;
+    virtiofsd_reap(&s->vfs);
+    swtpm_reap(&s->tpm);
+}
 
 /* QEMU started, the supervisor locked down, then supervised until QEMU
  * ends. Returns the exit code. */
@@ -200,7 +205,7 @@ static int start_and_supervise(RunSession *s) {
     Supervisor sup = { .cfg = cfg, .qmp = &s->qmp, .qemu = s->qemu, .sigfd = s->sigfd, .steering = &s->steering, .notify_fd = s->notify_fd,
                        .serial = s->serial_on ? &s->serial : NULL, .rundir_fd = s->rt.dir_fd,
                        .timeout_at_ms = cfg->vm.timeout_ms ? s->t0 + (int64_t)cfg->vm.timeout_ms : 0,
-                       .reap_helpers = reap_virtiofsd, .helpers = &s->vfs };
+                       .reap_helpers = reap_helpers, .helpers = s };
     int rc = supervise(&sup);
     /* The supervisor reaped QEMU. */
     run_session_leave(s, RUN_QEMU);

@@ -26,6 +26,7 @@ void run_session_open(RunSession *s) {
     s->rt = (Runtime)RUNTIME_INIT;
     s->qmp.fd = -1;
     s->state_fd = -1;
+    s->tpm = (Swtpm)SWTPM_INIT;
 }
 
 void run_session_reach(RunSession *s, RunStep step) { s->reached |= 1u << step; }
@@ -58,6 +59,7 @@ static bool undo(RunSession *s, RunStep step, int rc) {
     case RUN_ANNOUNCED: notify_send(s->notify_fd, "STOPPING=1\nSTATUS=%s: QEMU ended, putting the host back", name); return true;
     case RUN_QMP: qmp_close(&s->qmp); return true;
     case RUN_VIRTIOFSD: virtiofsd_stop(&s->vfs); return true;
+    case RUN_SWTPM: swtpm_stop(&s->tpm); return true;
     case RUN_CGROUPS:
         /* QEMU is dead: its cgroups are empty and go. */
         if (cgroup_teardown_vm(&s->p.hr, &s->cgroups) < 0)

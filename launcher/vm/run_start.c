@@ -191,7 +191,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->control_fd < 0) return k->control_fd;
     int r = open_serial(s, k);
     if (r < 0) return r;
-    size_t max_fds = 6 + s->cfg.n_shares;
+    size_t max_fds = 6 + s->cfg.n_shares + (s->cfg.tpm.enabled ? 1 : 0);
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
@@ -240,6 +240,16 @@ static int start_virtiofsd(RunSession *s, SpawnKit *k) {
 static void close_virtiofsd_fds(RunSession *s) {
     for (size_t i = 0; i < s->vfs.n; i++)
         if (s->vfs.d[i].qemu_fd >= 0) close(TAKE_FD(s->vfs.d[i].qemu_fd));
+}
+
+/* swtpm for [tpm], before QEMU, which gets its control connection
+ * (include/tpm.h). */
+static int start_swtpm(RunSession *s, SpawnKit *k) {
+    run_session_reach(s, RUN_SWTPM);
+    int r = swtpm_start(&s->cfg, &s->p.facts, s->state_fd, &s->tpm);
+    if (r < 0) return r;
+    k->fds[k->n_fds++] = (SpawnFd){ s->tpm.qemu_fd, s->p.facts.tpm_fd };
+    return 0;
 }
 
 /* How long a QMP wait while starting may take: QMP_START_TIMEOUT_MS, or
@@ -311,6 +321,10 @@ static int place_and_cont(RunSession *s) {
             _cleanup_free_ char *emulator = xasprintf("%s/emulator", s->cgroups.dir);
             r = virtiofsd_place(&s->p.hr, &s->vfs, emulator);
         }
+        if (r == 0 && s->tpm.pid && s->cgroups.dir) {
+            _cleanup_free_ char *emulator = xasprintf("%s/emulator", s->cgroups.dir);
+            r = swtpm_place(&s->p.hr, &s->tpm, emulator);
+        }
     }
     if (r == 0) r = placement_apply(&pl);
     placement_free(&pl);
@@ -350,6 +364,7 @@ int run_start_qemu(RunSession *s) {
     if (r == 0) r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0 && s->cfg.n_shares) r = start_virtiofsd(s, &k);
+    if (r == 0 && s->cfg.tpm.enabled) r = start_swtpm(s, &k);
     if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);
     /* Only now: QEMU greeted on QMP, so its slirp has bound the forwards
      * (at netdev creation, before the monitor answers). Written earlier,
@@ -368,5 +383,8 @@ int run_start_qemu(RunSession *s) {
     }
     kit_close(&s->cfg, &k);
     close_virtiofsd_fds(s);
+    /* QEMU holds swtpm's control connection now (or nobody does, and
+     * swtpm ends: --terminate). */
+    if (s->tpm.qemu_fd >= 0) close(TAKE_FD(s->tpm.qemu_fd));
     return r < 0 ? r : place_and_cont(s);
 }

@@ -24,11 +24,11 @@
 #include "util.h"
 
 /* Steps of the child, for the parent's message. */
-enum { STEP_SIGNALS = 1, STEP_PGRP, STEP_FDS, STEP_IDS, STEP_NNP, STEP_PDEATHSIG, STEP_PARENT, STEP_EXEC };
+enum { STEP_SIGNALS = 1, STEP_PGRP, STEP_FDS, STEP_IDS, STEP_NNP, STEP_PDEATHSIG, STEP_PARENT, STEP_EXEC, STEP_AFFINITY };
 static const char *const step_names[] = {
     [STEP_SIGNALS] = "reset signals", [STEP_PGRP] = "new process group", [STEP_FDS] = "pass descriptors",
     [STEP_IDS] = "drop to the VM's user", [STEP_NNP] = "set no_new_privs", [STEP_PDEATHSIG] = "set PDEATHSIG",
-    [STEP_PARENT] = "check the parent", [STEP_EXEC] = "exec the emulator",
+    [STEP_PARENT] = "check the parent", [STEP_EXEC] = "exec the emulator", [STEP_AFFINITY] = "go onto its CPUs",
 };
 
 char **spawn_clean_env(void) {
@@ -88,6 +88,8 @@ static void child(const SpawnSpec *s, pid_t parent, int report, int *moved) {
     }
     if (report < high) fcntl(report, F_SETFD, FD_CLOEXEC);
 
+    /* Before exec, so every thread it makes inherits them. */
+    if (s->affinity && sched_setaffinity(0, sizeof(*s->affinity), s->affinity) < 0) child_fail(report, STEP_AFFINITY);
     if (s->memlock_unlimited || s->memlock_bytes) {
         /* -overcommit mem-lock=on: QEMU, without CAP_IPC_LOCK, may lock only
          * what RLIMIT_MEMLOCK allows; root raises it before dropping. VFIO
@@ -162,7 +164,9 @@ int spawn_qemu_start(const SpawnSpec *s, pid_t *pid, int *report) {
     return 0;
 }
 
-int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
+int spawn_qemu_finish(pid_t pid, int report, const char *binary) { return spawn_finish_named(pid, report, binary, "QEMU"); }
+
+int spawn_finish_named(pid_t pid, int report, const char *binary, const char *who) {
     int msg[3];
     ssize_t n;
     do n = read(report, msg, sizeof(msg));
@@ -172,8 +176,8 @@ int spawn_qemu_finish(pid_t pid, int report, const char *binary) {
     waitpid(pid, NULL, 0);
     const char *what = msg[0] > 0 && msg[0] < (int)ELEMENTSOF(step_names) ? step_names[msg[0]] : "start";
     if (msg[0] == STEP_EXEC) return log_error_errno(-msg[1], "Failed to exec %s: %m", binary);
-    if (msg[2]) return log_error_errno(-msg[1], "QEMU's child process could not %s (libcap-ng step %d): %m", what, -msg[2]);
-    return log_error_errno(-msg[1], "QEMU's child process could not %s: %m", what);
+    if (msg[2]) return log_error_errno(-msg[1], "%s's child process could not %s (libcap-ng step %d): %m", who, what, -msg[2]);
+    return log_error_errno(-msg[1], "%s's child process could not %s: %m", who, what);
 }
 
 /* Work on files as another user, in a thread of our own: Linux credentials
