@@ -24,6 +24,8 @@ set -u
 need_root "network namespaces, taps, queue files"
 need_guest; need_tun; need_cmd ip tc python3 -- iproute2, python3
 probe=$top/tests/helpers/steer_probe.py
+# The interpreter itself: a version manager's shim costs a second a start.
+py=$(python3 -c 'import sys; print(sys.executable)')
 helper=$(dirname "$bin")/tests/unit/test_hostnic
 online=$(cat /sys/devices/system/cpu/online)
 # CPUs 0 and 1 carry the measurement: a box with one CPU cannot tell.
@@ -39,6 +41,8 @@ txq() { # DEV [NS]
     ip netns exec "${2:-$ns}" tc -s class show dev "$1" |
         awk '/^class mq/ {q = $3; sub(/.*:/, "", q); next} /Sent/ {if (q == "1") a = $4; if (q == "2") b = $4; q = ""} END {print a + 0, b + 0}'
 }
+# NET_RX softirqs of CPUs 0 and 1 so far: "N0 N1".
+netrx() { awk '/NET_RX/ {print $2, $3}' /proc/softirqs; }
 # The share of samples "CPU:N,..." that name CPU, in percent.
 share() { # HIST CPU
     awk -v h="$1" -v c="$2" 'BEGIN {n = split(h, p, ","); for (i = 1; i <= n; i++) {split(p[i], kv, ":"); t += kv[2]; if (kv[1] == c) m += kv[2]}; print t ? int(100 * m / t) : 0}'
@@ -63,20 +67,29 @@ steering = $2"
         fi
         if [ $q = 0 ]; then
             grep -q "netdev=eth0 .* rxq=2 txq=2" "$tmp/$id.serial" || bad "steering = $2: guest queues: $(grep netdev= "$tmp/$id.serial")"
-            # What kvmlaunch left in the tap's queue files.
-            in_ns sh -c "cd /sys/class/net/$t/queues && for f in rx-0/rps_cpus rx-1/rps_cpus tx-0/xps_cpus tx-1/xps_cpus; do printf '%s=%s ' \$f \$(cat \$f | tr -d ,); done" > "$tmp/$id.masks"
+            # What kvmlaunch left in the tap's queue files. Queue 1's are
+            # made anew when the guest enables it, and the supervisor
+            # steers them within a second (as test_net.sh waits for too).
+            qfiles() { in_ns sh -c "cd /sys/class/net/$t/queues && for f in rx-0/rps_cpus rx-1/rps_cpus tx-0/xps_cpus tx-1/xps_cpus; do printf '%s=%s ' \$f \$(cat \$f | tr -d ,); done"; }
+            [ "$2" = yes ] && wait_for 15 eval '[[ "$(qfiles)" =~ rx-1/rps_cpus=0*2\  ]]'
+            qfiles > "$tmp/$id.masks"
         fi
         # XPS, were it obeyed, would send everything on the other queue.
         in_ns sh -c "echo 3 > /sys/class/net/$t/queues/tx-$((1 - q))/xps_cpus; echo 0 > /sys/class/net/$t/queues/tx-$q/xps_cpus"
-        before=$(txq "$t")
-        out=$(in_ns timeout 60 python3 "$probe" echo 10.77.0.2 $((7000 + q)) $((1 - q)) 131072)
-        after=$(txq "$t")
-        echo "steering=$2 guest-queue=$q client-cpu=$((1 - q)) $out tap-tx-packets: before=$before after=$after"
+        before=$(txq "$t") rx0=$(netrx)
+        out=$(in_ns timeout 60 "$py" "$probe" echo 10.77.0.2 $((7000 + q)) $((1 - q)) 131072)
+        after=$(txq "$t") rx1=$(netrx)
         hist=${out#incoming=}; hist=${hist%% *}
         read -r b0 b1 <<<"$before"; read -r a0 a1 <<<"$after"
+        read -r r0 r1 <<<"$rx0"; read -r s0 s1 <<<"$rx1"
+        # For docs/TUNING.md: the whole measurement, one line a connection.
+        echo "# steering=$2 guest-tx-queue=$q client-cpu=$((1 - q)) handled-on(SO_INCOMING_CPU samples)=$hist" \
+            "host->guest-packets(queue0,queue1)=$((a0 - b0)),$((a1 - b1)) NET_RX(cpu0,cpu1)=+$((s0 - r0)),+$((s1 - r1))"
         eval "tx_$id$q=\"$((a0 - b0)) $((a1 - b1))\" in_$id$q=\$hist"
     done
-    kill -TERM $sup; wait $sup; local rc=$?
+    # The guest powers off after its last connection.
+    wait_for 60 eval '! kill -0 $sup 2> /dev/null' || kill -TERM $sup
+    wait $sup; local rc=$?
     [ $rc = 0 ] || { bad "steering = $2: exit $rc"; cat "$tmp/$id.out"; }
 }
 # The share of host -> guest packets on queue Q: "N0 N1" Q -> percent.
@@ -125,16 +138,16 @@ else
 # Inside $ns, with the plan applied. XPS: from CPU 0, then CPU 1, one flow.
 for c in 0 1; do
     before=\$(tc -s class show dev veth0 | awk '/^class mq/ {q = \$3; sub(/.*:/, "", q); next} /Sent/ {if (q == "1") a = \$4; if (q == "2") b = \$4; q = ""} END {print a + 0, b + 0}')
-    python3 "$probe" udp-send 10.78.0.2 9000 9001 \$c 200
+    "$py" "$probe" udp-send 10.78.0.2 9000 9001 \$c 200
     after=\$(tc -s class show dev veth0 | awk '/^class mq/ {q = \$3; sub(/.*:/, "", q); next} /Sent/ {if (q == "1") a = \$4; if (q == "2") b = \$4; q = ""} END {print a + 0, b + 0}')
     read -r b0 b1 <<<"\$before"; read -r a0 a1 <<<"\$after"
     echo "xps cpu=\$c queues=\$((a0 - b0)),\$((a1 - b1))"
 done
 # RPS: sent from CPU 0 in the other namespace, received here.
-python3 "$probe" udp-recv 10.78.0.1 9100 10.78.0.2 9101 300 > "$tmp/recv.txt" &
+"$py" "$probe" udp-recv 10.78.0.1 9100 10.78.0.2 9101 300 > "$tmp/recv.txt" &
 r=\$!
 for i in \$(seq 50); do grep -q listening "$tmp/recv.txt" && break; sleep 0.1; done
-ip netns exec $ns2 python3 "$probe" udp-send 10.78.0.1 9100 9101 0 300
+ip netns exec $ns2 "$py" "$probe" udp-send 10.78.0.1 9100 9101 0 300
 wait \$r
 echo "rps \$(tail -1 "$tmp/recv.txt")"
 EOS
@@ -145,7 +158,7 @@ xps = spread"
 xps = off"
     for id in nicon nicoff; do
         in_ns "$helper" --apply "$tmp/$id.ini" -- "$tmp/measure.sh" > "$tmp/$id.txt" 2> "$tmp/$id.err" || { bad "$id: apply/measure/restore: exit $?"; cat "$tmp/$id.txt" "$tmp/$id.err"; }
-        sed "s/^/$id: /" "$tmp/$id.txt" | grep -E ': (xps|rps) '
+        sed "s/^/# $id: /" "$tmp/$id.txt" | grep -E ': (xps|rps) '
     done
     xq() { grep "^xps cpu=$2 " "$tmp/$1.txt" | sed 's/.*queues=//'; }
     # The queue that carried at least 90% of a "N0,N1" count, or "none".

@@ -12,7 +12,8 @@ so what it sends leaves from a known CPU.
                                    back; prints "incoming=CPU:N,... echoed=B"
   udp-send ADDR PORT SPORT CPU N   N datagrams of 1000 bytes from port SPORT
   udp-recv ADDR PORT PEER PPORT N  receive (connected to PEER:PPORT) until N
-                                   came or 5 s pass without one; prints
+                                   came, or 5 s pass before the first, or 1 s
+                                   after one (a burst may lose some); prints
                                    "incoming=CPU:N,... got=N"
 """
 import os
@@ -81,6 +82,7 @@ def udp_recv(addr, port, peer, pport, n):
         while got < int(n):
             s.recv(2048)
             got += 1
+            s.settimeout(1)
             c = s.getsockopt(socket.SOL_SOCKET, SO_INCOMING_CPU)
             h[c] = h.get(c, 0) + 1
     except socket.timeout:
