@@ -82,10 +82,15 @@ steering = $2"
         hist=${out#incoming=}; hist=${hist%% *}
         read -r b0 b1 <<<"$before"; read -r a0 a1 <<<"$after"
         read -r r0 r1 <<<"$rx0"; read -r s0 s1 <<<"$rx1"
+        # In the guest: rx queue Q's interrupts per vCPU over the connection.
+        wait_for 30 grep -qs "steer-irq after=$q .*-input\.$q " "$tmp/$id.serial"
+        irq() { sed -n "s/.*steer-irq $1=$q [^ ]*-input\.$q cpu0=\([0-9]*\) cpu1=\([0-9]*\).*/\1 \2/p" "$tmp/$id.serial" | tail -1; }
+        read -r i0 i1 <<<"$(irq before)"; read -r j0 j1 <<<"$(irq after)"
+        gi="$((${j0:-0} - ${i0:-0})),$((${j1:-0} - ${i1:-0}))"
         # For docs/TUNING.md: the whole measurement, one line a connection.
         echo "# steering=$2 guest-tx-queue=$q client-cpu=$((1 - q)) handled-on(SO_INCOMING_CPU samples)=$hist" \
-            "host->guest-packets(queue0,queue1)=$((a0 - b0)),$((a1 - b1)) NET_RX(cpu0,cpu1)=+$((s0 - r0)),+$((s1 - r1))"
-        eval "tx_$id$q=\"$((a0 - b0)) $((a1 - b1))\" in_$id$q=\$hist"
+            "host->guest-packets(queue0,queue1)=$((a0 - b0)),$((a1 - b1)) guest-rx$q-irqs(vcpu0,vcpu1)=$gi NET_RX(cpu0,cpu1)=+$((s0 - r0)),+$((s1 - r1))"
+        eval "tx_$id$q=\"$((a0 - b0)) $((a1 - b1))\" in_$id$q=\$hist irq_$id$q=\$gi"
     done
     # The guest powers off after its last connection.
     wait_for 60 eval '! kill -0 $sup 2> /dev/null' || kill -TERM $sup
@@ -109,6 +114,18 @@ for id in on off; do
             bad "steering $id: the guest sent on queue $q, the host's packets per queue: $tx"
     done
 done
+# The guest's virtio-net sends from vCPU i on tx queue i by itself: with
+# automq, a flow's packets come back on the queue, and so to the vCPU, that
+# sent it.
+x=$(grep -ho "steer-xps .*" "$tmp/on.serial" 2> /dev/null | head -1 | tr -d ',\r')
+[[ "$x" =~ ^steer-xps\ tx-0=0*1\ tx-1=0*2$ ]] && ok "the guest's own XPS: vCPU 0 sends on tx queue 0, vCPU 1 on tx queue 1 ($x)" || bad "guest XPS: $x"
+for q in 0 1; do
+    eval "gi=\${irq_on$q:-}"
+    [ -n "$gi" ] || continue
+    [ "$(share "0:${gi%,*},1:${gi#*,}" $q)" -ge 90 ] && [ "$gi" != 0,0 ] &&
+        ok "in the guest, rx queue $q's interrupts went to vCPU $q (per vCPU: $gi)" ||
+        bad "guest rx queue $q interrupts per vCPU: $gi"
+done
 [ -n "${in_on1:-}" ] && { [ "$(share "$in_on1" 1)" -ge 80 ] &&
     ok "steering = yes, guest -> host: queue 1's packets were handled on vCPU 1's CPU 1 (SO_INCOMING_CPU samples $in_on1), not QEMU's CPU 0" ||
     bad "steering = yes: queue 1's packets handled on $in_on1"; }
@@ -131,6 +148,13 @@ else
     ip netns exec "$ns2" ip addr add 10.78.0.2/24 dev veth1
     ip netns exec "$ns2" ip link set veth1 up
     ip netns exec "$ns2" ip link set lo up
+    # Neighbours known beforehand and no IPv6: packets an ARP reply
+    # releases (sent from the CPU that received it) or the kernel's own
+    # router and listener reports would count on a queue the sender's CPU
+    # did not pick.
+    for n in "$ns" "$ns2"; do ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2> /dev/null; done
+    in_ns ip neigh replace 10.78.0.2 lladdr "$(ip netns exec "$ns2" cat /sys/class/net/veth1/address)" dev veth0 nud permanent
+    ip netns exec "$ns2" ip neigh replace 10.78.0.1 lladdr "$(in_ns cat /sys/class/net/veth0/address)" dev veth1 nud permanent
     # Per tx queue counters: an mq root (a veth has none of its own).
     in_ns tc qdisc replace dev veth0 root mq
     cat > "$tmp/measure.sh" <<EOS
