@@ -42,8 +42,8 @@ typedef struct Steering {
     size_t n;
 } Steering;
 
-/* Points rx-i/rps_cpus and tx-i/xps_cpus of the tap at the CPU of vCPU i,
- * and records them in *ST. */
+/* Points rx-i/rps_cpus of the tap at the CPU of vCPU i, and records them
+ * in *ST. Not tx-i/xps_cpus: the tun driver never consults XPS. */
 int tap_steer(const TapQueues *t, const VmConfig *cfg, Steering *st);
 /* QEMU attaches queues past the first only when the guest enables them,
  * and the kernel makes their files anew: writes again what differs.

@@ -238,7 +238,7 @@ const KeyDef schema_keys[] = {
         .help = "the guest NIC's address"),
     NET("mtu", mtu, .type = VT_INT, .min = 68, .max = 65535, .dflt_doc = "from the bridge", .help = "host_mtu"),
     NET("steering", steering, .type = VT_BOOL_DERIVED, .dflt_doc = "yes when vCPUs are pinned",
-        .help = "rx-i/rps_cpus and tx-i/xps_cpus of the tap follow the CPU of vCPU i"),
+        .help = "rx-i/rps_cpus of the tap follows the CPU of vCPU i (the tap's XPS is inert: docs/TUNING.md)"),
 
     NIC("irq-cpus", irq_cpus, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_LOCAL) | CPUSPEC_WORD(CPUSPEC_KEEP),
         .dflt = "keep", .type_doc = "cpulist, local or keep",

@@ -105,7 +105,7 @@ static void print_network(const VmConfig *cfg, const HostFacts *facts) {
                f->tap[f->queues - 1]);
         if (f->vhost) printf(", vhost-net (fds %d-%d)", f->vhost[0], f->vhost[f->queues - 1]);
         if (n->bridge) printf(", on bridge %s", n->bridge);
-        if (vmconf_net_steering(cfg, n)) printf(", queue i steered to vCPU i's CPU (queues/rx-i/rps_cpus, tx-i/xps_cpus)");
+        if (vmconf_net_steering(cfg, n)) printf(", queue i steered to vCPU i's CPU (queues/rx-i/rps_cpus)");
         printf("\n");
     }
 }

@@ -217,18 +217,17 @@ int tap_steer(const TapQueues *t, const VmConfig *cfg, Steering *st) {
         if (!cpus.n) continue;
         _cleanup_free_ char *mask = cpumask_format(&cpus);
         cpulist_free(&cpus);
-        static const char *const kinds[] = { "rx-%zu/rps_cpus", "tx-%zu/xps_cpus" };
-        for (size_t k = 0; k < 2; k++) {
-            char rel[64];
-            snprintf(rel, sizeof(rel), kinds[k], q);
-            st->e = xrealloc(st->e, (st->n + 1) * sizeof(*st->e));
-            /* The tap dies with the VM, and these files with it: nothing to
-             * put back. */
-            st->e[st->n++] = (struct SteerEntry){ xasprintf("/sys/class/net/%s/queues/%s", t->name, rel), xstrdup(mask) };
-        }
+        /* RPS alone: the tun driver picks a packet's tx queue itself
+         * (tun_select_queue: the queue the guest last sent the flow on, or
+         * a steering eBPF program) and never asks XPS, so tx-i/xps_cpus
+         * would be written for nothing. tests/cli/test_steering.sh
+         * measures both (docs/TUNING.md). The tap dies with the VM, and
+         * these files with it: nothing to put back. */
+        st->e = xrealloc(st->e, (st->n + 1) * sizeof(*st->e));
+        st->e[st->n++] = (struct SteerEntry){ xasprintf("/sys/class/net/%s/queues/rx-%zu/rps_cpus", t->name, q), xstrdup(mask) };
     }
     steering_refresh(st);
-    log_info("tap %s: queue i steered to the CPU of vCPU i", t->name);
+    log_info("tap %s: rx queue i steered to the CPU of vCPU i (RPS)", t->name);
     return 0;
 }
 
