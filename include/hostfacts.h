@@ -80,6 +80,7 @@ typedef struct HostFacts {
     char *virtiofsd;                /* owned: the virtiofsd to run (include/share.h), or NULL */
     int *share_fd;                  /* owned, one per [share]: where QEMU finds its virtiofsd connection, -1 with 9p */
     size_t n_share_fd;
+    unsigned tsc_khz;               /* the host's TSC rate (boottime.h), probed for microvm only; 0: unknown */
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids

@@ -31,6 +31,7 @@
 #include "usernet.h"
 #include "util.h"
 #include "vmlive.h"
+#include "boottime.h"
 #include "vmthreads.h"
 
 #define QMP_TIMEOUT_MS 5000
@@ -686,6 +687,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
                            recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
     json_object_object_add(out, "console", status_console(name));
     json_object_object_add(out, "forwards", usernet_state_read(name));
+    json_object_object_add(out, "boot", boottime_load(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

@@ -150,6 +150,7 @@ static void stop_out(SerialRelay *r, int err) {
 }
 
 void serial_relay_output(SerialRelay *r, const char *data, size_t n) {
+    if (r->on_output) r->on_output(r->on_output_arg, data, n);
     if (r->log.fd >= 0) {
         int e = capped_log_write(&r->log, data, n);
         if (e < 0) {
