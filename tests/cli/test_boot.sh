@@ -65,6 +65,8 @@ rc=0; "$bin" "$tmp/warn.ini" > "$tmp/warn.out" 2>&1 || rc=$?
 [ $rc = 0 ] && ok "boot-budget missed, action warn: the guest ran to its exit (0)" || bad "boot-budget warn: exit $rc"
 grep -q "did not reach its init within its boot-budget of 0.3s" "$tmp/warn.out" && ok "boot-budget warn: the warning" \
     || bad "boot-budget warn: no warning: $(tail -3 "$tmp/warn.out")"
+"$bin" check "$tmp/warn.ini" 2>&1 | grep -q "^WARN .*boot-budget: judged on the kernel's \"Run /init as init process\" line, which append's quiet hides" \
+    && ok "check: WARN that quiet hides the line the budget is judged on" || bad "check: no WARN for boot-budget with quiet"
 mv_ini fail vm.boot-budget=300ms vm.boot-budget-action=fail
 rc=0; "$bin" "$tmp/fail.ini" > "$tmp/fail.out" 2>&1 || rc=$?
 [ $rc = 1 ] && ok "boot-budget-action = fail: exit 1" || bad "boot-budget-action = fail: exit $rc"
