@@ -104,8 +104,13 @@ bool boottime_budget_passed(BootTimeline *b) {
     return false;
 }
 
+/* A tenth of a ms, written as such: json-c would print a double's 17 digits. */
 static json_object *ms_or_null(const BootTimeline *b, int64_t us) {
-    return us ? json_object_new_double((double)(int64_t)((us - b->start_us) / 100) / 10.0) : NULL;
+    if (!us) return NULL;
+    double ms = (double)((us - b->start_us) / 100) / 10.0;
+    char text[32];
+    snprintf(text, sizeof(text), "%.1f", ms);
+    return json_object_new_double_s(ms, text);
 }
 
 json_object *boottime_json(const BootTimeline *b) {

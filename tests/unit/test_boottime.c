@@ -110,6 +110,8 @@ static void test_marks(void **state) {
     assert_true(json_object_get_double(json_object_object_get(o, "cont_ms")) == 200.0);
     assert_non_null(json_object_object_get(o, "init_ms"));
     assert_null(json_object_object_get(o, "budget_ms"));
+    /* Tenths of a ms as written, not a double's 17 digits. */
+    assert_non_null(strstr(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "\"qmp_ms\":100.0,\"cont_ms\":200.0,"));
     json_object_put(o);
     json_object *on = boottime_json(&n);
     assert_null(json_object_object_get(on, "init_ms"));
