@@ -270,8 +270,9 @@ static int cmd_until(int argc, char **argv) {
         if (write(logfd, buf + len, (size_t)n) < 0) die("log write");
         len += (size_t)n;
         buf[len] = 0;
-        if (strstr(buf, sub)) break;
-        char *nl = strrchr(buf, '\n');
+        /* memmem, memrchr: a firmware's console output may hold NUL bytes. */
+        if (memmem(buf, len, sub, strlen(sub))) break;
+        char *nl = memrchr(buf, '\n', len);
         if (nl) { size_t keep = len - (size_t)(nl + 1 - buf); memmove(buf, nl + 1, keep); len = keep; }
         if (len > sizeof buf / 2) len = 0;
     }

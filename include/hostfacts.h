@@ -84,6 +84,7 @@ typedef struct HostFacts {
     HostdevProbe hostdev;           /* the [hostdev] sections' devices (hostdev.h) */
     char *swtpm;                    /* owned: the swtpm to run with [tpm] enabled (include/tpm.h), or NULL */
     int tpm_fd;                     /* QEMU's end of swtpm's control socket pair, or -1 without [tpm] */
+    unsigned tsc_khz;               /* the host's TSC rate (boottime.h), probed for microvm only; 0: unknown */
 } HostFacts;
 
 /* QEMU's identity in FACTS as spawn and spawn_open_as_id take it: ids

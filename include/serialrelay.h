@@ -77,6 +77,8 @@ typedef struct SerialRelay {
     CappedLog log;                  /* serial = file: */
     ByteQueue to_out, to_client, to_qemu;
     uint64_t clients, refused;      /* clients attached, clients told busy */
+    void (*on_output)(void *arg, const char *data, size_t n); /* sees guest output first (boottime.h), or NULL */
+    void *on_output_arg;
 } SerialRelay;
 
 #define SERIAL_RELAY_POLLFDS 4

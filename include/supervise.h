@@ -12,7 +12,7 @@
 #include "vmconf.h"
 #include "vmlive.h"
 
-typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT } StopReason;
+typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT, STOP_BOOT_BUDGET } StopReason;
 
 typedef struct Supervisor {
     const VmConfig *cfg;
@@ -33,6 +33,7 @@ typedef struct Supervisor {
     struct SerialRelay *serial;     /* the serial console to relay (serialrelay.h), or NULL */
     void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd, swtpm) that ended; or NULL */
     void *helpers;
+    struct BootTimeline *boot;      /* the boot timeline, held against [vm] boot-budget (boottime.h), or NULL */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

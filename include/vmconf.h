@@ -77,6 +77,8 @@ typedef struct Sched {
     int priority;                   /* 1..99 with fifo and rr */
 } Sched;
 
+enum { BOOT_BUDGET_WARN, BOOT_BUDGET_FAIL };
+
 typedef struct VmSection {
     SectionHead head;
     char *name;                     /* owned */
@@ -93,6 +95,8 @@ typedef struct VmSection {
     uint64_t serial_log_size;       /* bytes: a file: log is rotated past this */
     uint64_t shutdown_timeout_ms;
     uint64_t timeout_ms;            /* 0: none */
+    uint64_t boot_budget_ms;        /* 0: none; from kvmlaunch's start to the guest's init */
+    int boot_budget_action;         /* BOOT_BUDGET_WARN or _FAIL */
     bool exit_device;
     char *state_dir;                /* owned; NULL: statedir_base()/NAME (statedir.h) */
 } VmSection;

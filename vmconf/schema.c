@@ -104,6 +104,9 @@ DEFINE_STRING_TABLE_LOOKUP(share_driver, ShareDriver)
  * zone_reclaim_mode (the kernel's own numbers). */
 static const EnumName ksm_words[] = { { "on", 1, NULL }, { "off", 0, NULL }, { "keep", TRISTATE_UNSET, NULL }, END };
 static const EnumName zone_reclaim_words[] = { { "0", 0, NULL }, { "1", 1, NULL }, { "keep", TRISTATE_UNSET, NULL }, END };
+/* [vm] boot-budget-action (issue 18): words for an int, kept here so no
+ * shared enum header changes. */
+static const EnumName boot_budget_action_words[] = { { "warn", BOOT_BUDGET_WARN, NULL }, { "fail", BOOT_BUDGET_FAIL, NULL }, END };
 #undef END
 
 /* Highest vCPU count QEMU 7.2's q35 accepts; pc allows 255 (checked later). */
@@ -158,6 +161,10 @@ const KeyDef schema_keys[] = {
        .help = "persistent per-VM state (UEFI vars, TPM): made for the VM's user, mode 0700, when missing; kept across runs, never removed by kvmlaunch"),
     VM("exit-device", exit_device, .type = VT_BOOL, .dflt = "no",
        .help = "isa-debug-exit at 0xf4: the guest's code becomes kvmlaunch's exit code"),
+    VM("boot-budget", boot_budget_ms, .type = VT_DURATION, .dflt_doc = "none", .type_doc = "duration, 0 for none",
+       .help = "a guest slower than this from kvmlaunch's start to its init (the kernel's \"Run /init\" line on the serial console) is a warning, or a failure with boot-budget-action = fail"),
+    VM("boot-budget-action", boot_budget_action, .type = VT_ENUM, .words = boot_budget_action_words, .dflt = "warn",
+       .help = "warn: a warning past boot-budget; fail: past it the VM is stopped and kvmlaunch exits 1"),
 
     CPU("pin", pin, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_AUTO) | CPUSPEC_WORD(CPUSPEC_NONE),
         .flags = KEY_SEQUENCE, .dflt = "none", .type_doc = "cpulist, auto or none",

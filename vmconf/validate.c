@@ -114,6 +114,15 @@ static void check_vm(Check *c) {
         fail_key(c, SECTION_VM, h, "cpu-model", "expected a model TCG can emulate such as max with accel = tcg, found host (it needs KVM)");
 }
 
+/* boot-budget is judged by the guest's init line on the serial console:
+ * without a console kvmlaunch never sees it. */
+static void check_boot_budget(Check *c) {
+    VmSection *vm = &c->cfg->vm;
+    if (vm->boot_budget_ms && vm->serial.kind == SERIAL_NONE)
+        fail_key(c, SECTION_VM, &vm->head, "boot-budget",
+                 "expected a serial console to see the guest's init on, found serial = none (kvmlaunch never sees the guest boot)");
+}
+
 static void check_cpu(Check *c) {
     CpuSection *cpu = &c->cfg->cpu;
     int64_t vcpus = c->cfg->vm.vcpus;
@@ -273,6 +282,7 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     if (errors->n > before) return;
     if (!cfg->vm.head.line) return;
     check_vm(&c);
+    check_boot_budget(&c);
     check_cpu(&c);
     check_memory(&c);
     check_balloon(&c);

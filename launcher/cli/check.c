@@ -1,5 +1,6 @@
 /* `kvmlaunch check` and the checks a run makes first (include/check.h). */
 #include "check.h"
+#include "boottime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -555,6 +556,18 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
 }
 
 /* Boot files. */
+/* [vm] boot-budget is judged on the kernel's "Run /init as init process"
+ * line (boottime.h), which a kernel booted with quiet does not print. */
+static void check_boot_budget(CheckReport *r, const VmConfig *cfg) {
+    const VmSection *vm = &cfg->vm;
+    const char *q = vm->append ? strstr(vm->append, "quiet") : NULL;
+    bool quiet = q && (q == vm->append || q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\n') && (!q[5] || q[5] == ' ' || q[5] == '\t' || q[5] == '\n');
+    if (vm->boot_budget_ms && vm->kernel && quiet)
+        add_key(r, CHECK_WARN, "boot", cfg, SECTION_VM, &vm->head, "boot-budget",
+                "judged on the kernel's \"Run /init as init process\" line, which append's quiet hides: the guest must print %s itself, or the budget is missed",
+                BOOT_READY_MARK);
+}
+
 static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const VmSection *vm = &cfg->vm;
     SpawnIdentity buf;
@@ -568,6 +581,7 @@ static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
         snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", *set ? ", " : "", files[i].key);
     }
     if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);
+    check_boot_budget(r, cfg);
 }
 
 /* The serial log, the one host file the guest writes: asked as the run

@@ -17,6 +17,7 @@
 
 #include "exitcode.h"
 #include "kfiles.h"
+#include "boottime.h"
 #include "log.h"
 #include "qmp.h"
 #include "runtime.h"
@@ -74,6 +75,8 @@ enum {
     F_TAP_TX_DROPPED,
     F_KNOB,
     F_KNOB_INFO,
+    F_BOOT_PHASE,
+    F_BOOT_BUDGET_MISSED,
     F__MAX,
 };
 
@@ -120,6 +123,9 @@ static const MetricsFamily families[F__MAX] = {
     [F_TAP_TX_DROPPED] = { "kvmlaunch_tap_transmit_dropped_total", "counter", "Packets to the guest the host dropped." },
     [F_KNOB] = { "kvmlaunch_host_knob", "gauge", "A host kernel setting this VM changed, its value now (numeric ones)." },
     [F_KNOB_INFO] = { "kvmlaunch_host_knob_info", "gauge", "A host kernel setting this VM changed: now, as set, and its original value." },
+    [F_BOOT_PHASE] = { "kvmlaunch_boot_phase_seconds", "gauge",
+                       "Time from kvmlaunch's start to each step of the boot: qmp, cont, first_serial, init (those reached)." },
+    [F_BOOT_BUDGET_MISSED] = { "kvmlaunch_boot_budget_missed", "gauge", "1 when the guest did not reach its init within [vm] boot-budget." },
 };
 
 const MetricsFamily *metrics_families(size_t *n) {
@@ -366,6 +372,22 @@ static void render_knobs(Render *r, const char *name, json_object *knobs) {
     }
 }
 
+/* The boot timeline (boottime.h): one sample per phase reached. */
+static void render_boot(Render *r, const char *name, json_object *boot) {
+    if (!boot) return;
+    static const char *const phases[][2] = { { "qmp", "qmp_ms" }, { "cont", "cont_ms" }, { "first_serial", "first_serial_ms" }, { "init", "init_ms" } };
+    for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
+        json_object *v = member(boot, phases[i][1]);
+        if (!v) continue;
+        _cleanup_free_ char *l = labels(name, "phase", phases[i][0], NULL);
+        char value[32];
+        snprintf(value, sizeof(value), "%.4f", json_object_get_double(v) / 1000.0);
+        sample(r, F_BOOT_PHASE, l, value);
+    }
+    _cleanup_free_ char *l = labels(name, NULL);
+    sample(r, F_BOOT_BUDGET_MISSED, l, json_object_get_boolean(member(boot, "budget_missed")) ? "1" : "0");
+}
+
 static void render_vm(Render *r, json_object *vm) {
     const char *name = str(vm, "name");
     if (!name) return;
@@ -384,6 +406,7 @@ static void render_vm(Render *r, json_object *vm) {
     render_blockstats(r, name, member(vm, "blockstats"));
     render_taps(r, name, member(vm, "taps"));
     render_knobs(r, name, member(vm, "knobs"));
+    render_boot(r, name, member(vm, "boot"));
 }
 
 char *metrics_render(json_object *vms) {
@@ -505,6 +528,7 @@ json_object *metrics_collect_vm(const HostRoot *hr, const char *name, pid_t qemu
     if (state) json_object_object_add(vm, "state", json_object_new_string(state));
     json_object_put(st);
 
+    json_object_object_add(vm, "boot", boottime_load(name));
     json_object_object_add(vm, "vcpus", collect_vcpus(vm, qemu));
     json_object *memory = vmstatus_read_memory(qemu);
     if (!memory) add_error(vm, "memory");

@@ -31,6 +31,7 @@
 #include "usernet.h"
 #include "util.h"
 #include "vmlive.h"
+#include "boottime.h"
 #include "vmthreads.h"
 
 #define QMP_TIMEOUT_MS 5000
@@ -372,6 +373,20 @@ static void render_forwards(Text *t, json_object *fwds) {
     }
 }
 
+/* The boot timeline (boottime.h), ms from kvmlaunch's start. */
+static void render_boot(Text *t, json_object *b) {
+    if (!b) return;
+    static const char *const steps[][2] = { { "QMP up", "qmp_ms" }, { "cont", "cont_ms" }, { "first serial byte", "first_serial_ms" }, { "init", "init_ms" } };
+    text_addf(t, "  boot (ms from kvmlaunch's start):");
+    for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+        json_object *v = member(b, steps[i][1]);
+        if (v) text_addf(t, "%s %s %.1f", i ? "," : "", steps[i][0], json_object_get_double(v));
+        else text_addf(t, "%s %s -", i ? "," : "", steps[i][0]);
+    }
+    if (json_object_get_boolean(member(b, "budget_missed"))) text_addf(t, "; boot-budget missed");
+    text_addf(t, "\n");
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -387,6 +402,7 @@ char *vmstatus_render(json_object *report) {
     render_changes(&t, member(report, "host_knobs"), member(report, "nic_offloads"));
     render_console(&t, member(report, "console"));
     render_forwards(&t, member(report, "forwards"));
+    render_boot(&t, member(report, "boot"));
     return t.s;
 }
 
@@ -686,6 +702,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
                            recorded_with_now(&hr, name, HOSTNIC_OFFLOADS_STATE_FILE, HOSTNIC_OFFLOADS_STATE_KEY, vmstatus_offloads_json, offload_now));
     json_object_object_add(out, "console", status_console(name));
     json_object_object_add(out, "forwards", usernet_state_read(name));
+    json_object_object_add(out, "boot", boottime_load(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

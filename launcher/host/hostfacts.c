@@ -1,5 +1,6 @@
 /* Looking at the host before planning. Reads only; changes nothing. */
 #include "hostfacts.h"
+#include "boottime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,6 +227,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     if (cfg->n_nets) probe_taps(hr, cfg, facts);
     usernet_probe(hr, cfg, &facts->user_nets, &facts->unpriv_port_start);
     hostfacts_probe_memory(hr, &facts->mem);
+    if (cfg->vm.machine == MACHINE_MICROVM) facts->tsc_khz = bootfacts_probe_tsc_khz(hr);
     if (cfg->n_shares) {
         /* Under sudo the variable is the user's word, and virtiofsd runs as
          * full root: only root's own start may name another binary. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "boottime.h"
 #include "schema.h"
 #include "share.h"
 #include "tpm.h"
@@ -204,10 +205,7 @@ static void add_boot(Cmd *c) {
         strvec_push(c->argv, "-initrd");
         strvec_push(c->argv, vm->initrd);
     }
-    if (vm->append) {
-        strvec_push(c->argv, "-append");
-        strvec_push(c->argv, vm->append);
-    }
+    qemucmd_boot_append(c->cfg, c->facts, c->kvm, c->argv);
 }
 
 static void add_control(Cmd *c) {
@@ -420,6 +418,7 @@ static void add_net(Cmd *c, size_t i) {
     /* mtu unset: the bridge's, as the tap gets it too. */
     int64_t mtu = n->mtu ? n->mtu : c->facts->bridge_mtu && !user ? c->facts->bridge_mtu[i] : 0;
     if (mtu) jset_int(dev, "host_mtu", mtu);
+    if (qemucmd_boot_rom_off(c->cfg, c->pci)) jset_str(dev, "romfile", "");
     push_json(c, "-device", dev);
 }
 

@@ -14,6 +14,7 @@
 #include "hostnic.h"
 #include "hostdev.h"
 #include "hostplan.h"
+#include "boottime.h"
 #include "lockdown.h"
 #include "log.h"
 #include "notify.h"
@@ -201,12 +202,19 @@ static int start_and_supervise(RunSession *s) {
         return EXIT_RUNTIME;
     }
     notify_send(s->notify_fd, "READY=1\nSTATUS=%s runs: QEMU pid %ld, every thread pinned", cfg->vm.name, (long)s->qemu);
+    BootTimeline boot;
+    boottime_init(&boot, cfg, s->us[MARK_START], s->us[MARK_QMP], s->us[MARK_CONT], s->serial_on, s->rt.dir_fd);
+    if (s->serial_on) {
+        s->serial.on_output = boottime_output;
+        s->serial.on_output_arg = &boot;
+    }
     /* The [vm] timeout counts from the start, not from cont. */
     Supervisor sup = { .cfg = cfg, .qmp = &s->qmp, .qemu = s->qemu, .sigfd = s->sigfd, .steering = &s->steering, .notify_fd = s->notify_fd,
                        .serial = s->serial_on ? &s->serial : NULL, .rundir_fd = s->rt.dir_fd,
                        .timeout_at_ms = cfg->vm.timeout_ms ? s->t0 + (int64_t)cfg->vm.timeout_ms : 0,
-                       .reap_helpers = reap_helpers, .helpers = s };
+                       .reap_helpers = reap_helpers, .helpers = s, .boot = &boot };
     int rc = supervise(&sup);
+    s->serial.on_output = NULL;
     /* The supervisor reaped QEMU. */
     run_session_leave(s, RUN_QEMU);
     s->qemu = 0;

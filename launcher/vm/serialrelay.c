@@ -167,6 +167,9 @@ void serial_relay_output(SerialRelay *r, const char *data, size_t n) {
         bq_push(&r->to_client, data, n);
         if (bq_flush(&r->to_client, r->client_fd) < 0) drop_client(r);
     }
+    /* Last: what the hook logs (the boot line, on stderr) must not land in
+     * the middle of a console line on a shared pipe. */
+    if (r->on_output) r->on_output(r->on_output_arg, data, n);
 }
 
 /* Input for the guest from FD, as much as the queue to QEMU has room for:

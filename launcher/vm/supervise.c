@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boottime.h"
 #include "notify.h"
 #include "serialrelay.h"
 #include "exitcode.h"
@@ -53,6 +54,7 @@ int supervise_signals_setup(sigset_t *old) {
 
 int supervise_exit_code(const VmConfig *cfg, int status, StopReason stop, bool killed) {
     if (stop == STOP_TIMEOUT) return EXIT_TIMEOUT;
+    if (stop == STOP_BOOT_BUDGET) return EXIT_RUNTIME;
     if (WIFSIGNALED(status)) {
         if (!killed) log_error("QEMU was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
         else log_error("QEMU did not end in time and was killed");
@@ -140,6 +142,17 @@ int supervise(Supervisor *s) {
                 continue;
             }
             next = s->timeout_at_ms;
+        }
+        int64_t boot_at = s->boot && s->stop == STOP_NONE ? boottime_deadline_ms(s->boot) : -1;
+        if (boot_at >= 0) {
+            if (now >= boot_at) {
+                if (boottime_budget_passed(s->boot)) {
+                    s->stop = STOP_BOOT_BUDGET;
+                    send_quit(s);
+                }
+                continue;
+            }
+            if (next < 0 || boot_at < next) next = boot_at;
         }
         if (s->quit_at_ms) {
             if (now >= s->quit_at_ms) {

@@ -111,6 +111,7 @@ typedef struct PathFact {
 
 typedef struct FactSpec {
     bool nokvm, novhost, root, noport;
+    unsigned tsc_khz;               /* tsc=KHZ: the host's TSC rate (boottime.h) */
     StdoutKind stdout_kind;
     char *qemu;                     /* owned; NULL: [vm] qemu or qemu-system-x86_64 */
     PathFact *paths;                /* owned */
@@ -145,6 +146,10 @@ static char *factspec_parse(const char *data, FactSpec *fs) {
         if (streq(w, "stdout=terminal")) { fs->stdout_kind = STDOUT_TERMINAL; continue; }
         if (streq(w, "stdout=pipe")) { fs->stdout_kind = STDOUT_PIPE; continue; }
         if (streq(w, "stdout=other")) { fs->stdout_kind = STDOUT_OTHER; continue; }
+        if (!strncmp(w, "tsc=", 4) && w[4]) {
+            fs->tsc_khz = (unsigned)strtoul(w + 4, NULL, 10);
+            continue;
+        }
         if (!strncmp(w, "qemu=", 5) && w[5]) {
             free(fs->qemu);
             fs->qemu = xstrdup(w + 5);
@@ -175,6 +180,7 @@ static PathFact *factspec_find(FactSpec *fs, const char *path, int what) {
 static void facts_build(const VmConfig *cfg, FactSpec *fs, HostFacts *f) {
     memset(f, 0, sizeof(*f));
     f->kvm_usable = !fs->nokvm;
+    f->tsc_khz = fs->tsc_khz;
     f->vhost_net_usable = !fs->novhost;
     f->running_as_root = fs->root;
     f->stdout_kind = fs->stdout_kind;

@@ -66,7 +66,8 @@ static const char two_vms[] =
     "             \"rx_packets\": 2, \"tx_packets\": 0, \"rx_dropped\": 0, \"tx_dropped\": 1}},"
     "            {\"net\": \"wan\", \"tap\": \"kl-web-wan\", \"visible\": false, \"stats\": null}],"
     "  \"knobs\": [{\"path\": \"/sys/kernel/mm/ksm/sleep_millisecs\", \"original\": \"20\", \"set\": \"23\", \"current\": \"23\"},"
-    "             {\"path\": \"/sys/kernel/mm/transparent_hugepage/enabled\", \"original\": \"always\", \"set\": \"never\", \"current\": \"never\"}]},"
+    "             {\"path\": \"/sys/kernel/mm/transparent_hugepage/enabled\", \"original\": \"always\", \"set\": \"never\", \"current\": \"never\"}],"
+    "  \"boot\": {\"qmp_ms\": 120.5, \"cont_ms\": 130.0, \"first_serial_ms\": 400.0, \"init_ms\": null, \"budget_missed\": true}},"
     " {\"name\": \"db\", \"errors\": [\"qmp\", \"balloon\", \"blockstats\"],"
     "  \"vcpus\": [{\"vcpu\": 0, \"cpu_ns\": 1, \"run_delay_ns\": 2, \"last_cpu\": -1}],"
     "  \"memory\": null, \"balloon\": {\"enabled\": null, \"actual_bytes\": null, \"error\": \"the status monitor did not answer\"},"
@@ -217,7 +218,15 @@ static const char two_vms_text[] =
     "# HELP kvmlaunch_host_knob_info A host kernel setting this VM changed: now, as set, and its original value.\n"
     "# TYPE kvmlaunch_host_knob_info gauge\n"
     "kvmlaunch_host_knob_info{vm=\"web\",file=\"/sys/kernel/mm/ksm/sleep_millisecs\",current=\"23\",set=\"23\",original=\"20\"} 1\n"
-    "kvmlaunch_host_knob_info{vm=\"web\",file=\"/sys/kernel/mm/transparent_hugepage/enabled\",current=\"never\",set=\"never\",original=\"always\"} 1\n";
+    "kvmlaunch_host_knob_info{vm=\"web\",file=\"/sys/kernel/mm/transparent_hugepage/enabled\",current=\"never\",set=\"never\",original=\"always\"} 1\n"
+    "# HELP kvmlaunch_boot_phase_seconds Time from kvmlaunch's start to each step of the boot: qmp, cont, first_serial, init (those reached).\n"
+    "# TYPE kvmlaunch_boot_phase_seconds gauge\n"
+    "kvmlaunch_boot_phase_seconds{vm=\"web\",phase=\"qmp\"} 0.1205\n"
+    "kvmlaunch_boot_phase_seconds{vm=\"web\",phase=\"cont\"} 0.1300\n"
+    "kvmlaunch_boot_phase_seconds{vm=\"web\",phase=\"first_serial\"} 0.4000\n"
+    "# HELP kvmlaunch_boot_budget_missed 1 when the guest did not reach its init within [vm] boot-budget.\n"
+    "# TYPE kvmlaunch_boot_budget_missed gauge\n"
+    "kvmlaunch_boot_budget_missed{vm=\"web\"} 1\n";
 
 static char *render_two(void) {
     json_object *vms = parse(two_vms);
