@@ -11,6 +11,8 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "hostroot.h"
+#include "placewatch.h"
 #include "qmp.h"
 #include "runtime.h"
 #include "serialrelay.h"
@@ -60,6 +62,9 @@ typedef struct RunSession {
     SerialRelay serial;             /* the serial console, when serial_on */
     bool serial_on;
     VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
+    HostRoot proc;                  /* the real /proc, for the placement and its watch */
+    PlaceWatch watch;               /* the placement the supervisor keeps, when watch_on */
+    bool watch_on;
 } RunSession;
 
 /* Marks the start, opens the notify socket (before anything else: its

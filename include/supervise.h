@@ -33,6 +33,7 @@ typedef struct Supervisor {
     struct SerialRelay *serial;     /* the serial console to relay (serialrelay.h), or NULL */
     void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd) that ended; or NULL */
     void *helpers;
+    struct PlaceWatch *watch;       /* the placement to keep (placewatch.h), or NULL */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so
