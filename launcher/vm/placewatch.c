@@ -126,7 +126,7 @@ static bool logged_before(PlaceWatch *w, pid_t tid, int kind) {
         w->logged[w->n_logged++].kind = kind;
         return false;
     }
-    if (!w->quiet_said) log_notice("%s: further placement repairs are counted (kvmlaunch status), not logged", w->vm);
+    if (!w->quiet_said) log_notice("further placement repairs are counted (kvmlaunch status), not logged");
     w->quiet_said = true;
     return true;
 }
@@ -155,10 +155,10 @@ static int fix_cgroup(PlaceWatch *w, const char *taskdir, pid_t tid, const Want 
     if (r == -ESRCH) return 0;
     w->cgroup_repairs++;
     if (r < 0) {
-        if (!logged_before(w, tid, KIND_CGROUP)) log_warning_errno(r, "%s: %s (tid %ld) is in cgroup %s, not %s, and could not be moved back: %m", w->vm, want->name, (long)tid, rel, expect);
+        if (!logged_before(w, tid, KIND_CGROUP)) log_warning_errno(r, "%s (tid %ld) is in cgroup %s, not %s, and could not be moved back: %m", want->name, (long)tid, rel, expect);
         return 0;
     }
-    if (!logged_before(w, tid, KIND_CGROUP)) log_notice("%s: placement drift: %s (tid %ld) was in cgroup %s, not %s: moved back", w->vm, want->name, (long)tid, rel, expect);
+    if (!logged_before(w, tid, KIND_CGROUP)) log_notice("placement drift: %s (tid %ld) was in cgroup %s, not %s: moved back", want->name, (long)tid, rel, expect);
     return 1;
 }
 
@@ -182,9 +182,9 @@ static int fix_cpus(PlaceWatch *w, const char *taskdir, pid_t tid, const Want *w
     bool ok = r >= 0 && cpulist_same_set(&got, want->cpus);
     cpulist_free(&got);
     if (logged_before(w, tid, KIND_CPUS)) return ok;
-    if (!ok) log_warning("%s: %s (tid %ld) runs on CPUs %s, not %s, and could not be put back: %s", w->vm, want->name, (long)tid, had, list,
+    if (!ok) log_warning("%s (tid %ld) runs on CPUs %s, not %s, and could not be put back: %s", want->name, (long)tid, had, list,
                          r < 0 ? strerror(-r) : "the kernel gave other CPUs");
-    else log_notice("%s: placement drift: %s (tid %ld) ran on CPUs %s, not %s: put back", w->vm, want->name, (long)tid, had, list);
+    else log_notice("placement drift: %s (tid %ld) ran on CPUs %s, not %s: put back", want->name, (long)tid, had, list);
     return ok;
 }
 
