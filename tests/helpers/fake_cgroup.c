@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fake_kernel.h"
 #include "kfiles.h"
 #include "util.h"
 #include "values.h"
