@@ -11,6 +11,9 @@
 #    counted as a cgroup repair;
 # 4. status shows each vCPU's run delay and involuntary switches, and
 #    metrics the same per vCPU.
+# 5. migrate = yes (onto node 0, this host's only one: nothing can move;
+#    pages that move are shown on a fake tree, tests/unit/test_placement.c)
+#    reports QEMU's pages per node before and after in status.
 # Without the watch, nothing puts the threads back and every check fails.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +27,7 @@ vms_named klpw-$$
 wait_step=0.2
 vm_preset bios
 
-vm_ini w cpu.pin=1 cpu.emulator=0-1 vm.timeout=180s
+vm_ini w cpu.pin=1 cpu.emulator=0-1 vm.timeout=180s memory.nodes=0 memory.migrate=yes
 "$bin" -v "$tmp/w.ini" > "$tmp/w.out" 2>&1 &
 pids+=($!)
 W=$(name w)
@@ -103,6 +106,14 @@ grep -Eq "^kvmlaunch_vcpu_involuntary_switches_total\{vm=\"$W\",vcpu=\"0\"\} [0-
 n=$(awk -v vm="$W" 'index($0, "kvmlaunch_placement_repairs_total{vm=\"" vm "\",kind=\"cpus\"}") == 1 { print $2 }' "$tmp/m.txt")
 [ "${n:-0}" -ge 2 ] && ok "metrics: kvmlaunch_placement_repairs_total{kind=\"cpus\"} $n" || bad "metrics: $(grep placement "$tmp/m.txt")"
 grep -Eq "^kvmlaunch_placement_checks_total\{vm=\"$W\"\} [1-9][0-9]*$" "$tmp/m.txt" && ok "metrics: placement checks counted" || bad "metrics: no checks"
+
+# ---- 5. migrate's report ----
+jq -e '.migrate.nodes == "0" and .migrate.before["0"] > 0 and .migrate.after["0"] > 0 and .migrate.moved_bytes == 0 and .migrate.error == null' \
+    "$tmp/s.json" > /dev/null && ok "status --json: migrate $(jq -c .migrate "$tmp/s.json")" || bad "status migrate: $(jq -c .migrate "$tmp/s.json")"
+"$bin" status "$W" | grep -Eq "^  migrate onto node\(s\) 0: before node0 [0-9]+ MiB, after node0 [0-9]+ MiB; 0 MiB moved$" &&
+    ok "status: $("$bin" status "$W" | grep '^  migrate')" || bad "status: $("$bin" status "$W")"
+grep -Eq "migrate: QEMU pid $q memory by node before: node0 [0-9]+ MiB; after: node0 [0-9]+ MiB; 0 MiB moved onto node\(s\) 0$" "$tmp/w.out" &&
+    ok "logged: $(grep -o 'migrate: .*' "$tmp/w.out")" || bad "no migrate line: $(grep migrate "$tmp/w.out")"
 
 "$bin" stop "$W" > /dev/null 2>&1
 wait_for 30 eval '! kill -0 ${pids[0]} 2> /dev/null' && ok "VM w stopped" || bad "VM w did not stop"
