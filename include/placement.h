@@ -49,5 +49,8 @@ int placement_discover_tasks(const HostRoot *proc, const VmConfig *cfg, pid_t qe
 int placement_apply(const Placement *p);
 int placement_apply_on(const HostRoot *proc, const Placement *p);
 void placement_free(Placement *p);
+/* PID's parent from PROC's /proc/PID/stat; 0 when unreadable. Kernel
+ * threads are kthreadd's (2). */
+pid_t placement_parent_of(const HostRoot *proc, pid_t pid);
 
 #endif

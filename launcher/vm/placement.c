@@ -79,6 +79,15 @@ static void add_iothreads(const VmConfig *cfg, json_object *iothreads, Placement
     }
 }
 
+pid_t placement_parent_of(const HostRoot *proc, pid_t pid) {
+    _cleanup_free_ char *path = xasprintf("/proc/%ld/stat", (long)pid), *text = NULL;
+    if (hostroot_read(proc, path, &text) < 0) return 0;
+    const char *p = strrchr(text, ')');
+    long ppid = 0;
+    char state;
+    return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 ? (pid_t)ppid : 0;
+}
+
 /* Kernel threads of their own that work for QEMU, found by name in one
  * walk over /proc: vhost-net workers named vhost-PID (before Linux 6.4;
  * tasks of QEMU since, found with the rest) with [cpu] vhost, and, under
@@ -97,6 +106,13 @@ static void add_kernel_threads(const HostRoot *proc, const VmConfig *cfg, pid_t 
         if ((walk & PLACEMENT_WALK_VHOST) && streq(comm, vhost_comm)) add(out, THREAD_VHOST, -1, xstrdup(comm), (pid_t)pid, copy_if_list(vh_cpus));
         else if ((walk & PLACEMENT_WALK_KVM_PIT) && streq(comm, pit_comm)) add(out, THREAD_EMULATOR, -1, xstrdup("kvm-pit"), (pid_t)pid, copy_if_list(&cfg->cpu.emulator));
         else continue;
+        /* kthreadd's child, not a process of some user that named itself so. */
+        if (placement_parent_of(proc, (pid_t)pid) != 2) {
+            ThreadPlace *t = &out->t[--out->n];
+            free(t->name);
+            cpulist_free(&t->cpus);
+            continue;
+        }
         out->t[out->n - 1].process = true;
     }
     strvec_clear(&all);

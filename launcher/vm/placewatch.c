@@ -266,21 +266,11 @@ static int check_process(PlaceWatch *w, pid_t pid, const Want *fixed, size_t *th
     return n;
 }
 
-/* PID's parent, from /proc/PID/stat (after the comm's closing paren). */
-static pid_t parent_of(const HostRoot *hr, pid_t pid) {
-    _cleanup_free_ char *path = xasprintf("/proc/%ld/stat", (long)pid), *text = NULL;
-    if (hostroot_read(hr, path, &text) < 0) return 0;
-    const char *p = strrchr(text, ')');
-    long ppid = 0;
-    char state;
-    return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 ? (pid_t)ppid : 0;
-}
-
 /* A helper and its children (virtiofsd's sandbox), all with the emulator.
  * Only while it is still our child: a pid reaped and reused by another
  * process must not be moved. */
 static int check_helper(PlaceWatch *w, const PlaceWatchHelper *h) {
-    if (parent_of(w->proc, h->pid) != getpid()) return 0;
+    if (placement_parent_of(w->proc, h->pid) != getpid()) return 0;
     Want want = { .process = true, .tgid = h->pid };
     want_emulator(w, &want, h->role);
     int n = check_process(w, h->pid, &want, NULL);
@@ -302,7 +292,7 @@ static int check_kernel_thread(PlaceWatch *w, const PlaceWatchTask *k) {
     char comm[32];
     _cleanup_free_ char *cpath = xasprintf("/proc/%ld/comm", (long)k->tid);
     read_line(w->proc, cpath, comm, sizeof(comm));
-    if (!*comm || !streq(comm, k->name)) return 0;
+    if (!*comm || !streq(comm, k->name) || placement_parent_of(w->proc, k->tid) != 2) return 0;
     Want want = { .process = true, .tgid = k->tid };
     if (k->role == THREAD_VHOST) {
         want.cpus = &w->vhost;

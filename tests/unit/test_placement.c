@@ -3,7 +3,8 @@
  * this host cannot show (no /dev/kvm, no /dev/vhost-net, one node) is
  * still proven:
  * - kvm-pit/PID (KVM's PIT thread, found by name) joins the emulator's
- *   CPUs and cgroup; another VM's kvm-pit and vhost threads are left alone;
+ *   CPUs and cgroup; another VM's kvm-pit and vhost threads, and a user's
+ *   process that names itself kvm-pit/PID (not kthreadd's child), are left alone;
  *   without KVM it is not looked for;
  * - the vhost-net workers (vhost-PID kernel threads before Linux 6.4, tasks
  *   of QEMU since) go onto [cpu] vhost;
@@ -60,6 +61,13 @@ static void qemu_tree(const FakeRoot *f) {
     task(f, "/proc/5002", "vhost-4242", "0::/\n");
     task(f, "/proc/5003", "kvm-pit/9999", "0::/\n");
     task(f, "/proc/5004", "vhost-9999", "0::/\n");
+    /* A user's process that calls itself kvm-pit/4242: not kthreadd's. */
+    task(f, "/proc/5005", "kvm-pit/4242", "0::/\n");
+    put(f, "/proc/5001/stat", "5001 (kvm-pit/4242) S 2 0 0 0\n");
+    put(f, "/proc/5002/stat", "5002 (vhost-4242) S 2 0 0 0\n");
+    put(f, "/proc/5003/stat", "5003 (kvm-pit/9999) S 2 0 0 0\n");
+    put(f, "/proc/5004/stat", "5004 (vhost-9999) S 2 0 0 0\n");
+    put(f, "/proc/5005/stat", "5005 (kvm-pit/4242) S 4242 0 0 0\n");
 }
 
 static void load(VmConfig *cfg) {
@@ -134,6 +142,7 @@ static void test_kernel_threads(void **state) {
     /* Another VM's. */
     assert_null(find(&p, 5003));
     assert_null(find(&p, 5004));
+    assert_null(find(&p, 5005));
 
     /* Onto their CPUs, through the fake kernel's sched_setaffinity. */
     assert_int_equal(placement_apply_on(&hr, &p), 0);
