@@ -25,7 +25,8 @@
  *
  * A repair is logged once per task and kind (CPUs, cgroup), at most
  * PLACEWATCH_LOG_MAX lines in all (then one line says the rest are only
- * counted), and counted; the counts go to NAME/placement.json in the
+ * counted), and counted (a failed one is said once, as a warning, and not
+ * counted); the counts go to NAME/placement.json in the
  * runtime dir, which `status` and `metrics` show:
  *   {"checks": N, "repairs": N, "affinity_repairs": N, "cgroup_repairs": N,
  *    "threads": N, "helpers": [{"pid": N, "role": "virtiofsd"}, ...]} */

@@ -153,11 +153,12 @@ static int fix_cgroup(PlaceWatch *w, const char *taskdir, pid_t tid, const Want 
     snprintf(id, sizeof(id), "%ld", (long)(want->process && w->cg_version != CGROUP_V1 ? want->tgid : tid));
     int r = hostroot_write(w->cg, dst, id);
     if (r == -ESRCH) return 0;
-    w->cgroup_repairs++;
+    /* Only what was put back counts; a failure is said once. */
     if (r < 0) {
         if (!logged_before(w, tid, KIND_CGROUP)) log_warning_errno(r, "%s (tid %ld) is in cgroup %s, not %s, and could not be moved back: %m", want->name, (long)tid, rel, expect);
         return 0;
     }
+    w->cgroup_repairs++;
     if (!logged_before(w, tid, KIND_CGROUP)) log_notice("placement drift: %s (tid %ld) was in cgroup %s, not %s: moved back", want->name, (long)tid, rel, expect);
     return 1;
 }
@@ -178,8 +179,8 @@ static int fix_cpus(PlaceWatch *w, const char *taskdir, pid_t tid, const Want *w
     CpuList got = { 0 };
     int r = hostroot_affinity(w->proc, tid, want->cpus, &got);
     if (r == -ESRCH) return 0;
-    w->affinity_repairs++;
     bool ok = r >= 0 && cpulist_same_set(&got, want->cpus);
+    w->affinity_repairs += ok;
     cpulist_free(&got);
     if (logged_before(w, tid, KIND_CPUS)) return ok;
     if (!ok) log_warning("%s (tid %ld) runs on CPUs %s, not %s, and could not be put back: %s", want->name, (long)tid, had, list,
