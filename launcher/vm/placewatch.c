@@ -29,8 +29,8 @@ void placewatch_init(PlaceWatch *w, const VmConfig *cfg, const Placement *p, pid
     w->cg = cg;
     w->qemu = qemu;
     w->rundir_fd = rundir_fd;
-    /* A test's tree holds no real thread: the real threads' cgroups are
-     * not in it (kvmlaunch-faketree running a real QEMU). */
+    /* Cgroups written in a redirected tree ($KVMLAUNCH_ROOT) while the
+     * threads are real ones: /proc/TID/cgroup never names them. */
     bool cg_real = cg && proc && cg->redirected == proc->redirected;
     size_t ml = cg_mount ? strlen(cg_mount) : 0;
     if (cg_version != CGROUP_NONE && cg_dir && cg_real && ml && !strncmp(cg_dir, cg_mount, ml) && (cg_dir[ml] == '/' || !cg_dir[ml])) {
