@@ -226,7 +226,8 @@ static void check_cpu_neighbours(CheckReport *r, const VmConfig *cfg, const VmPl
     if (!cpus.n) return;
     CpuIrqHits hits;
     /* One line per CPU and NIC, naming its IRQs there. */
-    for (size_t i = 0, j; cpuuse_nic_irq_hits(&p->hr, &cpus, &hits) == 0 && i < hits.n; i = j) {
+    if (cpuuse_nic_irq_hits(&p->hr, &cpus, &hits) < 0) hits = (CpuIrqHits){ 0 };
+    for (size_t i = 0, j; i < hits.n; i = j) {
         char irqs[512] = "";
         size_t len = 0;
         for (j = i; j < hits.n && hits.v[j].cpu == hits.v[i].cpu && streq(hits.v[j].dev, hits.v[i].dev); j++)
@@ -236,7 +237,6 @@ static void check_cpu_neighbours(CheckReport *r, const VmConfig *cfg, const VmPl
              "CPU %d (%s) takes interrupts of host NIC %s (IRQ%s %s): each packet there stops the vCPU; pin the vCPU elsewhere or move the "
              "IRQ ([hostnic] irq-cpus)",
              hits.v[i].cpu, who, hits.v[i].dev, j - i > 1 ? "s" : "", irqs);
-        if (j >= hits.n) break;
     }
     cpuuse_hits_free(&hits);
     _cleanup_free_ char *before = NULL, *after = NULL;
