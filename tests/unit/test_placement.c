@@ -10,7 +10,8 @@
  *   of QEMU since) go onto [cpu] vhost;
  * - the supervisor's placement watch puts back a drifted CPU list, a thread
  *   in the wrong cgroup and a helper daemon (virtiofsd) that left its
- *   place, counts them, and finds nothing to do on a clean tree;
+ *   place, counts them, and finds nothing to do on a clean tree; its tick
+ *   checks at once when QEMU's thread count changes, else only lists;
  * - migrate = yes reports the pages per node before and after; with a
  *   kernel that moves nothing it says so (moved 0, a warning).
  * The fake kernel (fake_kernel.h) plays sched_setaffinity on the tree's
@@ -237,6 +238,31 @@ static void test_watch(void **state) {
     assert_true(json_object_object_get_ex(o, "cgroup_repairs", &v));
     assert_int_equal(json_object_get_int(v), 2);
     json_object_put(o);
+
+    /* The supervisor's tick: no full check is due, and QEMU's thread count
+     * is unchanged: nothing is read but the task list. A new thread (a
+     * worker a vCPU started, in its cgroup): checked at once. */
+    /* Where the kernel would show the tasks moved back. */
+    put(&f, "/proc/4242/task/4244/cgroup", "0::/kvmlaunch/vm1/emulator\n");
+    put(&f, "/proc/6000/task/6000/cgroup", "0::/kvmlaunch/vm1/emulator\n");
+    uint64_t checks = w.checks, repairs = w.cgroup_repairs;
+    int64_t next = -1;
+    w.list_at_ms = 0;
+    w.full_at_ms = INT64_MAX;
+    placewatch_tick(&w, 1000, &next);
+    assert_int_equal(w.checks, checks);
+    assert_int_equal(next, 1000 + PLACEWATCH_LIST_MS);
+    task(&f, "/proc/4242/task/4260", "worker", "0::/kvmlaunch/vm1/vcpu0\n");
+    placewatch_tick(&w, 1500, &next); /* before its next listing: nothing */
+    assert_int_equal(w.checks, checks);
+    placewatch_tick(&w, 2000, &next);
+    assert_int_equal(w.checks, checks + 1);
+    assert_int_equal(w.cgroup_repairs, repairs + 1);
+    assert_int_equal(w.threads, 5);
+    _cleanup_free_ char *threads2 = fake_root_read(&f, "/sys/fs/cgroup/kvmlaunch/vm1/emulator/cgroup.threads");
+    assert_non_null(strstr(threads2, "4260\n"));
+    put(&f, "/proc/4242/task/4260/cgroup", "0::/kvmlaunch/vm1/emulator\n");
+    put(&f, "/proc/4242/task/4260/status", "Name:\tworker\nCpus_allowed_list:\t2-3\n");
 
     /* A pid no longer our child (reaped, reused) is not touched. */
     put(&f, "/proc/6000/task/6000/cgroup", "0::/kvmlaunch/vm1/emulator\n");
