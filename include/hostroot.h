@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "strvec.h"
+#include "values.h"
 
 typedef struct HostRoot HostRoot;
 
@@ -23,6 +24,12 @@ typedef struct HostRootOps {
     int (*rmdir)(const HostRoot *hr, const char *path);
     /* One SIOCETHTOOL request (CMD: a struct ethtool_* with its cmd set). */
     int (*ethtool)(const HostRoot *hr, const char *dev, void *cmd);
+    /* Task TID's CPUs set to WANT (sched_setaffinity); *GOT (owned by the
+     * caller, sorted): what it may run on afterwards. NULL: the kernel's. */
+    int (*affinity)(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got);
+    /* migrate_pages(2): PID's pages from any node onto NODES; the number
+     * of pages that could not be moved. NULL: the kernel's. */
+    int (*migrate_pages)(const HostRoot *hr, pid_t pid, const CpuList *nodes);
 } HostRootOps;
 
 struct HostRoot {
@@ -67,11 +74,18 @@ int hostroot_write(const HostRoot *hr, const char *path, const char *value);
 int hostroot_mkdir(const HostRoot *hr, const char *path, mode_t mode);
 int hostroot_rmdir(const HostRoot *hr, const char *path);
 int hostroot_ethtool(const HostRoot *hr, const char *dev, void *cmd);
+int hostroot_affinity(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got);
+int hostroot_migrate_pages(const HostRoot *hr, pid_t pid, const CpuList *nodes);
+/* "/" with the kernel's ops whatever $KVMLAUNCH_ROOT says: VMs are real
+ * processes, so their /proc and their threads' CPUs are the real ones. */
+int hostroot_open_real(HostRoot *hr);
 
 /* The kernel's operations themselves, for test ops that wrap them. */
 int hostroot_kernel_write(const HostRoot *hr, const char *path, const char *value);
 int hostroot_kernel_mkdir(const HostRoot *hr, const char *path, mode_t mode);
 int hostroot_kernel_rmdir(const HostRoot *hr, const char *path);
 int hostroot_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd);
+int hostroot_kernel_affinity(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got);
+int hostroot_kernel_migrate_pages(const HostRoot *hr, pid_t pid, const CpuList *nodes);
 
 #endif

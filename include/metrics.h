@@ -24,7 +24,8 @@
 /* One VM as metrics_render takes it (every member may be missing):
  *   "name": its name; "state": QEMU's run state ("running", "paused"...);
  *   "errors": the parts (METRICS_PARTS) that could not be read;
- *   "vcpus": [{"vcpu", "cpu_ns", "run_delay_ns", "last_cpu"}];
+ *   "vcpus": [{"vcpu", "cpu_ns", "run_delay_ns", "involuntary_switches", "last_cpu"}];
+ *   "placement_watch": NAME/placement.json (placewatch.h);
  *   "memory": vmstatus_memory_json's object; "balloon": vmstatus_balloon_json's
  *     (with "target_bytes" once the target is recorded);
  *   "blockstats": query-blockstats' return, as QEMU sent it;

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "hostroot.h"
+#include "placewatch.h"
 #include "qmp.h"
 #include "runtime.h"
 #include "serialrelay.h"
@@ -65,6 +67,9 @@ typedef struct RunSession {
     VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
     Swtpm tpm;                      /* the swtpm of [tpm] enabled */
     int state_fd;                   /* owned: the VM's state dir (statedir.h), or -1 */
+    HostRoot proc;                  /* the real /proc, for the placement and its watch */
+    PlaceWatch watch;               /* the placement the supervisor keeps, when watch_on */
+    bool watch_on;
 } RunSession;
 
 /* Marks the start, opens the notify socket (before anything else: its

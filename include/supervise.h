@@ -34,6 +34,7 @@ typedef struct Supervisor {
     void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd, swtpm) that ended; or NULL */
     void *helpers;
     struct BootTimeline *boot;      /* the boot timeline, held against [vm] boot-budget (boottime.h), or NULL */
+    struct PlaceWatch *watch;       /* the placement to keep (placewatch.h), or NULL */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

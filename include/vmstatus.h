@@ -67,6 +67,9 @@ json_object *vmstatus_read_memory(pid_t qemu);
 json_object *vmstatus_read_balloon(QmpClient *q, const char *name);
 /* The "host_knobs" array with "current", NULL when the journal cannot be read. */
 json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
+/* NAME/placement.json of the supervisor's placement watch (placewatch.h),
+ * NULL when there is none. */
+json_object *vmstatus_read_watch(const char *name);
 /* A whole /proc file, NULL when it cannot be read. Caller frees. */
 char *vmstatus_proc_text(const char *path);
 

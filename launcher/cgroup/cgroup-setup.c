@@ -170,6 +170,14 @@ int cg_exec_attach(const HostRoot *hr, const CgroupPlan *plan, const CgroupGroup
             snprintf(id, sizeof(id), "%ld", (long)qemu_pid);
             int r = hostroot_write(hr, op->path, id);
             if (r < 0) return log_error_errno(r, "Failed to move QEMU (pid %ld) into %s: %m", (long)qemu_pid, op->path);
+            /* Kernel threads of its own that work for it (kvm-pit/PID). */
+            for (size_t k = 0; k < p->n && r >= 0; k++) {
+                if (p->t[k].role != THREAD_EMULATOR || !p->t[k].process) continue;
+                snprintf(id, sizeof(id), "%ld", (long)p->t[k].tid);
+                if ((r = hostroot_write(hr, op->path, id)) < 0 && r != -ESRCH)
+                    return log_error_errno(r, "Failed to move %s (pid %ld) into %s: %m", p->t[k].name, (long)p->t[k].tid, op->path);
+                log_info("%s=pid %ld -> %s", p->t[k].name, (long)p->t[k].tid, op->path);
+            }
             continue;
         }
         for (size_t k = 0; k < p->n; k++) {

@@ -20,6 +20,7 @@
 #include "admission.h"
 #include "caller.h"
 #include "cloudinit.h"
+#include "cpuuse.h"
 #include "netforward.h"
 #include "placement.h"
 #include "schema.h"
@@ -195,6 +196,63 @@ static void check_cpus(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     else if (cpu->pin.kind == CPUSPEC_LIST) addf(r, CHECK_PASS, "cpus", "vCPUs pinned to %s: online, pinned by no other running VM", pins);
     else addf(r, CHECK_PASS, "cpus", "pin = none: the %" PRId64 " vCPUs float over every CPU", cfg->vm.vcpus);
     if (cpu->pin.kind == CPUSPEC_LIST || cpu->n_vcpu_override) check_cpus_shared(r, cfg);
+}
+
+/* The vCPUs that CPU carries, "vCPU 0" or "vCPUs 0, 2". */
+static char *vcpus_on(const VmConfig *cfg, int cpu) {
+    char buf[256] = "";
+    size_t len = 0, k = 0;
+    for (int64_t i = 0; i < cfg->vm.vcpus && len < sizeof(buf); i++) {
+        CpuList l = placement_vcpu_cpus(cfg, (size_t)i);
+        if (cpulist_contains(&l, cpu)) len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%" PRId64, k++ ? ", " : "", i);
+        cpulist_free(&l);
+    }
+    return xasprintf("vCPU%s %s", k > 1 ? "s" : "", buf);
+}
+
+/* The vCPUs' CPUs that something else uses too (include/cpuuse.h): a host
+ * NIC's queue interrupts are delivered there, or, for `check` (SAMPLE: a
+ * run does not wait CPUUSE_SAMPLE_MS at every start), other tasks keep it
+ * busy. Each costs the guest time it does not see (run delay). */
+static void check_cpu_neighbours(CheckReport *r, const VmConfig *cfg, const VmPlan *p, bool sample) {
+    CpuList all = { 0 };
+    for (int64_t i = 0; i < cfg->vm.vcpus; i++) {
+        CpuList l = placement_vcpu_cpus(cfg, (size_t)i);
+        for (size_t c = 0; c < l.n; c++)
+            if (!cpulist_contains(&all, l.cpu[c])) {
+                all.cpu = xrealloc(all.cpu, (all.n + 1) * sizeof(int));
+                all.cpu[all.n++] = l.cpu[c];
+            }
+        cpulist_free(&l);
+    }
+    CpuList cpus = cpulist_sorted(&all);
+    cpulist_free(&all);
+    if (!cpus.n) return;
+    CpuIrqHits hits;
+    /* One line per CPU and NIC, naming its IRQs there. */
+    if (cpuuse_nic_irq_hits(&p->hr, &cpus, &hits) < 0) hits = (CpuIrqHits){ 0 };
+    for (size_t i = 0, j; i < hits.n; i = j) {
+        char irqs[512] = "";
+        size_t len = 0;
+        for (j = i; j < hits.n && hits.v[j].cpu == hits.v[i].cpu && streq(hits.v[j].dev, hits.v[i].dev); j++)
+            if (len < sizeof(irqs)) len += (size_t)snprintf(irqs + len, sizeof(irqs) - len, "%s%d %s", j > i ? ", " : "", hits.v[j].irq, hits.v[j].name);
+        _cleanup_free_ char *who = vcpus_on(cfg, hits.v[i].cpu);
+        addf(r, CHECK_WARN, "cpus",
+             "CPU %d (%s) takes interrupts of host NIC %s (IRQ%s %s): each packet there stops the vCPU; pin the vCPU elsewhere or move the "
+             "IRQ ([hostnic] irq-cpus)",
+             hits.v[i].cpu, who, hits.v[i].dev, j - i > 1 ? "s" : "", irqs);
+    }
+    cpuuse_hits_free(&hits);
+    _cleanup_free_ char *before = NULL, *after = NULL;
+    if (sample && cpuuse_sample(&p->hr, CPUUSE_SAMPLE_MS, &before, &after) == 0)
+        for (size_t i = 0; i < cpus.n; i++) {
+            double share;
+            if (cpuuse_busy_share(before, after, cpus.cpu[i], &share) < 0 || share < CPUUSE_BUSY_SHARE) continue;
+            _cleanup_free_ char *who = vcpus_on(cfg, cpus.cpu[i]);
+            addf(r, CHECK_WARN, "cpus", "CPU %d (%s) was %.0f%% busy with other tasks in a %d ms sample: the vCPU will wait for it; pin it to a quieter CPU",
+                 cpus.cpu[i], who, share * 100, CPUUSE_SAMPLE_MS);
+        }
+    cpulist_free(&cpus);
 }
 
 /* A memory figure as people read it: "23.4 GiB", "640 MiB". */
@@ -870,6 +928,7 @@ static void check_cgroup(CheckReport *r, const VmPlan *p) {
 void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckReport *out) {
     memset(out, 0, sizeof(*out));
     check_cpus(out, cfg, p);
+    check_cpu_neighbours(out, cfg, p, with_version);
     check_memory(out, cfg, p);
     check_accel(out, cfg, p);
     check_network(out, cfg, p);

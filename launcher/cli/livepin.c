@@ -413,7 +413,7 @@ static int pin_run(Pin *p, char **args, size_t n) {
     stub.vm.vcpus = p->vcpus;
     json_object *vh;
     bool vhost_open = json_object_object_get_ex(p->c.state, "vhost_open", &vh) && json_object_get_boolean(vh);
-    if (placement_discover(&stub, &p->c.qmp, p->c.qemu, vhost_open, &p->pl) < 0) goto out;
+    if (placement_discover(&stub, &p->c.qmp, p->c.qemu, vhost_open ? PLACEMENT_WALK_VHOST : 0, &p->pl) < 0) goto out;
     for (size_t i = 0; i < p->pl.n; i++) {
         const LivePinItem *it = item_for(p, p->pl.t[i].role, p->pl.t[i].index);
         if (it) p->pl.t[i].cpus = cpulist_copy(&it->cpus);

@@ -39,7 +39,10 @@ enum {
     F_VM_VCPUS,
     F_VCPU_CPU,
     F_VCPU_DELAY,
+    F_VCPU_INVOL,
     F_VCPU_LAST_CPU,
+    F_PLACE_CHECKS,
+    F_PLACE_REPAIRS,
     F_MEM_RESIDENT,
     F_MEM_HUGE,
     F_BALLOON_ENABLED,
@@ -89,6 +92,11 @@ static const MetricsFamily families[F__MAX] = {
     [F_VCPU_CPU] = { "kvmlaunch_vcpu_cpu_seconds_total", "counter", "Time the vCPU thread ran on a host CPU (schedstat)." },
     [F_VCPU_DELAY] = { "kvmlaunch_vcpu_run_delay_seconds_total", "counter",
                        "Time the vCPU thread was runnable but waited for a host CPU (schedstat)." },
+    [F_VCPU_INVOL] = { "kvmlaunch_vcpu_involuntary_switches_total", "counter",
+                       "Times the vCPU thread was taken off its CPU while it could still run (nonvoluntary_ctxt_switches)." },
+    [F_PLACE_CHECKS] = { "kvmlaunch_placement_checks_total", "counter", "Full checks of every thread's CPUs and cgroup by the supervisor." },
+    [F_PLACE_REPAIRS] = { "kvmlaunch_placement_repairs_total", "counter",
+                          "Threads the supervisor put back on their CPUs (kind=cpus) or into their cgroup (kind=cgroup)." },
     [F_VCPU_LAST_CPU] = { "kvmlaunch_vcpu_last_cpu", "gauge", "The host CPU the vCPU thread last ran on." },
     [F_MEM_RESIDENT] = { "kvmlaunch_memory_resident_bytes", "gauge", "QEMU's resident memory on this host NUMA node (numa_maps)." },
     [F_MEM_HUGE] = { "kvmlaunch_memory_hugetlb_bytes", "gauge", "The part of it in hugetlbfs huge pages." },
@@ -280,8 +288,19 @@ static void render_vcpus(Render *r, const char *name, json_object *vcpus) {
         _cleanup_free_ char *lc = labels(name, "vcpu", id, NULL);
         if (get_u64(c, "cpu_ns", &v)) sample_ns(r, F_VCPU_CPU, lc, v);
         if (get_u64(c, "run_delay_ns", &v)) sample_ns(r, F_VCPU_DELAY, lc, v);
+        if (get_u64(c, "involuntary_switches", &v)) sample_u64(r, F_VCPU_INVOL, lc, v);
         if (get_u64(c, "last_cpu", &v)) sample_u64(r, F_VCPU_LAST_CPU, lc, v);
     }
+}
+
+/* The supervisor's placement watch (placewatch.h). */
+static void render_watch(Render *r, const char *name, json_object *w) {
+    uint64_t v;
+    if (!w) return;
+    _cleanup_free_ char *l = labels(name, NULL), *lc = labels(name, "kind", "cpus", NULL), *lg = labels(name, "kind", "cgroup", NULL);
+    if (get_u64(w, "checks", &v)) sample_u64(r, F_PLACE_CHECKS, l, v);
+    if (get_u64(w, "affinity_repairs", &v)) sample_u64(r, F_PLACE_REPAIRS, lc, v);
+    if (get_u64(w, "cgroup_repairs", &v)) sample_u64(r, F_PLACE_REPAIRS, lg, v);
 }
 
 static void render_memory(Render *r, const char *name, json_object *m) {
@@ -401,6 +420,7 @@ static void render_vm(Render *r, json_object *vm) {
         sample(r, F_SCRAPE_ERROR, lp, has_error(vm, parts[i]) ? "1" : "0");
     }
     render_vcpus(r, name, member(vm, "vcpus"));
+    render_watch(r, name, member(vm, "placement_watch"));
     render_memory(r, name, member(vm, "memory"));
     render_balloon(r, name, member(vm, "balloon"));
     render_blockstats(r, name, member(vm, "blockstats"));
@@ -460,6 +480,7 @@ static json_object *collect_vcpus(json_object *vm, pid_t qemu) {
         if (parse_schedstat(text, &cpu, &delay) == 0) {
             json_object_object_add(o, "cpu_ns", json_object_new_uint64(cpu));
             json_object_object_add(o, "run_delay_ns", json_object_new_uint64(delay));
+            json_object_object_add(o, "involuntary_switches", json_object_get(member(c, "involuntary_switches")));
         } else {
             add_error(vm, "vcpus");
         }
@@ -530,6 +551,7 @@ json_object *metrics_collect_vm(const HostRoot *hr, const char *name, pid_t qemu
 
     json_object_object_add(vm, "boot", boottime_load(name));
     json_object_object_add(vm, "vcpus", collect_vcpus(vm, qemu));
+    json_object_object_add(vm, "placement_watch", vmstatus_read_watch(name));
     json_object *memory = vmstatus_read_memory(qemu);
     if (!memory) add_error(vm, "memory");
     json_object_object_add(vm, "memory", memory);

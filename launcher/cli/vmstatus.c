@@ -24,6 +24,8 @@
 #include "hostroot.h"
 #include "kfiles.h"
 #include "log.h"
+#include "numa_place.h"
+#include "placewatch.h"
 #include "qmp.h"
 #include "runtime.h"
 #include "statefile.h"
@@ -258,12 +260,40 @@ static json_object *member(json_object *o, const char *key) {
     return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
+/* "  run delay 12.3 ms  involuntary switches 45", then the line's end. */
+static void render_vcpu_waits(Text *t, json_object *c) {
+    json_object *d = member(c, "run_delay_ns"), *n = member(c, "involuntary_switches");
+    if (d) text_addf(t, "  run delay %.1f ms", (double)json_object_get_uint64(d) / 1e6);
+    if (n) text_addf(t, "  involuntary switches %" PRIu64, json_object_get_uint64(n));
+    text_addf(t, "\n");
+}
+
+/* The supervisor's placement watch (placewatch.h) and what migrate = yes
+ * moved (numa_place.h). */
+static void render_watch(Text *t, json_object *w, json_object *m) {
+    if (w)
+        text_addf(t, "  placement: %" PRIu64 " repairs (%" PRIu64 " CPUs, %" PRIu64 " cgroup) in %" PRIu64 " checks of %" PRIu64 " threads\n",
+                  json_object_get_uint64(member(w, "repairs")), json_object_get_uint64(member(w, "affinity_repairs")),
+                  json_object_get_uint64(member(w, "cgroup_repairs")), json_object_get_uint64(member(w, "checks")),
+                  json_object_get_uint64(member(w, "threads")));
+    if (!m) return;
+    text_addf(t, "  migrate onto node(s) %s:", json_object_get_string(member(m, "nodes")));
+    const char *part[] = { "before", "after" };
+    for (size_t i = 0; i < 2; i++) {
+        text_addf(t, " %s", part[i]);
+        json_object_object_foreach(member(m, part[i]), node, bytes) text_addf(t, " node%s %" PRIu64 " MiB", node, json_object_get_uint64(bytes) >> 20);
+        text_addf(t, i ? ";" : ",");
+    }
+    text_addf(t, " %" PRIu64 " MiB moved\n", json_object_get_uint64(member(m, "moved_bytes")) >> 20);
+}
+
 static void render_vcpus(Text *t, json_object *vcpus) {
     for (size_t i = 0; vcpus && i < json_object_array_length(vcpus); i++) {
         json_object *c = json_object_array_get_idx(vcpus, i);
-        text_addf(t, "  vcpu%d  tid %d  allowed %s  last cpu %d\n", json_object_get_int(member(c, "vcpu")),
+        text_addf(t, "  vcpu%d  tid %d  allowed %s  last cpu %d", json_object_get_int(member(c, "vcpu")),
                   json_object_get_int(member(c, "tid")), json_object_get_string(member(c, "allowed_cpus")),
                   json_object_get_int(member(c, "last_cpu")));
+        render_vcpu_waits(t, c);
     }
 }
 
@@ -396,6 +426,7 @@ char *vmstatus_render(json_object *report) {
               json_object_get_int(member(report, "qemu_pid")), up ? fmt_int(b1, up) : "?", up ? "s" : "");
     render_vcpus(&t, member(report, "vcpus"));
     render_placement(&t, member(report, "placement"));
+    render_watch(&t, member(report, "placement_watch"), member(report, "migrate"));
     render_memory(&t, member(report, "memory"));
     render_balloon(&t, member(report, "balloon"));
     render_ksm(&t, member(report, "ksm"));
@@ -472,6 +503,18 @@ static json_object *qemu_uptime(pid_t qemu) {
     return json_object_new_int64((int64_t)(strtod(uptime, NULL) - started));
 }
 
+/* The measured cost of a bad placement: the time the vCPU thread was
+ * runnable but waited for a CPU (schedstat's 2nd field, ns) and the times
+ * it was taken off one (nonvoluntary_ctxt_switches); null when unreadable. */
+static void add_vcpu_waits(json_object *c, const char *taskdir, const char *tid, const char *tstatus) {
+    _cleanup_free_ char *spath = xasprintf("%s/%s/schedstat", taskdir, tid);
+    _cleanup_free_ char *sched = proc_text(spath), *invol = status_field(tstatus, "nonvoluntary_ctxt_switches");
+    unsigned long long on_cpu, delay;
+    bool have = sched && sscanf(sched, "%llu %llu", &on_cpu, &delay) == 2;
+    json_object_object_add(c, "run_delay_ns", have ? json_object_new_uint64(delay) : NULL);
+    json_object_object_add(c, "involuntary_switches", invol ? json_object_new_uint64(strtoull(invol, NULL, 10)) : NULL);
+}
+
 static json_object *vcpu_json(const char *taskdir, const char *tid) {
     _cleanup_free_ char *cpath = xasprintf("%s/%s/comm", taskdir, tid);
     _cleanup_free_ char *comm = proc_text(cpath);
@@ -488,6 +531,7 @@ static json_object *vcpu_json(const char *taskdir, const char *tid) {
     json_object_object_add(c, "tid", json_object_new_int(atoi(tid)));
     json_object_object_add(c, "allowed_cpus", json_object_new_string(allowed));
     json_object_object_add(c, "last_cpu", json_object_new_int(last ? atoi(last) : -1));
+    add_vcpu_waits(c, taskdir, tid, tstatus);
     return c;
 }
 
@@ -666,6 +710,21 @@ static void add_live(json_object *out, json_object *balloon, const char *name) {
     json_object_put(live);
 }
 
+/* What the supervisor's placement watch counted and what migrate = yes
+ * moved: files of the runtime dir, null when absent. */
+static void add_watch(json_object *out, const char *name) {
+    _cleanup_free_ char *dir = xasprintf("%s/%s", runtime_base(), name);
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    json_object_object_add(out, "placement_watch", fd >= 0 ? placewatch_json_load(fd, PLACEWATCH_FILE) : NULL);
+    json_object_object_add(out, "migrate", fd >= 0 ? placewatch_json_load(fd, NUMA_MIGRATE_FILE) : NULL);
+}
+
+json_object *vmstatus_read_watch(const char *name) {
+    _cleanup_free_ char *dir = xasprintf("%s/%s", runtime_base(), name);
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    return fd >= 0 ? placewatch_json_load(fd, PLACEWATCH_FILE) : NULL;
+}
+
 int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **report) {
     HostRoot hr = HOSTROOT_INIT;
     int r = hostroot_open(&hr);
@@ -703,6 +762,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "console", status_console(name));
     json_object_object_add(out, "forwards", usernet_state_read(name));
     json_object_object_add(out, "boot", boottime_load(name));
+    add_watch(out, name);
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/sockios.h>
+#include <numa.h>
+#include <sched.h>
 #include <net/if.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -138,11 +140,40 @@ static int redirected_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
     return -EOPNOTSUPP;
 }
 
+int hostroot_kernel_affinity(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got) {
+    (void)hr;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (size_t i = 0; i < want->n; i++) {
+        if (want->cpu[i] < 0 || want->cpu[i] >= CPU_SETSIZE) return -EINVAL;
+        CPU_SET(want->cpu[i], &set);
+    }
+    if (sched_setaffinity(tid, sizeof(set), &set) < 0 || sched_getaffinity(tid, sizeof(set), &set) < 0) return -errno;
+    *got = (CpuList){ xmalloc(CPU_SETSIZE * sizeof(int)), 0 };
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) got->cpu[got->n++] = c;
+    return 0;
+}
+
+int hostroot_kernel_migrate_pages(const HostRoot *hr, pid_t pid, const CpuList *nodes) {
+    (void)hr;
+    if (numa_available() < 0) return -ENOSYS;
+    struct bitmask *to = numa_allocate_nodemask();
+    for (size_t i = 0; i < nodes->n; i++) numa_bitmask_setbit(to, (unsigned)nodes->cpu[i]);
+    /* From every node the process may use to the asked ones. */
+    int r = numa_migrate_pages(pid, numa_all_nodes_ptr, to);
+    int saved = errno;
+    numa_free_nodemask(to);
+    return r < 0 ? -saved : r;
+}
+
 const HostRootOps hostroot_kernel_ops = {
     .write = hostroot_kernel_write,
     .mkdir = hostroot_kernel_mkdir,
     .rmdir = hostroot_kernel_rmdir,
     .ethtool = hostroot_kernel_ethtool,
+    .affinity = hostroot_kernel_affinity,
+    .migrate_pages = hostroot_kernel_migrate_pages,
 };
 
 const HostRootOps hostroot_redirected_ops = {
@@ -150,6 +181,8 @@ const HostRootOps hostroot_redirected_ops = {
     .mkdir = hostroot_kernel_mkdir,
     .rmdir = hostroot_kernel_rmdir,
     .ethtool = redirected_ethtool,
+    .affinity = hostroot_kernel_affinity,
+    .migrate_pages = hostroot_kernel_migrate_pages,
 };
 
 int hostroot_write(const HostRoot *hr, const char *path, const char *value) {
@@ -166,6 +199,21 @@ int hostroot_rmdir(const HostRoot *hr, const char *path) {
 
 int hostroot_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
     return hr->ops->ethtool(hr, dev, cmd);
+}
+
+int hostroot_affinity(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got) {
+    return (hr->ops->affinity ? hr->ops->affinity : hostroot_kernel_affinity)(hr, tid, want, got);
+}
+
+int hostroot_migrate_pages(const HostRoot *hr, pid_t pid, const CpuList *nodes) {
+    return (hr->ops->migrate_pages ? hr->ops->migrate_pages : hostroot_kernel_migrate_pages)(hr, pid, nodes);
+}
+
+int hostroot_open_real(HostRoot *hr) {
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    *hr = (HostRoot){ fd, xstrdup("/"), false, &hostroot_kernel_ops, NULL };
+    return 0;
 }
 
 bool hostroot_exists(const HostRoot *hr, const char *path) {

@@ -1,7 +1,6 @@
 /* Thread placement (include/placement.h). */
 #include "placement.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -26,7 +25,7 @@ CpuList placement_vcpu_cpus(const VmConfig *cfg, size_t i) {
 
 static void add(Placement *p, ThreadRole role, int index, char *name, pid_t tid, CpuList cpus) {
     p->t = xrealloc(p->t, (p->n + 1) * sizeof(*p->t));
-    p->t[p->n++] = (ThreadPlace){ role, index, name, tid, cpus, SCHED_OTHER, 0 };
+    p->t[p->n++] = (ThreadPlace){ role, index, name, tid, cpus, SCHED_OTHER, 0, false };
 }
 
 static bool known_tid(const Placement *p, pid_t tid) {
@@ -42,13 +41,11 @@ static int64_t get_int(json_object *o, const char *key) {
 
 /* The first line of a /proc comm file, without its newline ("" when it
  * cannot be read: the task is gone). */
-static void read_comm(const char *path, char comm[static 32]) {
+static void read_comm(const HostRoot *proc, const char *path, char comm[static 32]) {
+    _cleanup_free_ char *text = NULL;
     comm[0] = 0;
-    FILE *f = fopen(path, "re");
-    if (!f) return;
-    if (!fgets(comm, 32, f)) comm[0] = 0;
-    fclose(f);
-    comm[strcspn(comm, "\n")] = 0;
+    if (hostroot_read(proc, path, &text) < 0) return;
+    snprintf(comm, 32, "%.*s", (int)strcspn(text, "\n"), text);
 }
 
 static CpuList copy_if_list(const CpuSpec *spec) {
@@ -82,46 +79,78 @@ static void add_iothreads(const VmConfig *cfg, json_object *iothreads, Placement
     }
 }
 
-/* vhost-net workers that are processes of their own, named vhost-PID
- * (kernel threads before Linux 6.4; tasks of QEMU since, found with the
- * rest). */
-static void add_vhost_processes(pid_t qemu_pid, const CpuSpec *vh_cpus, Placement *out) {
-    _cleanup_free_ char *vhost_comm = xasprintf("vhost-%ld", (long)qemu_pid);
-    DIR *all = opendir("/proc");
-    struct dirent *pe;
-    while (all && (pe = readdir(all))) {
+pid_t placement_parent_of(const HostRoot *proc, pid_t pid) {
+    _cleanup_free_ char *path = xasprintf("/proc/%ld/stat", (long)pid), *text = NULL;
+    if (hostroot_read(proc, path, &text) < 0) return 0;
+    const char *p = strrchr(text, ')');
+    long ppid = 0;
+    char state;
+    return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 ? (pid_t)ppid : 0;
+}
+
+/* Kernel threads of their own that work for QEMU, found by name in one
+ * walk over /proc: vhost-net workers named vhost-PID (before Linux 6.4;
+ * tasks of QEMU since, found with the rest) with [cpu] vhost, and, under
+ * KVM, the PIT's worker kvm-pit/PID with the emulator (CONFIG.md). */
+static void add_kernel_threads(const HostRoot *proc, const VmConfig *cfg, pid_t qemu_pid, unsigned walk, const CpuSpec *vh_cpus, Placement *out) {
+    _cleanup_free_ char *vhost_comm = xasprintf("vhost-%ld", (long)qemu_pid), *pit_comm = xasprintf("kvm-pit/%ld", (long)qemu_pid);
+    StrVec all = STRVEC_INIT;
+    hostroot_list(proc, "/proc", true, &all);
+    for (size_t i = 0; i < all.n; i++) {
         char *end;
-        long pid = strtol(pe->d_name, &end, 10);
+        long pid = strtol(all.v[i], &end, 10);
         if (*end || pid <= 0 || pid == qemu_pid) continue;
         _cleanup_free_ char *comm_path = xasprintf("/proc/%ld/comm", pid);
         char comm[32];
-        read_comm(comm_path, comm);
-        if (streq(comm, vhost_comm)) add(out, THREAD_VHOST, -1, xstrdup(comm), (pid_t)pid, copy_if_list(vh_cpus));
+        read_comm(proc, comm_path, comm);
+        if ((walk & PLACEMENT_WALK_VHOST) && streq(comm, vhost_comm)) add(out, THREAD_VHOST, -1, xstrdup(comm), (pid_t)pid, copy_if_list(vh_cpus));
+        else if ((walk & PLACEMENT_WALK_KVM_PIT) && streq(comm, pit_comm)) add(out, THREAD_EMULATOR, -1, xstrdup("kvm-pit"), (pid_t)pid, copy_if_list(&cfg->cpu.emulator));
+        else continue;
+        /* kthreadd's child, not a process of some user that named itself so. */
+        if (placement_parent_of(proc, (pid_t)pid) != 2) {
+            ThreadPlace *t = &out->t[--out->n];
+            free(t->name);
+            cpulist_free(&t->cpus);
+            continue;
+        }
+        out->t[out->n - 1].process = true;
     }
-    if (all) closedir(all);
+    strvec_clear(&all);
 }
 
 /* Everything else QEMU runs: main loop, RCU, workers, vhost tasks. */
-static int add_other_threads(const VmConfig *cfg, pid_t qemu_pid, const CpuSpec *vh_cpus, Placement *out) {
+static int add_other_threads(const HostRoot *proc, const VmConfig *cfg, pid_t qemu_pid, const CpuSpec *vh_cpus, Placement *out) {
     _cleanup_free_ char *path = xasprintf("/proc/%ld/task", (long)qemu_pid);
-    DIR *d = opendir(path);
-    if (!d) return log_error_errno(-errno, "Failed to list %s: %m", path);
-    struct dirent *de;
-    while ((de = readdir(d))) {
+    StrVec tids = STRVEC_INIT;
+    int r = hostroot_list(proc, path, true, &tids);
+    if (r < 0) return log_error_errno(r, "Failed to list %s: %m", path);
+    for (size_t i = 0; i < tids.n; i++) {
         char *end;
-        long tid = strtol(de->d_name, &end, 10);
+        long tid = strtol(tids.v[i], &end, 10);
         if (*end || tid <= 0 || known_tid(out, (pid_t)tid)) continue;
         _cleanup_free_ char *comm_path = xasprintf("%s/%ld/comm", path, tid);
         char comm[32];
-        read_comm(comm_path, comm);
+        read_comm(proc, comm_path, comm);
         if (!strncmp(comm, "vhost-", 6)) add(out, THREAD_VHOST, -1, xstrdup("vhost"), (pid_t)tid, copy_if_list(vh_cpus));
         else add(out, THREAD_EMULATOR, -1, xstrdup("emulator"), (pid_t)tid, copy_if_list(&cfg->cpu.emulator));
     }
-    closedir(d);
+    strvec_clear(&tids);
     return 0;
 }
 
-int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool vhost_open, Placement *out) {
+int placement_discover_tasks(const HostRoot *proc, const VmConfig *cfg, pid_t qemu_pid, unsigned walk, Placement *out) {
+    /* [cpu] vhost says where the vhost-net workers go. */
+    const CpuSpec *vh = &cfg->cpu.vhost;
+    const CpuSpec *vh_cpus = vh->kind == CPUSPEC_LIST ? vh : vh->kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : NULL;
+    /* Only when a vhost-net fd was really handed over or KVM runs: walking
+     * every process's comm costs a few ms per hundred processes on a busy
+     * host (docs/BENCHMARKS.md), for nothing when vhost = auto fell back
+     * and TCG makes no PIT thread. */
+    if (walk) add_kernel_threads(proc, cfg, qemu_pid, walk, vh_cpus, out);
+    return add_other_threads(proc, cfg, qemu_pid, vh_cpus, out);
+}
+
+int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, unsigned walk, Placement *out) {
     memset(out, 0, sizeof(*out));
     json_object *cpus = NULL, *iothreads = NULL;
     /* Both questions at once: one round trip to QEMU instead of two. */
@@ -137,23 +166,15 @@ int placement_discover(const VmConfig *cfg, QmpClient *qmp, pid_t qemu_pid, bool
     if (r < 0) return log_error_errno(r, "query-iothreads failed: %s", qmp->error ? qmp->error : strerror(-r));
     add_iothreads(cfg, iothreads, out);
     json_object_put(iothreads);
-    /* [cpu] vhost says where the vhost-net workers go. */
-    const CpuSpec *vh = &cfg->cpu.vhost;
-    const CpuSpec *vh_cpus = vh->kind == CPUSPEC_LIST ? vh : vh->kind == CPUSPEC_EMULATOR ? &cfg->cpu.emulator : NULL;
-    /* Only when a vhost-net fd was really handed over: walking every
-     * process's comm costs a few ms per hundred processes on a busy host
-     * (docs/BENCHMARKS.md), for nothing when vhost = auto fell back. */
-    if (vhost_open) add_vhost_processes(qemu_pid, vh_cpus, out);
-    return add_other_threads(cfg, qemu_pid, vh_cpus, out);
+    HostRoot proc;
+    r = hostroot_open_real(&proc);
+    if (r < 0) return log_error_errno(r, "Failed to open /: %m");
+    r = placement_discover_tasks(&proc, cfg, qemu_pid, walk, out);
+    hostroot_close(&proc);
+    return r;
 }
 
-static void to_cpuset(const CpuList *l, cpu_set_t *set) {
-    CPU_ZERO(set);
-    for (size_t i = 0; i < l->n; i++)
-        if (l->cpu[i] < CPU_SETSIZE) CPU_SET(l->cpu[i], set);
-}
-
-int placement_apply(const Placement *p) {
+int placement_apply_on(const HostRoot *proc, const Placement *p) {
     for (size_t i = 0; i < p->n; i++) {
         const ThreadPlace *t = &p->t[i];
         if (t->role == THREAD_VCPU && t->policy != SCHED_OTHER) {
@@ -165,26 +186,29 @@ int placement_apply(const Placement *p) {
         _cleanup_free_ char *list = cpulist_format(&t->cpus);
         for (size_t k = 0; k < t->cpus.n; k++)
             if (t->cpus.cpu[k] >= CPU_SETSIZE) return log_error_errno(-EINVAL, "%s: CPU %d is beyond what this build supports", t->name, t->cpus.cpu[k]);
-        cpu_set_t want, got;
-        to_cpuset(&t->cpus, &want);
-        if (sched_setaffinity(t->tid, sizeof(want), &want) < 0) {
-            /* A helper thread may end between listing and pinning. */
-            if (errno == ESRCH && (t->role == THREAD_EMULATOR || t->role == THREAD_VHOST)) continue;
-            return log_error_errno(-errno, "Failed to pin %s (tid %ld) to CPUs %s: %m", t->name, (long)t->tid, list);
-        }
-        if (sched_getaffinity(t->tid, sizeof(got), &got) < 0)
-            return log_error_errno(-errno, "Failed to read back the CPUs of %s (tid %ld): %m", t->name, (long)t->tid);
-        if (!CPU_EQUAL(&want, &got)) {
-            CpuList actual = { xmalloc(CPU_SETSIZE * sizeof(int)), 0 };
-            for (int c = 0; c < CPU_SETSIZE; c++)
-                if (CPU_ISSET(c, &got)) actual.cpu[actual.n++] = c;
-            _cleanup_free_ char *a = cpulist_format(&actual);
-            cpulist_free(&actual);
+        CpuList got = { 0 };
+        int r = hostroot_affinity(proc, t->tid, &t->cpus, &got);
+        /* A helper thread may end between listing and pinning. */
+        if (r == -ESRCH && (t->role == THREAD_EMULATOR || t->role == THREAD_VHOST)) continue;
+        if (r < 0) return log_error_errno(r, "Failed to pin %s (tid %ld) to CPUs %s: %m", t->name, (long)t->tid, list);
+        if (!cpulist_same_set(&got, &t->cpus)) {
+            _cleanup_free_ char *a = cpulist_format(&got);
+            cpulist_free(&got);
             return log_error_errno(-EXDEV, "%s (tid %ld) runs on CPUs %s, not %s as asked; the VM is not started", t->name, (long)t->tid, a, list);
         }
+        cpulist_free(&got);
         log_info("%s=tid %ld -> cpu %s", t->name, (long)t->tid, list);
     }
     return 0;
+}
+
+int placement_apply(const Placement *p) {
+    HostRoot proc;
+    int r = hostroot_open_real(&proc);
+    if (r < 0) return log_error_errno(r, "Failed to open /: %m");
+    r = placement_apply_on(&proc, p);
+    hostroot_close(&proc);
+    return r;
 }
 
 void placement_free(Placement *p) {

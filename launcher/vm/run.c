@@ -212,7 +212,7 @@ static int start_and_supervise(RunSession *s) {
     Supervisor sup = { .cfg = cfg, .qmp = &s->qmp, .qemu = s->qemu, .sigfd = s->sigfd, .steering = &s->steering, .notify_fd = s->notify_fd,
                        .serial = s->serial_on ? &s->serial : NULL, .rundir_fd = s->rt.dir_fd,
                        .timeout_at_ms = cfg->vm.timeout_ms ? s->t0 + (int64_t)cfg->vm.timeout_ms : 0,
-                       .reap_helpers = reap_helpers, .helpers = s, .boot = &boot };
+                       .reap_helpers = reap_helpers, .helpers = s, .boot = &boot, .watch = s->watch_on ? &s->watch : NULL };
     int rc = supervise(&sup);
     s->serial.on_output = NULL;
     /* The supervisor reaped QEMU. */

@@ -22,6 +22,7 @@ void run_session_open(RunSession *s) {
     s->t0 = s->us[MARK_START] / 1000;
     s->notify_fd = notify_open();
     s->p.hr = (HostRoot)HOSTROOT_INIT;
+    s->proc = (HostRoot)HOSTROOT_INIT;
     s->sigfd = -1;
     s->rt = (Runtime)RUNTIME_INIT;
     s->qmp.fd = -1;
@@ -107,6 +108,9 @@ int run_session_end(RunSession *s, int rc) {
         }
     }
     steering_free(&s->steering);
+    if (s->watch_on) placewatch_free(&s->watch);
+    s->watch_on = false;
+    hostroot_close(&s->proc);
     if (s->serial_on) serial_relay_close(&s->serial);
     s->serial_on = false;
     if (s->notify_fd >= 0) close(s->notify_fd);

@@ -305,13 +305,28 @@ static bool stop_requested(int sigfd) {
     return stop;
 }
 
+/* The placement just made, for the supervisor to keep (placewatch.h),
+ * with the helper daemons beside QEMU: one add_helper line per kind. */
+static void start_watch(RunSession *s, const Placement *pl) {
+    placewatch_init(&s->watch, &s->cfg, pl, s->qemu, &s->proc, &s->p.hr, s->p.cgl.version, s->p.cgl.mount, s->cgroups.dir, s->rt.dir_fd);
+    s->watch_on = true;
+    for (size_t i = 0; i < s->vfs.n; i++) placewatch_add_helper(&s->watch, s->vfs.d[i].pid, "virtiofsd");
+    if (s->tpm.pid) placewatch_add_helper(&s->watch, s->tpm.pid, "swtpm");
+    placewatch_save(&s->watch);
+}
+
 /* QEMU's threads into their cgroups and onto their CPUs, then cont. */
 static int place_and_cont(RunSession *s) {
     const VmConfig *cfg = &s->cfg;
     Placement pl;
     bool vhost_open = false;
     for (size_t i = 0; i < cfg->n_nets; i++) vhost_open |= s->p.facts.nets[i].vhost != NULL;
-    int r = placement_discover(cfg, &s->qmp, s->qemu, vhost_open, &pl);
+    /* As qemucmd.c chooses the accelerator: the PIT's thread only under KVM. */
+    bool kvm = cfg->vm.accel == ACCEL_KVM || (cfg->vm.accel == ACCEL_AUTO && s->p.facts.kvm_usable);
+    unsigned walk = (vhost_open ? PLACEMENT_WALK_VHOST : 0) | (kvm ? PLACEMENT_WALK_KVM_PIT : 0);
+    int r = hostroot_open_real(&s->proc);
+    if (r < 0) return log_error_errno(r, "Failed to open /: %m");
+    r = placement_discover(cfg, &s->qmp, s->qemu, walk, &pl);
     /* Cgroups first: joining a cpuset resets a thread's affinity. What
      * setup made is recorded even when it fails, to be torn down. */
     if (r == 0 && s->p.cgl.version != CGROUP_NONE) {
@@ -326,7 +341,8 @@ static int place_and_cont(RunSession *s) {
             r = swtpm_place(&s->p.hr, &s->tpm, emulator);
         }
     }
-    if (r == 0) r = placement_apply(&pl);
+    if (r == 0) r = placement_apply_on(&s->proc, &pl);
+    if (r == 0) start_watch(s, &pl);
     placement_free(&pl);
     if (r < 0) return r;
     run_session_mark(s, MARK_PLACED);
@@ -343,8 +359,9 @@ static int place_and_cont(RunSession *s) {
         log_warning("%s: no live state: `kvmlaunch qmp`, `balloon` and `pin` will not work on it", cfg->vm.name);
     log_info("%s runs: QEMU pid %ld, %lld ms from start to cont", cfg->vm.name, (long)s->qemu, (long long)(monotonic_ms() - s->t0));
     /* Before lockdown: migrate_pages is not on the supervisor's list. */
-    if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate(s->qemu, &cfg->memory.nodes);
-    if (cfg->memory.nodes.n) numa_place_report(&s->p.hr, s->qemu);
+    MigrateResult mr;
+    if (cfg->memory.migrate && cfg->memory.nodes.n) numa_place_migrate_report(&s->proc, s->rt.dir_fd, s->qemu, &cfg->memory.nodes, &mr);
+    else if (cfg->memory.nodes.n) numa_place_report(&s->p.hr, s->qemu);
     return 0;
 }
 

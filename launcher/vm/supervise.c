@@ -13,6 +13,7 @@
 
 #include "boottime.h"
 #include "notify.h"
+#include "placewatch.h"
 #include "serialrelay.h"
 #include "exitcode.h"
 #include "log.h"
@@ -172,6 +173,8 @@ int supervise(Supervisor *s) {
             }
             if (next < 0 || s->steer_at_ms < next) next = s->steer_at_ms;
         }
+        /* Threads that drifted or appeared put where they belong. */
+        if (s->watch && s->stop == STOP_NONE) placewatch_tick(s->watch, now, &next);
         if (s->kill_at_ms && !s->killed) {
             if (now >= s->kill_at_ms) {
                 kill(s->qemu, SIGKILL);

@@ -67,12 +67,20 @@ if [ ! -e /dev/vhost-net ]; then
     [ $rc = 2 ] && grep -q "vhost-net" "$tmp/von.out" && ok "vhost = on without /dev/vhost-net: exit 2" || { bad "vhost on: exit $rc"; cat "$tmp/von.out"; }
     skip "vhost-net e2e: /dev/vhost-net does not exist on this machine (argv with vhostfds is covered by golden tests)"
 else
-    vm vh "bridge = br0
+    # The vhost-net workers on [cpu] vhost (CPU 1), as the fake tree of
+    # tests/unit/test_placement.c shows without the device.
+    vm_ini vh vm.vcpus=4 "vm.append=console=ttyS0 quiet kl.stay=1" vm.timeout=150s cpu.vcpu.0=0 cpu.vcpu.1=1 cpu.vcpu.2=0 cpu.vcpu.3=1 \
+        cpu.vhost=1 '[net "lan"]' "bridge = br0
 queues = 2
 vhost = on"
     ip netns exec $ns "$bin" "$tmp/vh.ini" > "$tmp/vh.out" 2>&1 & sup=$!
     if wait_for 120 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/vh.serial"; then
-        ls -l /proc/$(pgrep -f "guest=klnet-$$-vh," | head -1)/fd | grep -q vhost-net && ok "QEMU holds /dev/vhost-net fds" || bad "no vhost-net fds in QEMU"
+        q=$(pgrep -f "guest=klnet-$$-vh," | head -1)
+        ls -l /proc/$q/fd | grep -q vhost-net && ok "QEMU holds /dev/vhost-net fds" || bad "no vhost-net fds in QEMU"
+        # Tasks of QEMU since Linux 6.4, kernel threads before.
+        workers=$(for t in /proc/$q/task/* $(grep -lx "vhost-$q" /proc/[0-9]*/comm 2> /dev/null | xargs -r -n1 dirname); do
+            [ "$(cat "$t/comm" 2> /dev/null)" = "vhost-$q" ] && awk '/^Cpus_allowed_list:/ { print $2 }' "$t/status"; done | sort -u | paste -sd' ' -)
+        [ "$workers" = 1 ] && ok "the vhost-net workers run on [cpu] vhost = 1" || bad "vhost-net workers on: '${workers:-none found}'"
         kill -TERM $sup; wait $sup
     else
         bad "vhost VM did not come up"; cat "$tmp/vh.out"; kill -9 $sup

@@ -99,7 +99,8 @@ undocumented=$(jq -r '(keys[]), (paths(type != "object" and type != "array") | m
 # The human form.
 "$bin" status "$(name a)" > "$tmp/a.txt" 2>&1; rc=$?
 grep -qE "^$(name a): running, kvmlaunch pid $sup_a, QEMU pid $q, up [0-9]+s$" "$tmp/a.txt" && ok "human: heading" || bad "human heading (exit $rc)"
-grep -qE "^  vcpu0  tid [0-9]+  allowed 1  last cpu [0-9]+$" "$tmp/a.txt" && grep -qE "^  vcpu1  tid [0-9]+  allowed 0  last cpu [0-9]+$" "$tmp/a.txt" &&
+w='  run delay [0-9]+\.[0-9] ms  involuntary switches [0-9]+'
+grep -qE "^  vcpu0  tid [0-9]+  allowed 1  last cpu [0-9]+$w$" "$tmp/a.txt" && grep -qE "^  vcpu1  tid [0-9]+  allowed 0  last cpu [0-9]+$w$" "$tmp/a.txt" &&
     ok "human: one line per vCPU" || bad "human vCPU lines"
 grep -qE "^  memory by node: node0 [0-9]+ [KM]iB \(0 B huge\); huge pages in use 0 B$" "$tmp/a.txt" && ok "human: $(grep 'memory by node' "$tmp/a.txt")" || bad "human memory line"
 grep -qE "^  balloon: 256 MiB; guest: [0-9]+ MiB free, [0-9]+ MiB available of [0-9]+ MiB \(stats every 1s\)$" "$tmp/a.txt" && ok "human: $(grep 'balloon' "$tmp/a.txt")" || bad "human balloon line"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fake_kernel.h"
 #include "kfiles.h"
 #include "util.h"
 #include "values.h"
@@ -257,6 +258,8 @@ const HostRootOps fake_cgroup_ops = {
     .mkdir = fake_cgroup_mkdir,
     .rmdir = fake_cgroup_rmdir,
     .ethtool = redirected_ethtool,
+    .affinity = fake_kernel_affinity,
+    .migrate_pages = fake_kernel_migrate_pages,
 };
 
 void fake_cgroup_install(void) { hostroot_set_ops_override(&fake_cgroup_ops, NULL); }

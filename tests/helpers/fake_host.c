@@ -21,4 +21,6 @@ const HostRootOps fake_host_ops = {
     .mkdir = host_mkdir,
     .rmdir = host_rmdir,
     .ethtool = fake_kernel_ethtool,
+    .affinity = fake_kernel_affinity,
+    .migrate_pages = fake_kernel_migrate_pages,
 };

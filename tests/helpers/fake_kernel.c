@@ -187,9 +187,81 @@ int fake_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd) {
     }
 }
 
+/* ---- tasks: CPUs and pages ---- */
+
+/* TEXT with the value of its line "FIELD:\t..." replaced by VALUE; NULL
+ * when there is no such line. */
+static char *field_replaced(const char *text, const char *field, const char *value) {
+    size_t fl = strlen(field);
+    for (const char *line = text; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+        if (strncmp(line, field, fl) || line[fl] != ':') continue;
+        const char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        return xasprintf("%.*s%s:\t%s%s", (int)(line - text), text, field, value, end);
+    }
+    return NULL;
+}
+
+/* Rewrites Cpus_allowed_list in the tree's /proc/TID/status and in each
+ * /proc/PID/task/TID/status: where a test's tree keeps a task. */
+int fake_kernel_affinity(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got) {
+    StrVec pids = STRVEC_INIT;
+    hostroot_list(hr, "/proc", true, &pids);
+    _cleanup_free_ char *list = cpulist_format(want);
+    int found = 0, r = 0;
+    for (size_t i = 0; i <= pids.n && r >= 0; i++) {
+        _cleanup_free_ char *path = i < pids.n ? xasprintf("/proc/%s/task/%ld/status", pids.v[i], (long)tid) : xasprintf("/proc/%ld/status", (long)tid);
+        _cleanup_free_ char *text = NULL, *next = NULL;
+        if (hostroot_read(hr, path, &text) < 0 || !(next = field_replaced(text, "Cpus_allowed_list", list))) continue;
+        if ((r = failing(path)) == 0) r = hostroot_kernel_write(hr, path, next);
+        found++;
+    }
+    strvec_clear(&pids);
+    if (r < 0) return r;
+    if (!found) return -ESRCH;
+    *got = cpulist_sorted(want);
+    return 0;
+}
+
+/* Every "N<k>=<pages>" of the tree's /proc/PID/numa_maps whose node is not
+ * in NODES goes onto the first of them. A fail rule on that file with a
+ * positive ERR plays a kernel that moved nothing and says ERR pages
+ * stayed; a negative one, a failed call. */
+int fake_kernel_migrate_pages(const HostRoot *hr, pid_t pid, const CpuList *nodes) {
+    _cleanup_free_ char *path = xasprintf("/proc/%ld/numa_maps", (long)pid), *text = NULL;
+    int r = hostroot_read(hr, path, &text);
+    if (r < 0) return r == -ENOENT ? -ESRCH : r;
+    int fail = failing(path);
+    if (fail) return fail;
+    if (!nodes->n || nodes->cpu[0] < 0 || nodes->cpu[0] >= 64) return -EINVAL;
+    size_t cap = strlen(text) * 2 + 64, len = 0;
+    char *out = xcalloc(1, cap);
+    for (const char *line = text; *line;) {
+        size_t ll = strcspn(line, "\n");
+        _cleanup_free_ char *copy = xstrndup(line, ll);
+        unsigned long long pages[64] = { 0 };
+        /* The line's other words as they were, its node counts after them. */
+        for (char *save = NULL, *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            int node;
+            unsigned long long n;
+            if (sscanf(tok, "N%d=%llu", &node, &n) == 2 && node >= 0 && node < 64) pages[cpulist_contains(nodes, node) ? node : nodes->cpu[0]] += n;
+            else len += (size_t)snprintf(out + len, cap - len, "%s%s", len && out[len - 1] != '\n' ? " " : "", tok);
+        }
+        for (int node = 0; node < 64; node++)
+            if (pages[node]) len += (size_t)snprintf(out + len, cap - len, " N%d=%llu", node, pages[node]);
+        len += (size_t)snprintf(out + len, cap - len, "\n");
+        line += ll + (line[ll] == '\n');
+    }
+    r = hostroot_kernel_write(hr, path, out);
+    free(out);
+    return r < 0 ? r : 0;
+}
+
 const HostRootOps fake_kernel_ops = {
     .write = fake_kernel_write,
     .mkdir = fake_kernel_mkdir,
     .rmdir = fake_kernel_rmdir,
     .ethtool = fake_kernel_ethtool,
+    .affinity = fake_kernel_affinity,
+    .migrate_pages = fake_kernel_migrate_pages,
 };

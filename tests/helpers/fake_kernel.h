@@ -15,6 +15,13 @@
  *   GSSET_INFO, GSTRINGS and GFEATURES read it, SFEATURES rewrites it; a
  *   device without the file is -ENODEV.
  *
+ * - affinity: Cpus_allowed_list of the task's status file(s) in the tree
+ *   (/proc/TID/status, /proc/PID/task/TID/status) is rewritten; -ESRCH when
+ *   the tree has none.
+ * - migrate_pages: the tree's /proc/PID/numa_maps has its pages of the
+ *   nodes not asked for moved onto the first asked node; a fail rule on
+ *   that file with ERR > 0 moves nothing and answers ERR pages unmoved.
+ *
  * The functions are exported so that ops for other parts (cgroups) can
  * chain to them. fake_root_setup() installs fake_kernel_ops. */
 #ifndef KVMLAUNCH_FAKE_KERNEL_H
@@ -30,6 +37,8 @@ int fake_kernel_write(const HostRoot *hr, const char *path, const char *value);
 int fake_kernel_mkdir(const HostRoot *hr, const char *path, mode_t mode);
 int fake_kernel_rmdir(const HostRoot *hr, const char *path);
 int fake_kernel_ethtool(const HostRoot *hr, const char *dev, void *cmd);
+int fake_kernel_affinity(const HostRoot *hr, pid_t tid, const CpuList *want, CpuList *got);
+int fake_kernel_migrate_pages(const HostRoot *hr, pid_t pid, const CpuList *nodes);
 
 /* From now on a write to PATH (or an ETHTOOL_SFEATURES of DEV when PATH is
  * /sys/class/net/DEV/test-ethtool-features) fails with ERR (-errno) and

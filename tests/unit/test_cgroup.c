@@ -96,7 +96,7 @@ static void place(Placement *p, ThreadRole role, int index, pid_t tid, int cpu) 
         l.n = 1;
     }
     char *name = role == THREAD_EMULATOR ? xstrdup("emulator") : xasprintf("%s%d", role == THREAD_VCPU ? "vcpu" : "iothread", index);
-    p->t[p->n++] = (ThreadPlace){ role, index, name, tid, l, 0, 0 };
+    p->t[p->n++] = (ThreadPlace){ role, index, name, tid, l, 0, 0, false };
 }
 
 static void open_root(HostRoot *hr, CgroupLayout *l) {
