@@ -82,6 +82,7 @@ typedef struct SectionDef {
     int name##_from_string(const char *s)
 
 DECLARE_STRING_TABLE_LOOKUP(machine_type, MachineType);
+DECLARE_STRING_TABLE_LOOKUP(rtc_base, RtcBase);
 DECLARE_STRING_TABLE_LOOKUP(accel_kind, AccelKind);
 DECLARE_STRING_TABLE_LOOKUP(serial_kind, SerialKind);
 DECLARE_STRING_TABLE_LOOKUP(mem_backing, MemBacking);

@@ -29,6 +29,7 @@ typedef struct SectionHead {
 } SectionHead;
 
 typedef enum { MACHINE_Q35, MACHINE_PC, MACHINE_MICROVM } MachineType;
+typedef enum { RTC_UTC, RTC_LOCALTIME } RtcBase;
 typedef enum { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG } AccelKind;
 typedef enum { SERIAL_DEFAULT, SERIAL_STDOUT, SERIAL_FILE, SERIAL_PTY, SERIAL_NONE } SerialKind;
 typedef enum { BACKING_ANONYMOUS, BACKING_HUGEPAGES, BACKING_MEMFD } MemBacking;
@@ -93,6 +94,8 @@ typedef struct VmSection {
     uint64_t shutdown_timeout_ms;
     uint64_t timeout_ms;            /* 0: none */
     bool exit_device;
+    int rtc;                        /* RtcBase */
+    bool guest_agent;               /* a virtio-serial channel to qemu-guest-agent (include/agent.h) */
 } VmSection;
 
 typedef struct CpuSection {
@@ -119,6 +122,7 @@ typedef struct MemorySection {
     CpuList nodes;                  /* owned; n == 0: none */
     int policy;                     /* MemPolicy */
     bool merge, migrate;
+    bool dump;                      /* dump-guest-core: guest RAM in a core dump of QEMU */
 } MemorySection;
 
 typedef struct BalloonSection {

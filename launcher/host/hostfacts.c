@@ -289,6 +289,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     /* Last, so the numbers of the others stay as they were before it came. */
     facts->control_fd = next++;
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
+    facts->agent_fd = cfg->vm.guest_agent ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {

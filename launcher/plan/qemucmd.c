@@ -112,10 +112,10 @@ static void add_machine(Cmd *c) {
     strvec_push(&m, machine_type_to_string(vm->machine));
     if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
-    char *joined = strvec_join(&m, ",");
-    strvec_clear(&m);
     strvec_push(c->argv, "-machine");
-    strvec_push_take(c->argv, joined);
+    /* Filled once the accelerator is known (hpet=off under KVM). */
+    size_t machine_at = c->argv->n;
+    strvec_push(c->argv, "");
 
     if (vm->accel != ACCEL_TCG && !c->facts->kvm_usable) {
         _cleanup_free_ char *why = kvm_why(c->facts);
@@ -131,6 +131,10 @@ static void add_machine(Cmd *c) {
     c->kvm = vm->accel == ACCEL_KVM || (vm->accel == ACCEL_AUTO && c->facts->kvm_usable);
     strvec_push(c->argv, "-accel");
     strvec_push(c->argv, accel_kind_to_string(c->kvm ? ACCEL_KVM : ACCEL_TCG));
+    qemucmd_machine_opts(c->cfg, c->kvm, &m);
+    free(c->argv->v[machine_at]);
+    c->argv->v[machine_at] = strvec_join(&m, ",");
+    strvec_clear(&m);
 
     const char *model = vm->cpu_model ? vm->cpu_model : c->kvm ? "host" : "max";
     if (!c->kvm && (streq(model, "host") || !strncmp(model, "host,", 5)))
@@ -140,6 +144,7 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "-smp");
     strvec_pushf(c->argv, "cpus=%" PRId64 ",sockets=%" PRId64 ",cores=%" PRId64 ",threads=%" PRId64, vm->vcpus, vm->sockets, vm->cores,
                  vm->threads);
+    qemucmd_clock(c->cfg, c->kvm, c->argv);
 }
 
 static void add_memory(Cmd *c) {
@@ -428,6 +433,7 @@ static void add_devices(Cmd *c) {
     for (size_t i = 0; i < cfg->n_disks; i++) add_disk(c, i, &boot_given);
     for (size_t i = 0; i < cfg->n_nets; i++) add_net(c, i);
     qemucmd_cloudinit(cfg, c->facts, c->pci, c->argv);
+    qemucmd_guest_agent(cfg, c->facts, c->pci, c->argv);
     if (cfg->balloon.enabled) {
         json_object *b = jobj("driver", virtio_driver(c, "virtio-balloon"), "id", "balloon0");
         jset_bool(b, "deflate-on-oom", cfg->balloon.deflate_on_oom);
