@@ -67,6 +67,11 @@ json_object *vmstatus_read_memory(pid_t qemu);
 json_object *vmstatus_read_balloon(QmpClient *q, const char *name);
 /* The "host_knobs" array with "current", NULL when the journal cannot be read. */
 json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
+/* The "guest_agent" part (launcher/cli/vmstatus_agent.c): {"answered":
+ * true, "os": TEXT|null, "interfaces": [{"name", "mac", "addresses":
+ * ["IP/PREFIX", ...]}]|null}, or {"answered": false, "why": TEXT} when the
+ * VM has no agent channel or no agent answers within AGENT_STATUS_TIMEOUT_MS. */
+json_object *vmstatus_read_agent(const char *name);
 /* A whole /proc file, NULL when it cannot be read. Caller frees. */
 char *vmstatus_proc_text(const char *path);
 
