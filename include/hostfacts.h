@@ -67,6 +67,8 @@ typedef struct HostFacts {
     int control_fd;                 /* a listening socket: the third monitor, for qmp, balloon and pin (vmlive.h) */
     int serial_fd;                  /* QEMU's end of the serial socket pair (serialrelay.h), or -1 with serial = none */
     int seed_fd;                    /* the cloud-init seed, read-only, or -1 without [cloud-init] */
+    char *machine_type;             /* owned: the versioned type q35/pc stands for (machinetype.h); NULL: as written */
+    int machine_source;             /* MachineSource */
     int agent_fd;                   /* a listening socket: the guest agent's channel (agent.h), or -1 without [vm] guest-agent */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;

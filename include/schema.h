@@ -30,6 +30,7 @@ typedef enum {
     VT_SERIAL,         /* Serial */
     VT_FIRMWARE,       /* char *: NULL for bios, else an absolute path */
     VT_MAC,            /* MacAddr */
+    VT_MACHINE,        /* char *, [vm] machine_name; also sets VmSection.machine (vmconf/machine.c) */
     VT_FORWARDS,       /* NetForwards: PROTO:[ADDR:]HOSTPORT:GUESTPORT, ... (include/netforward.h) */
 } ValueType;
 

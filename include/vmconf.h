@@ -82,7 +82,9 @@ typedef struct VmSection {
     char *name;                     /* owned */
     uint64_t memory;                /* bytes */
     int64_t vcpus, sockets, cores, threads;
-    int machine;                    /* MachineType */
+    int machine;                    /* MachineType: the family of machine_name */
+    char *machine_name;             /* owned: as written, q35, pc, microvm or a versioned pc-q35-7.2; NULL (a model built
+                                     * by hand): machine's word */
     int accel;                      /* AccelKind */
     char *cpu_model;                /* owned; NULL: host (kvm) or max (tcg) */
     char *user;                     /* owned */
@@ -305,5 +307,14 @@ bool vmconf_net_steering(const VmConfig *cfg, const NetSection *n);
 bool vmconf_prealloc(const VmConfig *cfg);
 MacAddr vmconf_net_mac(const VmConfig *cfg, const NetSection *n);
 char *vmconf_net_tap_name(const VmConfig *cfg, const NetSection *n);
+
+/* [vm] machine (vmconf/machine.c): S's family (MachineType) from a word or
+ * a versioned type (pc-q35-N.N, pc-i440fx-N.N); -EINVAL for anything else. */
+int vmconf_machine_parse(const char *s, int *family);
+/* The type as written (machine_name, else the family's word). */
+const char *vmconf_machine_written(const VmSection *vm);
+/* q35 or pc: an alias QEMU moves to its newest version, resolved once and
+ * recorded in the state dir (include/machinetype.h). */
+bool vmconf_machine_is_alias(const VmSection *vm);
 
 #endif

@@ -72,6 +72,9 @@ json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
  * ["IP/PREFIX", ...]}]|null}, or {"answered": false, "why": TEXT} when the
  * VM has no agent channel or no agent answers within AGENT_STATUS_TIMEOUT_MS. */
 json_object *vmstatus_read_agent(const char *name);
+/* "machine": the type QEMU runs (its -machine, as kvmlaunch resolved it:
+ * include/machinetype.h), or NULL. */
+json_object *vmstatus_read_machine(pid_t qemu);
 /* A whole /proc file, NULL when it cannot be read. Caller frees. */
 char *vmstatus_proc_text(const char *path);
 

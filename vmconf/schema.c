@@ -128,7 +128,9 @@ const KeyDef schema_keys[] = {
     VM("sockets", sockets, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology; sockets*cores*threads must equal vcpus"),
     VM("cores", cores, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
     VM("threads", threads, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
-    VM("machine", machine, .type = VT_ENUM, .words = machine_type_table, .dflt = "q35", .help = "-machine TYPE"),
+    VM("machine", machine_name, .type = VT_MACHINE, .dflt = "q35", .type_doc = "q35, pc, microvm, or a versioned type (pc-q35-7.2, pc-i440fx-7.2)",
+       .help = "-machine TYPE; q35 and pc are resolved to the versioned type this QEMU points them at, at the VM's first start, and "
+               "recorded in state-dir: later starts use it, so the guest's hardware stays the same across QEMU upgrades; a versioned type is taken as is"),
     VM("accel", accel, .type = VT_ENUM, .words = accel_kind_table, .dflt = "auto",
        .help = "auto: kvm when /dev/kvm opens read-write, else tcg with a warning"),
     VM("cpu-model", cpu_model, .type = VT_CPU_MODEL, .dflt_doc = "host (kvm), max (tcg)", .type_doc = "MODEL[,+FEATURE][,-FEATURE]...",

@@ -406,6 +406,7 @@ char *vmstatus_render(json_object *report) {
     text_addf(&t, "%s: %s, kvmlaunch pid %d, QEMU pid %d, up %s%s\n", json_object_get_string(member(report, "name")),
               json_object_get_string(member(report, "state")), json_object_get_int(member(report, "kvmlaunch_pid")),
               json_object_get_int(member(report, "qemu_pid")), up ? fmt_int(b1, up) : "?", up ? "s" : "");
+    if (member(report, "machine")) text_addf(&t, "  machine: %s\n", json_object_get_string(member(report, "machine")));
     render_vcpus(&t, member(report, "vcpus"));
     render_placement(&t, member(report, "placement"));
     render_memory(&t, member(report, "memory"));
@@ -715,6 +716,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "console", status_console(name));
     json_object_object_add(out, "forwards", usernet_state_read(name));
     json_object_object_add(out, "guest_agent", vmstatus_read_agent(name));
+    json_object_object_add(out, "machine", vmstatus_read_machine(qemu));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

@@ -66,3 +66,23 @@ json_object *vmstatus_read_agent(const char *name) {
     agent_close(&a);
     return o;
 }
+
+json_object *vmstatus_read_machine(pid_t qemu) {
+    _cleanup_free_ char *path = xasprintf("/proc/%ld/cmdline", (long)qemu);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    _cleanup_free_ char *buf = NULL;
+    size_t n = 0;
+    if (fd < 0 || read_fd_all(fd, RUNTIME_FILE_MAX, &buf, &n) < 0) return NULL;
+    /* QEMU's argv as kvmlaunch wrote it: the type is the value's first part. */
+    for (size_t i = 0; i < n;) {
+        const char *arg = buf + i;
+        size_t len = strnlen(arg, n - i);
+        if (streq(arg, "-machine") && i + len + 1 < n) {
+            const char *v = arg + len + 1;
+            _cleanup_free_ char *type = xstrndup(v, strcspn(v, ","));
+            return json_object_new_string(type);
+        }
+        i += len + 1;
+    }
+    return NULL;
+}

@@ -16,6 +16,7 @@
 #include "hostroot.h"
 #include "log.h"
 #include "kfiles.h"
+#include "machinetype.h"
 #include "runtime.h"
 #include "share.h"
 #include "spawn.h"
@@ -215,6 +216,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     facts->vhost_net_usable = opens_rw(hr, "/dev/vhost-net");
     facts->stdout_kind = probe_stdout();
     facts->qemu_binary = find_qemu(cfg->vm.qemu);
+    machinetype_probe(cfg, facts->qemu_binary, &facts->machine_type, &facts->machine_source);
     facts->runtime_dir = xasprintf("%s/%s", runtime_base(), cfg->vm.name);
     facts->n_disks = cfg->n_disks;
     facts->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
@@ -312,5 +314,6 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->runtime_dir);
     free(facts->virtiofsd);
     free(facts->share_fd);
+    free(facts->machine_type);
     memset(facts, 0, sizeof(*facts));
 }

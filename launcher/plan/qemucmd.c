@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "machinetype.h"
 #include "schema.h"
 #include "share.h"
 #include "util.h"
@@ -108,8 +109,13 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "timestamp=on");
 
     StrVec m = STRVEC_INIT;
-    /* QEMU's machine types are named as vm.ini names them. */
-    strvec_push(&m, machine_type_to_string(vm->machine));
+    /* QEMU's machine types are named as vm.ini names them; q35 and pc as
+     * the VM's first start resolved them (include/machinetype.h). */
+    strvec_push(&m, c->facts->machine_type ? c->facts->machine_type : vmconf_machine_written(vm));
+    if (c->facts->machine_source == MACHINE_RECORD_BAD)
+        cmd_error(c, SECTION_VM, &vm->head, "machine",
+                  "expected the versioned type %s stood for, recorded in the state dir's %s, found it unreadable or garbled "
+                  "(remove it to record the type anew; the guest may then see other hardware)", vmconf_machine_written(vm), MACHINE_STATE_FILE);
     if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
     strvec_push(c->argv, "-machine");

@@ -20,6 +20,7 @@
 #include "cloudinit.h"
 #include "hostfacts.h"
 #include "log.h"
+#include "machinetype.h"
 #include "numa_place.h"
 #include "placement.h"
 #include "seriallog.h"
@@ -356,6 +357,21 @@ static int open_state_dir(RunSession *s) {
     return s->state_fd < 0 ? s->state_fd : 0;
 }
 
+/* The first start of a q35/pc VM: the versioned type QEMU accepted (it
+ * greeted on QMP) is recorded, and every later start runs it
+ * (include/machinetype.h). */
+static void record_machine(RunSession *s) {
+    const HostFacts *f = &s->p.facts;
+    if (f->machine_source != MACHINE_RESOLVED || s->state_fd < 0) return;
+    if (machinetype_write(s->state_fd, f->machine_type) < 0) {
+        log_warning("%s: machine %s is %s now, but not recorded: a later QEMU may give the guest other hardware", s->cfg.vm.name,
+                    vmconf_machine_written(&s->cfg.vm), f->machine_type);
+        return;
+    }
+    log_notice("%s: machine %s is %s in this QEMU: recorded in the state dir, later starts keep it", s->cfg.vm.name,
+               vmconf_machine_written(&s->cfg.vm), f->machine_type);
+}
+
 int run_start_qemu(RunSession *s) {
     SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .agent_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
@@ -369,6 +385,7 @@ int run_start_qemu(RunSession *s) {
      * the record named ports nobody held yet, and another local user
      * could take one for `kvmlaunch ssh` to log in to. */
     if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
+    if (r == 0) record_machine(s);
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
          * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */
