@@ -67,10 +67,10 @@ json_object *vmstatus_read_memory(pid_t qemu);
 json_object *vmstatus_read_balloon(QmpClient *q, const char *name);
 /* The "host_knobs" array with "current", NULL when the journal cannot be read. */
 json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
-/* The "guest_agent" part (launcher/cli/vmstatus_agent.c): {"answered":
- * true, "os": TEXT|null, "interfaces": [{"name", "mac", "addresses":
- * ["IP/PREFIX", ...]}]|null}, or {"answered": false, "why": TEXT} when the
- * VM has no agent channel or no agent answers within AGENT_STATUS_TIMEOUT_MS. */
+/* The "guest_agent" part (launcher/cli/vmstatus_agent.c): {"answered",
+ * "why", "os", "interfaces": [{"name", "mac", "addresses": ["IP/PREFIX",
+ * ...]}]}; answered false (with why, the rest null) when the VM has no
+ * agent channel or no agent answers within AGENT_STATUS_TIMEOUT_MS. */
 json_object *vmstatus_read_agent(const char *name);
 /* "machine": the type QEMU runs (its -machine, as kvmlaunch resolved it:
  * include/machinetype.h), or NULL. */

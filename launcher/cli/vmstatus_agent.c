@@ -14,6 +14,8 @@
 static json_object *no_agent(json_object *o, const char *why) {
     json_object_object_add(o, "answered", json_object_new_boolean(false));
     json_object_object_add(o, "why", json_object_new_string(why));
+    json_object_object_add(o, "os", NULL);
+    json_object_object_add(o, "interfaces", NULL);
     return o;
 }
 
@@ -32,6 +34,7 @@ json_object *vmstatus_read_agent(const char *name) {
     }
     json_object *os = NULL, *ifaces = NULL;
     json_object_object_add(o, "answered", json_object_new_boolean(true));
+    json_object_object_add(o, "why", NULL);
     /* Either may be refused by the guest's policy (a blocked command):
      * null then, the rest still shown. */
     (void)agent_execute(&a, "guest-get-osinfo", NULL, &os, AGENT_STATUS_TIMEOUT_MS);
