@@ -3,8 +3,10 @@
 # here; the KVM-only timer options are in the goldens, tests/golden):
 # - [memory] dump = no (the default): QEMU's guest RAM mapping carries dd
 #   (VM_DONTDUMP) in /proc/PID/smaps; dump = yes: it does not;
-# - [vm] rtc and -boot strict=on reach QEMU (its own view: query-command-line-options
-#   is no help for -rtc, so the argv QEMU runs with);
+# - [vm] rtc and -boot strict=on reach QEMU (the argv it runs with);
+# - stable machine types: a recorded pc-q35-7.1 runs although q35 is
+#   pc-q35-7.2 here (--dry-run, check, the run, status); a first start
+#   records what q35 stands for;
 # - [vm] guest-agent = yes on a guest without an agent (the busybox test
 #   guest): the channel exists, `status` says "no agent" within its short
 #   timeout, `qmp --agent` fails in time, `stop` still stops (the agent's
@@ -32,6 +34,20 @@ up() { wait_for 120 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/$1.serial"; }
 
 vm_ini nodump
 vm_ini dump memory.dump=yes vm.rtc=localtime
+# Stable machine types: VM dump's first start happened under an older QEMU
+# that recorded pc-q35-7.1 (which QEMU 7.2 still offers); q35 is pc-q35-7.2
+# now, but the recorded type runs. VM nodump starts for the first time: q35
+# is resolved and recorded.
+mkdir -p "$KVMLAUNCH_STATEDIR/$(name dump)"
+chown "$user" "$KVMLAUNCH_STATEDIR/$(name dump)" && chmod 0700 "$KVMLAUNCH_STATEDIR/$(name dump)"
+echo pc-q35-7.1 > "$KVMLAUNCH_STATEDIR/$(name dump)/machine"
+now=$(qemu-system-x86_64 -machine help | sed -n 's/^q35 .*(alias of \(.*\))$/\1/p')
+"$bin" --dry-run "$tmp/dump.ini" 2> /dev/null | grep -q -- "-machine pc-q35-7.1," && ok "--dry-run: the recorded pc-q35-7.1 (q35 is $now here)" ||
+    bad "--dry-run does not use the recorded type: $("$bin" --dry-run "$tmp/dump.ini" 2>&1 | grep -- -machine)"
+"$bin" check "$tmp/dump.ini" 2>&1 | grep -q "PASS  machine    q35 is pc-q35-7.1, recorded" && ok "check: q35 is pc-q35-7.1, recorded" ||
+    bad "check: $("$bin" check "$tmp/dump.ini" 2>&1 | grep machine)"
+"$bin" --dry-run "$tmp/nodump.ini" 2> /dev/null | grep -q -- "-machine $now," && ok "--dry-run before the first start: q35 resolved to $now" ||
+    bad "--dry-run of nodump: $("$bin" --dry-run "$tmp/nodump.ini" 2>&1 | grep -- -machine)"
 vm_ini agent vm.guest-agent=yes vm.shutdown-timeout=30s
 for id in nodump dump agent; do
     "$bin" "$tmp/$id.ini" > "$tmp/$id.out" 2>&1 &
@@ -52,6 +68,11 @@ tr '\0' '\n' < "/proc/$q/cmdline" | grep -qx 'base=utc' && ok "rtc default: -rtc
 tr '\0' '\n' < "/proc/$q/cmdline" | grep -qx 'strict=on' && ok "-boot strict=on" || bad "no -boot strict=on"
 
 q=$(qemu_of dump)
+tr '\0' '\n' < "/proc/$q/cmdline" | grep -q '^pc-q35-7\.1,' && ok "the run uses the recorded pc-q35-7.1" || bad "QEMU runs $(tr '\0' ' ' < "/proc/$q/cmdline" | grep -o -- '-machine [^ ]*')"
+"$bin" status "$(name dump)" --json | jq -e '.machine == "pc-q35-7.1"' > /dev/null && ok "status --json: machine pc-q35-7.1" || bad "status: machine $("$bin" status "$(name dump)" --json | jq .machine)"
+[ "$(cat "$KVMLAUNCH_STATEDIR/$(name dump)/machine")" = pc-q35-7.1 ] && ok "the record is kept" || bad "the record changed: $(cat "$KVMLAUNCH_STATEDIR/$(name dump)/machine")"
+[ "$(cat "$KVMLAUNCH_STATEDIR/$(name nodump)/machine" 2>&1)" = "$now" ] && ok "the first start recorded $now" || bad "nodump's record: $(cat "$KVMLAUNCH_STATEDIR/$(name nodump)/machine" 2>&1)"
+"$bin" status "$(name nodump)" | grep -q "machine: $now" && ok "status: machine: $now" || bad "status of nodump shows no machine $now"
 flags=$(ram_flags "$q" 256)
 if [ -z "$flags" ]; then bad "dump: no guest RAM mapping of 256M in /proc/$q/smaps"
 elif [[ " $flags " == *" dd "* ]]; then bad "dump = yes: the guest RAM mapping has dd: $flags"
