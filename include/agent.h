@@ -53,7 +53,7 @@ void agent_close(AgentClient *a);
  * long to wait before asking the agent: AGENT_STOP_AFTER_MS, or half the
  * VM's shutdown-timeout (live.json) when that is shorter, so the agent
  * comes before the supervisor's quit. -1: the VM in the runtime dir
- * DIR_FD has no agent channel. */
+ * DIR_FD has no agent channel, or shutdown-timeout is 0 (quit at once). */
 #define AGENT_STOP_AFTER_MS 5000
 int agent_stop_delay_ms(int dir_fd);
 /* guest-shutdown through NAME's agent, said either way; 0 or -errno. A

@@ -169,6 +169,12 @@ int agent_stop_delay_ms(int dir_fd) {
     if (fstatat(dir_fd, AGENT_SOCKET, &st, AT_SYMLINK_NOFOLLOW) < 0) return -1;
     int64_t delay = AGENT_STOP_AFTER_MS;
     json_object *live = vmlive_load(dir_fd), *v;
+    /* shutdown-timeout = 0: the supervisor quits QEMU at once, no turn for the agent. */
+    if (live && json_object_object_get_ex(live, "shutdown_timeout_ms", &v) && json_object_is_type(v, json_type_int) &&
+        json_object_get_int64(v) == 0) {
+        json_object_put(live);
+        return -1;
+    }
     /* Before the supervisor's own quit, whatever shutdown-timeout says. */
     if (live && json_object_object_get_ex(live, "shutdown_timeout_ms", &v) && json_object_is_type(v, json_type_int) &&
         json_object_get_int64(v) / 2 < delay)
