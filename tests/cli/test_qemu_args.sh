@@ -49,6 +49,18 @@ now=$(qemu-system-x86_64 -machine help | sed -n 's/^q35 .*(alias of \(.*\))$/\1/
 "$bin" --dry-run "$tmp/nodump.ini" 2> /dev/null | grep -q -- "-machine $now," && ok "--dry-run before the first start: q35 resolved to $now" ||
     bad "--dry-run of nodump: $("$bin" --dry-run "$tmp/nodump.ini" 2>&1 | grep -- -machine)"
 vm_ini agent vm.guest-agent=yes vm.shutdown-timeout=30s
+# The resolution costs a QEMU run only while nothing is recorded: an
+# emulator that logs its calls.
+printf '#!/bin/sh\necho "$*" >> %s/qemu-calls\nexec qemu-system-x86_64 "$@"\n' "$tmp" > "$tmp/qemu-wrap"
+chmod 0755 "$tmp/qemu-wrap"
+vm_ini wrapped "vm.qemu=$tmp/qemu-wrap"
+mkdir -p "$KVMLAUNCH_STATEDIR/$(name wrapped)" && echo pc-q35-7.1 > "$KVMLAUNCH_STATEDIR/$(name wrapped)/machine"
+"$bin" --dry-run "$tmp/wrapped.ini" > /dev/null 2>&1
+[ ! -s "$tmp/qemu-calls" ] && ok "with a recorded type, planning runs no QEMU" || bad "QEMU ran: $(cat "$tmp/qemu-calls")"
+rm "$KVMLAUNCH_STATEDIR/$(name wrapped)/machine"
+"$bin" --dry-run "$tmp/wrapped.ini" > /dev/null 2>&1
+[ "$(cat "$tmp/qemu-calls" 2>&1)" = "-machine help" ] && ok "without one, one QEMU run: -machine help" || bad "QEMU calls: $(cat "$tmp/qemu-calls" 2>&1)"
+
 for id in nodump dump agent; do
     "$bin" "$tmp/$id.ini" > "$tmp/$id.out" 2>&1 &
     pids+=($!)
