@@ -21,6 +21,7 @@ make_user klqa
 vms_named klqa-$$
 wait_step=0.3
 vm_preset guest
+vm_defaults+=(vm.timeout=15m)
 
 # ram_flags PID MIB: the VmFlags of QEMU's guest RAM mapping (the one
 # anonymous mapping at least MIB large).
@@ -30,7 +31,8 @@ ram_flags() {
         /^Size:/ { cand = ($2 >= min && name == "") }
         /^VmFlags:/ && cand { $1 = ""; print; exit }' "/proc/$1/smaps"
 }
-up() { wait_for 120 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/$1.serial"; }
+# Three TCG guests boot at once on a loaded 2-CPU box: minutes each.
+up() { wait_for 420 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/$1.serial"; }
 
 vm_ini nodump
 vm_ini dump memory.dump=yes vm.rtc=localtime
