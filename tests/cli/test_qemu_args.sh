@@ -62,6 +62,11 @@ mkdir -p "$KVMLAUNCH_STATEDIR/$(name wrapped)" && echo pc-q35-7.1 > "$KVMLAUNCH_
 rm "$KVMLAUNCH_STATEDIR/$(name wrapped)/machine"
 "$bin" --dry-run "$tmp/wrapped.ini" > /dev/null 2>&1
 [ "$(cat "$tmp/qemu-calls" 2>&1)" = "-machine help" ] && ok "without one, one QEMU run: -machine help" || bad "QEMU calls: $(cat "$tmp/qemu-calls" 2>&1)"
+# A recorded type this QEMU no longer offers: check warns and says how to move on.
+echo pc-q35-1.0 > "$KVMLAUNCH_STATEDIR/$(name wrapped)/machine"
+"$bin" check "$tmp/wrapped.ini" > "$tmp/check-old.out" 2>&1
+grep -q "^WARN  machine .*the recorded type pc-q35-1.0 .* is not offered by .*write machine = $now (what q35 is now), or remove .*/machine" "$tmp/check-old.out" &&
+    ok "check: WARN, the recorded pc-q35-1.0 is gone; write machine = $now or remove the record" || bad "check: $(grep machine "$tmp/check-old.out")"
 
 for id in nodump dump agent; do
     "$bin" "$tmp/$id.ini" > "$tmp/$id.out" 2>&1 &
