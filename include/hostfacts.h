@@ -68,6 +68,9 @@ typedef struct HostFacts {
     int control_fd;                 /* a listening socket: the third monitor, for qmp, balloon and pin (vmlive.h) */
     int serial_fd;                  /* QEMU's end of the serial socket pair (serialrelay.h), or -1 with serial = none */
     int seed_fd;                    /* the cloud-init seed, read-only, or -1 without [cloud-init] */
+    char *machine_type;             /* owned: the versioned type q35/pc stands for (machinetype.h); NULL: as written */
+    int machine_source;             /* MachineSource */
+    int agent_fd;                   /* a listening socket: the guest agent's channel (agent.h), or -1 without [vm] guest-agent */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
@@ -112,7 +115,7 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
  * socket at 4, the serial socket pair next unless serial = none, then each
  * NIC's tap queues and its vhost-net devices, then each virtiofs share's
  * connection to its virtiofsd, then the control monitor's socket,
- * then the cloud-init seed, and last swtpm's control socket. Pure; used by --dry-run and
+ * then the cloud-init seed, swtpm's control socket and last the guest agent's socket. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

@@ -30,6 +30,14 @@ void qemucmd_hostdev(const VmConfig *cfg, const HostFacts *facts, StrVec *argv);
  * a file:line message in ERRORS, when an auto port has none. */
 json_object *qemucmd_netdev_user(const VmConfig *cfg, const NetSection *n, const HostFacts *facts, const char *id, ErrList *errors);
 
+/* launcher/plan/qemucmd_clock.c: -machine options of the guest's memory
+ * and timers (dump-guest-core, hpet) into M; -rtc, the PIT's tick policy
+ * and -boot strict=on; the guest agent's virtio-serial channel on
+ * FACTS->agent_fd ([vm] guest-agent). */
+void qemucmd_machine_opts(const VmConfig *cfg, bool kvm, StrVec *m);
+void qemucmd_clock(const VmConfig *cfg, bool kvm, StrVec *argv);
+void qemucmd_guest_agent(const VmConfig *cfg, const HostFacts *facts, bool pci, StrVec *argv);
+
 /* Doubles every comma, for a user value inside QEMU's keyval syntax. */
 char *qemu_escape_keyval(const char *s);
 /* Quotes S for a POSIX shell when it needs it. */

@@ -30,6 +30,7 @@ typedef enum {
     VT_SERIAL,         /* Serial */
     VT_FIRMWARE,       /* char *: NULL for bios, else an absolute path */
     VT_MAC,            /* MacAddr */
+    VT_MACHINE,        /* char *, [vm] machine_name; also sets VmSection.machine (vmconf/machine.c) */
     VT_FORWARDS,       /* NetForwards: PROTO:[ADDR:]HOSTPORT:GUESTPORT, ... (include/netforward.h) */
 } ValueType;
 
@@ -82,6 +83,7 @@ typedef struct SectionDef {
     int name##_from_string(const char *s)
 
 DECLARE_STRING_TABLE_LOOKUP(machine_type, MachineType);
+DECLARE_STRING_TABLE_LOOKUP(rtc_base, RtcBase);
 DECLARE_STRING_TABLE_LOOKUP(accel_kind, AccelKind);
 DECLARE_STRING_TABLE_LOOKUP(serial_kind, SerialKind);
 DECLARE_STRING_TABLE_LOOKUP(mem_backing, MemBacking);

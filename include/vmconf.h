@@ -30,6 +30,7 @@ typedef struct SectionHead {
 } SectionHead;
 
 typedef enum { MACHINE_Q35, MACHINE_PC, MACHINE_MICROVM } MachineType;
+typedef enum { RTC_UTC, RTC_LOCALTIME } RtcBase;
 typedef enum { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG } AccelKind;
 typedef enum { SERIAL_DEFAULT, SERIAL_STDOUT, SERIAL_FILE, SERIAL_PTY, SERIAL_NONE } SerialKind;
 typedef enum { BACKING_ANONYMOUS, BACKING_HUGEPAGES, BACKING_MEMFD } MemBacking;
@@ -84,7 +85,9 @@ typedef struct VmSection {
     char *name;                     /* owned */
     uint64_t memory;                /* bytes */
     int64_t vcpus, sockets, cores, threads;
-    int machine;                    /* MachineType */
+    int machine;                    /* MachineType: the family of machine_name */
+    char *machine_name;             /* owned: as written, q35, pc, microvm or a versioned pc-q35-7.2; NULL (a model built
+                                     * by hand): machine's word */
     int accel;                      /* AccelKind */
     char *cpu_model;                /* owned; NULL: host (kvm) or max (tcg) */
     char *user;                     /* owned */
@@ -99,6 +102,8 @@ typedef struct VmSection {
     int boot_budget_action;         /* BOOT_BUDGET_WARN or _FAIL */
     bool exit_device;
     char *state_dir;                /* owned; NULL: statedir_base()/NAME (statedir.h) */
+    int rtc;                        /* RtcBase */
+    bool guest_agent;               /* a virtio-serial channel to qemu-guest-agent (include/agent.h) */
 } VmSection;
 
 typedef struct CpuSection {
@@ -125,6 +130,7 @@ typedef struct MemorySection {
     CpuList nodes;                  /* owned; n == 0: none */
     int policy;                     /* MemPolicy */
     bool merge, migrate;
+    bool dump;                      /* dump-guest-core: guest RAM in a core dump of QEMU */
 } MemorySection;
 
 typedef struct BalloonSection {
@@ -329,5 +335,14 @@ bool vmconf_net_steering(const VmConfig *cfg, const NetSection *n);
 bool vmconf_prealloc(const VmConfig *cfg);
 MacAddr vmconf_net_mac(const VmConfig *cfg, const NetSection *n);
 char *vmconf_net_tap_name(const VmConfig *cfg, const NetSection *n);
+
+/* [vm] machine (vmconf/machine.c): S's family (MachineType) from a word or
+ * a versioned type (pc-q35-N.N, pc-i440fx-N.N); -EINVAL for anything else. */
+int vmconf_machine_parse(const char *s, int *family);
+/* The type as written (machine_name, else the family's word). */
+const char *vmconf_machine_written(const VmSection *vm);
+/* q35 or pc: an alias QEMU moves to its newest version, resolved once and
+ * recorded in the state dir (include/machinetype.h). */
+bool vmconf_machine_is_alias(const VmSection *vm);
 
 #endif

@@ -15,7 +15,8 @@
  *                  "iothreads": "CPULIST", "vhost": "CPULIST"},   "" = not pinned
  *    "steering": [{"path": ".../queues/rx-0/rps_cpus", "vcpu": 0, "mask": "2"}, ...],
  *    "vhost_follows_emulator": bool,   [cpu] vhost = emulator, until `pin vhost=...`
- *    "balloon_target_bytes": BYTES}                                 absent: never set
+ *    "balloon_target_bytes": BYTES,                                 absent: never set
+ *    "shutdown_timeout_ms": MS}                                      [vm] shutdown-timeout (agent.h)
  * The supervisor writes it once the guest runs; `pin` and `balloon`
  * rewrite it under control.lock; `status` reads it; the supervisor's
  * steering refresh follows its masks, so a re-pin is not undone. */

@@ -70,6 +70,14 @@ json_object *vmstatus_read_knobs(const HostRoot *hr, const char *name);
 /* NAME/placement.json of the supervisor's placement watch (placewatch.h),
  * NULL when there is none. */
 json_object *vmstatus_read_watch(const char *name);
+/* The "guest_agent" part (launcher/cli/vmstatus_agent.c): {"answered",
+ * "why", "os", "interfaces": [{"name", "mac", "addresses": ["IP/PREFIX",
+ * ...]}]}; answered false (with why, the rest null) when the VM has no
+ * agent channel or no agent answers within AGENT_STATUS_TIMEOUT_MS. */
+json_object *vmstatus_read_agent(const char *name);
+/* "machine": the type QEMU runs (its -machine, as kvmlaunch resolved it:
+ * include/machinetype.h), or NULL. */
+json_object *vmstatus_read_machine(pid_t qemu);
 /* A whole /proc file, NULL when it cannot be read. Caller frees. */
 char *vmstatus_proc_text(const char *path);
 

@@ -230,6 +230,14 @@ int schema_parse_value(const KeyDef *def, const char *s, void *base, char *err, 
         r = parse_path(s, FIELD(base, def, char *), err);
         if (r < 0) return fail(err, s, "bios or the absolute path of OVMF code");
         return 0;
+    case VT_MACHINE: {
+        int family;
+        if (vmconf_machine_parse(s, &family) < 0) return fail(err, s, "q35, pc, microvm, or a versioned type such as pc-q35-7.2 or pc-i440fx-7.2");
+        free(*FIELD(base, def, char *));
+        *FIELD(base, def, char *) = xstrdup(s);
+        ((VmSection *)base)->machine = family; /* only [vm] has it */
+        return 0;
+    }
     case VT_MAC:
         return value_parse_mac(s, FIELD(base, def, MacAddr), err);
     case VT_FORWARDS:
@@ -275,7 +283,7 @@ void schema_free_section(SectionKind kind, void *base) {
         const KeyDef *def = &schema_keys[i];
         if (def->section != kind || (def->flags & KEY_INDEXED)) continue;
         switch (def->type) {
-        case VT_STRING: case VT_PATH: case VT_NAME: case VT_USER: case VT_IFNAME: case VT_CPU_MODEL: case VT_FIRMWARE:
+        case VT_STRING: case VT_PATH: case VT_NAME: case VT_USER: case VT_IFNAME: case VT_CPU_MODEL: case VT_FIRMWARE: case VT_MACHINE:
             *FIELD(base, def, char *) = x_free(*FIELD(base, def, char *));
             break;
         case VT_CPULIST:

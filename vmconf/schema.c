@@ -34,6 +34,7 @@ const SectionDef schema_sections[SECTION__MAX] = {
  * order is the order of the docs and of "expected a, b or c". */
 #define END { NULL, 0, NULL }
 const EnumName machine_type_table[] = { { "q35", MACHINE_Q35, NULL }, { "pc", MACHINE_PC, NULL }, { "microvm", MACHINE_MICROVM, NULL }, END };
+const EnumName rtc_base_table[] = { { "utc", RTC_UTC, NULL }, { "localtime", RTC_LOCALTIME, NULL }, END };
 const EnumName accel_kind_table[] = { { "auto", ACCEL_AUTO, NULL }, { "kvm", ACCEL_KVM, NULL }, { "tcg", ACCEL_TCG, NULL }, END };
 /* SERIAL_FILE is written file:PATH; SERIAL_DEFAULT has no word. */
 const EnumName serial_kind_table[] = { { "stdout", SERIAL_STDOUT, NULL }, { "file", SERIAL_FILE, NULL }, { "pty", SERIAL_PTY, NULL },
@@ -78,6 +79,7 @@ const EnumName cpu_spec_kind_table[] = { { "auto", CPUSPEC_AUTO, NULL }, { "emul
                                          { "local", CPUSPEC_LOCAL, NULL }, { "off", CPUSPEC_OFF, NULL }, { "keep", CPUSPEC_KEEP, NULL }, END };
 
 DEFINE_STRING_TABLE_LOOKUP(machine_type, MachineType)
+DEFINE_STRING_TABLE_LOOKUP(rtc_base, RtcBase)
 DEFINE_STRING_TABLE_LOOKUP(accel_kind, AccelKind)
 DEFINE_STRING_TABLE_LOOKUP(serial_kind, SerialKind)
 DEFINE_STRING_TABLE_LOOKUP(mem_backing, MemBacking)
@@ -135,7 +137,9 @@ const KeyDef schema_keys[] = {
     VM("sockets", sockets, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology; sockets*cores*threads must equal vcpus"),
     VM("cores", cores, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
     VM("threads", threads, .type = VT_INT, .min = 1, .max = VCPUS_MAX, .dflt_doc = "derived", .help = "-smp topology"),
-    VM("machine", machine, .type = VT_ENUM, .words = machine_type_table, .dflt = "q35", .help = "-machine TYPE"),
+    VM("machine", machine_name, .type = VT_MACHINE, .dflt = "q35", .type_doc = "q35, pc, microvm, or a versioned type (pc-q35-7.2, pc-i440fx-7.2)",
+       .help = "-machine TYPE; q35 and pc are resolved to the versioned type this QEMU points them at, at the VM's first start, and "
+               "recorded in state-dir: later starts use it, so the guest's hardware stays the same across QEMU upgrades; a versioned type is taken as is"),
     VM("accel", accel, .type = VT_ENUM, .words = accel_kind_table, .dflt = "auto",
        .help = "auto: kvm when /dev/kvm opens read-write, else tcg with a warning"),
     VM("cpu-model", cpu_model, .type = VT_CPU_MODEL, .dflt_doc = "host (kvm), max (tcg)", .type_doc = "MODEL[,+FEATURE][,-FEATURE]...",
@@ -165,6 +169,11 @@ const KeyDef schema_keys[] = {
        .help = "a guest slower than this from kvmlaunch's start to its init (the kernel's \"Run /init\" line on the serial console) is a warning, or a failure with boot-budget-action = fail"),
     VM("boot-budget-action", boot_budget_action, .type = VT_ENUM, .words = boot_budget_action_words, .dflt = "warn",
        .help = "warn: a warning past boot-budget; fail: past it the VM is stopped and kvmlaunch exits 1"),
+    VM("rtc", rtc, .type = VT_ENUM, .words = rtc_base_table, .dflt = "utc",
+       .help = "-rtc base= (localtime for Windows guests); under KVM with driftfix=slew (docs/TUNING.md)"),
+    VM("guest-agent", guest_agent, .type = VT_BOOL, .dflt = "no",
+       .help = "a virtio-serial channel org.qemu.guest_agent.0 on a socket kvmlaunch opens: `status` shows the guest's OS and addresses, "
+               "`stop` uses its guest-shutdown when ACPI is ignored, `kvmlaunch qmp NAME --agent CMD` talks to it"),
 
     CPU("pin", pin, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_AUTO) | CPUSPEC_WORD(CPUSPEC_NONE),
         .flags = KEY_SEQUENCE, .dflt = "none", .type_doc = "cpulist, auto or none",
@@ -195,6 +204,8 @@ const KeyDef schema_keys[] = {
     MEM("policy", policy, .type = VT_ENUM, .words = mem_policy_table, .dflt_doc = "bind when nodes is set", .help = "policy= of the backend"),
     MEM("merge", merge, .type = VT_BOOL, .dflt = "yes", .help = "merge=: whether KSM may merge this guest's pages"),
     MEM("migrate", migrate, .type = VT_BOOL, .dflt = "no", .help = "after start, move pages that lie off nodes onto them"),
+    MEM("dump", dump, .type = VT_BOOL, .dflt = "no",
+        .help = "dump-guest-core=: whether guest RAM may land in a core dump of QEMU (no: the RAM mapping is MADV_DONTDUMP)"),
 
     BAL("enabled", enabled, .type = VT_BOOL, .dflt = "yes", .help = "virtio-balloon"),
     BAL("deflate-on-oom", deflate_on_oom, .type = VT_BOOL, .dflt = "yes", .help = "deflate-on-oom"),

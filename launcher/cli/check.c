@@ -25,6 +25,7 @@
 #include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
+#include "machinetype.h"
 #include "statedir.h"
 #include "share.h"
 #include "spawn.h"
@@ -920,6 +921,50 @@ static void check_tpm(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
          p->facts.swtpm, cfg->vm.user ? cfg->vm.user : "kvmlaunch's user", dir);
 }
 
+/* [vm] machine: the versioned type q35/pc stands for, recorded or about
+ * to be (include/machinetype.h). With WITH_VERSION (`kvmlaunch check`,
+ * not a run's own checks: a start costs no QEMU run once recorded), asks
+ * QEMU whether it still offers that type. */
+static void check_machine(CheckReport *r, const VmConfig *cfg, const VmPlan *p, bool with_version) {
+    const HostFacts *f = &p->facts;
+    const char *written = vmconf_machine_written(&cfg->vm);
+    if (f->machine_source == MACHINE_RECORD_BAD) return; /* the plan's error says it */
+    const char *type = f->machine_type ? f->machine_type : written;
+    _cleanup_free_ char *state = statedir_path(cfg);
+    _cleanup_free_ char *help = with_version && f->qemu_binary && strchr(f->qemu_binary, '/') ? machinetype_help(f->qemu_binary) : NULL;
+    _cleanup_free_ char *now = help && vmconf_machine_is_alias(&cfg->vm) ? machinetype_alias_target(help, written) : NULL;
+    if (help && !machinetype_offered(help, type)) {
+        if (f->machine_source == MACHINE_RECORDED)
+            add_key(r, CHECK_WARN, "machine", cfg, SECTION_VM, &cfg->vm.head, "machine",
+                    "the recorded type %s (%s/%s: the guest's hardware since its first start) is not offered by %s: the VM will not "
+                    "start; to move on deliberately, write machine = %s (what %s is now), or remove %s/%s and the next start records it; "
+                    "the guest then sees newer hardware",
+                    type, state, MACHINE_STATE_FILE, f->qemu_binary, now ? now : "a type it offers", written, state, MACHINE_STATE_FILE);
+        else
+            add_key(r, CHECK_WARN, "machine", cfg, SECTION_VM, &cfg->vm.head, "machine", "%s is not offered by %s (see %s -machine help)", type,
+                    f->qemu_binary, f->qemu_binary);
+        return;
+    }
+    switch (f->machine_source) {
+    case MACHINE_RECORDED: {
+        _cleanup_free_ char *aside = now && !streq(now, type) ? xasprintf(" (this QEMU's %s is %s: the guest keeps %s)", written, now, type)
+                                                              : xstrdup("");
+        addf(r, CHECK_PASS, "machine", "%s is %s, recorded at the VM's first start in %s/%s%s", written, type, state, MACHINE_STATE_FILE, aside);
+        break;
+    }
+    case MACHINE_RESOLVED:
+        addf(r, CHECK_PASS, "machine", "%s is %s in this QEMU: the first start records it in %s/%s, later starts keep it", written, type, state,
+             MACHINE_STATE_FILE);
+        break;
+    default:
+        if (vmconf_machine_is_alias(&cfg->vm))
+            add_key(r, CHECK_WARN, "machine", cfg, SECTION_VM, &cfg->vm.head, "machine",
+                    "%s -machine help did not say what %s stands for: it runs unversioned, and a QEMU upgrade may change the guest's hardware",
+                    f->qemu_binary, written);
+        else addf(r, CHECK_PASS, "machine", "%s, as written", type);
+    }
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -942,6 +987,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_hostdevs(out, cfg, p);
     check_state_dir(out, cfg, p);
     check_tpm(out, cfg, p);
+    check_machine(out, cfg, p, with_version);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */
     size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");

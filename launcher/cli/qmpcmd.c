@@ -7,17 +7,24 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "agent.h"
 #include "exitcode.h"
 #include "log.h"
+#include "runtime.h"
+#include "schema.h"
 #include "util.h"
 #include "vmlive.h"
 
 /* QMP's own commands may take long (a big query-*); a hung QEMU must not
  * hang the caller for ever. */
 #define QMPCMD_TIMEOUT_MS 30000
+/* How long the guest agent gets to answer its sync: a guest still
+ * booting, or one without qemu-guest-agent, never does. */
+#define QMPCMD_AGENT_SYNC_MS 5000
 /* A line of stdin at most: far above any request a person or script sends. */
 #define QMPCMD_LINE_MAX 65536
 
@@ -146,21 +153,21 @@ static json_object *error_json(const char *error) {
 
 /* Runs one request; 0, -EIO for QEMU's error (q->error says it), or
  * another -errno when the monitor failed (then nothing more can run). */
-static int run_one(VmControl *c, const char *command, json_object *args, json_object **ret) {
-    int r = qmp_execute(&c->qmp, command, args, ret, QMPCMD_TIMEOUT_MS);
-    drop_events(&c->qmp);
+static int run_one(QmpClient *q, const char *command, json_object *args, json_object **ret) {
+    int r = qmp_execute(q, command, args, ret, QMPCMD_TIMEOUT_MS);
+    drop_events(q);
     return r;
 }
 
-static int run_single(VmControl *c, const char *command, json_object *args) {
+static int run_single(const char *name, QmpClient *q, const char *command, json_object *args) {
     json_object *ret = NULL;
-    int r = run_one(c, command, args, &ret);
+    int r = run_one(q, command, args, &ret);
     if (r == -EIO) {
-        fprintf(stderr, "kvmlaunch: %s: %s: %s\n", c->name, command, c->qmp.error);
+        fprintf(stderr, "kvmlaunch: %s: %s: %s\n", name, command, q->error);
         return EXIT_RUNTIME;
     }
     if (r < 0) {
-        log_error("%s: %s: %s", c->name, command, c->qmp.error ? c->qmp.error : strerror(-r));
+        log_error("%s: %s: %s", name, command, q->error ? q->error : strerror(-r));
         return EXIT_RUNTIME;
     }
     printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -171,7 +178,7 @@ static int run_single(VmControl *c, const char *command, json_object *args) {
 /* Stops at the first line that does not parse (exit 2: the lines before it
  * ran) or when the monitor fails (1); a QMP error is that line's reply and
  * the next line runs (exit 1 at the end). */
-static int run_stdin(VmControl *c) {
+static int run_stdin(const char *name, QmpClient *q) {
     static char line[QMPCMD_LINE_MAX];
     int rc = EXIT_OK;
     for (unsigned long no = 1; fgets(line, sizeof(line), stdin); no++) {
@@ -188,13 +195,13 @@ static int run_stdin(VmControl *c) {
             return EXIT_CONFIG;
         }
         if (r == 0) continue;
-        r = run_one(c, command, args, &ret);
+        r = run_one(q, command, args, &ret);
         json_object *reply;
         if (r == -EIO) {
-            reply = error_json(c->qmp.error);
+            reply = error_json(q->error);
             rc = EXIT_RUNTIME;
         } else if (r < 0) {
-            log_error("%s: stdin:%lu: %s: %s", c->name, no, command, c->qmp.error ? c->qmp.error : strerror(-r));
+            log_error("%s: stdin:%lu: %s: %s", name, no, command, q->error ? q->error : strerror(-r));
             return EXIT_RUNTIME;
         } else {
             reply = json_object_new_object();
@@ -207,20 +214,59 @@ static int run_stdin(VmControl *c) {
     return rc;
 }
 
+/* --agent: the same on the guest agent (include/agent.h), not on QEMU. */
+static int run_agent(const char *name, const char *command, json_object *args) {
+    char err[VALUE_ERR_MAX];
+    if (schema_check_vm_name(name, err) < 0) {
+        fprintf(stderr, "kvmlaunch: NAME: %s\n", err);
+        json_object_put(args);
+        return EXIT_CONFIG;
+    }
+    if (runtime_query(name, NULL, NULL) != 1) {
+        log_error("%s is not running", name);
+        json_object_put(args);
+        return EXIT_RUNTIME;
+    }
+    _cleanup_free_ char *dir = xasprintf("%s/%s", runtime_base(), name);
+    _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dir_fd < 0) {
+        log_error_errno(-errno, "Failed to open %s: %m", dir);
+        json_object_put(args);
+        return EXIT_RUNTIME;
+    }
+    AgentClient a;
+    int r = agent_open(dir, dir_fd, &a, QMPCMD_AGENT_SYNC_MS, false);
+    if (r == -ENOENT) log_error("%s has no guest agent channel: set [vm] guest-agent = yes", name);
+    int rc = r < 0 ? EXIT_RUNTIME : command ? run_single(name, &a.q, command, args) : run_stdin(name, &a.q);
+    if (r < 0) json_object_put(args);
+    agent_close(&a);
+    return rc;
+}
+
 int cmd_qmp_main(int argc, char **argv) {
     int i = 1;
-    /* Options before NAME; the table grows here (issue 21: --agent). */
+    bool agent = false;
+    /* Options before NAME, or --agent right after it (as CONFIG.md writes it). */
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         if (streq(argv[i], "--")) {
             i++;
             break;
         }
+        if (streq(argv[i], "--agent")) {
+            agent = true;
+            continue;
+        }
         fprintf(stderr, "kvmlaunch qmp: unknown option \"%s\"\n", argv[i]);
         return EXIT_CONFIG;
     }
+    if (!agent && i + 1 < argc && streq(argv[i + 1], "--agent")) {
+        agent = true;
+        memmove(&argv[i + 1], &argv[i + 2], (size_t)(argc - i - 2) * sizeof(char *));
+        argc--;
+    }
     int n = argc - i;
     if (n < 1 || n > 3) {
-        fprintf(stderr, "kvmlaunch qmp: expected NAME [COMMAND [ARGS-JSON]]\n");
+        fprintf(stderr, "kvmlaunch qmp: expected NAME [--agent] [COMMAND [ARGS-JSON]]\n");
         return EXIT_CONFIG;
     }
     const char *name = argv[i];
@@ -233,6 +279,7 @@ int cmd_qmp_main(int argc, char **argv) {
             return EXIT_CONFIG;
         }
     }
+    if (agent) return run_agent(name, command, args);
     VmControl c;
     int r = vmcontrol_open(name, &c);
     if (r < 0) {
@@ -240,7 +287,7 @@ int cmd_qmp_main(int argc, char **argv) {
         json_object_put(args);
         return r == -EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
     }
-    int rc = command ? run_single(&c, command, args) : run_stdin(&c);
+    int rc = command ? run_single(c.name, &c.qmp, command, args) : run_stdin(c.name, &c.qmp);
     vmcontrol_close(&c);
     return rc;
 }

@@ -417,6 +417,33 @@ static void render_boot(Text *t, json_object *b) {
     text_addf(t, "\n");
 }
 
+/* The guest agent's answer; its strings are the guest's: escaped. */
+static void render_agent(Text *t, json_object *g) {
+    if (!g) return; /* a report without it (older, or a test's) */
+    if (!json_object_get_boolean(member(g, "answered"))) {
+        text_addf(t, "  guest agent: no agent (%s)\n", json_object_get_string(member(g, "why")));
+        return;
+    }
+    const char *os = json_object_get_string(member(g, "os"));
+    _cleanup_free_ char *shown = value_escape(os ? os : "OS unknown", strlen(os ? os : "OS unknown"));
+    text_addf(t, "  guest agent: %s\n", shown);
+    json_object *ifs = member(g, "interfaces");
+    for (size_t i = 0; ifs && i < json_object_array_length(ifs); i++) {
+        json_object *ifc = json_object_array_get_idx(ifs, i), *al = member(ifc, "addresses");
+        const char *n = json_object_get_string(member(ifc, "name"));
+        if (!n || streq(n, "lo") || !al || !json_object_array_length(al)) continue;
+        _cleanup_free_ char *line = value_escape(n, strlen(n));
+        for (size_t k = 0; k < json_object_array_length(al); k++) {
+            const char *ad = json_object_get_string(json_object_array_get_idx(al, k));
+            _cleanup_free_ char *e = value_escape(ad, strlen(ad));
+            char *l2 = xasprintf("%s %s", line, e);
+            free(line);
+            line = l2;
+        }
+        text_addf(t, "  guest address %s\n", line);
+    }
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -424,6 +451,7 @@ char *vmstatus_render(json_object *report) {
     text_addf(&t, "%s: %s, kvmlaunch pid %d, QEMU pid %d, up %s%s\n", json_object_get_string(member(report, "name")),
               json_object_get_string(member(report, "state")), json_object_get_int(member(report, "kvmlaunch_pid")),
               json_object_get_int(member(report, "qemu_pid")), up ? fmt_int(b1, up) : "?", up ? "s" : "");
+    if (member(report, "machine")) text_addf(&t, "  machine: %s\n", json_object_get_string(member(report, "machine")));
     render_vcpus(&t, member(report, "vcpus"));
     render_placement(&t, member(report, "placement"));
     render_watch(&t, member(report, "placement_watch"), member(report, "migrate"));
@@ -434,6 +462,7 @@ char *vmstatus_render(json_object *report) {
     render_console(&t, member(report, "console"));
     render_forwards(&t, member(report, "forwards"));
     render_boot(&t, member(report, "boot"));
+    render_agent(&t, member(report, "guest_agent"));
     return t.s;
 }
 
@@ -763,6 +792,8 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     json_object_object_add(out, "forwards", usernet_state_read(name));
     json_object_object_add(out, "boot", boottime_load(name));
     add_watch(out, name);
+    json_object_object_add(out, "guest_agent", vmstatus_read_agent(name));
+    json_object_object_add(out, "machine", vmstatus_read_machine(qemu));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

@@ -17,6 +17,7 @@
 #include "hostroot.h"
 #include "log.h"
 #include "kfiles.h"
+#include "machinetype.h"
 #include "runtime.h"
 #include "share.h"
 #include "tpm.h"
@@ -217,6 +218,7 @@ void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *fact
     facts->vhost_net_usable = opens_rw(hr, "/dev/vhost-net");
     facts->stdout_kind = probe_stdout();
     facts->qemu_binary = find_qemu(cfg->vm.qemu);
+    machinetype_probe(cfg, facts->qemu_binary, &facts->machine_type, &facts->machine_source);
     facts->runtime_dir = xasprintf("%s/%s", runtime_base(), cfg->vm.name);
     facts->n_disks = cfg->n_disks;
     facts->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
@@ -302,6 +304,7 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     facts->control_fd = next++;
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
     facts->tpm_fd = cfg->tpm.enabled ? next++ : -1;
+    facts->agent_fd = cfg->vm.guest_agent ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {
@@ -326,5 +329,6 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->virtiofsd);
     free(facts->swtpm);
     free(facts->share_fd);
+    free(facts->machine_type);
     memset(facts, 0, sizeof(*facts));
 }

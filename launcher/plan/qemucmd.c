@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "boottime.h"
+#include "machinetype.h"
 #include "schema.h"
 #include "share.h"
 #include "tpm.h"
@@ -110,14 +111,19 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "timestamp=on");
 
     StrVec m = STRVEC_INIT;
-    /* QEMU's machine types are named as vm.ini names them. */
-    strvec_push(&m, machine_type_to_string(vm->machine));
+    /* QEMU's machine types are named as vm.ini names them; q35 and pc as
+     * the VM's first start resolved them (include/machinetype.h). */
+    strvec_push(&m, c->facts->machine_type ? c->facts->machine_type : vmconf_machine_written(vm));
+    if (c->facts->machine_source == MACHINE_RECORD_BAD)
+        cmd_error(c, SECTION_VM, &vm->head, "machine",
+                  "expected the versioned type %s stood for, recorded in the state dir's %s, found it unreadable or garbled "
+                  "(remove it to record the type anew; the guest may then see other hardware)", vmconf_machine_written(vm), MACHINE_STATE_FILE);
     if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
-    char *joined = strvec_join(&m, ",");
-    strvec_clear(&m);
     strvec_push(c->argv, "-machine");
-    strvec_push_take(c->argv, joined);
+    /* Filled once the accelerator is known (hpet=off under KVM). */
+    size_t machine_at = c->argv->n;
+    strvec_push(c->argv, "");
 
     if (vm->accel != ACCEL_TCG && !c->facts->kvm_usable) {
         _cleanup_free_ char *why = kvm_why(c->facts);
@@ -133,6 +139,10 @@ static void add_machine(Cmd *c) {
     c->kvm = vm->accel == ACCEL_KVM || (vm->accel == ACCEL_AUTO && c->facts->kvm_usable);
     strvec_push(c->argv, "-accel");
     strvec_push(c->argv, accel_kind_to_string(c->kvm ? ACCEL_KVM : ACCEL_TCG));
+    qemucmd_machine_opts(c->cfg, c->kvm, &m);
+    free(c->argv->v[machine_at]);
+    c->argv->v[machine_at] = strvec_join(&m, ",");
+    strvec_clear(&m);
 
     const char *model = vm->cpu_model ? vm->cpu_model : c->kvm ? "host" : "max";
     if (!c->kvm && (streq(model, "host") || !strncmp(model, "host,", 5)))
@@ -142,6 +152,7 @@ static void add_machine(Cmd *c) {
     strvec_push(c->argv, "-smp");
     strvec_pushf(c->argv, "cpus=%" PRId64 ",sockets=%" PRId64 ",cores=%" PRId64 ",threads=%" PRId64, vm->vcpus, vm->sockets, vm->cores,
                  vm->threads);
+    qemucmd_clock(c->cfg, c->kvm, c->argv);
 }
 
 static void add_memory(Cmd *c) {
@@ -429,6 +440,7 @@ static void add_devices(Cmd *c) {
     for (size_t i = 0; i < cfg->n_nets; i++) add_net(c, i);
     qemucmd_cloudinit(cfg, c->facts, c->pci, c->argv);
     qemucmd_hostdev(cfg, c->facts, c->argv);
+    qemucmd_guest_agent(cfg, c->facts, c->pci, c->argv);
     if (cfg->balloon.enabled) {
         json_object *b = jobj("driver", virtio_driver(c, "virtio-balloon"), "id", "balloon0");
         jset_bool(b, "deflate-on-oom", cfg->balloon.deflate_on_oom);

@@ -16,10 +16,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "cloudinit.h"
 #include "hostdev.h"
 #include "hostfacts.h"
 #include "log.h"
+#include "machinetype.h"
 #include "numa_place.h"
 #include "placement.h"
 #include "seriallog.h"
@@ -39,7 +41,7 @@
 /* What QEMU is handed, ours until the spawn and closed after it. */
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
-    int devnull, status_fd, control_fd, seed_fd, report;
+    int devnull, status_fd, control_fd, seed_fd, report, agent_fd;
     /* The serial console (serialrelay.h): the socket pair (ours, QEMU's),
      * NAME/console.sock, where the output goes (stdout or a pty master),
      * the pty's slave, and the file: log with its old copy. */
@@ -56,7 +58,7 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->taps);
     free(k->fds);
     strv_free(k->env);
-    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->seed_fd, &k->report, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
+    int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->seed_fd, &k->report, &k->agent_fd, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
                    &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
@@ -179,6 +181,18 @@ static int open_serial(RunSession *s, SpawnKit *k) {
     return k->log_old < 0 ? k->log_old : 0;
 }
 
+/* [vm] guest-agent: the socket QEMU serves the agent's channel on, and
+ * the lock its clients take (include/agent.h); clients create nothing in
+ * the runtime dir. */
+static int open_agent(RunSession *s, SpawnKit *k) {
+    if (!s->cfg.vm.guest_agent) return 0;
+    int fd = openat(s->rt.dir_fd, AGENT_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return log_error_errno(-errno, "Failed to create %s/%s: %m", s->rt.dir, AGENT_LOCK);
+    close(fd);
+    k->agent_fd = open_listen_socket(&s->rt, AGENT_SOCKET);
+    return k->agent_fd < 0 ? k->agent_fd : 0;
+}
+
 /* The QMP pair, /dev/null, the status monitor and the serial console. */
 static int open_kit(RunSession *s, SpawnKit *k) {
     const HostFacts *facts = &s->p.facts;
@@ -191,7 +205,8 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->control_fd < 0) return k->control_fd;
     int r = open_serial(s, k);
     if (r < 0) return r;
-    size_t max_fds = 6 + s->cfg.n_shares + (s->cfg.tpm.enabled ? 1 : 0);
+    if ((r = open_agent(s, k)) < 0) return r;
+    size_t max_fds = 7 + s->cfg.n_shares + (s->cfg.tpm.enabled ? 1 : 0);
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
@@ -203,6 +218,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
         if ((k->seed_fd = cloudinit_seed_prepare(&s->cfg, facts, &s->rt)) < 0) return k->seed_fd;
         k->fds[k->n_fds++] = (SpawnFd){ k->seed_fd, facts->seed_fd };
     }
+    if (k->agent_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->agent_fd, facts->agent_fd };
     return 0;
 }
 
@@ -374,8 +390,23 @@ static int open_state_dir(RunSession *s) {
     return s->state_fd < 0 ? s->state_fd : 0;
 }
 
+/* The first start of a q35/pc VM: the versioned type QEMU accepted (it
+ * greeted on QMP) is recorded, and every later start runs it
+ * (include/machinetype.h). */
+static void record_machine(RunSession *s) {
+    const HostFacts *f = &s->p.facts;
+    if (f->machine_source != MACHINE_RESOLVED || s->state_fd < 0) return;
+    if (machinetype_write(s->state_fd, f->machine_type) < 0) {
+        log_warning("%s: machine %s is %s now, but not recorded: a later QEMU may give the guest other hardware", s->cfg.vm.name,
+                    vmconf_machine_written(&s->cfg.vm), f->machine_type);
+        return;
+    }
+    log_notice("%s: machine %s is %s in this QEMU: recorded in the state dir, later starts keep it", s->cfg.vm.name,
+               vmconf_machine_written(&s->cfg.vm), f->machine_type);
+}
+
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .agent_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_state_dir(s);
     if (r == 0) r = open_kit(s, &k);
@@ -388,6 +419,7 @@ int run_start_qemu(RunSession *s) {
      * the record named ports nobody held yet, and another local user
      * could take one for `kvmlaunch ssh` to log in to. */
     if (r == 0) r = usernet_state_write(s->rt.dir_fd, &s->cfg, s->p.facts.user_nets);
+    if (r == 0) record_machine(s);
     if (r == 0 && k.serial_sv[0] >= 0) {
         /* QEMU runs: the relay takes over the console. (A reader that
          * went away gives EPIPE: kvmlaunch ignores SIGPIPE, cli.c.) */

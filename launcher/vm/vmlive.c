@@ -114,6 +114,8 @@ int vmlive_record_start(int dir_fd, const VmConfig *cfg, bool vhost_open, const 
     /* So `pin emulator=...` moves them along, as [cpu] vhost = emulator means. */
     json_object_object_add(o, "vhost_follows_emulator", json_object_new_boolean(cfg->cpu.vhost.kind == CPUSPEC_EMULATOR));
     json_object_object_add(o, "vcpus", json_object_new_int64(cfg->vm.vcpus));
+    /* For `kvmlaunch stop`: when to try the guest agent (include/agent.h). */
+    json_object_object_add(o, "shutdown_timeout_ms", json_object_new_int64((int64_t)cfg->vm.shutdown_timeout_ms));
     json_object_object_add(o, "vhost_open", json_object_new_boolean(vhost_open));
     json_object_object_add(o, "placement", pl);
     json_object_object_add(o, "steering", vmlive_steering_json(st, (long)cfg->vm.vcpus));

@@ -27,7 +27,7 @@ check "console without a name" 2 "$bin" console && contains "console names what 
 check "console with a bad name" 2 "$bin" console ../x
 KVMLAUNCH_RUNDIR=$tmp/run check "console of a VM not running" 1 "$bin" console klcli-none && contains "console says so" "klcli-none is not running"
 # The commands on a running VM: usage errors before anything is asked.
-check "qmp without NAME" 2 "$bin" qmp && contains "qmp names its words" "expected NAME [COMMAND [ARGS-JSON]]"
+check "qmp without NAME" 2 "$bin" qmp && contains "qmp names its words" "expected NAME [--agent] [COMMAND [ARGS-JSON]]"
 check "qmp with ARGS-JSON no object" 2 "$bin" qmp kl-none-$$ query-status '"x"'
 check "balloon without SIZE" 2 "$bin" balloon kl-none-$$
 check "balloon with a bad SIZE" 2 "$bin" balloon kl-none-$$ 12X && contains "balloon names SIZE" "SIZE: expected a size"

@@ -24,7 +24,8 @@
 # only (datasource_list: [NoCloud, None]) rendering its network config for
 # systemd-networkd (DHCP on the virtio NIC under QEMU's slirp by default),
 # openssh-server (host keys made by cloud-init at first boot: ed25519 only,
-# cheap under TCG). Docs, man pages, locales and apt lists are stripped;
+# cheap under TCG), qemu-guest-agent (started by udev on its virtio-serial
+# port, so only in a VM with [vm] guest-agent = yes). Docs, man pages, locales and apt lists are stripped;
 # timers and units a throwaway CI guest does not need are masked.
 # The cloud kernel has virtio-fs (module virtiofs) but no 9p.
 set -euo pipefail
@@ -38,6 +39,8 @@ SUITE=bookworm
 # virtual packages it provides, which debootstrap does not resolve.
 INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,iproute2,cloud-init,python3-cffi-backend,openssh-server,sudo
 INCLUDE+=,linux-image-cloud-amd64,initramfs-tools
+# [vm] guest-agent (issue 21): udev starts it when the port org.qemu.guest_agent.0 appears.
+INCLUDE+=,qemu-guest-agent
 # Units that only cost boot time in a throwaway VM (masked; missing ones too).
 MASK="apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer
       man-db.timer dpkg-db-backup.timer systemd-timesyncd.service getty@tty1.service"

@@ -11,8 +11,10 @@
 # prints the image's kernel and the host's file and exits 7, the host sees
 # the file the guest wrote, with the guest user's uid and gid (virtiofsd
 # keeps the guest's ids: README, "Shared folders"), and
-# after `kvmlaunch stop` nothing is left: runtime dir (seed), cgroups, QEMU,
-# virtiofsd, the forwarded port. A `measure:` line gives boot-to-ssh.
+# [vm] guest-agent = yes (issue 21): status shows the guest's OS and
+# address from qemu-guest-agent, qmp --agent answers, and a guest made to
+# ignore ACPI is stopped through the agent; after `kvmlaunch stop` nothing
+# is left: runtime dir (seed), cgroups, QEMU, virtiofsd, the forwarded port. A `measure:` line gives boot-to-ssh.
 #
 # The plain build only: the boot takes minutes under TCG and the ASan build
 # would take as long again for code that tests/cli's busybox cases (forwards,
@@ -57,7 +59,7 @@ echo "hello from $$" > "$tmp/work/hello" && chmod 0644 "$tmp/work/hello"
 vm_ini img vm.memory=1G vm.vcpus=2 "vm.user=$user" vm.accel=tcg \
     "vm.kernel=$img/vmlinuz" "vm.initrd=$img/initrd.img" \
     "vm.append=console=ttyS0 root=/dev/vda rw fsck.mode=skip" \
-    "vm.serial=file:$tmp/img.serial" vm.timeout=15m vm.shutdown-timeout=90s balloon.enabled=no \
+    "vm.serial=file:$tmp/img.serial" vm.timeout=15m vm.shutdown-timeout=90s balloon.enabled=no vm.guest-agent=yes \
     "[disk \"root\"]
 file = $img/debian12.img
 format = raw
@@ -139,12 +141,45 @@ if [ $rc != 7 ]; then
     echo "--- kvmlaunch:"; tail -20 "$tmp/img.out"; echo "--- serial:"; tail -40 "$tmp/img.serial"
 fi
 
-# Stop: the guest powers off (systemd, ACPI), kvmlaunch exits 0 and
-# takes everything with it.
+# The guest agent (issue 21, [vm] guest-agent = yes; the image has
+# qemu-guest-agent, which udev starts on its port): status shows the
+# guest's OS and its slirp address, qmp --agent passes a command.
+agent_addr() { "$bin" status "$name" --json 2> /dev/null | jq -e '.guest_agent.answered and
+    ([.guest_agent.interfaces[].addresses[]] | index("10.0.2.15/24"))' > /dev/null; }
+if wait_step=2 wait_for 120 agent_addr; then
+    ok "status --json: the agent answers, 10.0.2.15/24 among the guest's addresses"
+    "$bin" status "$name" > "$tmp/st.out" 2>&1
+    grep -q "guest agent: Debian GNU/Linux 12" "$tmp/st.out" && ok "status: the guest's OS from the agent" || bad "status: $(grep agent "$tmp/st.out")"
+    grep -q "guest address .* 10.0.2.15/24" "$tmp/st.out" && ok "status: guest address 10.0.2.15/24" || bad "status: $(grep -i 'guest' "$tmp/st.out")"
+else
+    bad "status shows no agent answer with 10.0.2.15: $("$bin" status "$name" --json 2>&1 | jq -c .guest_agent)"
+fi
+"$bin" qmp "$name" --agent guest-ping > "$tmp/ping.out" 2>&1 && [ "$(tr -d ' \n' < "$tmp/ping.out")" = "{}" ] &&
+    ok "qmp --agent guest-ping answers {}" || bad "qmp --agent guest-ping: $(cat "$tmp/ping.out")"
+"$bin" qmp "$name" --agent guest-info > "$tmp/info.out" 2>&1 && jq -e '.version' "$tmp/info.out" > /dev/null &&
+    ok "qmp --agent guest-info: agent $(jq -r .version "$tmp/info.out")" || bad "qmp --agent guest-info: $(head -c 300 "$tmp/info.out")"
+"$bin" qmp "$name" --agent guest-no-such > "$tmp/nosuch.out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "CommandNotFound" "$tmp/nosuch.out" && ok "qmp --agent: an agent's error, exit 1" || bad "qmp --agent guest-no-such: rc $rc: $(cat "$tmp/nosuch.out")"
+
+# A guest that ignores ACPI: logind told to ignore the power key (and
+# nothing else listens for it in this image).
+"$bin" ssh "$name" -- sh -c 'sudo mkdir -p /etc/systemd/logind.conf.d &&
+    printf "[Login]\nHandlePowerKey=ignore\n" | sudo tee /etc/systemd/logind.conf.d/kltest.conf > /dev/null &&
+    sudo systemctl restart systemd-logind' > "$tmp/ign.out" 2>&1 && ok "the guest now ignores the power key" ||
+    bad "could not make the guest ignore ACPI: $(tail -3 "$tmp/ign.out")"
+
+# Stop: the ACPI power-down is ignored; kvmlaunch stop asks the agent
+# (after 5 s), the guest powers off (systemd), long before shutdown-timeout
+# (90 s) would make the supervisor quit QEMU; kvmlaunch exits 0 and takes
+# everything with it.
 stop_s=$SECONDS
 "$bin" stop "$name" > "$tmp/stop.out" 2>&1 || bad "stop: $(cat "$tmp/stop.out")"
 wait $sup; rc=$?
 [ $rc = 0 ] && ok "stopped in $((SECONDS - stop_s)) s, exit 0" || { bad "exit $rc after stop"; tail -5 "$tmp/img.out"; }
+grep -q "asked its guest agent to shut it down" "$tmp/stop.out" && ok "stop went through the guest agent" ||
+    bad "stop did not use the agent: $(cat "$tmp/stop.out")"
+grep -q "did not power down in time" "$tmp/img.out" && bad "the supervisor had to quit QEMU: the agent's shutdown did not work" ||
+    ok "the guest powered itself off (no quit after shutdown-timeout)"
 left=$(leftovers img)
 pgrep -f "virtiofsd.*$tmp/work" > /dev/null && left+=" virtiofsd"
 [ -n "$port" ] && ss -Htln "sport = :$port" | grep -q . && left+=" a listener on port $port"

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "hostfacts.h"
+#include "machinetype.h"
 #include "qemucmd.h"
 #include "strvec.h"
 #include "util.h"
@@ -114,6 +115,8 @@ typedef struct FactSpec {
     unsigned tsc_khz;               /* tsc=KHZ: the host's TSC rate (boottime.h) */
     StdoutKind stdout_kind;
     char *qemu;                     /* owned; NULL: [vm] qemu or qemu-system-x86_64 */
+    char *machine;                  /* owned: the versioned type q35/pc stands for; NULL: as written */
+    int machine_source;             /* MachineSource */
     PathFact *paths;                /* owned */
     size_t n_paths;
 } FactSpec;
@@ -122,6 +125,7 @@ static void factspec_free(FactSpec *fs) {
     for (size_t i = 0; i < fs->n_paths; i++) free(fs->paths[i].path);
     free(fs->paths);
     free(fs->qemu);
+    free(fs->machine);
     *fs = (FactSpec){ 0 };
 }
 
@@ -155,6 +159,12 @@ static char *factspec_parse(const char *data, FactSpec *fs) {
             fs->qemu = xstrdup(w + 5);
             continue;
         }
+        if ((!strncmp(w, "machine-recorded=", 17) && w[17]) || (!strncmp(w, "machine-resolved=", 17) && w[17])) {
+            free(fs->machine);
+            fs->machine = xstrdup(w + 17);
+            fs->machine_source = !strncmp(w, "machine-recorded=", 17) ? MACHINE_RECORDED : MACHINE_RESOLVED;
+            continue;
+        }
         bool found = false;
         for (size_t i = 0; i < ELEMENTSOF(path_words) && !found; i++) {
             size_t kl = strlen(path_words[i].key);
@@ -186,6 +196,8 @@ static void facts_build(const VmConfig *cfg, FactSpec *fs, HostFacts *f) {
     f->stdout_kind = fs->stdout_kind;
     f->qemu_binary = xstrdup(fs->qemu ? fs->qemu : cfg->vm.qemu ? cfg->vm.qemu : "qemu-system-x86_64");
     f->runtime_dir = xasprintf("/run/kvmlaunch/%s", cfg->vm.name);
+    f->machine_type = fs->machine ? xstrdup(fs->machine) : NULL;
+    f->machine_source = fs->machine_source;
     f->n_disks = cfg->n_disks;
     f->disks = xcalloc(cfg->n_disks, sizeof(DiskFacts));
     for (size_t i = 0; i < cfg->n_disks; i++) {

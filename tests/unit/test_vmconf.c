@@ -253,7 +253,7 @@ static void test_checks_after_refused_lines(void **state) {
     const char *text = MINIMAL "machine = big\n[cpu]\npin = 0-3\n[disk \"a\"]\nfile = /x\ncache = fast\naio = native\n";
     assert_int_equal(config_load(text, &cfg, &el), -EINVAL);
     _cleanup_free_ char *msgs = config_all_errors(&el);
-    assert_non_null(strstr(msgs, "vm.ini:5: [vm] machine: expected q35, pc or microvm"));
+    assert_non_null(strstr(msgs, "vm.ini:5: [vm] machine: expected q35, pc, microvm, or a versioned type"));
     assert_non_null(strstr(msgs, "vm.ini:7: [cpu] pin: expected 2 CPUs"));
     assert_non_null(strstr(msgs, "vm.ini:10: [disk \"a\"] cache: expected none"));
     assert_null(strstr(msgs, "with aio = native"));
