@@ -21,6 +21,10 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
  * without [cloud-init]. launcher/plan/qemucmd_cloudinit.c. */
 void qemucmd_cloudinit(const VmConfig *cfg, const HostFacts *facts, bool pci, StrVec *argv);
 
+/* [vm] on-reboot, on-crash and watchdog: -action (include/crashpolicy.h),
+ * pvpanic on q35 and pc, the watchdog device. launcher/plan/qemucmd_crash.c. */
+void qemucmd_crash(const VmConfig *cfg, StrVec *argv);
+
 /* The -netdev of N, a [net] with mode = user: slirp with a hostfwd rule
  * per forward, on the host ports FACTS found; JSON with id ID. NULL, with
  * a file:line message in ERRORS, when an auto port has none. */

@@ -8,11 +8,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crashpolicy.h"
 #include "qmp.h"
 #include "vmconf.h"
 #include "vmlive.h"
 
-typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT } StopReason;
+/* STOP_CRASH: a panic or a watchdog ended it as [vm] on-crash,
+ * watchdog-action or restart-limit say (exit 1). */
+typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT, STOP_CRASH } StopReason;
 
 typedef struct Supervisor {
     const VmConfig *cfg;
@@ -33,6 +36,7 @@ typedef struct Supervisor {
     struct SerialRelay *serial;     /* the serial console to relay (serialrelay.h), or NULL */
     void (*reap_helpers)(void *arg); /* on each wake-up: reap and report helpers (virtiofsd) that ended; or NULL */
     void *helpers;
+    CrashWatch crash;               /* set up by supervise itself (include/crashpolicy.h) */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

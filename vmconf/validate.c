@@ -271,4 +271,5 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     check_nets(&c);
     check_devices(&c);
     check_cloudinit(&c);
+    vmconf_check_crash(cfg, errors);
 }

@@ -457,6 +457,7 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     add_boot(&c);
     add_control(&c);
     add_devices(&c);
+    qemucmd_crash(cfg, argv);
     qemucmd_add_shares(cfg, facts, argv, errors, notes);
     strvec_push(argv, "-sandbox");
     strvec_push(argv, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
