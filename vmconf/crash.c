@@ -42,11 +42,12 @@ static bool written(const VmSection *vm, const char *key) {
 void vmconf_check_crash(const VmConfig *cfg, ErrList *errors) {
     const VmSection *vm = &cfg->vm;
     if (vm->machine != MACHINE_MICROVM) return;
-    /* pvpanic tells QEMU of a panic through ACPI, which microvm's guest does
-     * not get here; without it restart and pause would never happen. */
+    /* The guest finds pvpanic through ACPI (QEMU0001), which microvm
+     * builds only in part: kvmlaunch gives it none, and without it restart
+     * and pause would never happen. */
     if (written(vm, "on-crash") && vm->on_crash != ON_CRASH_STOP)
         errlist_add_key(errors, cfg->path, SECTION_VM, &vm->head, "on-crash",
-                        "expected stop with machine = microvm (it has no pvpanic device to report a panic), found %s",
+                        "expected stop with machine = microvm (kvmlaunch gives it no pvpanic device: no panic is seen), found %s",
                         on_crash_to_string(vm->on_crash));
     if (written(vm, "watchdog") && vm->watchdog != WATCHDOG_NONE)
         errlist_add_key(errors, cfg->path, SECTION_VM, &vm->head, "watchdog",

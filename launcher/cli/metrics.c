@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crashpolicy.h"
 #include "exitcode.h"
 #include "kfiles.h"
 #include "log.h"
@@ -74,6 +75,8 @@ enum {
     F_TAP_TX_DROPPED,
     F_KNOB,
     F_KNOB_INFO,
+    F_RESTARTS,
+    F_LAST_RESTART,
     F__MAX,
 };
 
@@ -120,6 +123,8 @@ static const MetricsFamily families[F__MAX] = {
     [F_TAP_TX_DROPPED] = { "kvmlaunch_tap_transmit_dropped_total", "counter", "Packets to the guest the host dropped." },
     [F_KNOB] = { "kvmlaunch_host_knob", "gauge", "A host kernel setting this VM changed, its value now (numeric ones)." },
     [F_KNOB_INFO] = { "kvmlaunch_host_knob_info", "gauge", "A host kernel setting this VM changed: now, as set, and its original value." },
+    [F_RESTARTS] = { "kvmlaunch_vm_restarts_total", "counter", "Guest resets kvmlaunch made after a panic or a watchdog expiry (on-crash, watchdog-action)." },
+    [F_LAST_RESTART] = { "kvmlaunch_vm_last_restart_timestamp_seconds", "gauge", "When kvmlaunch last reset the guest, and why." },
 };
 
 const MetricsFamily *metrics_families(size_t *n) {
@@ -366,6 +371,18 @@ static void render_knobs(Render *r, const char *name, json_object *knobs) {
     }
 }
 
+/* [vm] on-crash and watchdog-action resets (include/crashpolicy.h). */
+static void render_restarts(Render *r, const char *name, json_object *restarts) {
+    uint64_t count, at;
+    if (!get_u64(restarts, "count", &count)) return;
+    _cleanup_free_ char *l = labels(name, NULL);
+    sample_u64(r, F_RESTARTS, l, count);
+    const char *reason = str(restarts, "last_reason");
+    if (!reason || !get_u64(restarts, "last_time", &at)) return;
+    _cleanup_free_ char *lr = labels(name, "reason", reason, NULL);
+    sample_u64(r, F_LAST_RESTART, lr, at);
+}
+
 static void render_vm(Render *r, json_object *vm) {
     const char *name = str(vm, "name");
     if (!name) return;
@@ -384,6 +401,7 @@ static void render_vm(Render *r, json_object *vm) {
     render_blockstats(r, name, member(vm, "blockstats"));
     render_taps(r, name, member(vm, "taps"));
     render_knobs(r, name, member(vm, "knobs"));
+    render_restarts(r, name, member(vm, "restarts"));
 }
 
 char *metrics_render(json_object *vms) {
@@ -526,6 +544,7 @@ json_object *metrics_collect_vm(const HostRoot *hr, const char *name, pid_t qemu
     json_object *knobs = vmstatus_read_knobs(hr, name);
     if (!knobs) add_error(vm, "knobs");
     json_object_object_add(vm, "knobs", knobs);
+    json_object_object_add(vm, "restarts", crashpolicy_read_state(name));
     return vm;
 }
 

@@ -22,7 +22,8 @@ void qemucmd_crash(const VmConfig *cfg, StrVec *argv) {
     /* Always there where the machine has ACPI to describe it (the ISA
      * device, QEMU0001, as libvirt's <panic model='isa'>): it costs
      * nothing, and a panic is then an event instead of a hung guest.
-     * microvm gets none (vmconf/crash.c refuses on-crash there). */
+     * microvm, whose ACPI tables are partial, gets none (vmconf/crash.c
+     * refuses on-crash = restart or pause there). */
     if (vm->machine != MACHINE_MICROVM) push_device(argv, "pvpanic", "pvpanic0");
     if (vm->watchdog == WATCHDOG_I6300ESB) push_device(argv, "i6300esb", "watchdog0");
 }

@@ -199,8 +199,8 @@ static void handle_guest_trouble(Supervisor *s, json_object *ev) {
         break;
     case CRASH_LIMIT:
         limit = crashpolicy_limit_text(&vm->restart_limit);
-        log_error("%s: stopping %s, which would be reset more often than restart-limit = %s allows (%llu resets so far)", what, vm->name,
-                  limit, (unsigned long long)w->restarts);
+        log_error("%s: stopping %s: one more reset would pass restart-limit = %s (reset %llu times so far)", what, vm->name, limit,
+                  (unsigned long long)w->restarts);
         stop_for_crash(s);
         break;
     }
