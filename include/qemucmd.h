@@ -24,6 +24,9 @@ void qemucmd_cloudinit(const VmConfig *cfg, const HostFacts *facts, bool pci, St
 /* [hostdev]: -device vfio-pci,host=ADDR for each (FACTS->hostdev has the
  * addresses, a VF's too). launcher/plan/qemucmd_hostdev.c. */
 void qemucmd_hostdev(const VmConfig *cfg, const HostFacts *facts, StrVec *argv);
+/* [vm] on-reboot, on-crash and watchdog: -action (include/crashpolicy.h),
+ * pvpanic on q35 and pc, the watchdog device. launcher/plan/qemucmd_crash.c. */
+void qemucmd_crash(const VmConfig *cfg, StrVec *argv);
 
 /* The -netdev of N, a [net] with mode = user: slirp with a hostfwd rule
  * per forward, on the host ports FACTS found; JSON with id ID. NULL, with

@@ -32,6 +32,7 @@ typedef enum {
     VT_MAC,            /* MacAddr */
     VT_MACHINE,        /* char *, [vm] machine_name; also sets VmSection.machine (vmconf/machine.c) */
     VT_FORWARDS,       /* NetForwards: PROTO:[ADDR:]HOSTPORT:GUESTPORT, ... (include/netforward.h) */
+    VT_RESTART_LIMIT,  /* RestartLimit: N/DURATION (vmconf/crash.c) */
 } ValueType;
 
 enum {
@@ -105,6 +106,10 @@ DECLARE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind);
 DECLARE_STRING_TABLE_LOOKUP(net_mode, NetMode);
 DECLARE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto);
 DECLARE_STRING_TABLE_LOOKUP(share_driver, ShareDriver);
+DECLARE_STRING_TABLE_LOOKUP(on_reboot, OnReboot);
+DECLARE_STRING_TABLE_LOOKUP(on_crash, OnCrash);
+DECLARE_STRING_TABLE_LOOKUP(watchdog_model, WatchdogModel);
+DECLARE_STRING_TABLE_LOOKUP(watchdog_do, WatchdogDo);
 
 extern const KeyDef schema_keys[];
 extern const size_t schema_n_keys;

@@ -8,11 +8,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crashpolicy.h"
 #include "qmp.h"
 #include "vmconf.h"
 #include "vmlive.h"
 
-typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT, STOP_BOOT_BUDGET } StopReason;
+/* STOP_CRASH: a panic or a watchdog ended it as [vm] on-crash,
+ * watchdog-action or restart-limit say (exit 1). */
+typedef enum { STOP_NONE, STOP_SIGNAL, STOP_TIMEOUT, STOP_BOOT_BUDGET, STOP_CRASH } StopReason;
 
 typedef struct Supervisor {
     const VmConfig *cfg;
@@ -35,6 +38,7 @@ typedef struct Supervisor {
     void *helpers;
     struct BootTimeline *boot;      /* the boot timeline, held against [vm] boot-budget (boottime.h), or NULL */
     struct PlaceWatch *watch;       /* the placement to keep (placewatch.h), or NULL */
+    CrashWatch crash;               /* set up by supervise itself (include/crashpolicy.h) */
 } Supervisor;
 
 /* Blocks the signals the supervisor reads from a signalfd (before fork, so

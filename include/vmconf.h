@@ -17,7 +17,7 @@ typedef enum { SECTION_VM, SECTION_CPU, SECTION_MEMORY, SECTION_BALLOON, SECTION
 
 /* Most keys a section kind has; key_line[] is indexed by the key's place in
  * the schema table of its section. */
-#define SECTION_KEYS_MAX 24
+#define SECTION_KEYS_MAX 40
 
 /* Every section instance starts with this: where it was written, and where
  * each of its keys was (0 = not written, default applies). */
@@ -53,6 +53,11 @@ typedef enum { NET_MODE_TAP, NET_MODE_USER } NetMode;
 typedef enum { FWD_TCP, FWD_UDP } FwdProto;
 /* SHARE_DRIVER_DEFAULT has no word: virtiofs where a virtiofsd can run, else 9p (qemucmd_share.c). */
 typedef enum { SHARE_DRIVER_DEFAULT, SHARE_DRIVER_VIRTIOFS, SHARE_DRIVER_9P } ShareDriver;
+/* [vm] on-reboot, on-crash, watchdog, watchdog-action (include/crashpolicy.h). */
+typedef enum { ON_REBOOT_RESET, ON_REBOOT_STOP } OnReboot;
+typedef enum { ON_CRASH_STOP, ON_CRASH_RESTART, ON_CRASH_PAUSE } OnCrash;
+typedef enum { WATCHDOG_NONE, WATCHDOG_I6300ESB } WatchdogModel;
+typedef enum { WATCHDOG_DO_RESET, WATCHDOG_DO_POWEROFF, WATCHDOG_DO_PAUSE, WATCHDOG_DO_NONE } WatchdogDo;
 
 /* A cpulist key that also takes words: CPUSPEC_LIST means `list` holds CPUs. */
 typedef enum { CPUSPEC_LIST, CPUSPEC_AUTO, CPUSPEC_NONE, CPUSPEC_EMULATOR, CPUSPEC_LOCAL,
@@ -79,6 +84,13 @@ typedef struct Sched {
 } Sched;
 
 enum { BOOT_BUDGET_WARN, BOOT_BUDGET_FAIL };
+/* [vm] restart-limit N/DURATION: more than COUNT guest resets (crash or
+ * watchdog) within WINDOW_MS stop the VM. */
+#define RESTART_LIMIT_MAX 1000
+typedef struct RestartLimit {
+    int64_t count;                  /* 1..RESTART_LIMIT_MAX */
+    uint64_t window_ms;             /* > 0 */
+} RestartLimit;
 
 typedef struct VmSection {
     SectionHead head;
@@ -104,6 +116,12 @@ typedef struct VmSection {
     char *state_dir;                /* owned; NULL: statedir_base()/NAME (statedir.h) */
     int rtc;                        /* RtcBase */
     bool guest_agent;               /* a virtio-serial channel to qemu-guest-agent (include/agent.h) */
+    /* Crash and reboot policy (include/crashpolicy.h). */
+    int on_reboot;                  /* OnReboot */
+    int on_crash;                   /* OnCrash */
+    int watchdog;                   /* WatchdogModel */
+    int watchdog_action;            /* WatchdogDo */
+    RestartLimit restart_limit;
 } VmSection;
 
 typedef struct CpuSection {

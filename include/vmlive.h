@@ -63,6 +63,9 @@ void vmcontrol_close(VmControl *c);
 json_object *vmlive_load(int dir_fd);
 /* Replaces it atomically. */
 int vmlive_save(int dir_fd, json_object *state);
+/* The same for another FILE of the runtime dir (restarts.json). */
+json_object *vmlive_load_file(int dir_fd, const char *file);
+int vmlive_save_file(int dir_fd, const char *file, json_object *state);
 
 /* Supervisor, once the guest runs: the placement CFG asked for, the taps'
  * steering ST, and an empty control.lock for clients to take. */

@@ -7,6 +7,7 @@
 #include "netforward.h"
 #include "schema.h"
 #include "util.h"
+#include "vmconf_internal.h"
 
 #define FIELD(base, def, type) ((type *)((char *)(base) + (def)->offset))
 
@@ -242,6 +243,8 @@ int schema_parse_value(const KeyDef *def, const char *s, void *base, char *err, 
         return value_parse_mac(s, FIELD(base, def, MacAddr), err);
     case VT_FORWARDS:
         return netforwards_parse(s, FIELD(base, def, NetForwards), err);
+    case VT_RESTART_LIMIT:
+        return vmconf_parse_restart_limit(s, FIELD(base, def, RestartLimit), err);
     }
     return fail(err, s, "a value this version understands");
 }

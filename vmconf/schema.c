@@ -73,6 +73,11 @@ const EnumName share_driver_table[] = { { "virtiofs", SHARE_DRIVER_VIRTIOFS, NUL
 const EnumName offloads_mode_table[] = { { "on", OFFLOADS_ON, NULL }, { "keep", OFFLOADS_KEEP, NULL }, END };
 const EnumName net_mode_table[] = { { "tap", NET_MODE_TAP, NULL }, { "user", NET_MODE_USER, NULL }, END };
 const EnumName fwd_proto_table[] = { { "tcp", FWD_TCP, NULL }, { "udp", FWD_UDP, NULL }, END };
+const EnumName on_reboot_table[] = { { "reset", ON_REBOOT_RESET, NULL }, { "stop", ON_REBOOT_STOP, NULL }, END };
+const EnumName on_crash_table[] = { { "stop", ON_CRASH_STOP, NULL }, { "restart", ON_CRASH_RESTART, NULL }, { "pause", ON_CRASH_PAUSE, NULL }, END };
+const EnumName watchdog_model_table[] = { { "none", WATCHDOG_NONE, NULL }, { "i6300esb", WATCHDOG_I6300ESB, NULL }, END };
+const EnumName watchdog_do_table[] = { { "reset", WATCHDOG_DO_RESET, NULL }, { "poweroff", WATCHDOG_DO_POWEROFF, NULL },
+                                       { "pause", WATCHDOG_DO_PAUSE, NULL }, { "none", WATCHDOG_DO_NONE, NULL }, END };
 /* The words of the cpulist keys; each key takes some (KeyDef.words_mask).
  * CPUSPEC_LIST is a list, CPUSPEC_UNSET not written: no word. */
 const EnumName cpu_spec_kind_table[] = { { "auto", CPUSPEC_AUTO, NULL }, { "emulator", CPUSPEC_EMULATOR, NULL }, { "none", CPUSPEC_NONE, NULL },
@@ -101,6 +106,10 @@ DEFINE_STRING_TABLE_LOOKUP(cpu_spec_kind, CpuSpecKind)
 DEFINE_STRING_TABLE_LOOKUP(net_mode, NetMode)
 DEFINE_STRING_TABLE_LOOKUP(fwd_proto, FwdProto)
 DEFINE_STRING_TABLE_LOOKUP(share_driver, ShareDriver)
+DEFINE_STRING_TABLE_LOOKUP(on_reboot, OnReboot)
+DEFINE_STRING_TABLE_LOOKUP(on_crash, OnCrash)
+DEFINE_STRING_TABLE_LOOKUP(watchdog_model, WatchdogModel)
+DEFINE_STRING_TABLE_LOOKUP(watchdog_do, WatchdogDo)
 
 /* Not enums but words for an int: the on/off/keep of ksm, the 0/1/keep of
  * zone_reclaim_mode (the kernel's own numbers). */
@@ -174,6 +183,18 @@ const KeyDef schema_keys[] = {
     VM("guest-agent", guest_agent, .type = VT_BOOL, .dflt = "no",
        .help = "a virtio-serial channel org.qemu.guest_agent.0 on a socket kvmlaunch opens: `status` shows the guest's OS and addresses, "
                "`stop` uses its guest-shutdown when ACPI is ignored, `kvmlaunch qmp NAME --agent CMD` talks to it"),
+    /* Crash and reboot policy, carried out by the supervisor (include/crashpolicy.h). */
+    VM("on-reboot", on_reboot, .type = VT_ENUM, .words = on_reboot_table, .dflt = "reset",
+       .help = "a guest reboot: reset runs the guest again; stop ends the VM with exit 0 (CI)"),
+    VM("on-crash", on_crash, .type = VT_ENUM, .words = on_crash_table, .dflt = "stop",
+       .help = "a guest panic, seen through the pvpanic device (q35 and pc): stop ends the VM with exit 1; restart resets the guest "
+               "(restart-limit); pause keeps it paused for inspection until kvmlaunch stop"),
+    VM("watchdog", watchdog, .type = VT_ENUM, .words = watchdog_model_table, .dflt = "none",
+       .help = "a watchdog device for the guest (i6300esb: PCI, q35 or pc; the guest's driver is i6300esb)"),
+    VM("watchdog-action", watchdog_action, .type = VT_ENUM, .words = watchdog_do_table, .dflt = "reset",
+       .help = "when the guest stops feeding its watchdog: reset the guest (restart-limit), poweroff (exit 1), pause, or none (logged)"),
+    VM("restart-limit", restart_limit, .type = VT_RESTART_LIMIT, .dflt = "5/10m", .type_doc = "N/DURATION, N from 1 to 1000",
+       .help = "more guest resets (crash or watchdog) than N within DURATION stop the VM with exit 1"),
 
     CPU("pin", pin, .type = VT_CPULIST, .words = cpu_spec_kind_table, .words_mask = CPUSPEC_WORD(CPUSPEC_AUTO) | CPUSPEC_WORD(CPUSPEC_NONE),
         .flags = KEY_SEQUENCE, .dflt = "none", .type_doc = "cpulist, auto or none",

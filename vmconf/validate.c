@@ -292,4 +292,5 @@ void vmconf_validate(VmConfig *cfg, ErrList *errors, bool lines_refused) {
     check_cloudinit(&c);
     vmconf_check_hostdevs(cfg, errors);
     check_tpm(&c);
+    vmconf_check_crash(cfg, errors);
 }

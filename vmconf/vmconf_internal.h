@@ -17,5 +17,12 @@ void vmconf_check_net_user(const VmConfig *cfg, size_t i, ErrList *errors);
  * vlan only with vf; no device twice; a PCI bus to put them on
  * (vmconf/hostdev_conf.c). Fills the derived vf_dev and vf_index. */
 void vmconf_check_hostdevs(VmConfig *cfg, ErrList *errors);
+/* [vm] restart-limit: N/DURATION into *OUT, or -EINVAL with what was
+ * expected in ERR (vmconf/crash.c). */
+int vmconf_parse_restart_limit(const char *s, RestartLimit *out, char *err);
+
+/* [vm] on-crash and watchdog against the machine: microvm has neither the
+ * pvpanic device nor PCI for a watchdog (vmconf/crash.c). */
+void vmconf_check_crash(const VmConfig *cfg, ErrList *errors);
 
 #endif

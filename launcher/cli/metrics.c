@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crashpolicy.h"
 #include "exitcode.h"
 #include "kfiles.h"
 #include "boottime.h"
@@ -80,6 +81,8 @@ enum {
     F_KNOB_INFO,
     F_BOOT_PHASE,
     F_BOOT_BUDGET_MISSED,
+    F_RESTARTS,
+    F_LAST_RESTART,
     F__MAX,
 };
 
@@ -134,6 +137,8 @@ static const MetricsFamily families[F__MAX] = {
     [F_BOOT_PHASE] = { "kvmlaunch_boot_phase_seconds", "gauge",
                        "Time from kvmlaunch's start to each step of the boot: qmp, cont, first_serial, init (those reached)." },
     [F_BOOT_BUDGET_MISSED] = { "kvmlaunch_boot_budget_missed", "gauge", "1 when the guest did not reach its init within [vm] boot-budget." },
+    [F_RESTARTS] = { "kvmlaunch_vm_restarts_total", "counter", "Guest resets kvmlaunch made after a panic or a watchdog expiry (on-crash, watchdog-action)." },
+    [F_LAST_RESTART] = { "kvmlaunch_vm_last_restart_timestamp_seconds", "gauge", "When kvmlaunch last reset the guest, and why." },
 };
 
 const MetricsFamily *metrics_families(size_t *n) {
@@ -407,6 +412,18 @@ static void render_boot(Render *r, const char *name, json_object *boot) {
     sample(r, F_BOOT_BUDGET_MISSED, l, json_object_get_boolean(member(boot, "budget_missed")) ? "1" : "0");
 }
 
+/* [vm] on-crash and watchdog-action resets (include/crashpolicy.h). */
+static void render_restarts(Render *r, const char *name, json_object *restarts) {
+    uint64_t count, at;
+    if (!get_u64(restarts, "count", &count)) return;
+    _cleanup_free_ char *l = labels(name, NULL);
+    sample_u64(r, F_RESTARTS, l, count);
+    const char *reason = str(restarts, "last_reason");
+    if (!reason || !get_u64(restarts, "last_time", &at)) return;
+    _cleanup_free_ char *lr = labels(name, "reason", reason, NULL);
+    sample_u64(r, F_LAST_RESTART, lr, at);
+}
+
 static void render_vm(Render *r, json_object *vm) {
     const char *name = str(vm, "name");
     if (!name) return;
@@ -427,6 +444,7 @@ static void render_vm(Render *r, json_object *vm) {
     render_taps(r, name, member(vm, "taps"));
     render_knobs(r, name, member(vm, "knobs"));
     render_boot(r, name, member(vm, "boot"));
+    render_restarts(r, name, member(vm, "restarts"));
 }
 
 char *metrics_render(json_object *vms) {
@@ -572,6 +590,7 @@ json_object *metrics_collect_vm(const HostRoot *hr, const char *name, pid_t qemu
     json_object *knobs = vmstatus_read_knobs(hr, name);
     if (!knobs) add_error(vm, "knobs");
     json_object_object_add(vm, "knobs", knobs);
+    json_object_object_add(vm, "restarts", crashpolicy_read_state(name));
     return vm;
 }
 

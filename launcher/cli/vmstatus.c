@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "crashpolicy.h"
 #include "hostnic.h"
 #include "hostplan.h"
 #include "hostroot.h"
@@ -444,6 +446,21 @@ static void render_agent(Text *t, json_object *g) {
     }
 }
 
+/* The guest resets of [vm] on-crash and watchdog-action. */
+static void render_restarts(Text *t, json_object *r) {
+    json_object *count = member(r, "count"), *reason = member(r, "last_reason"), *at = member(r, "last_time");
+    if (!count) return; /* a report without it (older, or a test's) */
+    text_addf(t, "  restarts: %" PRId64, json_object_get_int64(count));
+    if (reason && at) {
+        char when[64];
+        time_t tt = (time_t)json_object_get_int64(at);
+        struct tm tm;
+        if (!localtime_r(&tt, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm)) snprintf(when, sizeof(when), "?");
+        text_addf(t, ", the last after a %s at %s", json_object_get_string(reason), when);
+    }
+    text_addf(t, "\n");
+}
+
 char *vmstatus_render(json_object *report) {
     Text t = { xstrdup(""), 0 };
     json_object *up = member(report, "uptime_s");
@@ -463,6 +480,7 @@ char *vmstatus_render(json_object *report) {
     render_forwards(&t, member(report, "forwards"));
     render_boot(&t, member(report, "boot"));
     render_agent(&t, member(report, "guest_agent"));
+    render_restarts(&t, member(report, "restarts"));
     return t.s;
 }
 
@@ -794,6 +812,7 @@ int vmstatus_collect(const char *name, pid_t sup, pid_t qemu, json_object **repo
     add_watch(out, name);
     json_object_object_add(out, "guest_agent", vmstatus_read_agent(name));
     json_object_object_add(out, "machine", vmstatus_read_machine(qemu));
+    json_object_object_add(out, "restarts", crashpolicy_read_state(name));
     if (qp) qmp_close(qp);
     hostroot_close(&hr);
     *report = out;

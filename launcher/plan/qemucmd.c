@@ -470,6 +470,7 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
     add_boot(&c);
     add_control(&c);
     add_devices(&c);
+    qemucmd_crash(cfg, argv);
     qemucmd_add_shares(cfg, facts, argv, errors, notes);
     qemucmd_tpm(cfg, facts, argv, errors);
     strvec_push(argv, "-sandbox");

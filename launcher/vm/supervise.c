@@ -17,6 +17,7 @@
 #include "serialrelay.h"
 #include "exitcode.h"
 #include "log.h"
+#include "schema.h"
 #include "tap.h"
 #include "util.h"
 
@@ -56,6 +57,8 @@ int supervise_signals_setup(sigset_t *old) {
 int supervise_exit_code(const VmConfig *cfg, int status, StopReason stop, bool killed) {
     if (stop == STOP_TIMEOUT) return EXIT_TIMEOUT;
     if (stop == STOP_BOOT_BUDGET) return EXIT_RUNTIME;
+    /* Why was said when it was decided. */
+    if (stop == STOP_CRASH) return EXIT_RUNTIME;
     if (WIFSIGNALED(status)) {
         if (!killed) log_error("QEMU was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
         else log_error("QEMU did not end in time and was killed");
@@ -84,6 +87,9 @@ static void log_event(Supervisor *s, json_object *ev) {
     else log_debug("QEMU event %s %s", name, detail);
 }
 
+static void send_quit(Supervisor *s);
+static void handle_guest_trouble(Supervisor *s, json_object *ev);
+
 static void drain_events(Supervisor *s) {
     json_object *ev;
     for (;;) {
@@ -96,6 +102,7 @@ static void drain_events(Supervisor *s) {
             return;
         }
         log_event(s, ev);
+        handle_guest_trouble(s, ev);
         json_object_put(ev);
     }
 }
@@ -121,6 +128,14 @@ static void begin_shutdown(Supervisor *s) {
         send_quit(s);
         return;
     }
+    if (s->crash.held != TROUBLE_NONE) {
+        /* A paused guest cannot power down; it ended in a crash. */
+        log_notice("stopping %s, kept paused after a %s", s->cfg->vm.name, crashpolicy_trouble_name(s->crash.held));
+        notify_send(s->notify_fd, "STOPPING=1\nSTATUS=%s: stopping", s->cfg->vm.name);
+        s->stop = STOP_CRASH;
+        send_quit(s);
+        return;
+    }
     s->stop = STOP_SIGNAL;
     notify_send(s->notify_fd, "STOPPING=1\nSTATUS=%s: asking the guest to power down", s->cfg->vm.name);
     log_notice("asking the guest of %s to power down (up to %llus)", s->cfg->vm.name,
@@ -130,7 +145,88 @@ static void begin_shutdown(Supervisor *s) {
     s->quit_at_ms = monotonic_ms() + (int64_t)s->cfg->vm.shutdown_timeout_ms;
 }
 
+/* ---- [vm] on-crash, watchdog-action, restart-limit, on-reboot ---- */
+
+static void stop_for_crash(Supervisor *s) {
+    s->stop = STOP_CRASH;
+    notify_send(s->notify_fd, "STOPPING=1\nSTATUS=%s: stopping after a guest failure", s->cfg->vm.name);
+    send_quit(s);
+}
+
+static void reset_guest(Supervisor *s, const char *what) {
+    CrashWatch *w = &s->crash;
+    const VmSection *vm = &s->cfg->vm;
+    w->last_time = (int64_t)time(NULL);
+    _cleanup_free_ char *limit = crashpolicy_limit_text(&vm->restart_limit);
+    log_warning("%s: resetting the guest of %s (restart %llu, restart-limit = %s)", what, vm->name, (unsigned long long)w->restarts, limit);
+    crashwatch_save(w);
+    if (crashwatch_reset(w, s->qmp, monotonic_ms()) < 0) {
+        log_error("the guest of %s could not be reset: stopping it", vm->name);
+        stop_for_crash(s);
+        return;
+    }
+    notify_send(s->notify_fd, "STATUS=%s runs: guest reset after a %s (restart %llu)", vm->name, crashpolicy_trouble_name(w->last),
+                (unsigned long long)w->restarts);
+}
+
+static void handle_guest_trouble(Supervisor *s, json_object *ev) {
+    CrashWatch *w = &s->crash;
+    const VmSection *vm = &s->cfg->vm;
+    const char *name = qmp_event_name(ev);
+    if (crashwatch_event(w, s->qmp, ev) < 0) {
+        stop_for_crash(s);
+        return;
+    }
+    json_object *data = json_object_object_get(ev, "data");
+    const char *reason = vmlive_str(data, "reason");
+    if (streq(name, "SHUTDOWN") && vm->on_reboot == ON_REBOOT_STOP && reason && streq(reason, "guest-reset"))
+        log_notice("the guest of %s rebooted: on-reboot = stop ends the VM", vm->name);
+    Trouble t = crashpolicy_trouble(ev);
+    /* One at a time: a VM on its way out, or in a reset, is left to it. */
+    if (t == TROUBLE_NONE || s->stop != STOP_NONE || w->cont_pending) return;
+    const char *what = t == TROUBLE_PANIC ? "the guest panicked" : "the guest's watchdog expired";
+    const char *key = t == TROUBLE_PANIC ? "on-crash" : "watchdog-action";
+    const char *word = t == TROUBLE_PANIC ? on_crash_to_string(vm->on_crash) : watchdog_do_to_string(vm->watchdog_action);
+    _cleanup_free_ char *limit = NULL;
+    switch (crashpolicy_decide(w, t, monotonic_ms())) {
+    case CRASH_IGNORE: log_warning("%s (%s = %s): nothing done", what, key, word); break;
+    case CRASH_RESET: reset_guest(s, what); break;
+    case CRASH_HOLD:
+        w->held = t;
+        log_error("%s: %s is kept paused for inspection (%s = %s); `kvmlaunch stop %s` ends it", what, vm->name, key, word, vm->name);
+        notify_send(s->notify_fd, "STATUS=%s: paused after a guest %s", vm->name, crashpolicy_trouble_name(t));
+        break;
+    case CRASH_STOP:
+        log_error("%s: stopping %s (%s = %s)", what, vm->name, key, word);
+        stop_for_crash(s);
+        break;
+    case CRASH_LIMIT:
+        limit = crashpolicy_limit_text(&vm->restart_limit);
+        log_error("%s: stopping %s: one more reset would pass restart-limit = %s (reset %llu times so far)", what, vm->name, limit,
+                  (unsigned long long)w->restarts);
+        stop_for_crash(s);
+        break;
+    }
+}
+
+/* A reset's cont and reboot=shutdown, when their events did not come. */
+static int64_t crash_deadline(Supervisor *s, int64_t now, int64_t next) {
+    int error;
+    next = crashwatch_tick(&s->crash, s->qmp, now, next, &error);
+    if (error < 0 && s->stop == STOP_NONE) stop_for_crash(s);
+    return next;
+}
+
+static int supervise_loop(Supervisor *s);
+
 int supervise(Supervisor *s) {
+    crashwatch_init(&s->crash, &s->cfg->vm, s->rundir_fd);
+    int rc = supervise_loop(s);
+    crashwatch_free(&s->crash);
+    return rc;
+}
+
+static int supervise_loop(Supervisor *s) {
     if (s->cfg->vm.timeout_ms && !s->timeout_at_ms) s->timeout_at_ms = monotonic_ms() + (int64_t)s->cfg->vm.timeout_ms;
     for (;;) {
         int64_t now = monotonic_ms(), next = -1;
@@ -175,6 +271,7 @@ int supervise(Supervisor *s) {
         }
         /* Threads that drifted or appeared put where they belong. */
         if (s->watch && s->stop == STOP_NONE) placewatch_tick(s->watch, now, &next);
+        next = crash_deadline(s, now, next);
         if (s->kill_at_ms && !s->killed) {
             if (now >= s->kill_at_ms) {
                 kill(s->qemu, SIGKILL);

@@ -23,30 +23,34 @@ const char *vmlive_str(json_object *o, const char *key) {
     return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
-json_object *vmlive_load(int dir_fd) {
-    _cleanup_close_ int fd = openat(dir_fd, VMLIVE_STATE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+json_object *vmlive_load(int dir_fd) { return vmlive_load_file(dir_fd, VMLIVE_STATE); }
+
+json_object *vmlive_load_file(int dir_fd, const char *file) {
+    _cleanup_close_ int fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) return json_object_new_object();
     if (fd < 0) {
-        log_error_errno(-errno, "Failed to open the live state %s: %m", VMLIVE_STATE);
+        log_error_errno(-errno, "Failed to open the live state %s: %m", file);
         return NULL;
     }
     _cleanup_free_ char *buf = NULL;
     int r = read_fd_all(fd, RUNTIME_FILE_MAX, &buf, NULL);
     if (r < 0) {
-        log_error_errno(r, "Failed to read the live state %s: %m", VMLIVE_STATE);
+        log_error_errno(r, "Failed to read the live state %s: %m", file);
         return NULL;
     }
     json_object *o = json_tokener_parse(buf);
     if (!o || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        log_error("The live state %s is garbled: not a JSON object", VMLIVE_STATE);
+        log_error("The live state %s is garbled: not a JSON object", file);
         return NULL;
     }
     return o;
 }
 
-int vmlive_save(int dir_fd, json_object *state) {
-    static const char tmp[] = VMLIVE_STATE ".tmp";
+int vmlive_save(int dir_fd, json_object *state) { return vmlive_save_file(dir_fd, VMLIVE_STATE, state); }
+
+int vmlive_save_file(int dir_fd, const char *file, json_object *state) {
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", file);
     const char *text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     unlinkat(dir_fd, tmp, 0);
     _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -63,8 +67,8 @@ int vmlive_save(int dir_fd, json_object *state) {
         unlinkat(dir_fd, tmp, 0);
         return r;
     }
-    if (renameat(dir_fd, tmp, dir_fd, VMLIVE_STATE) < 0) {
-        r = log_error_errno(-errno, "Failed to replace %s: %m", VMLIVE_STATE);
+    if (renameat(dir_fd, tmp, dir_fd, file) < 0) {
+        r = log_error_errno(-errno, "Failed to replace %s: %m", file);
         unlinkat(dir_fd, tmp, 0);
         return r;
     }

@@ -19,8 +19,9 @@ CACHE=$OUTDIR/cache
 
 KERNEL_META=linux-image-cloud-amd64
 # Loaded by /init in dependency order (deps are added automatically).
-# button + evdev make the ACPI power button visible to busybox acpid.
-MODULES="virtio_pci virtio_blk virtio_net virtio_balloon button evdev ${EXTRA_MODULES:-}"
+# button + evdev make the ACPI power button visible to busybox acpid;
+# pvpanic_mmio drives the pvpanic device kvmlaunch always adds.
+MODULES="virtio_pci virtio_blk virtio_net virtio_balloon button evdev pvpanic_mmio ${EXTRA_MODULES:-}"
 APPLETS="sh mount umount cat echo sleep insmod lsmod poweroff reboot halt acpid
          nproc ls readlink kill dmesg mkdir wc hwclock setsid cttyhack yes head stty ip nc mknod"
 

@@ -68,11 +68,12 @@ static const char two_vms[] =
     "            {\"net\": \"wan\", \"tap\": \"kl-web-wan\", \"visible\": false, \"stats\": null}],"
     "  \"knobs\": [{\"path\": \"/sys/kernel/mm/ksm/sleep_millisecs\", \"original\": \"20\", \"set\": \"23\", \"current\": \"23\"},"
     "             {\"path\": \"/sys/kernel/mm/transparent_hugepage/enabled\", \"original\": \"always\", \"set\": \"never\", \"current\": \"never\"}],"
-    "  \"boot\": {\"qmp_ms\": 120.5, \"cont_ms\": 130.0, \"first_serial_ms\": 400.0, \"init_ms\": null, \"budget_missed\": true}},"
+    "  \"boot\": {\"qmp_ms\": 120.5, \"cont_ms\": 130.0, \"first_serial_ms\": 400.0, \"init_ms\": null, \"budget_missed\": true},"
+    "  \"restarts\": {\"count\": 2, \"last_reason\": \"watchdog\", \"last_time\": 1700000000}},"
     " {\"name\": \"db\", \"errors\": [\"qmp\", \"balloon\", \"blockstats\"],"
     "  \"vcpus\": [{\"vcpu\": 0, \"cpu_ns\": 1, \"run_delay_ns\": 2, \"last_cpu\": -1}],"
     "  \"memory\": null, \"balloon\": {\"enabled\": null, \"actual_bytes\": null, \"error\": \"the status monitor did not answer\"},"
-    "  \"blockstats\": null, \"taps\": [], \"knobs\": []}]";
+    "  \"blockstats\": null, \"taps\": [], \"knobs\": [], \"restarts\": {\"count\": 0, \"last_reason\": null, \"last_time\": null}}]";
 
 static const char two_vms_text[] =
     "# HELP kvmlaunch_vms Running kvmlaunch VMs.\n"
@@ -238,7 +239,14 @@ static const char two_vms_text[] =
     "kvmlaunch_boot_phase_seconds{vm=\"web\",phase=\"first_serial\"} 0.4000\n"
     "# HELP kvmlaunch_boot_budget_missed 1 when the guest did not reach its init within [vm] boot-budget.\n"
     "# TYPE kvmlaunch_boot_budget_missed gauge\n"
-    "kvmlaunch_boot_budget_missed{vm=\"web\"} 1\n";
+    "kvmlaunch_boot_budget_missed{vm=\"web\"} 1\n"
+    "# HELP kvmlaunch_vm_restarts_total Guest resets kvmlaunch made after a panic or a watchdog expiry (on-crash, watchdog-action).\n"
+    "# TYPE kvmlaunch_vm_restarts_total counter\n"
+    "kvmlaunch_vm_restarts_total{vm=\"web\"} 2\n"
+    "kvmlaunch_vm_restarts_total{vm=\"db\"} 0\n"
+    "# HELP kvmlaunch_vm_last_restart_timestamp_seconds When kvmlaunch last reset the guest, and why.\n"
+    "# TYPE kvmlaunch_vm_last_restart_timestamp_seconds gauge\n"
+    "kvmlaunch_vm_last_restart_timestamp_seconds{vm=\"web\",reason=\"watchdog\"} 1700000000\n";
 
 static char *render_two(void) {
     json_object *vms = parse(two_vms);
