@@ -42,6 +42,7 @@ void qemucmd_tpm(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, ErrL
     json_object *dev = json_object_new_object();
     json_object_object_add(dev, "driver", json_object_new_string(cfg->vm.machine == MACHINE_Q35 ? "tpm-crb" : "tpm-tis"));
     json_object_object_add(dev, "tpmdev", json_object_new_string("tpm0"));
+    json_object_object_add(dev, "id", json_object_new_string("tpm0-dev"));
     strvec_push(argv, "-device");
     strvec_push(argv, json_object_to_json_string_ext(dev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(dev);

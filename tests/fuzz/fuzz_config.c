@@ -199,6 +199,15 @@ typedef struct Seen {
     size_t *nic;                    /* per net: its -device */
 } Seen;
 
+/* The [hostdev] whose -device id is ID (hostdev-ID), or NULL. */
+static const HostdevSection *hostdev_by_id(const VmConfig *cfg, const char *id) {
+    for (size_t i = 0; i < cfg->n_hostdevs; i++) {
+        _cleanup_free_ char *want = xasprintf("hostdev-%s", cfg->hostdevs[i].head.id);
+        if (streq(id, want)) return &cfg->hostdevs[i];
+    }
+    return NULL;
+}
+
 static void check_json_option(const VmConfig *cfg, const char *opt, const char *arg, Seen *seen) {
     FUZZ_CHECK(arg[0] == '{', "%s %s: not JSON", opt, arg);
     struct json_tokener *tok = json_tokener_new();
@@ -262,7 +271,11 @@ static void check_json_option(const VmConfig *cfg, const char *opt, const char *
             FUZZ_CHECK(drive && disk_by_id(cfg, "fmt-", drive) == disk_by_id(cfg, "disk-", id), "-device %s: another disk's drive", arg);
         } else {
             FUZZ_CHECK(disk_by_id(cfg, "scsi-", id) || streq(id, "balloon0") || streq(id, "exit0") ||
-                           (streq(id, "cloud-init-seed") && cfg->cloudinit.head.line),
+                           (streq(id, "cloud-init-seed") && cfg->cloudinit.head.line) ||
+                           (streq(id, "pvpanic0") && cfg->vm.machine != MACHINE_MICROVM) ||
+                           (streq(id, "watchdog0") && cfg->vm.watchdog != WATCHDOG_NONE) ||
+                           ((streq(id, "vser0") || streq(id, "qga0-port")) && cfg->vm.guest_agent) ||
+                           (streq(id, "tpm0-dev") && cfg->tpm.enabled) || hostdev_by_id(cfg, id),
                        "-device %s: unexpected id", arg);
         }
     } else {
