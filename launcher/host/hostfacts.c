@@ -294,7 +294,7 @@ void hostfacts_probe_allocation(const HostRoot *hr, const CgroupLayout *cgl, All
         if (have_aff && have_cg) list_intersect(&a->cpus, &cg);
         list_sort(&a->cpus);
         _cleanup_free_ char *one = have_aff ? xasprintf("kvmlaunch's affinity (%s: %s)", aff_from, at) : NULL;
-        _cleanup_free_ char *two = have_cg ? xasprintf("its cpuset cgroup %s (%s: %s)", cg_dir, fc, ct) : NULL;
+        _cleanup_free_ char *two = have_cg ? xasprintf("%s cpuset cgroup %s (%s: %s)", have_aff ? "its" : "kvmlaunch's", cg_dir, fc, ct) : NULL;
         a->cpus_from = xasprintf("%s%s%s", one ? one : "", one && two ? " and " : "", two ? two : "");
     }
     if (!have_mems && status_list(hr, "Mems_allowed_list", &mems) >= 0) {
