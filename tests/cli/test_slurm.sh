@@ -148,18 +148,18 @@ vcpu_cpu() { # QEMU-PID: the CPUs of its vCPU thread
         case $(cat "$t/comm") in "CPU 0/"*) taskset -cp "${t##*/}" | sed 's/.*: //'; return ;; esac
     done
 }
-# Every QEMU thread in the job's cgroups: cpuset under the job's (kvmlaunch/
-# nests there), every other controller the job's own.
+# Every QEMU thread in the job's cgroups: in each hierarchy at or below
+# where kvmlaunch (its parent, the job's batch process) is, and the cpuset
+# one under job_N (kvmlaunch/ nests there).
 in_job_cgroups() { # QEMU-PID JOBID: what is outside, one per line
-    local t line
+    local t id ctl path sup
+    sup=$(awk '/^PPid:/ { print $2 }' "/proc/$1/status")
+    grep -q "/job_$2/" "/proc/$sup/cgroup" || echo "kvmlaunch (pid $sup) is not in job $2: $(tr '\n' ' ' < "/proc/$sup/cgroup")"
     for t in /proc/"$1"/task/*; do
-        while IFS= read -r line; do
-            case $line in
-            *:name=systemd:* | *:pids:* | *:blkio:* | *:devices:* | *:perf_event:* | *:net_cls*:* | *:hugetlb:* | *:rdma:* | *:misc:*) ;;
-            *"/job_$2/"* | *"/job_$2") ;;
-            0::*) [ "$cgv" = cgroup/v1 ] || echo "${t##*/} $line" ;;
-            *) echo "${t##*/} $line" ;;
-            esac
+        while IFS=: read -r id ctl path; do
+            mine=$(awk -F: -v c="$ctl" '$2 == c { print $3 }' "/proc/$sup/cgroup")
+            case $path in "$mine" | "${mine%/}"/*) ;; *) echo "${t##*/} $id:$ctl:$path (kvmlaunch: $mine)" ;; esac
+            case $ctl in *cpuset*) [[ $path == */job_$2/* ]] || echo "${t##*/} cpuset $path" ;; esac
         done < "$t/cgroup"
     done
 }
