@@ -43,6 +43,11 @@ static int record_restore(json_object *rec, const void *ctx) {
     const char *dir = journal_str(rec, "dir"), *top = journal_str(rec, "top"), *v = journal_str(rec, "version"),
                *nested = journal_str(rec, "nested");
     if (!dir || !top) return JOURNAL_RESTORED;
+    /* A QEMU that outlived its supervisor is not dead: its record stays. */
+    if (cg_dir_in_use(hr, dir)) {
+        log_info("the cgroup %s has threads: left as it is", dir);
+        return JOURNAL_KEEP;
+    }
     int r = cg_remove_vm_dir(hr, dir);
     if (r < 0) return r;
     if (nested && streq(nested, "yes") && cg_remove_top(hr, top)) {
