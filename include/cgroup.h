@@ -244,6 +244,9 @@ void cgroup_vm_free(CgroupVm *vm);
  * gone), removing what it names first (teardown, `cleanup`). */
 int cgroup_record(const CgroupVm *vm, const char *name);
 int cgroup_record_release(const HostRoot *hr, const char *name);
+/* The dir NAME's run recorded (caller frees), or NULL: `kvmlaunch pin`
+ * finds a tree nested under another cgroup than its own this way. */
+char *cgroup_record_dir(const char *name);
 
 /* A running VM's group (`kvmlaunch pin`, launcher/cgroup/cgroup-live.c):
  * GROUP's cpuset.cpus under BASE/kvmlaunch/VM as written (*text, caller

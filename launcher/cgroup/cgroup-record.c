@@ -9,6 +9,7 @@
 
 #include "journal.h"
 #include "log.h"
+#include "runtime.h"
 #include "util.h"
 
 #define CGROUP_RECORD_FILE "cgroups.state"
@@ -62,4 +63,21 @@ static int record_restore(json_object *rec, const void *ctx) {
 int cgroup_record_release(const HostRoot *hr, const char *name) {
     if (!journal_exists(CGROUP_RECORD_FILE)) return 0;
     return journal_release(CGROUP_RECORD_FILE, CGROUP_RECORD_KEY, true, name, record_restore, hr);
+}
+
+/* Without the run dir's lock: `kvmlaunch pin` holds it (its CPU claims)
+ * while it looks for the groups, and the file is replaced whole
+ * (rename), so a reader sees one version or the other. */
+char *cgroup_record_dir(const char *name) {
+    _cleanup_free_ char *path = xasprintf("%s/" CGROUP_RECORD_FILE, runtime_base());
+    json_object *root = json_object_from_file(path), *arr = NULL;
+    char *out = NULL;
+    if (root && json_object_object_get_ex(root, CGROUP_RECORD_KEY, &arr) && json_object_is_type(arr, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(arr) && !out; i++) {
+            json_object *e = json_object_array_get_idx(arr, i);
+            const char *vm = journal_str(e, "vm"), *dir = journal_str(e, "dir");
+            if (vm && dir && streq(vm, name)) out = xstrdup(dir);
+        }
+    json_object_put(root);
+    return out;
 }

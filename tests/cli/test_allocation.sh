@@ -11,6 +11,7 @@
 #    why; pin = 0 fails naming the cgroup and its effective file; with the
 #    test guest, a real run: QEMU's threads are in the cgroup's kvmlaunch/
 #    while it runs, on LAST, and the guest's exit code comes back; the
+#    `kvmlaunch pin` from outside the cgroup finds the tree; the
 #    cgroup has no child left after it (so whoever made it can remove it),
 #    and cgroups.state has no record.
 # Needs root and two CPUs (skips, 77, without them).
@@ -111,6 +112,9 @@ if wait_for 120 grep -qs "KVMLAUNCH-GUEST: stay" "$tmp/live.serial"; then
         bad "QEMU ($qemu) threads outside $cg/kvmlaunch or CPU $last:$outside"
     grep -q "\"dir\": *\"$cg/kvmlaunch/$(name live)\"" "$KVMLAUNCH_RUNDIR/cgroups.state" 2> /dev/null &&
         ok "cgroups.state records where the tree is" || bad "cgroups.state: $(cat "$KVMLAUNCH_RUNDIR/cgroups.state" 2>&1)"
+    # From outside the cgroup (this shell's): pin finds the nested tree.
+    "$bin" pin "$(name live)" "vcpu.0=$last" > "$tmp/pin.out" 2>&1 && ok "kvmlaunch pin from another cgroup finds the tree: $(head -1 "$tmp/pin.out")" ||
+        bad "kvmlaunch pin from another cgroup: $(cat "$tmp/pin.out")"
     "$bin" stop "$(name live)" > /dev/null 2>&1
 else
     bad "the VM in $cg did not come up"; cat "$tmp/live.out"
