@@ -19,6 +19,10 @@ typedef struct AutoPinAsk {
     uint64_t hugepage_kb;           /* 0: ordinary pages */
     bool reserve;                   /* reserve-hugepages: a node's free memory may become pages */
     const CpuList *nodes;           /* [memory] nodes: only these; empty: any node */
+    /* What kvmlaunch was given (AllocFacts): only these CPUs and nodes;
+     * NULL: any. */
+    const CpuList *cpus_allowed;
+    const CpuList *mems_allowed;
 } AutoPinAsk;
 
 typedef struct AutoPinChoice {

@@ -24,8 +24,10 @@
  *   Delegate=cpuset); when it does not, BASE is the root, and `why` says so.
  *   The root of a cgroup namespace (our cgroup "/") is the root case.
  * - cgroup v1 (a "cgroup" mount with the cpuset option; "noprefix" mounts
- *   name the files cpus/mems): always the hierarchy's root. systemd never
- *   delegates v1 cpuset.
+ *   name the files cpus/mems): kvmlaunch's own cpuset cgroup (issue 22: a
+ *   Slurm job's, a container's, one an admin made), so that its limits and
+ *   accounting cover QEMU; the hierarchy's root only when kvmlaunch runs
+ *   there. v1 knows no delegation: whoever may write the cgroup may nest.
  * - neither: version CGROUP_NONE; the caller decides (warn and pin with
  *   affinity only, or refuse).
  *
@@ -48,7 +50,10 @@
  * NAME. kvmlaunch/ stays once made, shared by every VM as systemd's
  * machine.slice is: removing it would need write access to BASE, which a
  * v1 hierarchy's root (mode 0555) denies to a root without
- * CAP_DAC_OVERRIDE, and the supervisor keeps no such capability. EBUSY
+ * CAP_DAC_OVERRIDE, and the supervisor keeps no such capability. Nested
+ * under kvmlaunch's own cgroup (CgroupLayout.nested), kvmlaunch/ goes with
+ * the last VM instead: a Slurm job's or a unit's cgroup cannot be removed
+ * while a child of it is left (its owner, root, may rmdir there). EBUSY
  * (threads of a dying process) is retried CGROUP_RMDIR_TRIES times,
  * CGROUP_RMDIR_DELAY_MS apart; ENOENT is success. Then, on v2, "-cpuset"
  * in kvmlaunch/ (ours, whoever turned it on) and in BASE where this VM
@@ -82,6 +87,8 @@ typedef struct CgroupLayout {
     char *mount;                    /* owned: the hierarchy's mount point, "/sys/fs/cgroup" */
     char *base;                     /* owned: where kvmlaunch/ lives (host path, no trailing '/') */
     bool delegated;                 /* base is our own, delegated, cgroup */
+    bool nested;                    /* base is our own cgroup, below the mount (v2 delegated, or v1) */
+    char *own;                      /* owned: kvmlaunch's own cgroup in this hierarchy (host path), or NULL when unknown */
     CpuList cpus;                   /* owned: base's effective CPUs (v1: its cpuset.cpus) */
     CpuList mems;                   /* owned: base's effective memory nodes (v1: its cpuset.mems) */
     char *why;                      /* owned: one line for logs and --dry-run: what was found, why this base */
@@ -193,6 +200,7 @@ typedef struct CgroupVm {
     CgroupVersion version;
     char *top;                      /* owned: BASE/kvmlaunch */
     char *dir;                      /* owned: BASE/kvmlaunch/NAME; NULL: nothing to remove */
+    bool nested;                    /* BASE is kvmlaunch's own cgroup: kvmlaunch/ goes with the last VM */
     CgroupEnable *enabled;          /* owned, v2: top-down, BASE first */
     size_t n_enabled;
 } CgroupVm;
@@ -228,6 +236,17 @@ int cgroup_cleanup(const HostRoot *hr, const CgroupLayout *l, const char *name);
  * each removal; the first error, after trying them all. */
 int cgroup_cleanup_dead(const HostRoot *hr, const CgroupLayout *l, bool (*running)(const char *name));
 void cgroup_vm_free(CgroupVm *vm);
+
+/* Where NAME's tree is, recorded host-wide (runtime_base()/cgroups.state,
+ * a journal: include/journal.h) once setup made its dir: a nested tree
+ * (under the cgroup the run was started in) is found by no later detect.
+ * cgroup_record_release drops NAME's record (NULL: those of VMs that are
+ * gone), removing what it names first (teardown, `cleanup`). */
+int cgroup_record(const CgroupVm *vm, const char *name);
+int cgroup_record_release(const HostRoot *hr, const char *name);
+/* The dir NAME's run recorded (caller frees), or NULL: `kvmlaunch pin`
+ * finds a tree nested under another cgroup than its own this way. */
+char *cgroup_record_dir(const char *name);
 
 /* A running VM's group (`kvmlaunch pin`, launcher/cgroup/cgroup-live.c):
  * GROUP's cpuset.cpus under BASE/kvmlaunch/VM as written (*text, caller

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "hostdev.h"
+#include "cgroup.h"
 #include "hostroot.h"
 #include "spawn.h"
 #include "tap.h"
@@ -39,6 +40,28 @@ typedef struct MemFacts {
     int overcommit;                 /* vm.overcommit_memory: 0 heuristic, 1 always, 2 strict; 0 when unreadable (the kernel's default) */
     bool overcommit_known;
 } MemFacts;
+
+/* What kvmlaunch was given (issue 22: under a scheduler): the CPUs and
+ * memory nodes it may use, from its own affinity and its cpuset cgroup's
+ * effective sets. pin = auto chooses inside them; an explicit pin or node
+ * outside them fails check and the run. */
+typedef struct AllocFacts {
+    bool cpus_known, mems_known;
+    CpuList cpus;                   /* owned, sorted: affinity ∩ the cgroup's effective CPUs */
+    CpuList mems;                   /* owned, sorted: the cgroup's effective memory nodes (or Mems_allowed) */
+    char *cpus_from;                /* owned: where CPUS comes from, for messages */
+    char *mems_from;                /* owned: where MEMS comes from */
+} AllocFacts;
+
+/* Reads the allocation through HR: the affinity (sched_getaffinity; a
+ * redirected root's /proc/self/status Cpus_allowed_list instead), and the
+ * effective cpuset of CGL's own cgroup (v1 cpuset.effective_cpus/_mems, v2
+ * cpuset.cpus.effective/.mems.effective, from the nearest cgroup up that
+ * has them). What cannot be read is unknown, not empty. */
+void hostfacts_probe_allocation(const HostRoot *hr, const CgroupLayout *cgl, AllocFacts *a);
+/* "CPUs 1 (kvmlaunch's affinity ...), memory nodes 0 (...)"; caller frees. */
+char *allocfacts_describe(const AllocFacts *a);
+void allocfacts_free(AllocFacts *a);
 
 typedef struct HostFacts {
     bool kvm_usable;                /* /dev/kvm opens read-write for QEMU (as [vm] user, with its groups) */
@@ -79,6 +102,7 @@ typedef struct HostFacts {
     TapLink *tap_links;             /* owned, one per [net]: its tap as the kernel has it; NULL: not probed */
     VmNics other_nics;              /* the taps and MACs of the other running VMs (probed with a [net] only) */
     MemFacts mem;
+    AllocFacts alloc;               /* filled by vmplan_probe (it needs the cgroup layout) */
     UserNetFacts *user_nets;        /* owned, one per [net] (none for a tap); NULL: not probed */
     int unpriv_port_start;          /* net.ipv4.ip_unprivileged_port_start; -1: unknown */
     char *virtiofsd;                /* owned: the virtiofsd to run (include/share.h), or NULL */

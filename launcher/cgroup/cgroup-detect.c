@@ -45,14 +45,32 @@ static int own_cgroup(const HostRoot *hr, CgroupVersion v, char **own) {
     return 0;
 }
 
-/* Picks BASE for v2: our cgroup when delegated and offering cpuset. */
+/* Whether OWN (our cgroup in the hierarchy, "/a/b") is the root or
+ * unusable as a path. */
+static bool own_is_root(const char *own) {
+    return !own || streq(own, "/") || strstr(own, "/..");
+}
+
+/* Picks BASE: v1, our own cpuset cgroup (issue 22: the VM stays inside
+ * what the caller was given); v2, our cgroup when delegated and offering
+ * cpuset; the hierarchy's root otherwise. */
 static void choose_base(const HostRoot *hr, CgroupLayout *l, const char *own) {
     l->base = xstrdup(l->mount);
+    if (!own_is_root(own)) l->own = xasprintf("%s%s", l->mount, own);
     if (l->version == CGROUP_V1) {
-        l->why = xasprintf("cgroup v1 cpuset at %s; VMs under %s/" CGROUP_TOP " (v1 cpuset is never delegated)", l->mount, l->mount);
+        if (own_is_root(own)) {
+            l->why = xasprintf("cgroup v1 cpuset at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch runs in %s)", l->mount, l->mount,
+                               own ? "the root cpuset cgroup" : "the root cgroup");
+            return;
+        }
+        free(l->base);
+        l->base = xstrdup(l->own);
+        l->nested = true;
+        l->why = xasprintf("cgroup v1 cpuset at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch's own cpuset cgroup %s: its limits and "
+                           "accounting cover QEMU)", l->mount, l->base, own);
         return;
     }
-    if (!own || streq(own, "/") || strstr(own, "/..")) {
+    if (own_is_root(own)) {
         l->why = xasprintf("cgroup v2 at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch runs in %s)", l->mount, l->mount, own ? own : "the root cgroup");
         return;
     }
@@ -70,7 +88,9 @@ static void choose_base(const HostRoot *hr, CgroupLayout *l, const char *own) {
     free(l->base);
     l->base = TAKE_PTR(cand);
     l->delegated = true;
-    l->why = xasprintf("cgroup v2 at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch's own cgroup, delegated)", l->mount, l->base);
+    l->nested = true;
+    l->why = xasprintf("cgroup v2 at %s; VMs under %s/" CGROUP_TOP " (kvmlaunch's own cgroup, delegated: its limits and accounting cover QEMU)",
+                       l->mount, l->base);
 }
 
 /* The hierarchy offering cpuset: the first cgroup2 mount whose root lists
@@ -122,6 +142,7 @@ void cgroup_layout_free(CgroupLayout *l) {
     free(l->mount);
     free(l->base);
     free(l->why);
+    free(l->own);
     cpulist_free(&l->cpus);
     cpulist_free(&l->mems);
     memset(l, 0, sizeof(*l));

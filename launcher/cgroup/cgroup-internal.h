@@ -58,6 +58,9 @@ int cg_exec_attach(const HostRoot *hr, const CgroupPlan *plan, const CgroupGroup
 /* A VM's dir: its children, then itself (EBUSY retried, ENOENT success);
  * logs its failure. */
 int cg_remove_vm_dir(const HostRoot *hr, const char *dir);
+/* Nested trees: removes kvmlaunch/ (TOP) unless another VM is in it;
+ * whether it is gone. Quiet: a busy TOP is the ordinary case. */
+bool cg_remove_top(const HostRoot *hr, const char *top);
 /* Whether DIR or one of its children holds a thread (or cannot be listed). */
 bool cg_dir_in_use(const HostRoot *hr, const char *dir);
 

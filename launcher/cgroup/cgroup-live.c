@@ -8,9 +8,12 @@
 #include "log.h"
 #include "util.h"
 
+/* Where the run recorded its tree (nested under the cgroup it was started
+ * in, issue 22), else where this process's layout puts it. */
 static char *group_dir(const CgroupLayout *l, const char *vm, const char *group) {
     _cleanup_free_ char *top = cg_path_join(l->base, CGROUP_TOP);
-    _cleanup_free_ char *dir = cg_path_join(top, vm);
+    _cleanup_free_ char *dir = cgroup_record_dir(vm);
+    if (!dir) dir = cg_path_join(top, vm);
     return cg_path_join(dir, group);
 }
 

@@ -47,6 +47,14 @@ int cg_remove_vm_dir(const HostRoot *hr, const char *dir) {
     return r < 0 ? r : rmdir_retry(hr, dir);
 }
 
+bool cg_remove_top(const HostRoot *hr, const char *top) {
+    int r = hostroot_rmdir(hr, top);
+    if (r == 0 || r == -ENOENT) return true;
+    /* EBUSY/ENOTEMPTY: another VM's dir is in it; it goes with the last. */
+    if (r != -EBUSY && r != -ENOTEMPTY) log_warning_errno(r, "Failed to remove the cgroup %s: %m", top);
+    return false;
+}
+
 /* Whether DIR holds a thread: v2's cgroup.events says so for the whole
  * subtree; v1's tasks and either version's cgroup.procs and cgroup.threads
  * name them (a file the hierarchy lacks reads as empty). */

@@ -30,6 +30,7 @@ int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *c
                     CgroupVm *out) {
     memset(out, 0, sizeof(*out));
     out->version = l->version;
+    out->nested = l->nested;
     if (l->version == CGROUP_NONE) return log_error_errno(-EOPNOTSUPP, "Cannot give QEMU's threads cgroups: %s", l->why ? l->why : "no cpuset hierarchy");
     CgroupGroups gs;
     cgroup_groups_from_placement(p, &gs);
@@ -51,6 +52,9 @@ int cgroup_setup_vm(const HostRoot *hr, const CgroupLayout *l, const VmConfig *c
 int cgroup_teardown_vm(const HostRoot *hr, CgroupVm *vm) {
     int r = 0;
     if (vm->dir) r = cg_remove_vm_dir(hr, vm->dir);
+    /* Nested, kvmlaunch/ is the caller's cgroup's child: it goes with the
+     * last VM, or the caller's cgroup could not be removed. */
+    if (r >= 0 && vm->nested && vm->top && vm->dir) (void)cg_remove_top(hr, vm->top);
     /* Bottom-up: kvmlaunch/ gives cpuset back first (it is ours, whoever
      * turned it on, and stays for the next VM), so that BASE, where this
      * VM turned it on, sees no user left in kvmlaunch/. */
@@ -70,6 +74,7 @@ int cgroup_cleanup(const HostRoot *hr, const CgroupLayout *l, const char *name) 
     _cleanup_free_ char *top = cg_path_join(l->base, CGROUP_TOP);
     _cleanup_free_ char *dir = cg_path_join(top, name);
     int r = cg_remove_vm_dir(hr, dir);
+    if (r >= 0 && l->nested && cg_remove_top(hr, top)) return 0;
     if (r < 0 || l->version != CGROUP_V2) return r;
     return cgroup_release_cpuset(hr, top);
 }

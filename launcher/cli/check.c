@@ -98,6 +98,34 @@ static size_t add_plan_lines(CheckReport *r, const VmPlan *p, const char *topic)
     return n;
 }
 
+/* Issue 22: a CPU outside what kvmlaunch was given (its affinity, its
+ * cpuset cgroup) would take the VM out of its scheduler's allocation. */
+static bool check_cpu_allowed(CheckReport *r, const VmConfig *cfg, const AllocFacts *a, const char *key, int line, int c) {
+    if (!a->cpus_known || cpulist_contains(&a->cpus, c)) return true;
+    _cleanup_free_ char *have = cpulist_format(&a->cpus);
+    addf(r, CHECK_FAIL, "cpus", "%s:%d: [cpu] %s: expected CPUs kvmlaunch may use (%s: %s), found CPU %d", cfg->path, line, key,
+         a->cpus.n ? have : "none", a->cpus_from, c);
+    return false;
+}
+
+/* [memory] nodes outside the nodes kvmlaunch may use fail; the allocation
+ * itself is said once. */
+static void check_allocation(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const AllocFacts *a = &p->facts.alloc;
+    const CpuList *nodes = &cfg->memory.nodes;
+    for (size_t i = 0; a->mems_known && i < nodes->n; i++) {
+        if (cpulist_contains(&a->mems, nodes->cpu[i])) continue;
+        _cleanup_free_ char *have = cpulist_format(&a->mems);
+        addf(r, CHECK_FAIL, "memory", "%s:%d: [memory] nodes: expected memory nodes kvmlaunch may use (%s: %s), found node %d", cfg->path,
+             section_key_line(SECTION_MEMORY, &cfg->memory.head, "nodes"), a->mems.n ? have : "none", a->mems_from, nodes->cpu[i]);
+        break;
+    }
+    if (a->cpus_known || a->mems_known) {
+        _cleanup_free_ char *d = allocfacts_describe(a);
+        addf(r, CHECK_PASS, "cpus", "allocation: %s", d);
+    }
+}
+
 /* CPUs of one key that this host lacks or another VM's vCPUs hold. LINE is
  * the key's line: vcpu.N is no key of the schema table, so the usual lookup
  * by name (section_key_line) cannot find it. */
@@ -110,6 +138,7 @@ static bool check_cpu_list(CheckReport *r, const VmConfig *cfg, const VmPlan *p,
             addf(r, CHECK_FAIL, "cpus", "%s:%d: [cpu] %s: expected CPUs this host has online (%s), found CPU %d", cfg->path, line, key, have, c);
             return false;
         }
+        if (!check_cpu_allowed(r, cfg, &p->facts.alloc, key, line, c)) return false;
         const char *holder = vcpus ? cpuclaims_holder(&p->claims, c, cfg->vm.name) : NULL;
         if (holder) {
             addf(r, CHECK_FAIL, "cpus", "%s:%d: [cpu] %s: CPU %d is pinned by the running VM %s; choose CPUs no other VM holds, or pin = auto",
@@ -974,6 +1003,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     memset(out, 0, sizeof(*out));
     check_cpus(out, cfg, p);
     check_cpu_neighbours(out, cfg, p, with_version);
+    check_allocation(out, cfg, p);
     check_memory(out, cfg, p);
     check_accel(out, cfg, p);
     check_network(out, cfg, p);

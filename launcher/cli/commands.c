@@ -137,6 +137,9 @@ int cmd_cleanup(const char *name) {
     /* The cgroups of a dead VM too (kvmlaunch/ itself stays). */
     CgroupLayout cgl;
     memset(&cgl, 0, sizeof(cgl));
+    /* First where each run recorded its tree (nested under the cgroup it
+     * ran in, which this process need not share), then what detect sees. */
+    if (cgroup_record_release(&hr, name) < 0) rc = EXIT_RUNTIME;
     if (cgroup_detect(&hr, &cgl) == 0 && cgl.version != CGROUP_NONE &&
         (name ? cgroup_cleanup(&hr, &cgl, name) : cgroup_cleanup_dead(&hr, &cgl, vm_running)) < 0)
         rc = EXIT_RUNTIME;

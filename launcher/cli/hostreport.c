@@ -309,6 +309,16 @@ static const char *cgroup_text(json_object *h) {
     return str(c, "why", "?");
 }
 
+/* Issue 22: what kvmlaunch may use, and where that comes from. */
+static const char *allocation_text(Report *r, json_object *h) {
+    json_object *a = get(h, "allocation");
+    if (!has(a, "cpus") && !has(a, "mems")) return "unknown";
+    const char *c = has(a, "cpus") ? fmt(r, "CPUs %s (%s)", str(a, "cpus", "?"), str(a, "cpus_from", "?")) : "CPUs unknown";
+    const char *m = has(a, "mems") ? fmt(r, "memory nodes %s (%s)", str(a, "mems", "?"), str(a, "mems_from", "?"))
+                                   : "memory nodes unknown";
+    return fmt(r, "%s; %s", c, m);
+}
+
 static void render_knobs(Report *r, json_object *h) {
     json_object *k = get(h, "knobs");
     Table t;
@@ -321,6 +331,7 @@ static void render_knobs(Report *r, json_object *h) {
               has(k, "irqbalance_pid") ? fmt(r, "running (pid %s): it may move IRQs [hostnic] pins", int_text(r, k, "irqbalance_pid"))
                                        : "not running");
     table_row(&t, "cgroup", cgroup_text(h));
+    table_row(&t, "allocation", allocation_text(r, h));
     json_object *d = get(h, "devices");
     table_row(&t, "devices",
               fmt(r, "%s, %s, %s", device_text(r, get(d, "kvm")), device_text(r, get(d, "vhost_net")), device_text(r, get(d, "tun"))));

@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,6 +211,127 @@ void hostfacts_probe_memory(const HostRoot *hr, MemFacts *m) {
     }
 }
 
+/* ---- the allocation (issue 22) ---- */
+
+/* A field of /proc/self/status as a cpulist; -ENOENT without it. */
+static int status_list(const HostRoot *hr, const char *key, CpuList *out) {
+    _cleanup_free_ char *text = NULL, *v = NULL;
+    int r = hostroot_read(hr, "/proc/self/status", &text);
+    if (r < 0) return r;
+    r = kfile_parse_field(text, key, ':', &v);
+    if (r < 0) return r;
+    return kfile_parse_cpulist(v, out);
+}
+
+/* The CPUs kvmlaunch's threads may run on: sched_getaffinity (taskset,
+ * systemd's CPUAffinity=, a scheduler's binding). A redirected root is a
+ * test's host: its /proc/self/status says. */
+static int affinity(const HostRoot *hr, CpuList *out, char **from) {
+    if (hr->redirected) {
+        int r = status_list(hr, "Cpus_allowed_list", out);
+        if (r >= 0) *from = xstrdup("/proc/self/status Cpus_allowed_list");
+        return r;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) < 0) return -errno;
+    *out = (CpuList){ xcalloc(CPU_SETSIZE, sizeof(int)), 0 };
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) out->cpu[out->n++] = c;
+    *from = xstrdup("sched_getaffinity");
+    return 0;
+}
+
+/* The effective set FILE of our cpuset cgroup, or of the nearest cgroup up
+ * that has the file (v2 shows it only where cpuset is enabled). *dir: the
+ * cgroup read. */
+static int cgroup_effective(const HostRoot *hr, const CgroupLayout *l, const char *file, const char *v1_old, CpuList *out, char **dir) {
+    _cleanup_free_ char *d = xstrdup(l->own ? l->own : l->mount);
+    for (;;) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", d, file), *text = NULL;
+        int r = hostroot_read(hr, path, &text);
+        if (r == -ENOENT && v1_old) {
+            /* A v1 kernel before effective_cpus (3.x): the set itself. */
+            free(path);
+            path = xasprintf("%s/%s", d, v1_old);
+            r = hostroot_read(hr, path, &text);
+        }
+        if (r >= 0) {
+            r = kfile_parse_cpulist(text, out);
+            if (r >= 0) *dir = TAKE_PTR(d);
+            return r;
+        }
+        char *slash = strrchr(d, '/');
+        if (r != -ENOENT || streq(d, l->mount) || !slash || slash == d) return r;
+        *slash = '\0';
+    }
+}
+
+static void list_intersect(CpuList *a, const CpuList *b) {
+    size_t k = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (cpulist_contains(b, a->cpu[i])) a->cpu[k++] = a->cpu[i];
+    a->n = k;
+}
+
+static void list_sort(CpuList *l) {
+    CpuList s = cpulist_sorted(l);
+    cpulist_free(l);
+    *l = s;
+}
+
+void hostfacts_probe_allocation(const HostRoot *hr, const CgroupLayout *cgl, AllocFacts *a) {
+    memset(a, 0, sizeof(*a));
+    if (hr->fd < 0) return;
+    CpuList aff = { 0 }, cg = { 0 }, mems = { 0 };
+    _cleanup_free_ char *aff_from = NULL, *cg_dir = NULL, *mem_dir = NULL;
+    bool have_aff = affinity(hr, &aff, &aff_from) >= 0;
+    bool v1 = cgl->version == CGROUP_V1, v2 = cgl->version == CGROUP_V2;
+    const char *fc = v1 ? (cgl->noprefix ? "effective_cpus" : "cpuset.effective_cpus") : "cpuset.cpus.effective";
+    const char *fm = v1 ? (cgl->noprefix ? "effective_mems" : "cpuset.effective_mems") : "cpuset.mems.effective";
+    bool have_cg = (v1 || v2) && cgroup_effective(hr, cgl, fc, v1 ? (cgl->noprefix ? "cpus" : "cpuset.cpus") : NULL, &cg, &cg_dir) >= 0;
+    bool have_mems = (v1 || v2) && cgroup_effective(hr, cgl, fm, v1 ? (cgl->noprefix ? "mems" : "cpuset.mems") : NULL, &mems, &mem_dir) >= 0;
+    if (have_aff || have_cg) {
+        _cleanup_free_ char *at = have_aff ? cpulist_format(&aff) : NULL, *ct = have_cg ? cpulist_format(&cg) : NULL;
+        a->cpus_known = true;
+        a->cpus = have_aff ? cpulist_copy(&aff) : cpulist_copy(&cg);
+        if (have_aff && have_cg) list_intersect(&a->cpus, &cg);
+        list_sort(&a->cpus);
+        _cleanup_free_ char *one = have_aff ? xasprintf("kvmlaunch's affinity (%s: %s)", aff_from, at) : NULL;
+        _cleanup_free_ char *two = have_cg ? xasprintf("%s cpuset cgroup %s (%s: %s)", have_aff ? "its" : "kvmlaunch's", cg_dir, fc, ct) : NULL;
+        a->cpus_from = xasprintf("%s%s%s", one ? one : "", one && two ? " and " : "", two ? two : "");
+    }
+    if (!have_mems && status_list(hr, "Mems_allowed_list", &mems) >= 0) {
+        have_mems = true;
+        mem_dir = NULL;
+    }
+    if (have_mems) {
+        _cleanup_free_ char *mt = cpulist_format(&mems);
+        a->mems_known = true;
+        a->mems = cpulist_sorted(&mems);
+        a->mems_from = mem_dir ? xasprintf("kvmlaunch's cpuset cgroup %s (%s: %s)", mem_dir, fm, mt)
+                               : xasprintf("kvmlaunch's /proc/self/status (Mems_allowed_list: %s)", mt);
+    }
+    cpulist_free(&aff);
+    cpulist_free(&cg);
+    cpulist_free(&mems);
+}
+
+char *allocfacts_describe(const AllocFacts *a) {
+    _cleanup_free_ char *c = a->cpus_known ? cpulist_format(&a->cpus) : NULL, *m = a->mems_known ? cpulist_format(&a->mems) : NULL;
+    _cleanup_free_ char *cs = a->cpus_known ? xasprintf("CPUs %s (%s)", a->cpus.n ? c : "none", a->cpus_from) : xstrdup("CPUs unknown");
+    _cleanup_free_ char *ms = a->mems_known ? xasprintf("memory nodes %s (%s)", a->mems.n ? m : "none", a->mems_from)
+                                            : xstrdup("memory nodes unknown");
+    return xasprintf("%s; %s", cs, ms);
+}
+
+void allocfacts_free(AllocFacts *a) {
+    cpulist_free(&a->cpus);
+    cpulist_free(&a->mems);
+    free(a->cpus_from);
+    free(a->mems_from);
+    memset(a, 0, sizeof(*a));
+}
+
 void hostfacts_probe_in(const HostRoot *hr, const VmConfig *cfg, HostFacts *facts) {
     memset(facts, 0, sizeof(*facts));
     facts->running_as_root = geteuid() == 0;
@@ -330,5 +452,6 @@ void hostfacts_free(HostFacts *facts) {
     free(facts->swtpm);
     free(facts->share_fd);
     free(facts->machine_type);
+    allocfacts_free(&facts->alloc);
     memset(facts, 0, sizeof(*facts));
 }

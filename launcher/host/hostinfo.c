@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "hostfacts.h"
 #include "hostnic.h"
 #include "kfiles.h"
 #include "log.h"
@@ -207,10 +208,31 @@ static json_object *probe_iommu(const HostRoot *hr) {
     return a;
 }
 
-/* NULL (null) when detection failed; it said why on stderr. */
-static json_object *probe_cgroup(const HostRoot *hr) {
+/* Issue 22: the CPUs and memory nodes kvmlaunch itself was given (its
+ * affinity, its cpuset cgroup L), where pin = auto chooses; null members
+ * when unknown. */
+static json_object *allocation_json(const HostRoot *hr, const CgroupLayout *l) {
+    AllocFacts a;
+    hostfacts_probe_allocation(hr, l, &a);
+    json_object *o = json_object_new_object();
+    add(o, "cpus", a.cpus_known ? jcpulist(&a.cpus) : NULL);
+    add(o, "cpus_from", jstr(a.cpus_from));
+    add(o, "mems", a.mems_known ? jcpulist(&a.mems) : NULL);
+    add(o, "mems_from", jstr(a.mems_from));
+    allocfacts_free(&a);
+    return o;
+}
+
+/* NULL (null) when detection failed; it said why on stderr. *alloc: the
+ * allocation, read with what detection found. */
+static json_object *probe_cgroup(const HostRoot *hr, json_object **alloc) {
     CgroupLayout l;
-    if (cgroup_detect(hr, &l) < 0) return NULL;
+    if (cgroup_detect(hr, &l) < 0) {
+        memset(&l, 0, sizeof(l));
+        *alloc = allocation_json(hr, &l);
+        return NULL;
+    }
+    *alloc = allocation_json(hr, &l);
     json_object *o = json_object_new_object();
     bool found = l.version != CGROUP_NONE;
     add(o, "version", found ? jint(l.version == CGROUP_V2 ? 2 : 1) : NULL);
@@ -409,7 +431,9 @@ int hostinfo_probe(const HostRoot *hr, json_object **out) {
     add(o, "devices", probe_devices(hr));
     add(o, "iommu_groups", probe_iommu(hr));
     add(o, "passthrough", probe_passthrough(hr));
-    add(o, "cgroup", probe_cgroup(hr));
+    json_object *alloc = NULL;
+    add(o, "cgroup", probe_cgroup(hr, &alloc));
+    add(o, "allocation", alloc);
     add(o, "nics", probe_nics(hr));
     add(o, "disks", probe_disks(hr));
     add(o, "vms", probe_vms());

@@ -72,11 +72,15 @@ static void offer_memory(const TopoNode *n, const AutoPinAsk *ask, NodeOffer *o)
     o->memory_text = p ? xasprintf("%" PRIu64 " free %s pages, %s free", have, ps, f) : xasprintf("no %s pages", ps);
 }
 
+static bool cpu_allowed(const AutoPinAsk *ask, int cpu) {
+    return !ask->cpus_allowed || cpulist_contains(ask->cpus_allowed, cpu);
+}
+
 static void offer_node(const Topology *t, const TopoNode *n, const CpuList *held, const AutoPinAsk *ask, NodeOffer *o) {
     *o = (NodeOffer){ .node = n };
     for (size_t i = 0; i < n->cpus.n; i++) {
         int cpu = n->cpus.cpu[i];
-        if (cpulist_contains(held, cpu)) continue;
+        if (cpulist_contains(held, cpu) || !cpu_allowed(ask, cpu)) continue;
         cpulist_push(&o->free, cpu);
         const TopoCpu *c = topology_cpu(t, cpu);
         if (c && lowest_of_core(c) && core_wholly_free(t, c, held)) o->whole_cores++;
@@ -85,6 +89,7 @@ static void offer_node(const Topology *t, const TopoNode *n, const CpuList *held
 }
 
 static bool node_allowed(const AutoPinAsk *ask, int node) {
+    if (ask->mems_allowed && !cpulist_contains(ask->mems_allowed, node)) return false;
     return !ask->nodes || ask->nodes->n == 0 || cpulist_contains(ask->nodes, node);
 }
 
@@ -101,12 +106,14 @@ static void pick_cpus(const Topology *t, const NodeOffer *o, size_t want, CpuLis
         if (!cpulist_contains(out, o->free.cpu[i])) cpulist_push(out, o->free.cpu[i]);
 }
 
-static void pick_emulator(const NodeOffer *o, const CpuList *held, const CpuList *vcpus, CpuList *out) {
+/* Only CPUs kvmlaunch was given: with one CPU, the emulator shares it. */
+static void pick_emulator(const NodeOffer *o, const CpuList *held, const CpuList *vcpus, const AutoPinAsk *ask, CpuList *out) {
     const CpuList *cpus = &o->node->cpus;
     for (size_t i = 0; i < cpus->n; i++)
-        if (!cpulist_contains(vcpus, cpus->cpu[i]) && !cpulist_contains(held, cpus->cpu[i])) cpulist_push(out, cpus->cpu[i]);
+        if (!cpulist_contains(vcpus, cpus->cpu[i]) && !cpulist_contains(held, cpus->cpu[i]) && cpu_allowed(ask, cpus->cpu[i]))
+            cpulist_push(out, cpus->cpu[i]);
     for (size_t i = 0; !out->n && i < cpus->n; i++)
-        if (!cpulist_contains(vcpus, cpus->cpu[i])) cpulist_push(out, cpus->cpu[i]);
+        if (!cpulist_contains(vcpus, cpus->cpu[i]) && cpu_allowed(ask, cpus->cpu[i])) cpulist_push(out, cpus->cpu[i]);
     if (!out->n) *out = cpulist_copy(vcpus);
 }
 
@@ -128,7 +135,13 @@ static char *describe_refusals(const NodeOffer *offers, size_t n, const AutoPinA
         text = next;
     }
     if (!n) {
-        char *next = xasprintf("%s no node is allowed by [memory] nodes", text);
+        char *next = xasprintf("%s no node is allowed by [memory] nodes%s", text, ask->mems_allowed ? " and the memory nodes kvmlaunch may use" : "");
+        free(text);
+        text = next;
+    }
+    if (ask->cpus_allowed) {
+        _cleanup_free_ char *c = cpulist_format(ask->cpus_allowed);
+        char *next = xasprintf("%s (kvmlaunch may use CPUs %s only)", text, ask->cpus_allowed->n ? c : "none");
         free(text);
         text = next;
     }
@@ -152,7 +165,7 @@ int autopin_choose(const Topology *t, const CpuList *held, const AutoPinAsk *ask
     } else {
         *out = (AutoPinChoice){ .node = best->node->id };
         pick_cpus(t, best, ask->vcpus, &out->vcpus);
-        pick_emulator(best, held, &out->vcpus, &out->emulator);
+        pick_emulator(best, held, &out->vcpus, ask, &out->emulator);
         _cleanup_free_ char *v = cpulist_format(&out->vcpus), *e = cpulist_format(&out->emulator);
         size_t cores = best->whole_cores < ask->vcpus ? best->whole_cores : ask->vcpus;
         out->why = xasprintf("node %d (%zu of its %zu CPUs free, %s): vCPUs on %s (%zu on cores of their own%s), emulator on %s", best->node->id,

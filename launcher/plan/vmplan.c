@@ -32,6 +32,7 @@ int vmplan_probe(VmConfig *cfg, VmPlan *p) {
     if (r < 0) return r;
     p->topo_known = (p->auto_pin ? topology_probe : topology_probe_online)(&p->hr, &p->topo) == 0;
     if (cgroup_detect(&p->hr, &p->cgl) < 0) p->cgl.version = CGROUP_NONE;
+    hostfacts_probe_allocation(&p->hr, &p->cgl, &p->facts.alloc);
     if (cpuclaim_read(&p->claims) < 0) log_warning("the CPUs other VMs hold are unknown: %s", "their record could not be read");
     if (peervms_probe(cfg->vm.name, &p->peers) < 0) log_warning("the other running VMs are unknown: %s", "the runtime dir could not be read");
     probe_state(cfg, p);
@@ -48,6 +49,10 @@ int vmplan_place(VmConfig *cfg, VmPlan *p, const CpuList *held) {
         return -ENOSPC;
     }
     AutoPinAsk ask = autopin_ask(cfg);
+    /* Only inside what kvmlaunch was given (a scheduler's CPUs and nodes). */
+    const AllocFacts *a = &p->facts.alloc;
+    if (a->cpus_known) ask.cpus_allowed = &a->cpus;
+    if (a->mems_known) ask.mems_allowed = &a->mems;
     AutoPinChoice choice;
     _cleanup_free_ char *why_not = NULL;
     if (autopin_choose(&p->topo, held, &ask, &choice, &why_not) < 0) {

@@ -63,7 +63,7 @@ static bool undo(RunSession *s, RunStep step, int rc) {
     case RUN_SWTPM: swtpm_stop(&s->tpm); return true;
     case RUN_CGROUPS:
         /* QEMU is dead: its cgroups are empty and go. */
-        if (cgroup_teardown_vm(&s->p.hr, &s->cgroups) < 0)
+        if (cgroup_teardown_vm(&s->p.hr, &s->cgroups) < 0 || cgroup_record_release(&s->p.hr, name) < 0)
             log_warning("the cgroups of %s could not all be removed; `kvmlaunch cleanup %s` tries again", name, name);
         cgroup_vm_free(&s->cgroups);
         return true;

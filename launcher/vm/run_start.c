@@ -348,6 +348,11 @@ static int place_and_cont(RunSession *s) {
     if (r == 0 && s->p.cgl.version != CGROUP_NONE) {
         run_session_reach(s, RUN_CGROUPS);
         r = cgroup_setup_vm(&s->p.hr, &s->p.cgl, cfg, &pl, s->qemu, &s->cgroups);
+        /* A nested tree is where this run's cgroup was: `cleanup` finds it
+         * through the record only. */
+        if (s->cgroups.dir && cgroup_record(&s->cgroups, cfg->vm.name) < 0)
+            log_warning("where the cgroups of %s are could not be recorded; `kvmlaunch cleanup` after a crash may miss %s", cfg->vm.name,
+                        s->cgroups.dir);
         if (r == 0 && s->vfs.n && s->cgroups.dir) {
             _cleanup_free_ char *emulator = xasprintf("%s/emulator", s->cgroups.dir);
             r = virtiofsd_place(&s->p.hr, &s->vfs, emulator);

@@ -141,29 +141,67 @@ static void test_choices(void **state) {
     (void)state;
     CpuList none = { 0 }, node1 = list_of("1");
     /* Cores first: with Intel numbering the first four are 0-3. */
-    choose("host-2x8", "4 vCPUs, 1 GiB", "", (AutoPinAsk){ 4, GIB, 0, false, &none }, NULL);
+    choose("host-2x8", "4 vCPUs, 1 GiB", "", (AutoPinAsk){ 4, GIB, 0, false, &none, NULL, NULL }, NULL);
     /* Past the cores of a node: the siblings of its first cores. */
-    choose("host-2x8", "6 vCPUs, 1 GiB", "", (AutoPinAsk){ 6, GIB, 0, false, &none }, NULL);
+    choose("host-2x8", "6 vCPUs, 1 GiB", "", (AutoPinAsk){ 6, GIB, 0, false, &none, NULL, NULL }, NULL);
     /* Another VM on 0-3: node 1 has more whole cores. */
-    choose("host-2x8", "2 vCPUs, 0-3 held", "0-3", (AutoPinAsk){ 2, GIB, 0, false, &none }, NULL);
+    choose("host-2x8", "2 vCPUs, 0-3 held", "0-3", (AutoPinAsk){ 2, GIB, 0, false, &none, NULL, NULL }, NULL);
     /* Half of node 1 held: node 0 has more. */
-    choose("host-2x8", "2 vCPUs, 8-11 held", "8-11", (AutoPinAsk){ 2, GIB, 0, false, &none }, NULL);
+    choose("host-2x8", "2 vCPUs, 8-11 held", "8-11", (AutoPinAsk){ 2, GIB, 0, false, &none, NULL, NULL }, NULL);
     /* 1 GiB pages only on node 1. */
-    choose("host-2x8", "2 vCPUs, 2 GiB in 1 GiB pages", "", (AutoPinAsk){ 2, 2 * GIB, 1048576, false, &none }, NULL);
+    choose("host-2x8", "2 vCPUs, 2 GiB in 1 GiB pages", "", (AutoPinAsk){ 2, 2 * GIB, 1048576, false, &none, NULL, NULL }, NULL);
     /* 2 GiB of 2 MiB pages: node 0 has 1024 free. */
-    choose("host-2x8", "2 vCPUs, 2 GiB in 2 MiB pages", "", (AutoPinAsk){ 2, 2 * GIB, 2048, false, &none }, NULL);
-    choose("host-2x8", "2 vCPUs, 4 GiB in 2 MiB pages", "", (AutoPinAsk){ 2, 4 * GIB, 2048, false, &none }, NULL);
-    choose("host-2x8", "2 vCPUs, 4 GiB in 2 MiB pages, reserve", "", (AutoPinAsk){ 2, 4 * GIB, 2048, true, &none }, NULL);
+    choose("host-2x8", "2 vCPUs, 2 GiB in 2 MiB pages", "", (AutoPinAsk){ 2, 2 * GIB, 2048, false, &none, NULL, NULL }, NULL);
+    choose("host-2x8", "2 vCPUs, 4 GiB in 2 MiB pages", "", (AutoPinAsk){ 2, 4 * GIB, 2048, false, &none, NULL, NULL }, NULL);
+    choose("host-2x8", "2 vCPUs, 4 GiB in 2 MiB pages, reserve", "", (AutoPinAsk){ 2, 4 * GIB, 2048, true, &none, NULL, NULL }, NULL);
     /* [memory] nodes = 1 limits the choice. */
-    choose("host-2x8", "2 vCPUs, nodes = 1", "", (AutoPinAsk){ 2, GIB, 0, false, &node1 }, NULL);
-    choose("host-2x8", "12 vCPUs", "", (AutoPinAsk){ 12, GIB, 0, false, &none }, NULL);
+    choose("host-2x8", "2 vCPUs, nodes = 1", "", (AutoPinAsk){ 2, GIB, 0, false, &node1, NULL, NULL }, NULL);
+    choose("host-2x8", "12 vCPUs", "", (AutoPinAsk){ 12, GIB, 0, false, &none, NULL, NULL }, NULL);
     /* AMD numbering: siblings are adjacent, so cores are 0, 2, ... */
-    choose("cgroup2-numa2", "2 vCPUs, 1 GiB", "", (AutoPinAsk){ 2, GIB, 0, false, &none }, NULL);
+    choose("cgroup2-numa2", "2 vCPUs, 1 GiB", "", (AutoPinAsk){ 2, GIB, 0, false, &none, NULL, NULL }, NULL);
     /* The memory-less node 3 never hosts a VM, however free its CPUs. */
-    choose("host-numa4", "4 vCPUs, 0-11 held", "0-11", (AutoPinAsk){ 4, GIB, 0, false, &none }, NULL);
-    choose("host-numa4", "2 vCPUs, 5 GiB", "", (AutoPinAsk){ 2, 5 * GIB, 0, false, &none }, NULL);
-    choose("host-numa4", "2 vCPUs, 5 GiB, 0-1 held", "0-1", (AutoPinAsk){ 2, 5 * GIB, 0, false, &none }, NULL);
+    choose("host-numa4", "4 vCPUs, 0-11 held", "0-11", (AutoPinAsk){ 4, GIB, 0, false, &none, NULL, NULL }, NULL);
+    choose("host-numa4", "2 vCPUs, 5 GiB", "", (AutoPinAsk){ 2, 5 * GIB, 0, false, &none, NULL, NULL }, NULL);
+    choose("host-numa4", "2 vCPUs, 5 GiB, 0-1 held", "0-1", (AutoPinAsk){ 2, 5 * GIB, 0, false, &none, NULL, NULL }, NULL);
     cpulist_free(&node1);
+}
+
+/* Issue 22: only the CPUs and nodes kvmlaunch was given (taskset, a
+ * scheduler's cpuset). Node 0 is the best on an idle host-2x8; given
+ * 12-13, both the vCPUs and the emulator stay there; given node 0's
+ * memory only with node 1's CPUs, nothing fits, and the refusal says why. */
+static void test_allocation(void **state) {
+    (void)state;
+    Host h;
+    host_open(&h, "host-2x8");
+    CpuList none = { 0 }, cpus = list_of("12-13"), mems0 = list_of("0");
+    AutoPinChoice c;
+    char *why_not = NULL;
+    AutoPinAsk ask = { 1, GIB, 0, false, &none, &cpus, NULL };
+    assert_int_equal(autopin_choose(&h.t, &none, &ask, &c, &why_not), 0);
+    assert_int_equal(c.node, 1);
+    assert_int_equal(c.vcpus.n, 1);
+    assert_true(cpulist_contains(&cpus, c.vcpus.cpu[0]));
+    assert_true(c.emulator.n > 0);
+    for (size_t i = 0; i < c.emulator.n; i++) assert_true(cpulist_contains(&cpus, c.emulator.cpu[i]));
+    autopin_choice_free(&c);
+    /* One CPU given, and held by nobody: the emulator shares it. */
+    CpuList one = list_of("5");
+    ask.cpus_allowed = &one;
+    assert_int_equal(autopin_choose(&h.t, &none, &ask, &c, &why_not), 0);
+    assert_int_equal(c.vcpus.cpu[0], 5);
+    assert_int_equal(c.emulator.n, 1);
+    assert_int_equal(c.emulator.cpu[0], 5);
+    autopin_choice_free(&c);
+    ask.cpus_allowed = &cpus;
+    ask.mems_allowed = &mems0;
+    assert_int_equal(autopin_choose(&h.t, &none, &ask, &c, &why_not), -ENOSPC);
+    assert_non_null(strstr(why_not, "kvmlaunch may use CPUs 12-13 only"));
+    free(why_not);
+    cpulist_free(&cpus);
+    cpulist_free(&one);
+    cpulist_free(&mems0);
+    host_close(&h);
 }
 
 /* Two VMs on the same host, the first recorded as running: the second is
@@ -174,7 +212,7 @@ static void test_side_by_side(void **state) {
     Host h;
     host_open(&h, "host-2x8");
     CpuList none = { 0 };
-    AutoPinAsk ask = { 6, GIB, 0, false, &none };
+    AutoPinAsk ask = { 6, GIB, 0, false, &none, NULL, NULL };
     Runtime rt = RUNTIME_INIT;
     pid_t holder;
     assert_int_equal(runtime_acquire("vm-a", &rt, &holder), 0);
@@ -255,7 +293,7 @@ static void test_golden(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_topology_2x8), cmocka_unit_test(test_topology_numa4), cmocka_unit_test(test_choices),
+        cmocka_unit_test(test_topology_2x8), cmocka_unit_test(test_topology_numa4), cmocka_unit_test(test_choices), cmocka_unit_test(test_allocation),
         cmocka_unit_test(test_side_by_side), cmocka_unit_test(test_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "hostfacts.h"
 #include "kfiles.h"
 #include "fake_cgroup.h"
 #include "fake_root.h"
@@ -120,6 +121,14 @@ static void assert_top_bare(const Env *e, const HostRoot *hr, const char *base) 
         assert_fake(e, ctl, "");
     }
     assert_int_equal(hostroot_rmdir(hr, top), 0);
+    assert_true(fake_root_unchanged(e));
+}
+
+/* Nested under kvmlaunch's own cgroup (issue 22): kvmlaunch/ went with the
+ * last VM, so the caller's cgroup can go; the tree is as it was. */
+static void assert_top_gone(const Env *e, const HostRoot *hr, const char *base) {
+    _cleanup_free_ char *top = xasprintf("%s/" CGROUP_TOP, base);
+    if (hostroot_exists(hr, top)) fail_msg("%s is still there", top);
     assert_true(fake_root_unchanged(e));
 }
 
@@ -629,8 +638,9 @@ static void test_v2_delegated(void **state) {
     _cleanup_free_ char *v1 = xasprintf("%s/kvmlaunch/vm1/vcpu1/cpuset.cpus.effective", unit);
     assert_fake(&e, v1, "5\n");
     assert_fake(&e, "/sys/fs/cgroup/kvmlaunch/cgroup.type", "(missing)");
+    assert_true(l.nested);
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_top_bare(&e, &hr, unit);
+    assert_top_gone(&e, &hr, unit);
 
     /* CPU 1 lies outside the slice's 2-7: the kernel gives 2-7, setup
      * fails before moving a thread, teardown still undoes it all. */
@@ -641,7 +651,7 @@ static void test_v2_delegated(void **state) {
     _cleanup_free_ char *procs = xasprintf("%s/kvmlaunch/vm1/emulator/cgroup.procs", unit);
     assert_fake(&e, procs, "");
     assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
-    assert_top_bare(&e, &hr, unit);
+    assert_top_gone(&e, &hr, unit);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
 
@@ -736,6 +746,91 @@ static void test_v1(void **state) {
     placement_free(&p2);
     vmconf_free(&cfg);
     vmconf_free(&c2);
+    cgroup_layout_free(&l);
+    hostroot_close(&hr);
+    fake_root_teardown(&e);
+}
+
+/* Issue 22, v1: kvmlaunch runs in a cpuset cgroup of its own (a Slurm
+ * job's): the VM's tree goes under it, within its CPUs, and the
+ * allocation says where it comes from. A crashed run's tree is found
+ * through the record by a cleanup that runs in another cgroup (the root). */
+/* The job's cgroup as the test made it, with nothing of ours left in it. */
+static void assert_job_bare(const Env *e, const HostRoot *hr, const char *job) {
+    StrVec sub = STRVEC_INIT;
+    assert_int_equal(hostroot_list(hr, job, true, &sub), 0);
+    if (sub.n) fail_msg("%s still has %s", job, sub.v[0]);
+    strvec_clear(&sub);
+    _cleanup_free_ char *got = listing(e, job);
+    _cleanup_free_ char *want = xasprintf("%s/cpuset.cpus=1|\n%s/cpuset.mems=0|\n%s/tasks=4000|\n", job, job, job);
+    assert_string_equal(got, want);
+}
+
+static void test_v1_nested(void **state) {
+    (void)state;
+    Env e;
+    assert_int_equal(fake_root_setup(&e, "cgroup1"), 0);
+    const char *job = "/sys/fs/cgroup/cpuset/slurm/uid_0/job_7";
+    _cleanup_free_ char *jc = xasprintf("%s/cpuset.cpus", job), *jm = xasprintf("%s/cpuset.mems", job);
+    _cleanup_free_ char *je = xasprintf("%s/cpuset.effective_cpus", job), *jt = xasprintf("%s/tasks", job);
+    assert_int_equal(fake_root_write(&e, "/proc/self/cgroup", "4:memory:/x\n3:cpuset:/slurm/uid_0/job_7\n0::/\n"), 0);
+    assert_int_equal(fake_root_write(&e, jc, "1\n"), 0);
+    assert_int_equal(fake_root_write(&e, jm, "0\n"), 0);
+    assert_int_equal(fake_root_write(&e, je, "1\n"), 0);
+    assert_int_equal(fake_root_write(&e, jt, "4000\n"), 0);
+    HostRoot hr = HOSTROOT_INIT;
+    CgroupLayout l;
+    open_root(&hr, &l);
+    assert_int_equal(l.version, CGROUP_V1);
+    assert_string_equal(l.base, job);
+    assert_true(l.nested);
+    assert_non_null(strstr(l.why, "own cpuset cgroup /slurm/uid_0/job_7"));
+    _cleanup_free_ char *cpus = cpulist_format(&l.cpus);
+    assert_string_equal(cpus, "1");
+    AllocFacts a;
+    hostfacts_probe_allocation(&hr, &l, &a);
+    assert_true(a.cpus_known);
+    _cleanup_free_ char *ac = cpulist_format(&a.cpus);
+    assert_string_equal(ac, "1");
+    assert_non_null(strstr(a.cpus_from, job));
+    assert_non_null(strstr(a.cpus_from, "cpuset.effective_cpus"));
+    allocfacts_free(&a);
+
+    VmConfig cfg;
+    load("[vm]\nname = vm1\nmemory = 1G\nvcpus = 1\n[cpu]\npin = 1\n", &cfg);
+    Placement p = { 0 };
+    place(&p, THREAD_EMULATOR, -1, 4242, -1);
+    place(&p, THREAD_VCPU, 0, 4243, 1);
+    CgroupVm vm;
+    assert_int_equal(cgroup_setup_vm(&hr, &l, &cfg, &p, 4242, &vm), 0);
+    _cleanup_free_ char *vt = xasprintf("%s/kvmlaunch/vm1/vcpu0/tasks", job), *kc = xasprintf("%s/kvmlaunch/cpuset.cpus", job);
+    assert_fake(&e, vt, "4243\n");
+    assert_fake(&e, kc, "1\n");
+    assert_fake(&e, "/sys/fs/cgroup/cpuset/kvmlaunch/cpuset.cpus", "(missing)");
+    /* A clean end: kvmlaunch/ goes too. */
+    assert_int_equal(cgroup_teardown_vm(&hr, &vm), 0);
+    assert_job_bare(&e, &hr, job);
+
+    /* A crash: the record leads a cleanup run from the root cgroup there. */
+    assert_int_equal(cgroup_setup_vm(&hr, &l, &cfg, &p, 4242, &vm), 0);
+    assert_int_equal(cgroup_record(&vm, "vm1"), 0);
+    _cleanup_free_ char *vmdir = xasprintf("%s/kvmlaunch/vm1", job);
+    play_dead(&e, vmdir);
+    cgroup_vm_free(&vm);
+    cgroup_layout_free(&l);
+    hostroot_close(&hr);
+    assert_int_equal(fake_root_write(&e, "/proc/self/cgroup", "3:cpuset:/\n"), 0);
+    open_root(&hr, &l);
+    assert_string_equal(l.base, "/sys/fs/cgroup/cpuset");
+    assert_int_equal(cgroup_cleanup(&hr, &l, "vm1"), 0);
+    assert_true(hostroot_exists(&hr, vmdir));
+    assert_int_equal(cgroup_record_release(&hr, "vm1"), 0);
+    assert_false(hostroot_exists(&hr, vmdir));
+    assert_fake(&e, "/proc/self/cgroup", "3:cpuset:/\n");
+    assert_job_bare(&e, &hr, job);
+
+    placement_free(&p);
+    vmconf_free(&cfg);
     cgroup_layout_free(&l);
     hostroot_close(&hr);
     fake_root_teardown(&e);
@@ -993,7 +1088,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_groups_and_plan), cmocka_unit_test(test_groups_from_placement),
         cmocka_unit_test(test_v2_root), cmocka_unit_test(test_v2_live_repin), cmocka_unit_test(test_v2_shared),
         cmocka_unit_test(test_v2_stale_busy_cleanup), cmocka_unit_test(test_v2_delegated),
-        cmocka_unit_test(test_v1), cmocka_unit_test(test_cleanup_dead), cmocka_unit_test(test_none),
+        cmocka_unit_test(test_v1), cmocka_unit_test(test_v1_nested), cmocka_unit_test(test_cleanup_dead), cmocka_unit_test(test_none),
     };
     /* Every HostRoot of these tests has the fake kernel's ops (it leaves
      * the real host alone: --real has none). */
