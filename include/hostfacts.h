@@ -67,6 +67,7 @@ typedef struct HostFacts {
     int control_fd;                 /* a listening socket: the third monitor, for qmp, balloon and pin (vmlive.h) */
     int serial_fd;                  /* QEMU's end of the serial socket pair (serialrelay.h), or -1 with serial = none */
     int seed_fd;                    /* the cloud-init seed, read-only, or -1 without [cloud-init] */
+    int fw_code_fd, fw_vars_fd;     /* UEFI code (read-only) and the VM's vars (read-write), or -1 (firmware.h) */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
@@ -107,7 +108,7 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
  * socket at 4, the serial socket pair next unless serial = none, then each
  * NIC's tap queues and its vhost-net devices, then each virtiofs share's
  * connection to its virtiofsd, then the control monitor's socket,
- * and last the cloud-init seed. Pure; used by --dry-run and
+ * then the cloud-init seed, and last the UEFI code and vars. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

@@ -21,6 +21,14 @@ int qemucmd_build(const VmConfig *cfg, const HostFacts *facts, StrVec *argv, Err
  * without [cloud-init]. launcher/plan/qemucmd_cloudinit.c. */
 void qemucmd_cloudinit(const VmConfig *cfg, const HostFacts *facts, bool pci, StrVec *argv);
 
+/* UEFI (include/firmware.h): the pflash options of -machine into M, and
+ * -add-fd and a -blockdev each for the code (read-only) and the VM's
+ * vars (FACTS->fw_code_fd, fw_vars_fd) into ARGV, and with uefi-secure
+ * the flash's secure property. Nothing with bios.
+ * launcher/plan/qemucmd_firmware.c. */
+void qemucmd_firmware_machine(const VmConfig *cfg, const HostFacts *facts, StrVec *m);
+void qemucmd_firmware(const VmConfig *cfg, const HostFacts *facts, StrVec *argv);
+
 /* The -netdev of N, a [net] with mode = user: slirp with a hostfwd rule
  * per forward, on the host ports FACTS found; JSON with id ID. NULL, with
  * a file:line message in ERRORS, when an auto port has none. */

@@ -19,6 +19,7 @@
 #include "admission.h"
 #include "caller.h"
 #include "cloudinit.h"
+#include "firmware.h"
 #include "netforward.h"
 #include "placement.h"
 #include "schema.h"
@@ -551,6 +552,17 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
     return true;
 }
 
+/* firmware = uefi or uefi-secure: Debian's OVMF files. One missing means
+ * the package is not installed (or not the one this was written for). */
+static bool check_ovmf_file(CheckReport *r, const VmConfig *cfg, const char *path) {
+    const VmSection *vm = &cfg->vm;
+    FirmwareKind k = firmware_kind(vm);
+    if ((k != FIRMWARE_UEFI && k != FIRMWARE_UEFI_SECURE) || path == vm->firmware_vars || access(path, F_OK) == 0) return true;
+    add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "firmware", "expected OVMF's %s for firmware = %s, found none: %s; install the package " OVMF_PACKAGE " (apt-get install " OVMF_PACKAGE ")",
+            path, vm->firmware, strerror(errno));
+    return false;
+}
+
 /* Boot files. */
 static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const VmSection *vm = &cfg->vm;
@@ -558,10 +570,11 @@ static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const SpawnIdentity *pw = qemu_id(p, &buf);
     if (vm->user && p->facts.running_as_root && !pw) return; /* the user line said so */
     const char *who = pw ? vm->user : "kvmlaunch's user";
-    const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", vm->firmware } };
-    char set[64] = "";
+    const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", firmware_code(vm) },
+                                                         { "firmware-vars", firmware_vars_template(vm) } };
+    char set[96] = "";
     for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-        if (!files[i].path || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
+        if (!files[i].path || !check_ovmf_file(r, cfg, files[i].path) || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
         snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", *set ? ", " : "", files[i].key);
     }
     if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);

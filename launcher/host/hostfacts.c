@@ -13,6 +13,7 @@
 
 #include "caller.h"
 #include "cloudinit.h"
+#include "firmware.h"
 #include "hostroot.h"
 #include "log.h"
 #include "kfiles.h"
@@ -289,6 +290,8 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     /* Last, so the numbers of the others stay as they were before it came. */
     facts->control_fd = next++;
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
+    facts->fw_code_fd = firmware_code(&cfg->vm) ? next++ : -1;
+    facts->fw_vars_fd = firmware_vars_template(&cfg->vm) ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {

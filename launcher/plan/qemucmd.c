@@ -110,7 +110,7 @@ static void add_machine(Cmd *c) {
     StrVec m = STRVEC_INIT;
     /* QEMU's machine types are named as vm.ini names them. */
     strvec_push(&m, machine_type_to_string(vm->machine));
-    if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
+    qemucmd_firmware_machine(c->cfg, c->facts, &m);
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
     char *joined = strvec_join(&m, ",");
     strvec_clear(&m);
@@ -188,12 +188,7 @@ static void add_memory(Cmd *c) {
 
 static void add_boot(Cmd *c) {
     const VmSection *vm = &c->cfg->vm;
-    if (vm->firmware) {
-        json_object *o = jobj("driver", "file", "node-name", "fw-code");
-        jset_str(o, "filename", vm->firmware);
-        jset_bool(o, "read-only", true);
-        push_json(c, "-blockdev", o);
-    }
+    qemucmd_firmware(c->cfg, c->facts, c->argv);
     /* These take the whole next argument verbatim: no keyval, no escaping. */
     if (vm->kernel) {
         strvec_push(c->argv, "-kernel");
