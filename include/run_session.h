@@ -60,6 +60,7 @@ typedef struct RunSession {
     SerialRelay serial;             /* the serial console, when serial_on */
     bool serial_on;
     VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
+    int state_fd;                   /* owned: the VM's state dir (statedir.h), or -1 */
 } RunSession;
 
 /* Marks the start, opens the notify socket (before anything else: its

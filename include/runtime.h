@@ -19,6 +19,10 @@ typedef struct Runtime {
  * ssh) is read into memory: far past any real one, short of a runaway. */
 #define RUNTIME_FILE_MAX (1u << 20)
 
+/* $KVMLAUNCH_ROOT when it names a tree other than "/" (as hostroot_open),
+ * else NULL. */
+const char *runtime_redirected_root(void);
+
 /* BASE is $KVMLAUNCH_RUNDIR, else /run/kvmlaunch. Under a redirected root
  * ($KVMLAUNCH_ROOT names another tree) never the host's /run/kvmlaunch:
  * without a private $KVMLAUNCH_RUNDIR it is ROOT/run/kvmlaunch. */

@@ -94,6 +94,7 @@ typedef struct VmSection {
     uint64_t shutdown_timeout_ms;
     uint64_t timeout_ms;            /* 0: none */
     bool exit_device;
+    char *state_dir;                /* owned; NULL: statedir_base()/NAME (statedir.h) */
 } VmSection;
 
 typedef struct CpuSection {

@@ -25,8 +25,13 @@ run() {
     shift 2
     echo "=== $name"
     : > "$KLTEST_SKIP_LOG"
-    KVMLAUNCH_BIN="$build/kvmlaunch" "$@"
+    # Each test's VMs keep their state ([vm] state-dir) in a dir of its own,
+    # never the host's /var/lib/kvmlaunch, and never another test's.
+    local state
+    state=$(mktemp -d /tmp/kltest-state.XXXXXX) && chmod 0755 "$state" || exit 1
+    KVMLAUNCH_STATEDIR=$state KVMLAUNCH_BIN="$build/kvmlaunch" "$@"
     rc=$?
+    rm -rf "$state"
     n=0
     while IFS= read -r line; do
         skip_lines+=("$name: $line")

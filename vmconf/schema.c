@@ -150,6 +150,8 @@ const KeyDef schema_keys[] = {
        .help = "SIGTERM: system_powerdown, then quit after this long, then SIGKILL"),
     VM("timeout", timeout_ms, .type = VT_DURATION, .dflt_doc = "none", .type_doc = "duration, 0 for none",
        .help = "wall-clock limit (CI): past it the VM is stopped and kvmlaunch exits 124"),
+    VM("state-dir", state_dir, .type = VT_PATH, .dflt_doc = "/var/lib/kvmlaunch/NAME",
+       .help = "persistent per-VM state (UEFI vars, TPM): made for the VM's user, mode 0700, when missing; kept across runs, never removed by kvmlaunch"),
     VM("exit-device", exit_device, .type = VT_BOOL, .dflt = "no",
        .help = "isa-debug-exit at 0xf4: the guest's code becomes kvmlaunch's exit code"),
 

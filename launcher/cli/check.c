@@ -24,6 +24,7 @@
 #include "placement.h"
 #include "schema.h"
 #include "seriallog.h"
+#include "statedir.h"
 #include "share.h"
 #include "spawn.h"
 #include "tap.h"
@@ -780,6 +781,20 @@ static void check_cloudinit(CheckReport *r, const VmConfig *cfg) {
     if (ok) addf(r, CHECK_PASS, "cloud-init", "a NoCloud seed (cidata) is made in the runtime dir and attached read-only");
 }
 
+/* [vm] state-dir, as the run will make or open it (statedir.h). */
+static void check_state_dir(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    if (cfg->vm.user && p->facts.running_as_root && !p->facts.user_known) return; /* the user line said so */
+    SpawnIdentity buf;
+    const SpawnIdentity *id = qemu_id(p, &buf);
+    uid_t uid = id ? id->uid : geteuid();
+    _cleanup_free_ char *path = statedir_path(cfg), *why = NULL;
+    StateDirVerdict v = statedir_inspect(path, uid, p->facts.running_as_root, &why);
+    const char *who = id ? cfg->vm.user : "kvmlaunch's user";
+    if (v == STATEDIR_REFUSED) add_key(r, CHECK_FAIL, "state", cfg, SECTION_VM, &cfg->vm.head, "state-dir", "%s", why);
+    else if (v == STATEDIR_READY) addf(r, CHECK_PASS, "state", "state dir %s: there, %s's, mode 0700 (kept across runs)", path, who);
+    else addf(r, CHECK_PASS, "state", "state dir %s: made at the start for %s, mode 0700 (kept across runs)", path, who);
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -798,6 +813,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_shares(out, cfg, p);
     check_qemu(out, cfg, p, with_version);
     check_cloudinit(out, cfg);
+    check_state_dir(out, cfg, p);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */
     size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");

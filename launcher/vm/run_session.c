@@ -24,6 +24,7 @@ void run_session_open(RunSession *s) {
     s->sigfd = -1;
     s->rt = (Runtime)RUNTIME_INIT;
     s->qmp.fd = -1;
+    s->state_fd = -1;
 }
 
 void run_session_reach(RunSession *s, RunStep step) { s->reached |= 1u << step; }
@@ -106,5 +107,7 @@ int run_session_end(RunSession *s, int rc) {
     s->serial_on = false;
     if (s->notify_fd >= 0) close(s->notify_fd);
     s->notify_fd = -1;
+    if (s->state_fd >= 0) close(s->state_fd);
+    s->state_fd = -1;
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "numa_place.h"
 #include "placement.h"
 #include "seriallog.h"
+#include "statedir.h"
 #include "serialrelay.h"
 #include "spawn.h"
 #include "strvec.h"
@@ -331,10 +332,20 @@ static int place_and_cont(RunSession *s) {
     return 0;
 }
 
+/* The VM's state dir, made for QEMU's user when missing, before anything
+ * that keeps state in it (UEFI vars, TPM) is opened. Never undone. */
+static int open_state_dir(RunSession *s) {
+    _cleanup_free_ char *path = statedir_path(&s->cfg);
+    SpawnIdentity id = hostfacts_qemu_identity(&s->p.facts);
+    s->state_fd = statedir_open(path, id.change_id ? id.uid : geteuid(), id.change_id ? id.gid : getegid(), s->p.facts.running_as_root);
+    return s->state_fd < 0 ? s->state_fd : 0;
+}
+
 int run_start_qemu(RunSession *s) {
     SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
-    int r = open_kit(s, &k);
+    int r = open_state_dir(s);
+    if (r == 0) r = open_kit(s, &k);
     if (r == 0) r = open_taps(s, &k);
     if (r == 0 && s->cfg.n_shares) r = start_virtiofsd(s, &k);
     if (r == 0 && (r = spawn(s, &k)) < 0) usernet_explain_start_failure(&s->cfg);

@@ -23,7 +23,7 @@
 #define HOST_RUNDIR "/run/kvmlaunch"
 
 /* $KVMLAUNCH_ROOT when it names a tree other than "/" (as hostroot_open). */
-static const char *redirected_root(void) {
+const char *runtime_redirected_root(void) {
     const char *root = getenv("KVMLAUNCH_ROOT");
     return root && *root && !streq(root, "/") ? root : NULL;
 }
@@ -61,7 +61,7 @@ static bool is_host_rundir(const char *dir) {
 static char derived[PATH_MAX];
 
 const char *runtime_base(void) {
-    const char *b = getenv("KVMLAUNCH_RUNDIR"), *root = redirected_root();
+    const char *b = getenv("KVMLAUNCH_RUNDIR"), *root = runtime_redirected_root();
     if (b && *b && !(root && is_host_rundir(b))) return b;
     if (!root) return HOST_RUNDIR;
     snprintf(derived, sizeof(derived), "%s/run/kvmlaunch", root);
@@ -69,7 +69,7 @@ const char *runtime_base(void) {
 }
 
 int runtime_check_base(void) {
-    const char *b = getenv("KVMLAUNCH_RUNDIR"), *root = redirected_root();
+    const char *b = getenv("KVMLAUNCH_RUNDIR"), *root = runtime_redirected_root();
     if (root && b && *b && is_host_rundir(b))
         return log_error_errno(-EPERM, "KVMLAUNCH_ROOT=%s must not share the host's run dir %s: unset KVMLAUNCH_RUNDIR (the tree's own "
                                        "%s/run/kvmlaunch is used) or name a private one", root, b, root);
@@ -88,7 +88,7 @@ int runtime_make_base(void) {
     if (stat(base, &st) == 0) return 0;
     if (base == derived) {
         /* The tree's /run may be missing. */
-        _cleanup_free_ char *run = xasprintf("%s/run", redirected_root());
+        _cleanup_free_ char *run = xasprintf("%s/run", runtime_redirected_root());
         if (mkdir(run, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", run);
     }
     if (mkdir(base, 0755) < 0 && errno != EEXIST) return log_error_errno(-errno, "Failed to create %s: %m", base);

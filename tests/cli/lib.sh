@@ -71,6 +71,16 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The VMs' state dirs ([vm] state-dir; kvmlaunch keeps them by design): in
+# a dir of the test's own, removed at exit, unless the caller named one
+# (tests/run-tests.sh gives each test its own). Others may pass through it
+# (0755): swtpm and QEMU reach the state dir as the VM's user.
+if [ -z "${KVMLAUNCH_STATEDIR:-}" ]; then
+    KVMLAUNCH_STATEDIR=$(mktemp -d /tmp/kltest-state.XXXXXX) && chmod 0755 "$KVMLAUNCH_STATEDIR" || exit 1
+    export KVMLAUNCH_STATEDIR
+    defer rm -rf "$KVMLAUNCH_STATEDIR"
+fi
+
 make_tmp() { # [--rundir] [MKTEMP ARGS]: $tmp; --rundir: KVMLAUNCH_RUNDIR=$tmp/run
     local rundir=0
     [ "${1:-}" = --rundir ] && { rundir=1; shift; }
