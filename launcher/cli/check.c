@@ -795,6 +795,31 @@ static void check_state_dir(CheckReport *r, const VmConfig *cfg, const VmPlan *p
     else addf(r, CHECK_PASS, "state", "state dir %s: made at the start for %s, mode 0700 (kept across runs)", path, who);
 }
 
+/* UEFI: the VM's vars store in the state dir, kept from an earlier start
+ * (then QEMU's user must open it read-write) or made at the next one. */
+static void check_fwvars(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const char *tmpl = firmware_vars_template(&cfg->vm);
+    if (!tmpl || (cfg->vm.user && p->facts.running_as_root && !p->facts.user_known)) return;
+    SpawnIdentity buf;
+    const SpawnIdentity *id = qemu_id(p, &buf);
+    const char *who = id ? cfg->vm.user : "kvmlaunch's user";
+    _cleanup_free_ char *dir = statedir_path(cfg);
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, FIRMWARE_VARS_FILE);
+    struct stat st;
+    int e = lstat(path, &st) < 0 ? -errno : 0;
+    if (e == -ENOENT) {
+        addf(r, CHECK_PASS, "boot", "UEFI vars %s: made from %s at the first start, then kept", path, tmpl);
+        return;
+    }
+    if (e == 0) e = S_ISREG(st.st_mode) ? open_as(id, path, O_RDWR | O_NOFOLLOW) : -EINVAL;
+    if (e == -EINVAL)
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, "firmware", "expected the UEFI vars %s to be a regular file, found %s", path,
+                S_ISLNK(st.st_mode) ? "a symbolic link" : "something else");
+    else if (e < 0)
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, "firmware", "%s cannot open the UEFI vars %s read-write: %s", who, path, strerror(-e));
+    else addf(r, CHECK_PASS, "boot", "UEFI vars %s: kept from an earlier start, opens read-write as %s", path, who);
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -814,6 +839,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_qemu(out, cfg, p, with_version);
     check_cloudinit(out, cfg);
     check_state_dir(out, cfg, p);
+    check_fwvars(out, cfg, p);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */
     size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");

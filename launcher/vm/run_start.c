@@ -18,6 +18,7 @@
 
 #include "cloudinit.h"
 #include "hostfacts.h"
+#include "fwvars.h"
 #include "log.h"
 #include "numa_place.h"
 #include "placement.h"
@@ -39,6 +40,7 @@
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
     int devnull, status_fd, control_fd, seed_fd, report;
+    int fw_code, fw_vars;           /* UEFI code and vars (fwvars.h), or -1 */
     /* The serial console (serialrelay.h): the socket pair (ours, QEMU's),
      * NAME/console.sock, where the output goes (stdout or a pty master),
      * the pty's slave, and the file: log with its old copy. */
@@ -56,7 +58,7 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->fds);
     strv_free(k->env);
     int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->seed_fd, &k->report, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
-                   &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old };
+                   &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old, &k->fw_code, &k->fw_vars };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
 }
@@ -178,6 +180,20 @@ static int open_serial(RunSession *s, SpawnKit *k) {
     return k->log_old < 0 ? k->log_old : 0;
 }
 
+/* UEFI: the code, and the VM's vars in its state dir (made from the
+ * template at the first start), opened as QEMU's user (fwvars.h). */
+static int open_firmware(RunSession *s, SpawnKit *k) {
+    const HostFacts *facts = &s->p.facts;
+    if (facts->fw_code_fd < 0) return 0;
+    SpawnIdentity id = hostfacts_qemu_identity(facts);
+    _cleanup_free_ char *dir = statedir_path(&s->cfg);
+    int r = fwvars_open(&s->cfg.vm, &id, s->state_fd, dir, &k->fw_code, &k->fw_vars);
+    if (r < 0) return r;
+    k->fds[k->n_fds++] = (SpawnFd){ k->fw_code, facts->fw_code_fd };
+    if (facts->fw_vars_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->fw_vars, facts->fw_vars_fd };
+    return 0;
+}
+
 /* The QMP pair, /dev/null, the status monitor and the serial console. */
 static int open_kit(RunSession *s, SpawnKit *k) {
     const HostFacts *facts = &s->p.facts;
@@ -190,7 +206,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     if (k->control_fd < 0) return k->control_fd;
     int r = open_serial(s, k);
     if (r < 0) return r;
-    size_t max_fds = 6 + s->cfg.n_shares;
+    size_t max_fds = 8 + s->cfg.n_shares;
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
@@ -202,7 +218,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
         if ((k->seed_fd = cloudinit_seed_prepare(&s->cfg, facts, &s->rt)) < 0) return k->seed_fd;
         k->fds[k->n_fds++] = (SpawnFd){ k->seed_fd, facts->seed_fd };
     }
-    return 0;
+    return open_firmware(s, k);
 }
 
 /* Taps and vhost-net, opened here as root; QEMU gets the fds. */
@@ -342,7 +358,7 @@ static int open_state_dir(RunSession *s) {
 }
 
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .fw_code = -1, .fw_vars = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_state_dir(s);
     if (r == 0) r = open_kit(s, &k);
