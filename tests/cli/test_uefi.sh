@@ -43,7 +43,10 @@ vms_named kluefi-$$
 vm_preset guest
 # Guests that end by themselves (no kl.stay): power off, exit 0. No
 # isa-debug-exit: under Secure Boot the kernel's lockdown refuses raw ports.
-vm_defaults+=(vm.timeout=600s vm.shutdown-timeout=5s "vm.append=console=ttyS0 quiet kl.efi=1")
+# One vCPU: under TCG, OVMF's SMM (uefi-secure) with two takes minutes
+# longer. 1G: signed grub runs out of memory loading the generic kernel
+# in 256M.
+vm_defaults+=(vm.vcpus=1 vm.memory=1G vm.timeout=600s vm.shutdown-timeout=5s "vm.append=console=ttyS0 quiet kl.efi=1")
 says() { grep -aqE "KVMLAUNCH-GUEST: $2"$'\r?$' "$tmp/$1.serial"; } # (the serial's lines end in CR LF)
 run_vm() { # ID: runs it to its end; $rc
     "$bin" "$tmp/$1.ini" > "$tmp/$1.out" 2>&1; rc=$?
