@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <stdio.h> /* renameat2 */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,9 +51,10 @@ static int copy_template(FwJob *j) {
     int r = read_fd_all(src, FWVARS_MAX, &buf, &len);
     close(src);
     if (r < 0) return fail(j, "read the vars template", j->template, r);
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), ".%s.%ld", FIRMWARE_VARS_FILE, (long)getpid());
-    (void)unlinkat(j->dir_fd, tmp, 0); /* a crashed start's leftover */
+    /* One name: the VM's lock keeps a second start of it out, and a start
+     * killed half-way leaves this behind for the next one to replace. */
+    const char *tmp = "." FIRMWARE_VARS_FILE ".new";
+    (void)unlinkat(j->dir_fd, tmp, 0);
     int fd = openat(j->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         free(buf);

@@ -166,8 +166,22 @@ static void test_store(void **state) {
     got = read_at(dir_fd, FIRMWARE_VARS_FILE);
     assert_string_equal(got, "guestate-1");
     /* Nothing else in the state dir. */
-    assert_int_equal(faccessat(dir_fd, ".efivars.fd.0", F_OK, 0), -1);
+    assert_int_equal(faccessat(dir_fd, ".efivars.fd.new", F_OK, 0), -1);
     _cleanup_free_ char *ls = xasprintf("test $(ls -A %s | wc -l) = 1", sdir);
+    assert_int_equal(system(ls), 0);
+
+    /* A start killed half-way left its temporary file: the next replaces it. */
+    assert_int_equal(unlinkat(dir_fd, FIRMWARE_VARS_FILE, 0), 0);
+    int left = openat(dir_fd, ".efivars.fd.new", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(left >= 0);
+    assert_int_equal(write(left, "half", 4), 4);
+    close(left);
+    assert_int_equal(fwvars_open(&cfg.vm, &self, dir_fd, sdir, &c, &v), 0);
+    close(c);
+    close(v);
+    free(got);
+    got = read_at(dir_fd, FIRMWARE_VARS_FILE);
+    assert_string_equal(got, "template-2");
     assert_int_equal(system(ls), 0);
 
     /* A symbolic link in its place (the VM's user owns the dir): refused. */
