@@ -555,10 +555,12 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
 
 /* firmware = uefi or uefi-secure: Debian's OVMF files. One missing means
  * the package is not installed (or not the one this was written for). */
-static bool check_ovmf_file(CheckReport *r, const VmConfig *cfg, const char *path) {
+static bool check_ovmf_file(CheckReport *r, const VmConfig *cfg, const char *path, bool *said) {
     const VmSection *vm = &cfg->vm;
     FirmwareKind k = firmware_kind(vm);
     if ((k != FIRMWARE_UEFI && k != FIRMWARE_UEFI_SECURE) || path == vm->firmware_vars || access(path, F_OK) == 0) return true;
+    if (*said) return false; /* one line for the package */
+    *said = true;
     add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "firmware", "expected OVMF's %s for firmware = %s, found none: %s; install the package " OVMF_PACKAGE " (apt-get install " OVMF_PACKAGE ")",
             path, vm->firmware, strerror(errno));
     return false;
@@ -574,8 +576,9 @@ static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", firmware_code(vm) },
                                                          { "firmware-vars", firmware_vars_template(vm) } };
     char set[96] = "";
+    bool ovmf_said = false;
     for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-        if (!files[i].path || !check_ovmf_file(r, cfg, files[i].path) || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
+        if (!files[i].path || !check_ovmf_file(r, cfg, files[i].path, &ovmf_said) || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
         snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", *set ? ", " : "", files[i].key);
     }
     if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);

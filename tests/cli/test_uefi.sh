@@ -3,7 +3,8 @@
 # under Debian's OVMF (package ovmf) and the test guest on Debian's signed
 # generic kernel with efivarfs (build/guest-efi):
 #  1. check: the OVMF files and the vars store to be made; uefi-secure
-#     without q35 is refused (exit 2, file:line).
+#     without q35 is refused (exit 2, file:line); without the ovmf package
+#     check FAILs naming it and the run exits 2.
 #  2. firmware = uefi, direct kernel boot: the guest sees /sys/firmware/efi,
 #     Secure Boot off; the vars store is made once in the state dir (the
 #     VM's user's, 0600) from OVMF_VARS_4M.fd.
@@ -70,6 +71,25 @@ if [ $rc = 2 ] && [ $rrc = 2 ] && grep -q "secpc.ini:[0-9]*: \[vm\] firmware: ex
     ok "uefi-secure with machine = pc: refused, exit 2, file:line, nothing made"
 else
     bad "uefi-secure on pc: check exit $rc, run exit $rrc"; cat "$tmp/secpc.out"
+fi
+
+# Without the ovmf package (hidden by a tmpfs over its directory in a mount
+# namespace of this test's own): check FAILs naming the package, once, and
+# the run exits 2 before anything is made.
+vm_ini noovmf vm.firmware=uefi-secure
+if unshare -m true 2> /dev/null; then
+    hide() { unshare -m sh -c 'mount -t tmpfs none "$1" && shift && exec "$@"' sh "$ovmf" "$bin" "$@"; }
+    hide check "$tmp/noovmf.ini" > "$tmp/noovmf.chk" 2>&1; rc=$?
+    hide "$tmp/noovmf.ini" > "$tmp/noovmf.out" 2>&1; rrc=$?
+    want="noovmf.ini:[0-9]*: \[vm\] firmware: expected OVMF's $ovmf/OVMF_CODE_4M.secboot.fd for firmware = uefi-secure, found none: .*install the package ovmf"
+    if [ $rc = 1 ] && [ "$(grep -c "^FAIL  boot .*$want" "$tmp/noovmf.chk")" = 1 ] && ! grep -q "^FAIL.*OVMF_VARS" "$tmp/noovmf.chk" &&
+        [ $rrc = 2 ] && grep -q "$want" "$tmp/noovmf.out" && [ ! -e "$st/$(name noovmf)" ] && [ -z "$(leftovers noovmf)" ]; then
+        ok "without OVMF's files: check FAILs once, naming the package ovmf; the run exits 2 and makes nothing"
+    else
+        bad "without OVMF: check exit $rc, run exit $rrc"; cat "$tmp/noovmf.chk" "$tmp/noovmf.out"
+    fi
+else
+    skip "no mount namespace (unshare -m) to hide the ovmf package in"
 fi
 
 # 2. The first boot through OVMF.
