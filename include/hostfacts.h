@@ -94,6 +94,7 @@ typedef struct HostFacts {
     char *machine_type;             /* owned: the versioned type q35/pc stands for (machinetype.h); NULL: as written */
     int machine_source;             /* MachineSource */
     int agent_fd;                   /* a listening socket: the guest agent's channel (agent.h), or -1 without [vm] guest-agent */
+    int fw_code_fd, fw_vars_fd;     /* UEFI code (read-only) and the VM's vars (read-write), or -1 (firmware.h) */
     DiskFacts *disks;               /* owned, one per [disk], in file order */
     size_t n_disks;
     NetFds *nets;                   /* owned, one per [net], in file order */
@@ -139,7 +140,7 @@ void hostfacts_probe(const VmConfig *cfg, HostFacts *facts);
  * socket at 4, the serial socket pair next unless serial = none, then each
  * NIC's tap queues and its vhost-net devices, then each virtiofs share's
  * connection to its virtiofsd, then the control monitor's socket,
- * then the cloud-init seed, swtpm's control socket and last the guest agent's socket. Pure; used by --dry-run and
+ * then the cloud-init seed, swtpm's control socket, the guest agent's socket, and last the UEFI code and vars. Pure; used by --dry-run and
  * the spawner. */
 void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts);
 void hostfacts_free(HostFacts *facts);

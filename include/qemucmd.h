@@ -27,6 +27,13 @@ void qemucmd_hostdev(const VmConfig *cfg, const HostFacts *facts, StrVec *argv);
 /* [vm] on-reboot, on-crash and watchdog: -action (include/crashpolicy.h),
  * pvpanic on q35 and pc, the watchdog device. launcher/plan/qemucmd_crash.c. */
 void qemucmd_crash(const VmConfig *cfg, StrVec *argv);
+/* UEFI (include/firmware.h): the pflash options of -machine into M, and
+ * -add-fd and a -blockdev each for the code (read-only) and the VM's
+ * vars (FACTS->fw_code_fd, fw_vars_fd) into ARGV, and with uefi-secure
+ * the flash's secure property. Nothing with bios.
+ * launcher/plan/qemucmd_firmware.c. */
+void qemucmd_firmware_machine(const VmConfig *cfg, const HostFacts *facts, StrVec *m);
+void qemucmd_firmware(const VmConfig *cfg, const HostFacts *facts, StrVec *argv);
 
 /* The -netdev of N, a [net] with mode = user: slirp with a hostfwd rule
  * per forward, on the host ports FACTS found; JSON with id ID. NULL, with

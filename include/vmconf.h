@@ -105,7 +105,8 @@ typedef struct VmSection {
     char *user;                     /* owned */
     char *qemu;                     /* owned; NULL: qemu-system-x86_64 on PATH */
     char *kernel, *initrd, *append; /* owned */
-    char *firmware;                 /* owned; NULL: bios */
+    char *firmware;                 /* owned; NULL: bios, else "uefi", "uefi-secure" or a path (firmware.h) */
+    char *firmware_vars;            /* owned; NULL: the template that goes with firmware */
     Serial serial;
     uint64_t serial_log_size;       /* bytes: a file: log is rotated past this */
     uint64_t shutdown_timeout_ms;

@@ -228,8 +228,14 @@ int schema_parse_value(const KeyDef *def, const char *s, void *base, char *err, 
             *FIELD(base, def, char *) = x_free(*FIELD(base, def, char *));
             return 0;
         }
+        /* The words stay words (firmware.h reads them); paths are absolute. */
+        if (streq(s, "uefi") || streq(s, "uefi-secure")) {
+            free(*FIELD(base, def, char *));
+            *FIELD(base, def, char *) = xstrdup(s);
+            return 0;
+        }
         r = parse_path(s, FIELD(base, def, char *), err);
-        if (r < 0) return fail(err, s, "bios or the absolute path of OVMF code");
+        if (r < 0) return fail(err, s, "bios, uefi, uefi-secure or the absolute path of OVMF code");
         return 0;
     case VT_MACHINE: {
         int family;

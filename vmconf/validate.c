@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cloudinit.h"
+#include "firmware.h"
 #include "schema.h"
 #include "util.h"
 #include "vmconf_internal.h"
@@ -77,6 +78,20 @@ static void check_topology(Check *c) {
     }
 }
 
+/* [vm] firmware-vars goes with UEFI; uefi-secure with q35: OVMF's
+ * secboot build keeps its variables safe from the guest through SMM,
+ * which only q35 gives it (pc's SMM cannot lock the flash). */
+static void check_firmware(Check *c) {
+    const VmSection *vm = &c->cfg->vm;
+    const SectionHead *h = &vm->head;
+    FirmwareKind k = firmware_kind(vm);
+    if (vm->firmware_vars && k == FIRMWARE_BIOS)
+        fail_key(c, SECTION_VM, h, "firmware-vars", "expected firmware = uefi, uefi-secure or a path with firmware-vars, found bios");
+    if (k == FIRMWARE_UEFI_SECURE && vm->machine != MACHINE_Q35)
+        fail_key(c, SECTION_VM, h, "firmware", "expected machine = q35 with firmware = uefi-secure (Secure Boot needs its SMM), found machine = %s",
+                 machine_type_to_string(vm->machine));
+}
+
 static void check_vm(Check *c) {
     VmSection *vm = &c->cfg->vm;
     SectionHead *h = &vm->head;
@@ -110,6 +125,7 @@ static void check_vm(Check *c) {
     }
     if (vm->firmware && vm->machine == MACHINE_MICROVM)
         fail_key(c, SECTION_VM, h, "firmware", "expected bios with machine = microvm (it has no flash for UEFI code)");
+    else check_firmware(c);
     if (vm->cpu_model && vm->accel == ACCEL_TCG && (streq(vm->cpu_model, "host") || !strncmp(vm->cpu_model, "host,", 5)))
         fail_key(c, SECTION_VM, h, "cpu-model", "expected a model TCG can emulate such as max with accel = tcg, found host (it needs KVM)");
 }

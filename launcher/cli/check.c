@@ -21,6 +21,7 @@
 #include "caller.h"
 #include "cloudinit.h"
 #include "cpuuse.h"
+#include "firmware.h"
 #include "netforward.h"
 #include "placement.h"
 #include "schema.h"
@@ -643,6 +644,19 @@ static bool check_boot_file(CheckReport *r, const VmConfig *cfg, const char *key
     return true;
 }
 
+/* firmware = uefi or uefi-secure: Debian's OVMF files. One missing means
+ * the package is not installed (or not the one this was written for). */
+static bool check_ovmf_file(CheckReport *r, const VmConfig *cfg, const char *path, bool *said) {
+    const VmSection *vm = &cfg->vm;
+    FirmwareKind k = firmware_kind(vm);
+    if ((k != FIRMWARE_UEFI && k != FIRMWARE_UEFI_SECURE) || path == vm->firmware_vars || access(path, F_OK) == 0) return true;
+    if (*said) return false; /* one line for the package */
+    *said = true;
+    add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &vm->head, "firmware", "expected OVMF's %s for firmware = %s, found none: %s; install the package " OVMF_PACKAGE " (apt-get install " OVMF_PACKAGE ")",
+            path, vm->firmware, strerror(errno));
+    return false;
+}
+
 /* Boot files. */
 /* [vm] boot-budget is judged on the kernel's "Run /init as init process"
  * line (boottime.h), which a kernel booted with quiet does not print. */
@@ -662,10 +676,12 @@ static void check_boot(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
     const SpawnIdentity *pw = qemu_id(p, &buf);
     if (vm->user && p->facts.running_as_root && !pw) return; /* the user line said so */
     const char *who = pw ? vm->user : "kvmlaunch's user";
-    const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", vm->firmware } };
-    char set[64] = "";
+    const struct { const char *key, *path; } files[] = { { "kernel", vm->kernel }, { "initrd", vm->initrd }, { "firmware", firmware_code(vm) },
+                                                         { "firmware-vars", firmware_vars_template(vm) } };
+    char set[96] = "";
+    bool ovmf_said = false;
     for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-        if (!files[i].path || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
+        if (!files[i].path || !check_ovmf_file(r, cfg, files[i].path, &ovmf_said) || !check_boot_file(r, cfg, files[i].key, files[i].path, pw)) continue;
         snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", *set ? ", " : "", files[i].key);
     }
     if (*set) addf(r, CHECK_PASS, "boot", "%s open%s read-only as %s", set, strchr(set, ',') ? "" : "s", who);
@@ -994,6 +1010,37 @@ static void check_machine(CheckReport *r, const VmConfig *cfg, const VmPlan *p, 
     }
 }
 
+/* UEFI: the VM's vars store in the state dir, kept from an earlier start
+ * (then QEMU's user must open it read-write) or made at the next one. */
+static void check_fwvars(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
+    const char *tmpl = firmware_vars_template(&cfg->vm);
+    if (!tmpl || (cfg->vm.user && p->facts.running_as_root && !p->facts.user_known)) return;
+    SpawnIdentity buf;
+    const SpawnIdentity *id = qemu_id(p, &buf);
+    const char *who = id ? cfg->vm.user : "kvmlaunch's user";
+    _cleanup_free_ char *dir = statedir_path(cfg);
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, FIRMWARE_VARS_FILE);
+    struct stat st;
+    int e = lstat(path, &st) < 0 ? -errno : 0;
+    if (e == -ENOENT) {
+        addf(r, CHECK_PASS, "boot", "UEFI vars %s: made from %s at the first start, then kept", path, tmpl);
+        return;
+    }
+    if (e == 0) {
+        e = S_ISREG(st.st_mode) ? open_as(id, path, O_RDWR | O_NOFOLLOW) : -EINVAL;
+        if (e >= 0) {
+            close(e);
+            e = 0;
+        }
+    }
+    if (e == -EINVAL)
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, "firmware", "expected the UEFI vars %s to be a regular file, found %s", path,
+                S_ISLNK(st.st_mode) ? "a symbolic link" : "something else");
+    else if (e < 0)
+        add_key(r, CHECK_FAIL, "boot", cfg, SECTION_VM, &cfg->vm.head, "firmware", "%s cannot open the UEFI vars %s read-write: %s", who, path, strerror(-e));
+    else addf(r, CHECK_PASS, "boot", "UEFI vars %s: kept from an earlier start, opens read-write as %s", path, who);
+}
+
 static void check_cgroup(CheckReport *r, const VmPlan *p) {
     if (p->cgl.version == CGROUP_NONE) addf(r, CHECK_WARN, "cgroup", "no usable cpuset cgroup: threads are placed by affinity alone");
     else addf(r, CHECK_PASS, "cgroup", "%s", p->cgl.why ? p->cgl.why : "cpuset usable");
@@ -1018,6 +1065,7 @@ void check_vm(const VmConfig *cfg, const VmPlan *p, bool with_version, CheckRepo
     check_state_dir(out, cfg, p);
     check_tpm(out, cfg, p);
     check_machine(out, cfg, p, with_version);
+    check_fwvars(out, cfg, p);
     check_cgroup(out, p);
     /* What no topic above took: [host], [hostnic], the rest of the plan. */
     size_t bad = add_plan_lines(out, p, "host") + add_plan_lines(out, p, "hostnic") + add_plan_lines(out, p, "plan");

@@ -15,6 +15,7 @@
 
 #include "caller.h"
 #include "cloudinit.h"
+#include "firmware.h"
 #include "hostroot.h"
 #include "log.h"
 #include "kfiles.h"
@@ -427,6 +428,8 @@ void hostfacts_assign_fds(const VmConfig *cfg, HostFacts *facts) {
     facts->seed_fd = cloudinit_wanted(cfg) ? next++ : -1;
     facts->tpm_fd = cfg->tpm.enabled ? next++ : -1;
     facts->agent_fd = cfg->vm.guest_agent ? next++ : -1;
+    facts->fw_code_fd = firmware_code(&cfg->vm) ? next++ : -1;
+    facts->fw_vars_fd = firmware_vars_template(&cfg->vm) ? next++ : -1;
 }
 
 void hostfacts_free(HostFacts *facts) {

@@ -118,7 +118,7 @@ static void add_machine(Cmd *c) {
         cmd_error(c, SECTION_VM, &vm->head, "machine",
                   "expected the versioned type %s stood for, recorded in the state dir's %s, found it unreadable or garbled "
                   "(remove it to record the type anew; the guest may then see other hardware)", vmconf_machine_written(vm), MACHINE_STATE_FILE);
-    if (vm->firmware) strvec_push(&m, "pflash0=fw-code");
+    qemucmd_firmware_machine(c->cfg, c->facts, &m);
     if (vm->machine == MACHINE_MICROVM) strvec_push(&m, "memory-backend=ram-node0");
     strvec_push(c->argv, "-machine");
     /* Filled once the accelerator is known (hpet=off under KVM). */
@@ -201,12 +201,7 @@ static void add_memory(Cmd *c) {
 
 static void add_boot(Cmd *c) {
     const VmSection *vm = &c->cfg->vm;
-    if (vm->firmware) {
-        json_object *o = jobj("driver", "file", "node-name", "fw-code");
-        jset_str(o, "filename", vm->firmware);
-        jset_bool(o, "read-only", true);
-        push_json(c, "-blockdev", o);
-    }
+    qemucmd_firmware(c->cfg, c->facts, c->argv);
     /* These take the whole next argument verbatim: no keyval, no escaping. */
     if (vm->kernel) {
         strvec_push(c->argv, "-kernel");

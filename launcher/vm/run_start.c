@@ -20,6 +20,7 @@
 #include "cloudinit.h"
 #include "hostdev.h"
 #include "hostfacts.h"
+#include "fwvars.h"
 #include "log.h"
 #include "machinetype.h"
 #include "numa_place.h"
@@ -42,6 +43,7 @@
 typedef struct SpawnKit {
     int sv[2];                      /* QMP: ours, QEMU's */
     int devnull, status_fd, control_fd, seed_fd, report, agent_fd;
+    int fw_code, fw_vars;           /* UEFI code and vars (fwvars.h), or -1 */
     /* The serial console (serialrelay.h): the socket pair (ours, QEMU's),
      * NAME/console.sock, where the output goes (stdout or a pty master),
      * the pty's slave, and the file: log with its old copy. */
@@ -59,7 +61,7 @@ static void kit_close(const VmConfig *cfg, SpawnKit *k) {
     free(k->fds);
     strv_free(k->env);
     int *fds[] = { &k->sv[0], &k->sv[1], &k->devnull, &k->status_fd, &k->control_fd, &k->seed_fd, &k->report, &k->agent_fd, &k->serial_sv[0], &k->serial_sv[1], &k->console_fd,
-                   &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old };
+                   &k->serial_out, &k->pty_slave, &k->serial_fd, &k->log_old, &k->fw_code, &k->fw_vars };
     for (size_t i = 0; i < ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0) close(*fds[i]);
 }
@@ -193,6 +195,20 @@ static int open_agent(RunSession *s, SpawnKit *k) {
     return k->agent_fd < 0 ? k->agent_fd : 0;
 }
 
+/* UEFI: the code, and the VM's vars in its state dir (made from the
+ * template at the first start), opened as QEMU's user (fwvars.h). */
+static int open_firmware(RunSession *s, SpawnKit *k) {
+    const HostFacts *facts = &s->p.facts;
+    if (facts->fw_code_fd < 0) return 0;
+    SpawnIdentity id = hostfacts_qemu_identity(facts);
+    _cleanup_free_ char *dir = statedir_path(&s->cfg);
+    int r = fwvars_open(&s->cfg.vm, &id, s->state_fd, dir, &k->fw_code, &k->fw_vars);
+    if (r < 0) return r;
+    k->fds[k->n_fds++] = (SpawnFd){ k->fw_code, facts->fw_code_fd };
+    if (facts->fw_vars_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->fw_vars, facts->fw_vars_fd };
+    return 0;
+}
+
 /* The QMP pair, /dev/null, the status monitor and the serial console. */
 static int open_kit(RunSession *s, SpawnKit *k) {
     const HostFacts *facts = &s->p.facts;
@@ -206,7 +222,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
     int r = open_serial(s, k);
     if (r < 0) return r;
     if ((r = open_agent(s, k)) < 0) return r;
-    size_t max_fds = 7 + s->cfg.n_shares + (s->cfg.tpm.enabled ? 1 : 0);
+    size_t max_fds = 9 + s->cfg.n_shares + (s->cfg.tpm.enabled ? 1 : 0);
     for (size_t i = 0; i < s->cfg.n_nets; i++) max_fds += 2 * facts->nets[i].queues;
     k->fds = xcalloc(max_fds, sizeof(SpawnFd));
     k->fds[k->n_fds++] = (SpawnFd){ k->devnull, 0 };
@@ -219,7 +235,7 @@ static int open_kit(RunSession *s, SpawnKit *k) {
         k->fds[k->n_fds++] = (SpawnFd){ k->seed_fd, facts->seed_fd };
     }
     if (k->agent_fd >= 0) k->fds[k->n_fds++] = (SpawnFd){ k->agent_fd, facts->agent_fd };
-    return 0;
+    return open_firmware(s, k);
 }
 
 /* Taps and vhost-net, opened here as root; QEMU gets the fds. */
@@ -411,7 +427,7 @@ static void record_machine(RunSession *s) {
 }
 
 int run_start_qemu(RunSession *s) {
-    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .agent_fd = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
+    SpawnKit k = { .sv = { -1, -1 }, .devnull = -1, .status_fd = -1, .control_fd = -1, .seed_fd = -1, .agent_fd = -1, .fw_code = -1, .fw_vars = -1, .report = -1, .serial_sv = { -1, -1 }, .console_fd = -1, .serial_out = -1,
                    .pty_slave = -1, .serial_fd = -1, .log_old = -1, .env = spawn_clean_env() };
     int r = open_state_dir(s);
     if (r == 0) r = open_kit(s, &k);

@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 
+#include "firmware.h"
 #include "fuzz_common.h"
 #include "hostfacts.h"
 #include "hostnic.h"
@@ -91,7 +92,7 @@ static void check_loaded(VmConfig *cfg) {
                "memory %" PRIu64, vm->memory);
     if (cfg->cpu.pin.kind == CPUSPEC_LIST)
         FUZZ_CHECK((int64_t)cfg->cpu.pin.list.n == vm->vcpus, "pin lists %zu CPUs for %" PRId64 " vCPUs", cfg->cpu.pin.list.n, vm->vcpus);
-    const char *strings[] = { vm->name, vm->cpu_model, vm->user, vm->qemu, vm->kernel, vm->initrd, vm->append, vm->firmware,
+    const char *strings[] = { vm->name, vm->cpu_model, vm->user, vm->qemu, vm->kernel, vm->initrd, vm->append, vm->firmware, vm->firmware_vars,
                               vm->serial.path, cfg->memory.hugepage_path };
     for (size_t i = 0; i < ELEMENTSOF(strings); i++) check_string(strings[i], "a [vm]/[memory] string");
     for (size_t i = 0; i < cfg->n_disks; i++) {
@@ -230,9 +231,15 @@ static void check_json_option(const VmConfig *cfg, const char *opt, const char *
                        "-blockdev %s: a seed node without [cloud-init], or writable", arg);
             FUZZ_CHECK(streq(node, "seed") ? !filename : filename && !strncmp(filename, "/dev/fdset/", 11),
                        "-blockdev %s: the seed not on its descriptor", arg);
-        } else if (node && streq(node, "fw-code")) {
-            FUZZ_CHECK(cfg->vm.firmware && filename && streq(filename, cfg->vm.firmware), "-blockdev %s: not the firmware", arg);
-            seen->firmware++;
+        } else if (node && (streq(node, "fw-code") || streq(node, "fw-vars"))) {
+            /* UEFI (firmware.h): kvmlaunch's descriptors, the code read-only,
+             * the vars only with a template. */
+            json_object *ro;
+            bool code = streq(node, "fw-code");
+            FUZZ_CHECK(code ? firmware_code(&cfg->vm) != NULL : firmware_vars_template(&cfg->vm) != NULL, "-blockdev %s: firmware without firmware", arg);
+            FUZZ_CHECK(filename && !strncmp(filename, "/dev/fdset/", 11), "-blockdev %s: the firmware not on its descriptor", arg);
+            FUZZ_CHECK(json_object_object_get_ex(o, "read-only", &ro) && json_object_get_boolean(ro) == code, "-blockdev %s: read-only wrong", arg);
+            if (code) seen->firmware++;
         } else {
             FUZZ_CHECK(disk_by_id(cfg, "fmt-", node) != NULL, "-blockdev %s: a node of no disk", arg);
             FUZZ_CHECK(!filename, "-blockdev %s: a format node with a filename", arg);

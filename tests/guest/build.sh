@@ -23,7 +23,7 @@ KERNEL_META=linux-image-cloud-amd64
 # pvpanic_mmio drives the pvpanic device kvmlaunch always adds.
 MODULES="virtio_pci virtio_blk virtio_net virtio_balloon button evdev pvpanic_mmio ${EXTRA_MODULES:-}"
 APPLETS="sh mount umount cat echo sleep insmod lsmod poweroff reboot halt acpid
-         nproc ls readlink kill dmesg mkdir wc hwclock setsid cttyhack yes head stty ip nc mknod"
+         nproc ls readlink kill dmesg mkdir wc hwclock setsid cttyhack yes head stty ip nc mknod tail printf"
 
 # isa-debug-exit (see isa-debug-exit.S): a 203-byte static ELF, because the
 # cloud kernel has no /dev/port (CONFIG_DEVPORT unset).

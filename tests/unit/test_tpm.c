@@ -76,7 +76,7 @@ static void test_qemu_argv(void **state) {
         assert_int_equal(f.tpm_fd, 8);
         assert_non_null(strstr(all, "\n-chardev\nsocket,id=chrtpm,fd=8\n-tpmdev\nemulator,id=tpm0,chardev=chrtpm\n"));
         char dev[96];
-        snprintf(dev, sizeof(dev), "\n-device\n{\"driver\":\"%s\",\"tpmdev\":\"tpm0\"}\n", cases[m].driver);
+        snprintf(dev, sizeof(dev), "\n-device\n{\"driver\":\"%s\",\"tpmdev\":\"tpm0\",\"id\":\"tpm0-dev\"}\n", cases[m].driver);
         assert_non_null(strstr(all, dev));
         hostfacts_free(&f);
         vmconf_free(&cfg);
