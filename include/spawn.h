@@ -74,4 +74,11 @@ int spawn_call_as_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n_gro
 /* A clean environment for QEMU: PATH, HOME=/, LC_ALL=C.UTF-8; caller frees. */
 char **spawn_clean_env(void);
 
+/* Runs BINARY with the NULL-terminated ARGS (at most 14), a clean
+ * environment and /dev/null for stdin, and returns what it printed on
+ * stdout (at most MAX bytes, NUL-terminated), or NULL when it did not exit
+ * 0 or printed nothing. Past TIMEOUT_MS it is killed: a wedged emulator
+ * must not hang `check` (QEMU's -version, -machine help). */
+char *spawn_capture(const char *binary, const char *const *args, size_t max, int timeout_ms);
+
 #endif

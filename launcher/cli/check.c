@@ -792,34 +792,10 @@ static void check_shares(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
 
 /* The first line `BINARY -version` prints, or NULL. */
 static char *qemu_version(const char *binary) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) return NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return NULL;
-    }
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        char *argv[] = { (char *)binary, (char *)"-version", NULL };
-        char **env = spawn_clean_env();
-        execve(binary, argv, env);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[512];
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof(buf) - 1 && ((k = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
-        if (k > 0) n += (size_t)k;
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    buf[n] = 0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !n) return NULL;
-    return xstrndup(buf, strcspn(buf, "\n"));
+    static const char *const args[] = { "-version", NULL };
+    char *out = spawn_capture(binary, args, 4096, 10000);
+    if (out) out[strcspn(out, "\n")] = '\0';
+    return out;
 }
 
 static void check_qemu(CheckReport *r, const VmConfig *cfg, const VmPlan *p, bool with_version) {

@@ -4,11 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -22,50 +19,8 @@
 #define HELP_MAX (256u << 10)
 
 char *machinetype_help(const char *binary) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) return NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return NULL;
-    }
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null >= 0) dup2(null, STDIN_FILENO);
-        char *argv[] = { (char *)binary, (char *)"-machine", (char *)"help", NULL };
-        char **env = spawn_clean_env();
-        execve(binary, argv, env);
-        _exit(127);
-    }
-    close(fds[1]);
-    char *buf = xmalloc(HELP_MAX + 1);
-    size_t n = 0;
-    int64_t until = monotonic_ms() + HELP_TIMEOUT_MS;
-    for (;;) {
-        int64_t left = until - monotonic_ms();
-        struct pollfd p = { .fd = fds[0], .events = POLLIN };
-        if (left <= 0 || poll(&p, 1, (int)left) == 0) {
-            kill(pid, SIGKILL);
-            break;
-        }
-        ssize_t k = read(fds[0], buf + n, HELP_MAX - n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        n += (size_t)k;
-        if (n == HELP_MAX) break;
-    }
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    buf[n] = '\0';
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !n) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    static const char *const args[] = { "-machine", "help", NULL };
+    return spawn_capture(binary, args, HELP_MAX, HELP_TIMEOUT_MS);
 }
 
 bool machinetype_name_ok(const char *name) {

@@ -8,6 +8,7 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "log.h"
 #include "strvec.h"
+#include "supervise.h"
 #include "util.h"
 
 /* Steps of the child, for the parent's message. */
@@ -266,4 +268,51 @@ int spawn_open_as_id(const SpawnIdentity *id, const char *path, int flags) {
     OpenAsJob job = { path, flags };
     if (!id || !id->change_id) return open_and_close(&job);
     return spawn_call_as_groups(id->uid, id->gid, id->groups, id->n_groups, open_and_close, &job, NULL);
+}
+
+char *spawn_capture(const char *binary, const char *const *args, size_t max, int timeout_ms) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) dup2(null, STDIN_FILENO);
+        const char *argv[16] = { binary };
+        for (size_t i = 0; args[i] && i + 2 < ELEMENTSOF(argv); i++) argv[i + 1] = args[i];
+        execve(binary, (char **)argv, spawn_clean_env());
+        _exit(127);
+    }
+    close(fds[1]);
+    char *buf = xmalloc(max + 1);
+    size_t n = 0;
+    int64_t until = monotonic_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = until - monotonic_ms();
+        struct pollfd p = { .fd = fds[0], .events = POLLIN };
+        if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        ssize_t k = read(fds[0], buf + n, max - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        n += (size_t)k;
+        if (n == max) break;
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    buf[n] = '\0';
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !n) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
