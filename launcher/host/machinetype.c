@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -62,9 +63,16 @@ bool machinetype_offered(const char *help, const char *name) {
 int machinetype_read(const char *state_path, char **type) {
     *type = NULL;
     _cleanup_free_ char *path = xasprintf("%s/%s", state_path, MACHINE_STATE_FILE);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* The dir is the VM user's: what lies there may be a FIFO (which would
+     * hold a blocking open) or a device; only a regular file is read. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) return 0;
     if (fd < 0) return log_error_errno(-errno, "Failed to open %s: %m", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        log_error("%s is not a regular file; remove it to record the machine type anew", path);
+        return -EBADMSG;
+    }
     char buf[128];
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     if (n < 0) return log_error_errno(-errno, "Failed to read %s: %m", path);
