@@ -76,9 +76,9 @@ char **spawn_clean_env(void);
 
 /* Runs BINARY with the NULL-terminated ARGS (at most 14), a clean
  * environment and /dev/null for stdin, and returns what it printed on
- * stdout (at most MAX bytes, NUL-terminated), or NULL when it did not exit
- * 0 or printed nothing. Past TIMEOUT_MS it is killed: a wedged emulator
- * must not hang `check` (QEMU's -version, -machine help). */
+ * stdout (at most MAX bytes, NUL-terminated; "" when nothing), or NULL
+ * when it did not exit 0. Past TIMEOUT_MS it is killed: a wedged emulator
+ * must not hang `check` (QEMU's -version, -machine help; modprobe). */
 char *spawn_capture(const char *binary, const char *const *args, size_t max, int timeout_ms);
 
 #endif

@@ -121,7 +121,7 @@ static void read_header(Loader *ld, const char *p, size_t len) {
         const char *hint = schema_section_suggest(word);
         _cleanup_free_ char *shown = value_escape(p, (size_t)(close - p + 1));
         if (hint) report(ld, "%s: unknown section (did you mean [%s]?)", shown, hint);
-        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"], [share \"TAG\"], [cloud-init] or [tpm]", shown);
+        else report(ld, "%s: unknown section, expected [vm], [cpu], [memory], [balloon], [host], [disk \"ID\"], [net \"ID\"], [hostnic \"DEV\"], [share \"TAG\"], [cloud-init], [tpm] or [hostdev \"ID\"]", shown);
         return;
     }
     while (rest < close && (*rest == ' ' || *rest == '\t')) rest++;

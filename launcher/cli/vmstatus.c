@@ -283,7 +283,9 @@ static void render_watch(Text *t, json_object *w, json_object *m) {
     const char *part[] = { "before", "after" };
     for (size_t i = 0; i < 2; i++) {
         text_addf(t, " %s", part[i]);
-        json_object_object_foreach(member(m, part[i]), node, bytes) text_addf(t, " node%s %" PRIu64 " MiB", node, json_object_get_uint64(bytes) >> 20);
+        json_object *nodes = member(m, part[i]);
+        if (!json_object_is_type(nodes, json_type_object)) continue; /* not kvmlaunch's own file */
+        json_object_object_foreach(nodes, node, bytes) text_addf(t, " node%s %" PRIu64 " MiB", node, json_object_get_uint64(bytes) >> 20);
         text_addf(t, i ? ";" : ",");
     }
     text_addf(t, " %" PRIu64 " MiB moved\n", json_object_get_uint64(member(m, "moved_bytes")) >> 20);

@@ -11,7 +11,6 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "hostdev.h"
 #include "journal.h"
 #include "log.h"
+#include "spawn.h"
 #include "util.h"
 
 /* ---- netlink: a VF's MAC and VLAN, set on its PF ---- */
@@ -71,9 +71,13 @@ int hostdev_vf_request(void *out, size_t size, uint32_t seq, int pf_ifindex, int
 }
 
 /* Sends the request and reads its ack: 0 or the kernel's -errno. */
-static int vf_set(const char *pf, int vf, const uint8_t *mac, int vlan) {
-    int ifindex = (int)if_nametoindex(pf);
-    if (!ifindex) return -ENODEV;
+static int vf_set(const HostRoot *hr, const char *pf, int vf, const uint8_t *mac, int vlan) {
+    /* From sysfs: if_nametoindex would open a socket and make an ioctl the
+     * locked-down supervisor may not (the restore runs there). */
+    _cleanup_free_ char *path = xasprintf("/sys/class/net/%s/ifindex", pf), *text = NULL;
+    if (hostroot_read(hr, path, &text) < 0) return -ENODEV;
+    int ifindex = atoi(text);
+    if (ifindex <= 0) return -ENODEV;
     char req[256];
     int n = hostdev_vf_request(req, sizeof(req), 1, ifindex, vf, mac, vlan);
     if (n < 0) return n;
@@ -174,7 +178,7 @@ static int hd_restore(json_object *rec, const void *ctx) {
         const char *pf = journal_str(rec, "ifname"), *vf = journal_str(rec, "vf");
         if (!pf || !vf) return JOURNAL_RESTORED;
         static const uint8_t zero[6];
-        int r = hr->redirected ? -EOPNOTSUPP : vf_set(pf, atoi(vf), zero, 0);
+        int r = hr->redirected ? -EOPNOTSUPP : vf_set(hr, pf, atoi(vf), zero, 0);
         if (r == -ENODEV || r == -EOPNOTSUPP) return JOURNAL_RESTORED;
         if (r < 0) return log_error_errno(r, "Failed to clear VF %s's MAC and VLAN on %s: %m", vf, pf);
         return JOURNAL_RESTORED;
@@ -286,7 +290,7 @@ static int apply_one(const HostRoot *hr, Journal *j, const VmConfig *cfg, const 
         put_str(rec, "vf", vf);
         if ((r = journal_save(j)) < 0) return r;
         bool with_mac = section_key_set(SECTION_HOSTDEV, &d->head, "mac");
-        r = hr->redirected ? 0 : vf_set(d->vf_dev, (int)d->vf_index, with_mac ? d->mac.b : NULL, d->vlan ? (int)d->vlan : -1);
+        r = hr->redirected ? 0 : vf_set(hr, d->vf_dev, (int)d->vf_index, with_mac ? d->mac.b : NULL, d->vlan ? (int)d->vlan : -1);
         if (r < 0) return log_error_errno(r, "Failed to set VF %lld's MAC or VLAN on %s: %m", (long long)d->vf_index, d->vf_dev);
     }
     /* Members: a made VF's group is read now that it exists. */
@@ -317,9 +321,13 @@ static int apply_one(const HostRoot *hr, Journal *j, const VmConfig *cfg, const 
 int hostdev_apply(const HostRoot *hr, const VmConfig *cfg, const HostdevProbe *p, uid_t uid, gid_t gid) {
     if (!cfg->n_hostdevs) return 0;
     if (!p->vfio_loaded && !hr->redirected) {
-        /* As libvirt does for managed devices. */
-        int st = system("/sbin/modprobe vfio-pci >/dev/null 2>&1");
-        if (st != 0 || !hostroot_exists(hr, "/sys/bus/pci/drivers/vfio-pci"))
+        /* As libvirt does for managed devices; with a clean environment
+         * (MODPROBE_OPTIONS could name another config and its commands). */
+        static const char *const args[] = { "-q", "--", "vfio-pci", NULL };
+        char *out = spawn_capture("/sbin/modprobe", args, 4096, 30000);
+        bool ran = out != NULL;
+        free(out);
+        if (!ran || !hostroot_exists(hr, "/sys/bus/pci/drivers/vfio-pci"))
             return log_error_errno(-ENOENT, "vfio-pci is not loaded and `modprobe vfio-pci` failed");
     }
     Journal j = JOURNAL_INIT;

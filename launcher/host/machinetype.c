@@ -21,7 +21,9 @@
 
 char *machinetype_help(const char *binary) {
     static const char *const args[] = { "-machine", "help", NULL };
-    return spawn_capture(binary, args, HELP_MAX, HELP_TIMEOUT_MS);
+    char *help = spawn_capture(binary, args, HELP_MAX, HELP_TIMEOUT_MS);
+    if (help && !*help) help = x_free(help);
+    return help;
 }
 
 bool machinetype_name_ok(const char *name) {

@@ -9,6 +9,7 @@
 
 #include <cap-ng.h>
 #include <errno.h>
+#include <linux/netlink.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/sockios.h>
@@ -220,7 +221,13 @@ int lockdown_build_filter(scmp_filter_ctx *out) {
         r = add_rule(ctx, &allowlist[i]);
     /* [hostdev] teardown (hostdev_bind.c): a device's driver link is read,
      * the group's node given back (hostdev_caps). */
-    static const Rule hostdev_rules[] = { ALLOW("readlinkat"), ALLOW("fchownat"), ALLOW("fchmodat"), ALLOW("chmod") };
+    static const Rule hostdev_rules[] = {
+        ALLOW("readlinkat"), ALLOW_IF("fchownat", ARG_EQ(4, AT_EMPTY_PATH)), ALLOW("fchmodat"), ALLOW("chmod"),
+        /* A VF's MAC and VLAN cleared on its PF: one rtnetlink request and
+         * its ack (CAP_NET_ADMIN is kept already). */
+        ALLOW_IF3("socket", ARG_EQ(0, AF_NETLINK), ARG_EQ(1, SOCK_RAW | SOCK_CLOEXEC), ARG_EQ(2, NETLINK_ROUTE)),
+        ALLOW("sendto"), ALLOW("recvfrom"),
+    };
     for (size_t i = 0; with_hostdevs && i < ELEMENTSOF(hostdev_rules) && r >= 0; i++)
         r = add_rule(ctx, &hostdev_rules[i]);
 #ifdef LOCKDOWN_ASAN

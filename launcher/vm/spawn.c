@@ -310,7 +310,7 @@ char *spawn_capture(const char *binary, const char *const *args, size_t max, int
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     buf[n] = '\0';
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !n) {
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         free(buf);
         return NULL;
     }

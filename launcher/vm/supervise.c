@@ -240,7 +240,11 @@ static int supervise_loop(Supervisor *s) {
             }
             next = s->timeout_at_ms;
         }
-        int64_t boot_at = s->boot && s->stop == STOP_NONE ? boottime_deadline_ms(s->boot) : -1;
+        /* Not while a crashed guest is held for inspection (on-crash =
+         * pause) or being reset: the budget must not end what the user
+         * asked to keep. */
+        bool crash_busy = s->crash.held != TROUBLE_NONE || s->crash.cont_pending;
+        int64_t boot_at = s->boot && s->stop == STOP_NONE && !crash_busy ? boottime_deadline_ms(s->boot) : -1;
         if (boot_at >= 0) {
             if (now >= boot_at) {
                 if (boottime_budget_passed(s->boot)) {

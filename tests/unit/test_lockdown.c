@@ -19,6 +19,7 @@
 #include <linux/capability.h>
 #include <linux/ethtool.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <pthread.h>
@@ -732,16 +733,58 @@ static void test_threads_refused(void **state) {
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A VM with a [hostdev]: its teardown's calls pass, and only those
+ * (run last: the flag stays set in this process). */
+static uint32_t run_call(const struct sock_filter *prog, size_t n, int nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a4) {
+    struct seccomp_data d = { .nr = nr, .arch = AUDIT_ARCH_X86_64 };
+    d.args[0] = a0;
+    d.args[1] = a1;
+    d.args[2] = a2;
+    d.args[4] = a4;
+    return bpf_run(prog, n, &d);
+}
+
+static void test_hostdev_teardown_calls(void **state) {
+    (void)state;
+    const uint32_t allow = SECCOMP_RET_ALLOW, kill = SECCOMP_RET_KILL_PROCESS;
+    const uint64_t nl_type = SOCK_RAW | SOCK_CLOEXEC;
+    size_t n;
+    struct sock_filter *prog = filter_bpf(&n);
+    assert_int_equal(run_call(prog, n, SYS_socket, AF_NETLINK, nl_type, NETLINK_ROUTE, 0), kill);
+    assert_int_equal(run_call(prog, n, SYS_fchownat, 3, 0, 0, AT_EMPTY_PATH), kill);
+    free(prog);
+    assert_false(lockdown_kept_capabilities() & (UINT64_C(1) << CAP_CHOWN));
+
+    lockdown_allow_hostdevs();
+    prog = filter_bpf(&n);
+    assert_int_equal(run_call(prog, n, SYS_socket, AF_NETLINK, nl_type, NETLINK_ROUTE, 0), allow);
+    assert_int_equal(run_call(prog, n, SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0), kill);
+    assert_int_equal(run_call(prog, n, SYS_socket, AF_NETLINK, nl_type, NETLINK_ROUTE + 1, 0), kill);
+    assert_int_equal(run_call(prog, n, SYS_sendto, 3, 0, 0, 0), allow);
+    assert_int_equal(run_call(prog, n, SYS_recvfrom, 3, 0, 0, 0), allow);
+    assert_int_equal(run_call(prog, n, SYS_readlinkat, 3, 0, 0, 0), allow);
+    assert_int_equal(run_call(prog, n, SYS_fchownat, 3, 0, 0, AT_EMPTY_PATH), allow);
+    assert_int_equal(run_call(prog, n, SYS_fchownat, AT_FDCWD, 0, 0, 0), kill); /* by path: refused */
+    assert_int_equal(run_call(prog, n, SYS_ioctl, 3, SIOCGIFINDEX, 0, 0), kill);
+    free(prog);
+    assert_true(lockdown_kept_capabilities() & (UINT64_C(1) << CAP_CHOWN));
+    assert_true(lockdown_kept_capabilities() & (UINT64_C(1) << CAP_FOWNER));
+}
+
 int main(void) {
     const struct CMUnitTest filter_tests[] = {
         cmocka_unit_test(test_filter_pfc),
         cmocka_unit_test(test_kept_set_documented),
         cmocka_unit_test(test_filter_bpf_arches),
     };
+    const struct CMUnitTest hostdev_tests[] = {
+        cmocka_unit_test(test_hostdev_teardown_calls),
+    };
     int r = cmocka_run_group_tests_name("lockdown filter", filter_tests, NULL, NULL);
     if (r != 0) return r;
     if (geteuid() != 0) {
-        return skip_program("needs root (the lockdown itself runs in forked children as root)");
+        r = cmocka_run_group_tests_name("lockdown with [hostdev]", hostdev_tests, NULL, NULL);
+        return r != 0 ? r : skip_program("needs root (the lockdown itself runs in forked children as root)");
     }
     const struct CMUnitTest root_tests[] = {
         cmocka_unit_test(test_locked_down_child),
@@ -750,5 +793,7 @@ int main(void) {
         cmocka_unit_test(test_int80_kills),
         cmocka_unit_test(test_threads_refused),
     };
-    return cmocka_run_group_tests_name("lockdown as root", root_tests, NULL, NULL);
+    r = cmocka_run_group_tests_name("lockdown as root", root_tests, NULL, NULL);
+    if (r != 0) return r;
+    return cmocka_run_group_tests_name("lockdown with [hostdev]", hostdev_tests, NULL, NULL);
 }
