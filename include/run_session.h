@@ -66,7 +66,7 @@ typedef struct RunSession {
     bool serial_on;
     VirtiofsdSet vfs;               /* one virtiofsd per virtiofs [share] */
     Swtpm tpm;                      /* the swtpm of [tpm] enabled */
-    int state_fd;                   /* owned: the VM's state dir (statedir.h), or -1 */
+    int state_fd;                   /* owned: the VM's state dir (statedir.h) while QEMU starts, or -1 */
     HostRoot proc;                  /* the real /proc, for the placement and its watch */
     PlaceWatch watch;               /* the placement the supervisor keeps, when watch_on */
     bool watch_on;

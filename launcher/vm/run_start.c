@@ -456,5 +456,8 @@ int run_start_qemu(RunSession *s) {
     /* QEMU holds swtpm's control connection now (or nobody does, and
      * swtpm ends: --terminate). */
     if (s->tpm.qemu_fd >= 0) close(TAKE_FD(s->tpm.qemu_fd));
+    /* What keeps state there has it open or written by now; a failed
+     * start's undo path needs the descriptor more (test_faults' EMFILE). */
+    if (s->state_fd >= 0) close(TAKE_FD(s->state_fd));
     return r < 0 ? r : place_and_cont(s);
 }

@@ -20,6 +20,9 @@
 # `fifo` beside it too. No python, no socat:
 # bash alone, as CI has it.
 dir=${0%/*}
+# At a VM's first start kvmlaunch asks what q35 stands for (-machine
+# help, include/machinetype.h): the real emulator answers, whatever the mode.
+if [ "$1" = -machine ] && [ "$2" = help ]; then exec qemu-system-x86_64 "$@"; fi
 read -r mode die stall < "$dir/mode"
 # Waits forever holding QMP (and the taps) open, with no child process that
 # would hold them on after this one is killed: a read from the FIFO `fifo`
