@@ -866,13 +866,13 @@ static void check_cloudinit(CheckReport *r, const VmConfig *cfg) {
 
 /* [vm] state-dir, as the run will make or open it (statedir.h). */
 static void check_state_dir(CheckReport *r, const VmConfig *cfg, const VmPlan *p) {
-    if (cfg->vm.user && p->facts.running_as_root && !p->facts.user_known) return; /* the user line said so */
-    SpawnIdentity buf;
-    const SpawnIdentity *id = qemu_id(p, &buf);
-    uid_t uid = id ? id->uid : geteuid();
+    if (cfg->vm.user && !p->facts.user_known) return; /* the user line said so */
+    /* Judged as the run makes it: a run is root's (caller.h), which makes
+     * the dir for [vm] user; a plain user's check asks the same. */
+    uid_t uid = cfg->vm.user ? p->facts.qemu_uid : geteuid();
     _cleanup_free_ char *path = statedir_path(cfg), *why = NULL;
-    StateDirVerdict v = statedir_inspect(path, uid, p->facts.running_as_root, &why);
-    const char *who = id ? cfg->vm.user : "kvmlaunch's user";
+    StateDirVerdict v = statedir_inspect(path, uid, true, &why);
+    const char *who = cfg->vm.user ? cfg->vm.user : "kvmlaunch's user";
     if (v == STATEDIR_REFUSED) add_key(r, CHECK_FAIL, "state", cfg, SECTION_VM, &cfg->vm.head, "state-dir", "%s", why);
     else if (v == STATEDIR_READY) addf(r, CHECK_PASS, "state", "state dir %s: there, %s's, mode 0700 (kept across runs)", path, who);
     else addf(r, CHECK_PASS, "state", "state dir %s: made at the start for %s, mode 0700 (kept across runs)", path, who);

@@ -882,6 +882,14 @@ static void check_peripherals(Fixture *f) {
     for (size_t i = 0; i < cfg->n_nets; i++) strvec_pushf(&want, "nic-%s child<virtio-net-%s>", cfg->nets[i].head.id, sfx);
     if (cfg->balloon.enabled) strvec_pushf(&want, "balloon0 child<virtio-balloon-%s>", sfx);
     if (cfg->vm.exit_device) strvec_push(&want, "exit0 child<isa-debug-exit>");
+    /* Always on q35 and pc: a guest panic reaches the supervisor ([vm] on-crash). */
+    if (cfg->vm.machine != MACHINE_MICROVM) strvec_push(&want, "pvpanic0 child<pvpanic>");
+    if (cfg->vm.watchdog == WATCHDOG_I6300ESB) strvec_push(&want, "watchdog0 child<i6300esb>");
+    if (cfg->vm.guest_agent) {
+        strvec_pushf(&want, "vser0 child<virtio-serial-%s>", sfx);
+        strvec_push(&want, "qga0-port child<virtserialport>");
+    }
+    if (cfg->tpm.enabled) strvec_pushf(&want, "tpm0-dev child<%s>", cfg->vm.machine == MACHINE_Q35 ? "tpm-crb" : "tpm-tis");
     for (size_t i = 0; i < want.n; i++) fstr(f, "%s", want.v[i]); /* kept past a failure */
     size_t first = f->n_strings - want.n, n = want.n;
     strvec_clear(&want);
