@@ -96,7 +96,6 @@ static int vf_set(const HostRoot *hr, const char *pf, int vf, const uint8_t *mac
 /* ---- sysfs binding ---- */
 
 static char *driver_of(const HostRoot *hr, const char *addr) {
-    _cleanup_free_ char *path = xasprintf("/sys/bus/pci/devices/%s/driver", addr);
     _cleanup_close_ int dfd = -1;
     _cleanup_free_ char *dir = xasprintf("/sys/bus/pci/devices/%s", addr);
     dfd = hostroot_openat(hr, dir, O_PATH | O_DIRECTORY, 0);
