@@ -280,6 +280,8 @@ char *spawn_capture(const char *binary, const char *const *args, size_t max, int
         return NULL;
     }
     if (pid == 0) {
+        /* Not past a kvmlaunch killed while it waits. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fds[1], STDOUT_FILENO);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null >= 0) dup2(null, STDIN_FILENO);
