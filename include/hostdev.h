@@ -66,6 +66,10 @@ void hostdev_probe_iommu(const HostRoot *hr, HostdevProbe *out);
 void hostdev_probe(const HostRoot *hr, const VmConfig *cfg, HostdevProbe *out);
 void hostdev_probe_free(HostdevProbe *p);
 
+/* The last component of the symlink PATH ("virtio-pci" for a driver
+ * link), or NULL when there is none; through the HostRoot. Caller frees. */
+char *hostdev_link_base(const HostRoot *hr, const char *path);
+
 /* "0000:01:00.0 (virtio-pci), 0000:00:03.0 (pcieport, a bridge)": caller frees. */
 char *hostdev_members_text(const HostdevFacts *f);
 

@@ -11,9 +11,7 @@
 #include "strvec.h"
 #include "util.h"
 
-/* The last component of the symlink PATH ("virtio-pci" for a driver
- * link), or NULL when there is none. */
-static char *link_base(const HostRoot *hr, const char *path) {
+char *hostdev_link_base(const HostRoot *hr, const char *path) {
     const char *slash = strrchr(path, '/');
     _cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
     _cleanup_close_ int dfd = hostroot_openat(hr, dir, O_PATH | O_DIRECTORY, 0);
@@ -136,7 +134,7 @@ static void probe_member(const HostRoot *hr, const char *addr, PciMember *m) {
     _cleanup_free_ char *dir = xasprintf("/sys/bus/pci/devices/%s", addr), *drv = xasprintf("%s/driver", dir),
                         *cls = xasprintf("%s/class", dir);
     m->addr = xstrdup(addr);
-    m->driver = link_base(hr, drv);
+    m->driver = hostdev_link_base(hr, drv);
     m->class_code = (unsigned)read_long(hr, cls, 16, 0);
     m->bridge = m->class_code >> 8 == 0x0604;
     m->in_use = m->bridge ? NULL : member_in_use(hr, dir, m->driver, m->class_code);
@@ -148,7 +146,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
  * host uses one of them. */
 static void probe_group(const HostRoot *hr, const HostdevProbe *p, HostdevFacts *f) {
     _cleanup_free_ char *glink = xasprintf("/sys/bus/pci/devices/%s/iommu_group", f->addr);
-    _cleanup_free_ char *g = link_base(hr, glink);
+    _cleanup_free_ char *g = hostdev_link_base(hr, glink);
     if (!g) {
         f->problem = xasprintf("expected a device in an IOMMU group, found %s in none: the IOMMU is off (kernel parameter %s)", f->addr, p->iommu_param);
         return;
@@ -178,8 +176,8 @@ static void probe_vf(const HostRoot *hr, const HostdevSection *d, HostdevFacts *
         return;
     }
     _cleanup_free_ char *sub = xasprintf("%s/device/subsystem", net);
-    _cleanup_free_ char *bus = link_base(hr, sub);
-    f->pf_addr = link_base(hr, devlink);
+    _cleanup_free_ char *bus = hostdev_link_base(hr, sub);
+    f->pf_addr = hostdev_link_base(hr, devlink);
     if (!bus || !streq(bus, "pci") || !is_pci_address(f->pf_addr)) {
         f->problem = xasprintf("expected a PCI NIC with SR-IOV, found %s on no PCI device (%s)", d->vf_dev, bus ? bus : "virtual");
         return;
@@ -198,7 +196,7 @@ static void probe_vf(const HostRoot *hr, const HostdevSection *d, HostdevFacts *
     }
     if (d->vf_index < f->vf_num) {
         _cleanup_free_ char *vfl = xasprintf("%s/virtfn%lld", pf, (long long)d->vf_index);
-        f->addr = link_base(hr, vfl);
+        f->addr = hostdev_link_base(hr, vfl);
         if (!is_pci_address(f->addr)) f->problem = xasprintf("expected %s to have VF %lld, found no virtfn%lld link", d->vf_dev, (long long)d->vf_index, (long long)d->vf_index);
         return;
     }

@@ -96,16 +96,8 @@ static int vf_set(const HostRoot *hr, const char *pf, int vf, const uint8_t *mac
 /* ---- sysfs binding ---- */
 
 static char *driver_of(const HostRoot *hr, const char *addr) {
-    _cleanup_close_ int dfd = -1;
-    _cleanup_free_ char *dir = xasprintf("/sys/bus/pci/devices/%s", addr);
-    dfd = hostroot_openat(hr, dir, O_PATH | O_DIRECTORY, 0);
-    if (dfd < 0) return NULL;
-    char buf[4096];
-    ssize_t n = readlinkat(dfd, "driver", buf, sizeof(buf) - 1);
-    if (n <= 0) return NULL;
-    buf[n] = '\0';
-    const char *b = strrchr(buf, '/');
-    return xstrdup(b ? b + 1 : buf);
+    _cleanup_free_ char *link = xasprintf("/sys/bus/pci/devices/%s/driver", addr);
+    return hostdev_link_base(hr, link);
 }
 
 static int write_addr(const HostRoot *hr, const char *path, const char *value) {
